@@ -1,0 +1,195 @@
+"""Command line: the same pipeline as the app, for scripts and schedules.
+
+Every command prints one readable line and exits non-zero on bad input
+(exit 2 for problems with the input, 3 for anything unexpected); ``--json``
+prints a machine-readable summary on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from analytics.errors import InvalidParameterError, MarketLensError
+from analytics.schema import DATE_ORDERS, mapping_with
+
+EXIT_INPUT, EXIT_BUG = 2, 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MarketLensError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback unless asked
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (run again with --debug for details)", file=sys.stderr)
+        return EXIT_BUG
+    finally:
+        from analytics.workspace import close_all
+
+        close_all()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m analytics", description="MarketLens without the browser.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("features", help="clean a behaviour log and write its per-user feature table")
+    p.add_argument("log", type=Path, help="CSV/TSV (optionally .gz), Parquet or .xlsx file")
+    p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv or OUT.parquet")
+    _mapping_args(p)
+    _feature_args(p)
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("import", help="import a log into the workspace (MARKETLENS_WORKSPACE)")
+    p.add_argument("log", type=Path)
+    p.add_argument("--name", help="dataset name (default: the file name)")
+    p.add_argument("--if-new", action="store_true", help="do nothing if a file with the same content is there")
+    _mapping_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("datasets", help="list the datasets in the workspace")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_datasets)
+    return parser
+
+
+def _mapping_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("column roles (guessed when not given)")
+    g.add_argument("--user-col", help="column with the user id")
+    g.add_argument("--time-col", help="column with the event time")
+    g.add_argument("--event-col", help="column with the event name")
+    g.add_argument("--no-event-col", action="store_true",
+                   help="the file has no event column: every row is --event-name")
+    g.add_argument("--event-name", default="purchase", help="event of every row without an event column")
+    g.add_argument("--amount-col", help="column with the amount (money)")
+    g.add_argument("--no-amount-col", action="store_true", help="do not use any column as the amount")
+    g.add_argument("--session-col", help="column with a session id")
+    g.add_argument("--date-order", choices=DATE_ORDERS, default="auto",
+                   help="day-first (dmy) or month-first (mdy) dates; auto decides from the data")
+    g.add_argument("--skip-bad-rows", action="store_true",
+                   help="import even if some rows have the wrong number of fields (they are reported)")
+
+
+def _feature_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("features")
+    g.add_argument("--purchase-event", help="event that counts as a purchase (default: guessed)")
+    g.add_argument("--as-of", type=_date, help="reference date YYYY-MM-DD (default: the last event)")
+    g.add_argument("--top-events", type=int, default=10, help="count columns for this many event types")
+
+
+def _date(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from exc
+
+
+def _import(ws, args: argparse.Namespace, features: bool, name: str | None = None):
+    """Stage, apply the role flags to the guess, import: shared by ``features`` and ``import``."""
+    staged = ws.stage_path(args.log)
+    try:
+        insp = ws.inspect(staged)
+        changes = {role: getattr(args, flag) for role, flag in
+                   (("user_id", "user_col"), ("timestamp", "time_col"), ("event", "event_col"),
+                    ("amount", "amount_col"), ("session_id", "session_col")) if getattr(args, flag)}
+        if args.no_event_col:
+            changes["event"] = None
+        if args.no_amount_col:
+            changes["amount"] = None
+        mapping = mapping_with(insp.source.columns, insp.guess.mapping, event_name=args.event_name,
+                               date_order=args.date_order, **changes)
+        return ws.import_staged(staged, mapping, name=name, allow_bad_rows=args.skip_bad_rows,
+                                features=features, inspection=insp)
+    finally:
+        ws.discard(staged)
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from analytics.exports import write_table
+    from analytics.io import quote_ident
+    from analytics.workspace import Workspace
+
+    if args.output.suffix.lower() not in (".csv", ".parquet"):
+        raise InvalidParameterError(f"The output must end in .csv or .parquet, got '{args.output.name}'.")
+    with tempfile.TemporaryDirectory(prefix="marketlens-cli-") as tmp:
+        ws = Workspace(tmp)
+        ds = _import(ws, args, features=False)
+        overrides = {"top_events": args.top_events, "as_of": args.as_of}
+        if args.purchase_event:
+            if args.purchase_event not in ds.profile["event_counts"]:
+                raise InvalidParameterError(
+                    f"There is no event '{args.purchase_event}' in the log; its events are: "
+                    f"{', '.join(sorted(ds.profile['event_counts'])[:20])}.")
+            overrides["purchase_event"] = args.purchase_event
+        params = ws.feature_params(ds.id, **overrides)
+        table = ws.features_table(ds.id, params)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        cur = ws.cursor()
+        write_table(cur, quote_ident(table), args.output)
+        n_users, n_cols = cur.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0], len(
+            cur.execute(f"DESCRIBE {quote_ident(table)}").fetchall())
+        summary = _summary(ds) | {"purchase_event": params.purchase_event, "output": str(args.output),
+                                  "feature_users": int(n_users), "feature_columns": n_cols,
+                                  "as_of": ws.feature_meta(ds.id, params)["as_of"]}
+    _report(args, summary, f"wrote {n_users:,} users x {n_cols} columns to {args.output} "
+                           f"({summary['rows_kept']:,} of {summary['rows_read']:,} rows kept)")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from analytics.workspace import Workspace, _sha256_file
+
+    ws = Workspace()
+    if args.if_new and args.log.is_file():
+        existing = ws.find_by_content(_sha256_file(args.log))
+        if existing:
+            _report(args, _summary(existing) | {"skipped": True},
+                    f"'{existing.name}' already holds this file; nothing imported")
+            return 0
+    ds = _import(ws, args, features=True, name=args.name)
+    _report(args, _summary(ds), f"imported '{ds.name}': {ds.rows:,} events of {ds.users:,} users")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from analytics.workspace import Workspace
+
+    rows = [d.summary() for d in Workspace().datasets()]
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['id']}  {r['name']}  {r['rows']:,} rows  {r['users']:,} users  {r['from']} .. {r['to']}")
+    return 0
+
+
+def _summary(ds) -> dict:
+    r = ds.report
+    return {"dataset": ds.id, "name": ds.name, "rows_read": r.rows_read, "rows_kept": r.rows_kept,
+            "users": r.users, "duplicates_removed": r.duplicates_removed, "rejected_rows": r.rejected_rows,
+            "dropped": r.dropped, "coerced": r.coerced, "roles": {k: v for k, v in ds.mapping.roles().items()},
+            "event_name_if_no_event_column": ds.mapping.event_name if ds.mapping.event is None else None,
+            "attributes": ds.mapping.attributes, "ts_min": r.ts_min, "ts_max": r.ts_max, "notes": r.notes}
+
+
+def _report(args: argparse.Namespace, summary: dict, line: str) -> None:
+    if args.json:
+        print(json.dumps(summary, default=str, indent=2))
+    else:
+        print(line)
+

@@ -1,0 +1,119 @@
+"""Run the engine-portable Ibis expressions of :mod:`analytics.features` on DuckDB.
+
+Expressions are built on *unbound* Ibis tables (a name and a schema) and compiled
+to SQL with :func:`ibis.to_sql`; the SQL then runs on our own DuckDB connection,
+straight into a table, so results never round-trip through Python. The Spark
+path (:mod:`analytics.spark`) compiles the very same expressions to Spark SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+
+from analytics.errors import NoDataError
+from analytics.features import FeatureParams, FeatureSpec, event_column_names, feature_table
+from analytics.io import quote_ident
+
+# Text attributes with more distinct values than this are identifiers or free
+# text (URLs, product ids): their "most frequent value" means little and costs a lot.
+MAX_MODE_CARDINALITY = 5_000
+
+_IBIS_TYPES = {
+    "VARCHAR": "string",
+    "TIMESTAMP": "timestamp",
+    "DOUBLE": "float64",
+    "BIGINT": "int64",
+    "INTEGER": "int32",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+}
+
+
+def unbound_events(con: duckdb.DuckDBPyConnection, table: str) -> ir.Table:
+    """An Ibis table with the name and data columns (no ``_`` audit columns) of ``table``."""
+    rows = con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()
+    schema = {name: _IBIS_TYPES.get(str(typ).upper(), "string") for name, typ, *_ in rows
+              if not name.startswith("_")}
+    return ibis.table(schema, name=table)
+
+
+def compile_sql(expr: ir.Expr, dialect: str = "duckdb") -> str:
+    return str(ibis.to_sql(expr, dialect=dialect))
+
+
+def resolve_spec(con: duckdb.DuckDBPyConnection, table: str, params: FeatureParams,
+                 profile: dict | None = None) -> FeatureSpec:
+    """Fill in what the feature expression needs to know about the data.
+
+    Parameters
+    ----------
+    profile : dict, optional
+        The dataset profile stored at import (event counts, attribute types and
+        cardinalities); computed here when absent.
+    """
+    profile = profile or profile_events(con, table)
+    if not profile["event_counts"]:
+        raise NoDataError("The dataset has no events.")
+    ts_max = datetime.fromisoformat(profile["ts_max"])
+    as_of = params.as_of or ts_max
+    if params.as_of is not None:
+        ts_min = datetime.fromisoformat(profile["ts_min"])
+        if as_of.replace(tzinfo=None) < ts_min:
+            raise NoDataError(f"The reference date {as_of:%Y-%m-%d} is before the first event "
+                              f"({ts_min:%Y-%m-%d}); pick a later date.")
+    top = [e for e, _ in sorted(profile["event_counts"].items(), key=lambda kv: (-kv[1], kv[0]))]
+    top = top[: params.top_events]
+    text_attrs = [a for a, info in profile["attributes"].items()
+                  if info["type"] == "text" and info["distinct"] <= MAX_MODE_CARDINALITY]
+    number_attrs = [a for a, info in profile["attributes"].items() if info["type"] == "number"]
+    return FeatureSpec(as_of=as_of, event_columns=event_column_names(top), text_attributes=text_attrs,
+                       number_attributes=number_attrs, has_sessions=profile["has_sessions"])
+
+
+def profile_events(con: duckdb.DuckDBPyConnection, table: str, sample: dict[str, int] | None = None) -> dict:
+    """Event counts, amounts per event, users, time range and attribute types.
+
+    One grouped scan of the table; stored with the dataset so that features and
+    the UI do not repeat it.
+
+    Parameters
+    ----------
+    sample : dict, optional
+        Distinct values per attribute seen in the import preview, used to tell
+        categories (channel) from identifiers (product id); counted here when absent.
+    """
+    t = quote_ident(table)
+    rows = con.execute(f"""SELECT event, count(*), count(amount), min(ts), max(ts), count(session_id)
+                           FROM {t} GROUP BY event""").fetchall()
+    users = con.execute(f"SELECT count(DISTINCT user_id) FROM {t}").fetchone()[0]
+    described = con.execute(f"DESCRIBE {t}").fetchall()
+    attrs = [(name, "number" if str(typ).upper() == "DOUBLE" else "text") for name, typ, *_ in described
+             if name not in ("user_id", "ts", "event", "amount", "session_id") and not name.startswith("_")]
+    if sample is None:
+        exprs = [f"approx_count_distinct({quote_ident(a)})" for a, _ in attrs] or ["0"]
+        sample = dict(zip((a for a, _ in attrs), con.execute(f"SELECT {', '.join(exprs)} FROM {t}").fetchone()))
+    mins = [r[3] for r in rows if r[3] is not None]
+    maxs = [r[4] for r in rows if r[4] is not None]
+    return {
+        "event_counts": {str(e): int(n) for e, n, *_ in rows},
+        "amount_counts": {str(e): int(a) for e, _, a, *_ in rows},
+        "attributes": {a: {"type": kind, "distinct": int(sample.get(a) or 0)} for a, kind in attrs},
+        "ts_min": min(mins).isoformat() if mins else None,
+        "ts_max": max(maxs).isoformat() if maxs else None,
+        "has_sessions": any(r[5] for r in rows),
+        "users": int(users),
+    }
+
+
+def build_features(con: duckdb.DuckDBPyConnection, events_table: str, out_table: str, params: FeatureParams,
+                   profile: dict | None = None) -> FeatureSpec:
+    """Compute the feature table of ``events_table`` into ``out_table`` (replacing it)."""
+    spec = resolve_spec(con, events_table, params, profile)
+    expr = feature_table(unbound_events(con, events_table), params, spec)
+    con.execute("SET TimeZone='UTC'")
+    con.execute(f"CREATE OR REPLACE TABLE {quote_ident(out_table)} AS {compile_sql(expr)}")
+    return spec

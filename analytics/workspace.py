@@ -1,0 +1,561 @@
+"""The persistent workspace: datasets and everything computed from them.
+
+A workspace is a folder (``MARKETLENS_WORKSPACE``, default ``./data``) holding
+
+- ``workspace.duckdb``: one embedded DuckDB database with a ``datasets`` table
+  (name, source, counts, mapping, cleaning report, profile), one events table
+  ``ev_<id>`` per dataset, and result tables (``ft_<id>_<key>`` features, ...)
+  listed in ``results``;
+- ``uploads/<id>/``: each original upload exactly as it arrived;
+- ``tmp/``: uploads being inspected, and DuckDB's spill files.
+
+Every write that creates or removes a dataset runs in one DuckDB transaction, so
+a crash leaves either the whole dataset or none of it; files of datasets that
+never committed are swept away the next time the workspace opens.
+
+One DuckDB database may be opened by one process; inside it, each operation
+uses its own cursor, so Streamlit's threads can share the workspace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO
+
+import duckdb
+import pandas as pd
+
+from analytics import config
+from analytics import cleaning
+from analytics.cleaning import CleaningReport
+from analytics.engine import build_features, profile_events
+from analytics.errors import (
+    DatasetNotFoundError,
+    FileTooLargeError,
+    InvalidParameterError,
+    MarketLensError,
+    WorkspaceError,
+)
+from analytics.features import FeatureParams
+from analytics.io import CHUNK, SourceFile, copy_stream, open_source, preview, quote_ident
+from analytics.schema import ColumnMapping, MappingGuess, guess_mapping, guess_purchase_event
+
+SCHEMA_VERSION = 1
+_CONNECTIONS: dict[Path, duckdb.DuckDBPyConnection] = {}
+_LOCK = threading.Lock()
+
+
+@dataclass
+class Dataset:
+    """One imported log, as listed in the workspace."""
+
+    id: str
+    name: str
+    source_file: str
+    source_format: str
+    sha256: str
+    rows: int
+    rows_read: int
+    users: int
+    ts_min: datetime | None
+    ts_max: datetime | None
+    created_at: datetime
+    mapping: ColumnMapping
+    report: CleaningReport
+    profile: dict
+    purchase_event: str | None
+
+    @property
+    def events_table(self) -> str:
+        return f"ev_{self.id}"
+
+    def summary(self) -> dict:
+        """A row for the dataset list."""
+        return {
+            "name": self.name,
+            "source file": self.source_file,
+            "rows": self.rows,
+            "users": self.users,
+            "from": self.ts_min,
+            "to": self.ts_max,
+            "uploaded": self.created_at,
+            "id": self.id,
+        }
+
+
+@dataclass
+class StagedFile:
+    """A file waiting to be imported, with a copy of it in the workspace's tmp folder.
+
+    For a browser upload the bytes are written to ``folder`` and hashed on the
+    way. For a file staged from disk DuckDB reads the original, while the copy
+    to keep and its hash are made in a background thread (hashlib and the
+    kernel copy release the GIL); :attr:`sha256` and :meth:`kept_copy` wait for it.
+    """
+
+    path: Path  # what is read
+    name: str  # shown only, never used as a path
+    size: int
+    folder: Path  # tmp/<id>/, removed once imported or discarded
+    digest: str | Future = ""
+
+    @property
+    def sha256(self) -> str:
+        self.kept_copy()
+        return str(self.digest)
+
+    def kept_copy(self) -> Path:
+        """The copy of the file as it arrived, inside :attr:`folder`."""
+        if isinstance(self.digest, Future):
+            self.digest = self.digest.result()
+        return self.folder / "upload"
+
+
+@dataclass
+class Inspection:
+    """What the mapping screen shows before import."""
+
+    source: SourceFile
+    preview: pd.DataFrame
+    guess: MappingGuess
+    notes: list[str] = field(default_factory=list)
+
+
+class Workspace:
+    """Datasets and results stored in one folder.
+
+    Parameters
+    ----------
+    root : path, optional
+        Folder of the workspace; default :func:`analytics.config.workspace_dir`.
+    """
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root or config.workspace_dir()).expanduser().resolve()
+        for sub in ("uploads", "tmp"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "workspace.duckdb"
+        self._con = _connect(self.db_path, self.root / "tmp" / "spill")
+        self._init_schema()
+        self._sweep()
+
+    # --- connection -------------------------------------------------------------------------
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for one operation (cursors are cheap; one per thread)."""
+        cur = self._con.cursor()
+        cur.execute("SET TimeZone='UTC'")
+        return cur
+
+    def _init_schema(self) -> None:
+        cur = self.cursor()
+        cur.execute("""CREATE TABLE IF NOT EXISTS datasets (
+            id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, source_file VARCHAR, source_format VARCHAR,
+            sha256 VARCHAR, rows BIGINT, rows_read BIGINT, users BIGINT, ts_min TIMESTAMP, ts_max TIMESTAMP,
+            created_at TIMESTAMP, mapping VARCHAR, report VARCHAR, profile VARCHAR, purchase_event VARCHAR)""")
+        cur.execute("""CREATE TABLE IF NOT EXISTS results (
+            dataset_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, key VARCHAR NOT NULL, table_name VARCHAR,
+            params VARCHAR, meta VARCHAR, created_at TIMESTAMP, PRIMARY KEY (dataset_id, kind, key))""")
+        cur.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        cur.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+
+    def _sweep(self) -> None:
+        """Remove what imports interrupted by a crash left: tables, uploads, tmp files."""
+        cur = self.cursor()
+        known = {r[0] for r in cur.execute("SELECT id FROM datasets").fetchall()}
+        registered = {r[0] for r in cur.execute("SELECT table_name FROM results").fetchall()}
+        for (t,) in cur.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+                                "AND NOT temporary").fetchall():
+            owner = t.split("_")[1] if t.count("_") >= 1 else ""
+            if t.startswith("ev_") and owner not in known or t.startswith("ft_") and t not in registered:
+                cur.execute(f"DROP TABLE IF EXISTS {quote_ident(t)}")
+        for d in (self.root / "uploads").iterdir():
+            if d.is_dir() and d.name not in known:
+                shutil.rmtree(d, ignore_errors=True)
+        cutoff = time.time() - 24 * 3600
+        for d in (self.root / "tmp").iterdir():
+            if d.name != "spill" and d.stat().st_mtime < cutoff:
+                shutil.rmtree(d, ignore_errors=True) if d.is_dir() else d.unlink(missing_ok=True)
+
+    # --- datasets ---------------------------------------------------------------------------
+
+    def datasets(self) -> list[Dataset]:
+        """All datasets, newest first."""
+        rows = self.cursor().execute(f"SELECT {_DATASET_COLS} FROM datasets ORDER BY created_at DESC").fetchall()
+        return [_dataset(r) for r in rows]
+
+    def get(self, dataset_id: str) -> Dataset:
+        row = self.cursor().execute(f"SELECT {_DATASET_COLS} FROM datasets WHERE id = ?", [dataset_id]).fetchone()
+        if row is None:
+            raise DatasetNotFoundError(f"Dataset '{dataset_id}' is not in the workspace (it may have been deleted).")
+        return _dataset(row)
+
+    def find_by_content(self, sha256: str) -> Dataset | None:
+        """The dataset imported from a file with exactly these bytes, if any."""
+        row = self.cursor().execute(f"SELECT {_DATASET_COLS} FROM datasets WHERE sha256 = ? "
+                                    "ORDER BY created_at LIMIT 1", [sha256]).fetchone()
+        return _dataset(row) if row else None
+
+    def rename(self, dataset_id: str, name: str) -> Dataset:
+        name = " ".join(str(name).split())[:120]
+        if not name:
+            raise InvalidParameterError("A dataset name cannot be empty.")
+        self.get(dataset_id)
+        self.cursor().execute("UPDATE datasets SET name = ? WHERE id = ?", [name, dataset_id])
+        return self.get(dataset_id)
+
+    def delete(self, dataset_id: str) -> None:
+        """Remove a dataset, its results and its kept upload."""
+        ds = self.get(dataset_id)
+        cur = self.cursor()
+        cur.begin()
+        try:
+            tables = [r[0] for r in cur.execute(
+                "SELECT table_name FROM results WHERE dataset_id = ? AND table_name IS NOT NULL",
+                [dataset_id]).fetchall()]
+            for t in [ds.events_table, *tables]:
+                cur.execute(f"DROP TABLE IF EXISTS {quote_ident(t)}")
+            cur.execute("DELETE FROM results WHERE dataset_id = ?", [dataset_id])
+            cur.execute("DELETE FROM datasets WHERE id = ?", [dataset_id])
+            cur.commit()
+        except BaseException:
+            cur.rollback()
+            raise
+        shutil.rmtree(self.root / "uploads" / dataset_id, ignore_errors=True)
+        for kind_dir in ("models",):
+            shutil.rmtree(self.root / kind_dir / dataset_id, ignore_errors=True)
+
+    # --- import ---------------------------------------------------------------------------------
+
+    def stage(self, stream: BinaryIO, name: str) -> StagedFile:
+        """Copy an upload into tmp/ in chunks, hashing it on the way.
+
+        The stream is read once and never held whole in memory by this function.
+        """
+        folder = self._new_tmp_folder()
+        dst = folder / "upload"
+        hasher = _HashingReader(stream)
+        try:
+            size = copy_stream(hasher, dst, name=name)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return StagedFile(path=dst, name=_display_name(name), size=size, folder=folder, digest=hasher.hexdigest())
+
+    def stage_path(self, path: str | Path, name: str | None = None) -> StagedFile:
+        """Stage a file from disk (CLI, benchmarks); its copy is made while it is being read."""
+        path = Path(path)
+        if not path.is_file():
+            raise WorkspaceError(f"There is no file at '{path}'.")
+        limits = config.Limits.from_env()
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            raise FileTooLargeError(f"'{path.name}' is {size / config.MB:,.0f} MB, over the "
+                                    f"{limits.max_file_bytes / config.MB:,.0f} MB limit (MARKETLENS_MAX_UPLOAD_MB).")
+        folder = self._new_tmp_folder()
+        digest = _BACKGROUND.submit(_copy_and_hash, path, folder / "upload")
+        return StagedFile(path=path, name=_display_name(name or path.name), size=size, folder=folder, digest=digest)
+
+    def _new_tmp_folder(self) -> Path:
+        folder = self.root / "tmp" / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        return folder
+
+    def inspect(self, staged: StagedFile) -> Inspection:
+        """Sniff the staged file and guess its column mapping (cheap: reads a sample)."""
+        src = open_source(staged.path, staged.name, temp_root=staged.folder)
+        try:
+            cur = self.cursor()
+            sample = preview(cur, src)
+            guess = guess_mapping(sample)
+        except BaseException:
+            src.cleanup()
+            raise
+        return Inspection(source=src, preview=sample, guess=guess)
+
+    def import_staged(self, staged: StagedFile, mapping: ColumnMapping | None = None, *, name: str | None = None,
+                      allow_bad_rows: bool = False, features: bool = True,
+                      progress: Callable[[str], None] | None = None, inspection: Inspection | None = None) -> Dataset:
+        """Clean a staged file into a new dataset (and build its default feature table).
+
+        Parameters
+        ----------
+        staged : StagedFile
+        mapping : ColumnMapping, optional
+            Column roles; guessed when omitted.
+        name : str, optional
+            Dataset name; default: the file name without extension.
+        allow_bad_rows : bool
+            Import even if some rows have the wrong number of fields.
+        features : bool
+            Also compute the default per-user feature table.
+        progress : callable, optional
+            Receives short step descriptions.
+        inspection : Inspection, optional
+            Reuse a previous :meth:`inspect` (the mapping screen has one).
+
+        Returns
+        -------
+        Dataset
+
+        Raises
+        ------
+        MarketLensError
+            Whatever is wrong with the file or mapping; nothing is stored then.
+        """
+        say = progress or (lambda _m: None)
+        say("Recognising the file")
+        insp = inspection or self.inspect(staged)
+        src = insp.source
+        mapping = mapping or insp.guess.mapping
+        dataset_id = uuid.uuid4().hex[:12]
+        table = f"ev_{dataset_id}"
+        cur = self.cursor()
+        try:
+            # Transaction 1 writes the converted rows under a name no listing shows yet;
+            # transaction 2 cleans them and registers the dataset. A crash between the
+            # two leaves an unregistered table, which the next start drops.
+            say("Reading and converting rows")
+            cur.begin()
+            plan, report = cleaning.load(cur, src, mapping, table, sample=insp.preview,
+                                         allow_bad_rows=allow_bad_rows)
+            cur.commit()
+            cur.begin()
+            report = cleaning.finish(cur, src, plan, report, table, progress=say)
+            say("Profiling events")
+            profile = profile_events(cur, table, _distinct_in_sample(insp.preview, mapping))
+            report.users, report.ts_min, report.ts_max = profile["users"], profile["ts_min"], profile["ts_max"]
+            purchase = guess_purchase_event(profile["event_counts"], profile["amount_counts"])
+            ds_name = " ".join((name or _default_name(staged.name)).split())[:120] or "dataset"
+            cur.execute(
+                f"INSERT INTO datasets ({_DATASET_COLS}) VALUES ({', '.join('?' * 15)})",
+                [dataset_id, ds_name, staged.name, src.describe(), staged.sha256, report.rows_kept,
+                 report.rows_read, report.users, report.ts_min, report.ts_max,
+                 datetime.now(timezone.utc).replace(tzinfo=None), json.dumps(mapping.to_dict()),
+                 json.dumps(report.to_dict(), default=str), json.dumps(profile), purchase])
+            # Keep the original next to the data before committing; a crash in between
+            # leaves an orphan folder that the next start removes.
+            keep = self.root / "uploads" / dataset_id
+            keep.mkdir(parents=True, exist_ok=True)
+            os.replace(staged.kept_copy(), keep / "original")
+            cur.commit()
+        except BaseException:
+            _rollback(cur)
+            cur.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
+            shutil.rmtree(self.root / "uploads" / dataset_id, ignore_errors=True)
+            raise
+        finally:
+            src.cleanup()
+        self.discard(staged)
+        if features:
+            # A transaction of its own: should it fail, the dataset stays usable and
+            # the Features page builds the table on demand.
+            self.features_table(dataset_id, progress=say)
+        return self.get(dataset_id)
+
+    def import_file(self, path: str | Path, mapping: ColumnMapping | None = None, **kwargs) -> Dataset:
+        """Stage and import a file from disk in one call (CLI, scripts, the sample seed)."""
+        staged = self.stage_path(path, kwargs.pop("source_name", None))
+        try:
+            return self.import_staged(staged, mapping, **kwargs)
+        finally:
+            self.discard(staged)
+
+    def discard(self, staged: StagedFile) -> None:
+        """Forget a staged file (waits for its background copy, then removes the folder)."""
+        if isinstance(staged.digest, Future):
+            staged.digest.exception()  # wait, whatever the outcome
+        shutil.rmtree(staged.folder, ignore_errors=True)
+
+    def original_path(self, dataset_id: str) -> Path:
+        """Path of the upload as it arrived (for download; the name shown is ``source_file``)."""
+        return self.root / "uploads" / self.get(dataset_id).id / "original"
+
+    # --- events and features -------------------------------------------------------------------
+
+    def events(self, dataset_id: str, limit: int | None = 1000) -> pd.DataFrame:
+        """The cleaned events (first ``limit`` rows by default) without audit columns."""
+        ds = self.get(dataset_id)
+        cur = self.cursor()
+        cols = ", ".join(quote_ident(c) for c in _data_columns(cur, ds.events_table))
+        lim = f" LIMIT {int(limit)}" if limit else ""
+        return cur.execute(f"SELECT {cols} FROM {quote_ident(ds.events_table)} ORDER BY rowid{lim}").df()
+
+    def feature_params(self, dataset_id: str, **overrides) -> FeatureParams:
+        """Default feature parameters of a dataset, with ``overrides`` applied."""
+        ds = self.get(dataset_id)
+        params = {"purchase_event": ds.purchase_event, **overrides}
+        return FeatureParams(**params)
+
+    def features(self, dataset_id: str, params: FeatureParams | None = None,
+                 progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+        """The per-user feature table, computed once per (dataset, parameters) and kept."""
+        return self.cursor().execute(
+            f"SELECT * FROM {quote_ident(self.features_table(dataset_id, params, progress))}").df()
+
+    def features_table(self, dataset_id: str, params: FeatureParams | None = None,
+                       progress: Callable[[str], None] | None = None) -> str:
+        """Name of the stored feature table for these parameters, building it if needed."""
+        ds = self.get(dataset_id)
+        params = params or self.feature_params(dataset_id)
+        params.validate()
+        key = _params_key(params.to_dict())
+        cur = self.cursor()
+        row = cur.execute("SELECT table_name FROM results WHERE dataset_id = ? AND kind = 'features' AND key = ?",
+                          [dataset_id, key]).fetchone()
+        if row:
+            return row[0]
+        if progress:
+            progress("Building the per-user feature table")
+        cur.begin()
+        try:
+            table = self._build_features(cur, dataset_id, ds.events_table, params, ds.profile)
+            cur.commit()
+        except BaseException:
+            cur.rollback()
+            raise
+        return table
+
+    def _build_features(self, cur: duckdb.DuckDBPyConnection, dataset_id: str, events_table: str,
+                        params: FeatureParams, profile: dict) -> str:
+        key = _params_key(params.to_dict())
+        table = f"ft_{dataset_id}_{key}"
+        spec = build_features(cur, events_table, table, params, profile)
+        meta = {"as_of": spec.as_of.isoformat(), "event_columns": spec.event_columns,
+                "text_attributes": spec.text_attributes, "number_attributes": spec.number_attributes}
+        cur.execute("INSERT OR REPLACE INTO results VALUES (?, 'features', ?, ?, ?, ?, ?)",
+                    [dataset_id, key, table, json.dumps(params.to_dict()), json.dumps(meta),
+                     datetime.now(timezone.utc).replace(tzinfo=None)])
+        return table
+
+    def feature_meta(self, dataset_id: str, params: FeatureParams) -> dict:
+        """What a stored feature table was built with (reference date, event columns, ...)."""
+        self.features_table(dataset_id, params)
+        row = self.cursor().execute(
+            "SELECT meta FROM results WHERE dataset_id = ? AND kind = 'features' AND key = ?",
+            [dataset_id, _params_key(params.to_dict())]).fetchone()
+        return json.loads(row[0])
+
+
+_DATASET_COLS = ("id, name, source_file, source_format, sha256, rows, rows_read, users, ts_min, ts_max, "
+                 "created_at, mapping, report, profile, purchase_event")
+
+
+def _dataset(row: tuple) -> Dataset:
+    (id_, name, source_file, source_format, sha, rows, rows_read, users, ts_min, ts_max, created,
+     mapping, report, profile, purchase) = row
+    return Dataset(id=id_, name=name, source_file=source_file, source_format=source_format, sha256=sha,
+                   rows=int(rows), rows_read=int(rows_read), users=int(users), ts_min=ts_min, ts_max=ts_max,
+                   created_at=created, mapping=ColumnMapping.from_dict(json.loads(mapping)),
+                   report=CleaningReport.from_dict(json.loads(report)), profile=json.loads(profile),
+                   purchase_event=purchase)
+
+
+def _distinct_in_sample(sample: pd.DataFrame, mapping: ColumnMapping) -> dict[str, int]:
+    """Distinct values per attribute in the preview (scaled up when the sample is saturated)."""
+    out = {}
+    for col in mapping.attributes:
+        if col in sample.columns:
+            values = sample[col].dropna()
+            distinct = values.nunique()
+            # Nearly all values different in the sample: an identifier, whatever the file size.
+            out[col] = distinct if distinct < 0.5 * max(1, len(values)) else 10**9
+    return out
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    try:
+        cur.rollback()
+    except duckdb.TransactionException:
+        pass  # no transaction open (the failure came between the two)
+
+
+def _data_columns(cur: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in cur.execute(f"DESCRIBE {quote_ident(table)}").fetchall() if not r[0].startswith("_")]
+
+
+def _params_key(params: dict) -> str:
+    return hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def _display_name(name: str) -> str:
+    """The uploaded file's name, reduced to its last path part (it is shown, never used as a path)."""
+    base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(ch for ch in base if ch.isprintable())[:200] or "upload"
+
+
+def _default_name(file_name: str) -> str:
+    base = _display_name(file_name)
+    for ext in (".gz", ".csv", ".tsv", ".txt", ".parquet", ".xlsx"):
+        if base.lower().endswith(ext):
+            base = base[: -len(ext)]
+    return base or "dataset"
+
+
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="marketlens-copy")
+
+
+def _copy_and_hash(src: Path, dst: Path) -> str:
+    shutil.copyfile(src, dst)
+    digest = hashlib.sha256()
+    with open(dst, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class _HashingReader:
+    """Wraps a binary stream and hashes what is read through it."""
+
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
+        self._hash = hashlib.sha256()
+
+    def read(self, n: int = CHUNK) -> bytes:
+        data = self._stream.read(n)
+        self._hash.update(data)
+        return data
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def _connect(path: Path, spill: Path) -> duckdb.DuckDBPyConnection:
+    with _LOCK:
+        con = _CONNECTIONS.get(path)
+        if con is not None:
+            return con
+        spill.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(path), config={"memory_limit": config.memory_limit(),
+                                                    "temp_directory": str(spill)})
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise WorkspaceError(
+                    f"The workspace at {path.parent} is open in another MarketLens process (the app or a "
+                    "script). Stop that process, or point MARKETLENS_WORKSPACE at another folder.") from exc
+            raise WorkspaceError(f"The workspace at {path.parent} cannot be opened: {exc}") from exc
+        _CONNECTIONS[path] = con
+        return con
+
+
+def close_all() -> None:
+    """Close every open workspace database (tests and the CLI call this before exiting)."""
+    with _LOCK:
+        for con in _CONNECTIONS.values():
+            con.close()
+        _CONNECTIONS.clear()
+
+
+__all__ = ["Dataset", "Inspection", "MarketLensError", "StagedFile", "Workspace", "close_all"]

@@ -410,12 +410,10 @@ class Workspace:
         ds = self.get(dataset_id)
         params = params or self.feature_params(dataset_id)
         params.validate()
-        key = _params_key(params.to_dict())
+        stored = self.stored_features_table(dataset_id, params)
+        if stored:
+            return stored
         cur = self.cursor()
-        row = cur.execute("SELECT table_name FROM results WHERE dataset_id = ? AND kind = 'features' AND key = ?",
-                          [dataset_id, key]).fetchone()
-        if row:
-            return row[0]
         if progress:
             progress("Building the per-user feature table")
         cur.begin()
@@ -438,6 +436,13 @@ class Workspace:
                     [dataset_id, key, table, json.dumps(params.to_dict()), json.dumps(meta),
                      datetime.now(timezone.utc).replace(tzinfo=None)])
         return table
+
+    def stored_features_table(self, dataset_id: str, params: FeatureParams) -> str | None:
+        """Name of the feature table for these parameters if it was built, else None."""
+        row = self.cursor().execute(
+            "SELECT table_name FROM results WHERE dataset_id = ? AND kind = 'features' AND key = ?",
+            [dataset_id, _params_key(params.to_dict())]).fetchone()
+        return row[0] if row else None
 
     def feature_meta(self, dataset_id: str, params: FeatureParams) -> dict:
         """What a stored feature table was built with (reference date, event columns, ...)."""
@@ -508,8 +513,13 @@ _BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="marketlens-c
 
 def _copy_and_hash(src: Path, dst: Path) -> str:
     shutil.copyfile(src, dst)
+    return sha256_file(dst)
+
+
+def sha256_file(path: Path) -> str:
+    """Content hash of a file, read in chunks (how duplicate uploads are recognised)."""
     digest = hashlib.sha256()
-    with open(dst, "rb") as fh:
+    with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()

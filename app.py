@@ -1,0 +1,21 @@
+"""MarketLens: marketing analytics on behaviour logs. Run with ``streamlit run app.py``."""
+
+import logging
+
+import streamlit as st
+
+from ui import widgets
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+st.set_page_config(page_title="MarketLens", page_icon=":material/insights:", layout="wide")
+
+pages = [
+    st.Page("pages/data.py", title="Data", icon=":material/upload_file:", default=True),
+    st.Page("pages/features.py", title="Features", icon=":material/table_chart:"),
+]
+navigation = st.navigation(pages)
+with st.sidebar:
+    st.markdown("### MarketLens")
+    widgets.dataset_picker(st.sidebar)
+navigation.run()

@@ -1,0 +1,87 @@
+"""Features: the per-user table (RFM, sessions, event counts, ...), its distributions and downloads."""
+
+from datetime import datetime, time
+
+import streamlit as st
+
+from analytics import charts
+from analytics.exports import table_bytes
+from analytics.features import FEATURE_DOCS, feature_summary
+from ui import state, widgets
+from ui.guard import user_errors
+
+SHOWN_ROWS = 5_000
+
+st.title("Features")
+ws = state.workspace()
+ds = widgets.require_dataset()
+st.caption(f"One row per user of **{widgets.plain(ds.name)}** ({ds.users:,} users, {ds.rows:,} events), "
+           "computed in the database engine.")
+
+events = sorted(ds.profile["event_counts"], key=lambda e: -ds.profile["event_counts"][e])
+end = ds.ts_max
+with st.container(border=True):
+    c1, c2, c3, c4 = st.columns(4)
+    options = [None, *events]
+    purchase = c1.selectbox(
+        "Purchase event", options, index=options.index(ds.purchase_event) if ds.purchase_event in options else 0,
+        format_func=lambda e: "(none: nobody purchases)" if e is None else e, key=f"purchase_{ds.id}",
+        help="The event that counts as an order for frequency, monetary and conversion. Guessed at import.")
+    as_of_date = c2.date_input("Reference date", value=end.date(), min_value=ds.ts_min.date(), max_value=end.date(),
+                               key=f"as_of_{ds.id}",
+                               help="Recency and tenure are measured to this date, and only events up to it count.")
+    top_events = c3.number_input("Event types with their own count", 1, 50, 10, key=f"top_{ds.id}")
+    gap = c4.number_input("Session gap (minutes)", 1, 1440, 30, key=f"gap_{ds.id}",
+                          disabled=ds.profile.get("has_sessions", False),
+                          help="A new session starts after this long without events (when the log has no "
+                               "session column).")
+# The dataset's last day means "as of the last event" (the default table built at import).
+as_of = None if as_of_date == end.date() else datetime.combine(as_of_date, time.max).replace(microsecond=0)
+params = ws.feature_params(ds.id, purchase_event=purchase, as_of=as_of, top_events=int(top_events),
+                           session_gap_minutes=int(gap))
+
+table = ws.stored_features_table(ds.id, params)
+if table is None:
+    st.info("The feature table for these settings has not been built yet.", icon=":material/info:")
+    if st.button("Build the feature table", type="primary", icon=":material/play_arrow:"):
+        with user_errors("Building features"):
+            with st.status("Building the per-user feature table...") as status:
+                table = ws.features_table(ds.id, params)
+                status.update(label="Feature table ready", state="complete")
+    if table is None:
+        st.stop()
+
+with user_errors("Showing the features"):
+    frame = widgets.stored_table(ws, table)
+    meta = ws.feature_meta(ds.id, params)
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Users", f"{len(frame):,}")
+    m2.metric("Features", f"{frame.shape[1] - 1}")
+    m3.metric("As of", meta["as_of"][:16].replace("T", " "))
+    shown = frame.head(SHOWN_ROWS)
+    st.dataframe(shown, hide_index=True, width="stretch", height=420,
+                 column_config=widgets.feature_column_config(list(frame.columns)))
+    if len(frame) > SHOWN_ROWS:
+        st.caption(f"Showing the first {SHOWN_ROWS:,} of {len(frame):,} users; the downloads hold all of them.")
+
+    d1, d2, _ = st.columns([1, 1, 3])
+    stem = "".join(ch if ch.isalnum() else "_" for ch in ds.name)[:60] or "dataset"
+    d1.download_button("Download CSV", data=lambda: table_bytes(ws.cursor(), table, "csv"),
+                       file_name=f"{stem}_features.csv", mime="text/csv", on_click="ignore",
+                       icon=":material/download:")
+    d2.download_button("Download Parquet", data=lambda: table_bytes(ws.cursor(), table, "parquet"),
+                       file_name=f"{stem}_features.parquet", mime="application/octet-stream", on_click="ignore",
+                       icon=":material/download:")
+
+    st.subheader("Distributions")
+    numeric = [c for c in frame.columns if c != "user_id" and frame[c].dtype.kind in "if"]
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    feature = left.selectbox("Feature", numeric, key=f"hist_{ds.id}",
+                             format_func=lambda c: f"{c}: {FEATURE_DOCS[c]}" if c in FEATURE_DOCS else c)
+    log_scale = right.toggle("Log scale", value=True, key="log_scale",
+                             help="Marketing metrics are skewed: a few users have most of the orders and revenue.")
+    if feature:
+        st.plotly_chart(charts.histogram(frame[feature], feature, log_scale=log_scale), width="stretch")
+
+    st.subheader("Summary statistics")
+    st.dataframe(feature_summary(frame), hide_index=True, width="stretch")

@@ -1,0 +1,1 @@
+"""Streamlit glue: session state, cached wrappers and reusable widget groups."""

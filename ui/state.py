@@ -1,0 +1,53 @@
+"""Session-state keys and access to the shared workspace.
+
+The workspace is the only thing sessions share, by design: one
+:class:`~analytics.workspace.Workspace` per folder per server process. Everything
+a user has chosen or has in progress (active dataset, staged upload, unsaved
+results) lives in ``st.session_state`` and is never visible to another session.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from analytics import config
+from analytics.errors import DatasetNotFoundError
+from analytics.workspace import Dataset, Workspace
+
+ACTIVE_DATASET = "active_dataset_id"
+STAGED = "staged_upload"  # (file_id, StagedFile, Inspection)
+CONFIRM_DELETE = "confirm_delete_id"
+LAST_IMPORT = "last_import_id"
+
+
+@st.cache_resource(show_spinner=False)
+def _workspace(root: str) -> Workspace:
+    return Workspace(root)
+
+
+def workspace() -> Workspace:
+    """The workspace of this server (``MARKETLENS_WORKSPACE``)."""
+    return _workspace(str(config.workspace_dir().expanduser().resolve()))
+
+
+def active_dataset() -> Dataset | None:
+    """The dataset this session works on, or the newest one, or None in an empty workspace."""
+    ws = workspace()
+    dataset_id = st.session_state.get(ACTIVE_DATASET)
+    if dataset_id:
+        try:
+            return ws.get(dataset_id)
+        except DatasetNotFoundError:
+            st.session_state.pop(ACTIVE_DATASET, None)  # deleted, maybe in another tab
+    datasets = ws.datasets()
+    if datasets:
+        st.session_state[ACTIVE_DATASET] = datasets[0].id
+        return datasets[0]
+    return None
+
+
+def set_active_dataset(dataset_id: str | None) -> None:
+    if dataset_id is None:
+        st.session_state.pop(ACTIVE_DATASET, None)
+    else:
+        st.session_state[ACTIVE_DATASET] = dataset_id

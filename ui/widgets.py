@@ -1,0 +1,106 @@
+"""Widget groups used by more than one page, and cached reads of stored tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from analytics.cleaning import CleaningReport
+from analytics.features import FEATURE_DOCS
+from analytics.io import quote_ident
+from analytics.workspace import Dataset, Workspace
+from ui import state
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _stored_table(root: str, table: str, limit: int | None) -> pd.DataFrame:
+    """A stored result table. Keyed by table name: stored tables are never changed in place."""
+    ws = state.workspace()
+    lim = f" LIMIT {int(limit)}" if limit else ""
+    return ws.cursor().execute(f"SELECT * FROM {quote_ident(table)}{lim}").df()
+
+
+def stored_table(ws: Workspace, table: str, limit: int | None = None) -> pd.DataFrame:
+    return _stored_table(str(ws.root), table, limit)
+
+
+def dataset_picker(location=st.sidebar) -> Dataset | None:
+    """Select box of datasets; the choice is this session's active dataset."""
+    ws = state.workspace()
+    datasets = ws.datasets()
+    if not datasets:
+        location.caption("No datasets yet: upload a log on the Data page.")
+        return None
+    active = state.active_dataset()
+    ids = [d.id for d in datasets]
+    names = {d.id: f"{d.name} ({d.rows:,} events)" for d in datasets}
+    choice = location.selectbox("Dataset", ids, index=ids.index(active.id) if active else 0,
+                                format_func=names.get, key="dataset_picker")
+    if choice != (active.id if active else None):
+        state.set_active_dataset(choice)
+    return ws.get(choice)
+
+
+def require_dataset() -> Dataset:
+    """The active dataset, or a pointer to the Data page and a stop."""
+    ds = state.active_dataset()
+    if ds is None:
+        st.info("There is no dataset yet. Upload a behaviour log on the Data page first.", icon=":material/info:")
+        st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload:")
+        st.stop()
+    return ds
+
+
+def cleaning_report(report: CleaningReport) -> None:
+    """Metrics and a table of everything cleaning changed, with example lines."""
+    c = st.columns(5)
+    c[0].metric("Rows read", f"{report.rows_read:,}")
+    c[1].metric("Rows kept", f"{report.rows_kept:,}")
+    c[2].metric("Duplicates removed", f"{report.duplicates_removed:,}")
+    c[3].metric("Rows dropped", f"{sum(report.dropped.values()) + report.rejected_rows:,}")
+    c[4].metric("Values changed", f"{sum(report.coerced.values()):,}")
+    rows = report.rows()
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
+            "issue": st.column_config.TextColumn("What", width="medium"),
+            "action": st.column_config.TextColumn("Done"),
+            "count": st.column_config.NumberColumn("Rows / values", format="localized"),
+            "examples": st.column_config.TextColumn("Examples (line in the file: values)", width="large"),
+        })
+    else:
+        st.success("Nothing had to be fixed or dropped.", icon=":material/check_circle:")
+    with st.expander("What was detected"):
+        for note in report.notes:
+            st.text(note)
+
+
+def feature_column_config(columns: list[str]) -> dict:
+    """Formats and help texts for a feature table in ``st.dataframe``."""
+    config: dict = {"user_id": st.column_config.TextColumn("user_id", pinned=True)}
+    for col in columns:
+        help_text = FEATURE_DOCS.get(col)
+        if col.startswith("n_") and col not in FEATURE_DOCS:
+            help_text = f"Number of '{col[2:]}' events"
+        elif col.startswith("top_"):
+            help_text = f"Most frequent {col[4:]} of the user"
+        elif col.startswith("avg_"):
+            help_text = f"Mean {col[4:]} over the user's events"
+        if col in ("frequency", "n_events", "n_sessions", "active_days") or col.startswith("n_"):
+            config[col] = st.column_config.NumberColumn(col, help=help_text, format="localized")
+        elif col in ("monetary", "avg_order_value"):
+            config[col] = st.column_config.NumberColumn(col, help=help_text, format="%.2f")
+        elif col == "session_conversion_rate":
+            config[col] = st.column_config.NumberColumn(col, help=help_text, format="percent")
+        elif col.endswith("_days") or col.startswith("days_") or col.startswith("avg_") or "days" in col:
+            config[col] = st.column_config.NumberColumn(col, help=help_text, format="%.1f")
+        elif help_text:
+            config[col] = st.column_config.Column(col, help=help_text)
+    return config
+
+
+_MARKDOWN_SPECIAL = "\\`*_{}[]()#+-.!|<>~$:"
+
+
+def plain(text: object) -> str:
+    """Escape text from the data (names, values) for use inside Markdown labels."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text))

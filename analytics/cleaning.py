@@ -20,7 +20,6 @@ had a problem on load) stay in the table for auditing and are never shown as dat
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -131,13 +130,13 @@ class _Plan:
     """SQL for the cleaning statement, derived from the mapping and the sample.
 
     ``convert`` builds the canonical columns from the raw row (and passes raw
-    columns through as ``_r0, _r1, ...``); ``flags`` are (bit, condition) pairs
-    evaluated on that; ``output`` is the final column list.
+    columns through as ``_r0, _r1, ...``); ``output`` is the final column list.
     """
 
     convert: list[str]
     raw: dict[str, str]  # source column -> pass-through alias
-    flags: list[tuple[int, str]]
+    suspect: list[str]  # cheap per-row tests: the row may have a problem
+    flags: list[tuple[int, str]]  # exact tests on a suspect row, reading its _raw text
     output: list[str]
     notes: list[str]
     attributes: list[tuple[str, str]]  # (output name, "text" | "number")
@@ -211,7 +210,9 @@ def finish(con: duckdb.DuckDBPyConnection, src: SourceFile, plan: _Plan, report:
     say = progress or (lambda _msg: None)
     t = quote_ident(table)
     base = con.execute(f"SELECT min(rowid) FROM {t}").fetchone()[0] or 0
-    say("Fixing spaces and over-long values")
+    say("Checking problem rows")
+    bits = " | ".join(f"(CASE WHEN {cond} THEN {bit} ELSE 0 END)" for bit, cond in plan.flags)
+    con.execute(f"UPDATE {t} SET _flags = CAST({bits} AS UTINYINT) WHERE _raw IS NOT NULL")
     for sql in plan.fixes:
         con.execute(sql.format(table=t))
     say("Counting and removing problem rows")
@@ -251,16 +252,17 @@ def _is_number(sql_type: str) -> bool:
 
 
 def _statement(plan: _Plan, rel: str, table: str) -> str:
-    raw_json = ", ".join(f"{sql_literal(c[:64])}, left(CAST({alias} AS VARCHAR), 200)"
-                         for c, alias in list(plan.raw.items())[:30])
-    flags = " | ".join(f"(CASE WHEN {cond} THEN {bit} ELSE 0 END)" for bit, cond in plan.flags) or "0"
+    keys = ", ".join(sql_literal(c) for c in plan.raw)
+    values = ", ".join(f"left(CAST({alias} AS VARCHAR), 200)" for alias in plan.raw.values())
+    # Only rows with a possible problem keep their original text (a MAP of column -> text),
+    # one cheap test per row; finish() works out exactly what is wrong with them.
+    suspect = " OR ".join(f"({cond})" for cond in plan.suspect)
     return f"""
         CREATE TABLE {quote_ident(table)} AS
-        WITH c AS (SELECT {', '.join(plan.convert)} FROM {rel} AS raw),
-             f AS (SELECT *, CAST({flags} AS UTINYINT) AS _flags FROM c)
-        SELECT {', '.join(plan.output)}, _flags,
-               CASE WHEN _flags <> 0 THEN CAST(json_object({raw_json}) AS VARCHAR) END AS _raw
-        FROM f"""
+        WITH c AS (SELECT {', '.join(plan.convert)} FROM {rel} AS raw)
+        SELECT {', '.join(plan.output)}, CAST(0 AS UTINYINT) AS _flags,
+               CASE WHEN {suspect} THEN map([{keys}], [{values}]) END AS _raw
+        FROM c"""
 
 
 def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dict[str, str],
@@ -268,7 +270,8 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
     notes: list[str] = []
     q = quote_ident
     source = [c for c in [m.user_id, m.timestamp, m.event, m.amount, m.session_id] if c] + list(m.attributes)
-    raw = {c: f"_r{i}" for i, c in enumerate(dict.fromkeys(source))}
+    # The original text of these columns is kept for problem rows (shown in the report).
+    raw = {c: f"_r{i}" for i, c in enumerate(dict.fromkeys(source[:30] + [c for c in (m.timestamp, m.amount) if c]))}
     convert = [f"raw.{q(c)} AS {alias}" for c, alias in raw.items()]
 
     def text(c: str) -> str:
@@ -276,9 +279,10 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
         return f"raw.{q(c)}" if _is_text(types.get(c, "VARCHAR")) else f"CAST(raw.{q(c)} AS VARCHAR)"
 
     def present(c: str) -> str:
-        """The raw value was not empty (only evaluated where a conversion failed)."""
-        return f"({raw[c]} IS NOT NULL AND trim(CAST({raw[c]} AS VARCHAR)) <> '')"
+        """The original text of a suspect row was not empty."""
+        return f"(nullif(trim(_raw[{sql_literal(c)}]), '') IS NOT NULL)"
 
+    suspect = ["user_id IS NULL", "ts IS NULL", "event IS NULL"]
     flags: list[tuple[int, str]] = [(1, "user_id IS NULL")]
     convert.append(f"{text(m.user_id)} AS user_id")
     tf = _time_format(con, rel, m, types, sample)
@@ -287,9 +291,11 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
         notes.append("Times without a time-zone offset are taken as UTC.")
     convert.append(f"{_time_sql(m.timestamp, tf, types)} AS ts")
     latest = (now + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    implausible = f"ts < TIMESTAMP '1970-01-02' OR ts > TIMESTAMP '{latest}'"
+    suspect.append(implausible)
     flags += [(2, f"ts IS NULL AND {present(m.timestamp)}"),
               (4, f"ts IS NULL AND NOT {present(m.timestamp)}"),
-              (16, f"ts < TIMESTAMP '1970-01-02' OR ts > TIMESTAMP '{latest}'")]
+              (16, implausible)]
     if m.event:
         convert.append(f"{text(m.event)} AS event")
     else:
@@ -304,7 +310,8 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
             nf = detect_number_format(sample[m.amount])
             convert.append(f"{_number_sql(text(m.amount), nf)} AS _amount")
             notes.append(f"Amount column '{m.amount}': {nf.describe()}.")
-        flags.append((32, f"NOT coalesce(isfinite(_amount), false) AND {present(m.amount)}"))
+        suspect.append(f"(_amount IS NULL AND {raw[m.amount]} IS NOT NULL) OR NOT isfinite(_amount)")
+        flags.append((32, f"amount IS NULL AND {present(m.amount)}"))
         amount = "CASE WHEN isfinite(_amount) THEN _amount END AS amount"
     else:
         amount = "CAST(NULL AS DOUBLE) AS amount"
@@ -326,7 +333,9 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
             attributes.append((out, "number"))
         elif _is_text(types.get(col, "VARCHAR")) and _numeric_attribute(sample[col]):
             convert.append(f"{_number_sql(text(col), detect_number_format(sample[col]))} AS {q(out)}")
-            number_checks.append(f"({q(out)} IS NULL AND {present(col)})")
+            if col in raw:
+                suspect.append(f"{q(out)} IS NULL AND {raw[col]} IS NOT NULL")
+                number_checks.append(f"({q(out)} IS NULL AND {present(col)})")
             attributes.append((out, "number"))
         else:
             convert.append(f"{text(col)} AS {q(out)}")
@@ -336,7 +345,7 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
     if number_checks:
         flags.append((128, " OR ".join(number_checks)))
     output = ["user_id", "ts", "event", amount, "session_id", *(q(a) for a, _ in attributes)]
-    return _Plan(convert, raw, flags, output, notes, attributes, _fixes(attributes))
+    return _Plan(convert, raw, suspect, flags, output, notes, attributes, _fixes(attributes))
 
 
 def _fixes(attributes: list[tuple[str, str]]) -> list[str]:
@@ -446,6 +455,8 @@ def _line(rowid: int, base: int, src: SourceFile) -> int:
 def _count_flags(con: duckdb.DuckDBPyConnection, table: str, src: SourceFile, report: CleaningReport,
                  base: int) -> None:
     t = quote_ident(table)
+    data_cols = canonical_columns(con, table)[:8]
+    shown = ", ".join(quote_ident(c) for c in data_cols)
     # A dropped row counts under its first (lowest-bit) drop reason only.
     exprs = []
     for bit, key, _ in REASONS:
@@ -460,8 +471,12 @@ def _count_flags(con: duckdb.DuckDBPyConnection, table: str, src: SourceFile, re
         if not n:
             continue
         (report.dropped if bit & DROP_MASK else report.coerced)[key] = int(n)
-        rows = con.execute(f"SELECT rowid, _raw FROM {t} WHERE _flags & {bit} <> 0 ORDER BY rowid LIMIT 3").fetchall()
-        report.examples[key] = [{"line": _line(r, base, src), "values": json.loads(raw) if raw else {}} for r, raw in rows]
+        rows = con.execute(f"SELECT rowid, _raw, {shown} FROM {t} WHERE _flags & {bit} <> 0 "
+                           "ORDER BY rowid LIMIT 3").fetchall()
+        report.examples[key] = [
+            {"line": _line(r[0], base, src),
+             "values": r[1] if r[1] else {c: (None if v is None else str(v)[:200]) for c, v in zip(data_cols, r[2:])}}
+            for r in rows]
 
 
 def _remove_duplicates(con: duckdb.DuckDBPyConnection, table: str, src: SourceFile, plan: _Plan,

@@ -152,11 +152,11 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from analytics.workspace import Workspace, sha256_file
+    from analytics.workspace import Workspace, content_hash_file
 
     ws = Workspace()
     if args.if_new and args.log.is_file():
-        existing = ws.find_by_content(sha256_file(args.log))
+        existing = ws.find_by_content(content_hash_file(args.log))
         if existing:
             _report(args, _summary(existing) | {"skipped": True},
                     f"'{existing.name}' already holds this file; nothing imported")

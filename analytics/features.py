@@ -241,31 +241,30 @@ def _naive_utc_epoch(ts: datetime) -> float:
     return ts.replace(tzinfo=timezone.utc).timestamp()
 
 
-def feature_summary(df: "pd.DataFrame") -> "pd.DataFrame":
-    """Summary statistics per column: count, empty share, mean, spread, quartiles; top value for text.
+def feature_summary(df: "pd.DataFrame") -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """Summary statistics of a feature table: one frame for numbers, one for text columns.
 
-    Parameters
-    ----------
-    df : DataFrame
-        A feature table (``user_id`` is skipped).
+    Numbers get count, empty share, mean, spread and quartiles; text columns
+    (most frequent channel, ...) get the number of distinct values and the top one.
+    ``user_id`` is skipped.
     """
     import pandas as pd
 
-    rows = []
+    numbers, texts = [], []
     for col in df.columns:
         if col == "user_id":
             continue
         s = df[col]
-        row = {"feature": col, "users with a value": int(s.notna().sum()),
-               "empty %": round(100 * float(s.isna().mean()), 1) if len(s) else 0.0}
+        base = {"feature": col, "users with a value": int(s.notna().sum()),
+                "empty %": round(100 * float(s.isna().mean()), 1) if len(s) else 0.0}
         if pd.api.types.is_numeric_dtype(s):
             d = pd.to_numeric(s, errors="coerce").describe()
-            row.update({"mean": d.get("mean"), "std": d.get("std"), "min": d.get("min"), "25%": d.get("25%"),
-                        "median": d.get("50%"), "75%": d.get("75%"), "max": d.get("max")})
+            numbers.append(base | {"mean": d.get("mean"), "std": d.get("std"), "min": d.get("min"),
+                                   "25%": d.get("25%"), "median": d.get("50%"), "75%": d.get("75%"),
+                                   "max": d.get("max")})
         else:
             counts = s.value_counts()
-            if len(counts):
-                row.update({"top value": str(counts.index[0]),
-                            "top share %": round(100 * counts.iloc[0] / max(1, s.notna().sum()), 1)})
-        rows.append(row)
-    return pd.DataFrame(rows)
+            top = counts.index[0] if len(counts) else None
+            share = round(100 * counts.iloc[0] / max(1, int(s.notna().sum())), 1) if len(counts) else None
+            texts.append(base | {"distinct values": int(len(counts)), "most common": top, "its share %": share})
+    return pd.DataFrame(numbers), pd.DataFrame(texts)

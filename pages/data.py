@@ -73,7 +73,7 @@ if staged_entry:
     st.caption(f"{widgets.plain(staged.name)}: {src.describe()}, {staged.size / 1e6:,.1f} MB")
     for note in src.notes[1:]:
         st.caption(widgets.plain(note))
-    duplicate = ws.find_by_content(staged.sha256)
+    duplicate = ws.find_by_content(staged.content_hash)
     again = True
     if duplicate:
         st.warning(f"This exact file was already imported as '{duplicate.name}' on "

@@ -84,4 +84,8 @@ with user_errors("Showing the features"):
         st.plotly_chart(charts.histogram(frame[feature], feature, log_scale=log_scale), width="stretch")
 
     st.subheader("Summary statistics")
-    st.dataframe(feature_summary(frame), hide_index=True, width="stretch")
+    numbers, texts = feature_summary(frame)
+    st.dataframe(numbers, hide_index=True, width="stretch", column_config={
+        c: st.column_config.NumberColumn(format="%.3g") for c in ("mean", "std", "min", "25%", "median", "75%", "max")})
+    if not texts.empty:
+        st.dataframe(texts, hide_index=True, width="stretch")

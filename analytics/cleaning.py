@@ -108,7 +108,8 @@ class CleaningReport:
         """One row per reason, for a table: what, rows dropped or values changed, example lines."""
         out = []
         if self.rejected_rows:
-            out.append(self._row("rejected", "wrong number of fields", "dropped", self.rejected_rows))
+            out.append(self._row("rejected", "malformed row (wrong number of fields, broken quotes)", "dropped",
+                                 self.rejected_rows))
         if self.duplicates_removed:
             out.append(self._row("duplicate", "exact duplicate of an earlier row", "dropped",
                                  self.duplicates_removed))
@@ -192,8 +193,9 @@ def load(con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: ColumnMapping
         report.examples["rejected"] = rejected
         if not allow_bad_rows:
             raise RaggedRowsError(
-                f"{report.rejected_rows:,} row(s) of '{src.name}' have the wrong number of fields "
-                f"(first at line {rejected[0]['line']}). Import the other rows anyway, or fix the file.",
+                f"{report.rejected_rows:,} row(s) of '{src.name}' cannot be read as rows: the wrong number "
+                f"of fields or broken quotes (first at line {rejected[0]['line']}). Import the other rows "
+                "anyway, or fix the file.",
                 report.rejected_rows, rejected)
     return plan, report
 
@@ -373,7 +375,7 @@ def _fixes(attributes: list[tuple[str, str]]) -> list[str]:
 def _numeric_attribute(col) -> bool:
     """An attribute is numeric when almost all its values are numbers and it does not look like an id."""
     values = [str(v).strip() for v in col.tolist() if v is not None and str(v).strip() != ""]
-    if len(values) < 5:
+    if not values:
         return False
     fmt = detect_number_format(values)
     if fmt.share < 0.98:
@@ -461,7 +463,8 @@ def _count_flags(con: duckdb.DuckDBPyConnection, table: str, src: SourceFile, re
     exprs = []
     for bit, key, _ in REASONS:
         if bit & DROP_MASK:
-            first = f"(_flags & {DROP_MASK}) & -(_flags & {DROP_MASK}) = {bit}"
+            drops = f"(CAST(_flags AS INTEGER) & {DROP_MASK})"
+            first = f"{drops} & -{drops} = {bit}"  # lowest set bit
             exprs.append(f"count_if({first})")
         else:
             exprs.append(f"count_if(_flags & {bit} <> 0 AND _flags & {DROP_MASK} = 0)")

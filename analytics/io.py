@@ -39,6 +39,8 @@ from analytics.errors import (
 
 SAMPLE_BYTES = 1 * MB
 CHUNK = 8 * MB
+# Python's csv module refuses fields over 128 kB by default; logs can have longer ones.
+csv.field_size_limit(64 * MB)
 DELIMITERS = [",", ";", "\t", "|"]
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "whitespace"}
 
@@ -309,10 +311,24 @@ def _excel_column_as_text(col: pd.Series) -> pd.Series:
 
 # --- text --------------------------------------------------------------------------------------
 
-def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Path) -> SourceFile:
+def _read_sample(path: Path, min_lines: int = 4) -> tuple[bytes, bool]:
+    """The first megabyte, or more when that holds fewer than ``min_lines`` lines (very long fields).
+
+    Returns the bytes and whether they are the whole file.
+    """
+    size = SAMPLE_BYTES
     with open(path, "rb") as fh:
-        sample = fh.read(SAMPLE_BYTES)
-        full = len(sample) < SAMPLE_BYTES
+        while True:
+            fh.seek(0)
+            sample = fh.read(size)
+            full = len(sample) < size
+            if full or sample.count(b"\n") >= min_lines or size >= 64 * SAMPLE_BYTES:
+                return sample, full
+            size *= 4
+
+
+def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Path) -> SourceFile:
+    sample, full = _read_sample(path)
     encoding = detect_encoding(sample, name)
     text = _decode_sample(sample, encoding, full)
     if not text.strip():
@@ -330,7 +346,10 @@ def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Pat
         _whitespace_to_tsv(read_path, tsv)
         read_path, delimiter = tsv, "\t"
         notes.append("Columns are separated by spaces; runs of spaces were treated as one separator.")
-    rows = list(csv.reader(io.StringIO("\n".join(lines[:201])), delimiter=delimiter))
+    if read_path.name == "whitespace.tsv":
+        rows = [ln.split() for ln in lines[:201]]
+    else:
+        rows = list(csv.reader(io.StringIO("\n".join(lines[:201])), delimiter=delimiter))
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
         raise EmptyFileError(f"'{name}' has no rows.")
@@ -477,12 +496,14 @@ def looks_like_header(first: list, rest: list[list]) -> bool:
     when the labels read like column names (user_id, date, amount, ...).
     """
     cells = ["" if c is None else str(c).strip() for c in first]
-    if not cells or any(c == "" for c in cells) or len(set(cells)) < len(cells):
+    if not cells or any(c == "" for c in cells):
         return False
     if any(_NUMBERISH.match(c) or _DATEISH.match(c) for c in cells):
         return False
     if sum(bool(_KNOWN_NAMES.search(c)) for c in cells) >= max(1, len(cells) // 2):
-        return True
+        return True  # even with a repeated name, which gets a suffix
+    if len(set(cells)) < len(cells):
+        return False
     for i, c in enumerate(cells):
         column = [str(r[i]).strip() for r in rest if i < len(r) and r[i] not in (None, "")]
         if column and sum(bool(_NUMBERISH.match(v) or _DATEISH.match(v)) for v in column) > 0.8 * len(column):
@@ -547,7 +568,6 @@ def raw_relation(con: duckdb.DuckDBPyConnection, src: SourceFile, *, reject_bad_
         "auto_detect=false",
         # Large buffers keep the parallel reader fast even with a 32 MB line limit.
         "buffer_size=67108864", "max_line_size=33554432",
-        "strict_mode=false",
     ]
     if reject_bad_rows:
         opts += ["store_rejects=true", "rejects_limit=0"]
@@ -577,9 +597,7 @@ def preview(con: duckdb.DuckDBPyConnection, src: SourceFile, n: int = 2000) -> p
 
 
 def _csv_head(src: SourceFile, n: int) -> pd.DataFrame:
-    with open(src.path, "rb") as fh:
-        raw = fh.read(SAMPLE_BYTES)
-        full = len(raw) < SAMPLE_BYTES
+    raw, full = _read_sample(src.path)
     text = _decode_sample(raw, "utf-8-sig", full=full) if src.encoding.startswith("utf-8") else raw.decode(
         "utf-8", errors="replace")
     if not full:

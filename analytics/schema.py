@@ -30,23 +30,25 @@ DATE_ORDERS = ("auto", "dmy", "mdy")
 
 _NAME_PATTERNS: dict[str, list[tuple[str, float]]] = {
     "user_id": [
-        (r"(user|customer|client|visitor|member|account|buyer|shopper|subscriber|contact|person|player|cust)"
+        (r"(user|customer|client|visitor|member|account|buyer|shopper|subscriber|contact|person|player|cust"
+         r"|kunde|kunden|nutzer|benutzer|cliente|usuario|utilisateur|klant)"
          r"[ _-]?(id|key|no|nr|number|code|ref)?", 3.0),
         (r"(uid|cid|userid|customerid|clientid|anonymous[ _]?id|distinct[ _]?id|device[ _]?id|email)", 3.0),
         (r"(user|customer|client|visitor|member|account)", 2.0),
     ],
     "timestamp": [
         (r"(event[ _-]?)?(timestamp|datetime|date[ _-]?time|time[ _-]?stamp|ts|event[ _-]?time|occurred[ _-]?at|"
-         r"created[ _-]?at|time|date|day|when|invoice[ _-]?date|order[ _-]?date)", 3.0),
+         r"created[ _-]?at|time|date|day|when|invoice[ _-]?date|order[ _-]?date|zeit|datum|fecha|heure|data)", 3.0),
         (r"(time|date|created|occurred)", 2.0),
     ],
     "event": [
-        (r"(event|event[ _-]?(name|type)|action|activity|interaction|behaviou?r|event_action|hit[ _-]?type)", 3.0),
+        (r"(event|event[ _-]?(name|type)|action|activity|interaction|behaviou?r|event_action|hit[ _-]?type"
+         r"|aktion|ereignis|evento|accion|événement|evenement)", 3.0),
         (r"(type|action|event|activity)", 1.5),
     ],
     "amount": [
         (r"(amount|revenue|value|total|sales|spend|gmv|order[ _-]?value|paid|price|net|gross|turnover|"
-         r"purchase[ _-]?value|sum)", 3.0),
+         r"purchase[ _-]?value|sum|betrag|umsatz|wert|preis|montant|prix|importe|valor|precio)", 3.0),
         (r"(amount|revenue|value|total|price|sales|spend|eur|usd)", 2.0),
     ],
     "session_id": [
@@ -400,7 +402,8 @@ def guess_mapping(preview: pd.DataFrame) -> MappingGuess:
     taken: set[str] = set()
 
     def pick(role: str, value_score) -> None:
-        best, best_score = None, 0.0
+        # A required role takes the best column even with no evidence for it; the user checks.
+        best, best_score = None, (-1.0 if role in ("user_id", "timestamp") else 0.0)
         for c in columns:
             if c in taken:
                 continue
@@ -478,7 +481,9 @@ def _event_value_score(p: dict) -> float | None:
 
 
 def _amount_value_score(p: dict) -> float | None:
-    if p["numeric_share"] < 0.9 or p["time_share"] >= 0.8 or p["fill"] == 0:
+    # A column named like money may hold some junk (cleaning reports it); others must be clean.
+    needed = 0.5 if _name_score("amount", str(p["name"])) >= 3 else 0.9
+    if p["numeric_share"] < needed or p["time_share"] >= 0.8 or p["fill"] == 0:
         return None
     if _NOT_MONEY.search(str(p["name"])):
         return None

@@ -1,0 +1,175 @@
+"""Cleaning through the workspace: what is kept, fixed, dropped and reported (with line numbers)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import pytest
+
+from analytics.errors import MappingError, NoDataError, RaggedRowsError
+from analytics.io import quote_ident
+from analytics.schema import ColumnMapping
+from tests.conftest import write
+
+MESSY = """user_id,event_time,event,amount,channel
+u1,2025-03-01 10:00:00,page_view,,email
+,2025-03-01 10:01:00,page_view,,email
+u2,not a date,page_view,,seo
+u2,2025-03-01 10:03:00,purchase,abc,seo
+u3,2025-03-01 10:04:00,purchase,19.90,ads
+u3,2025-03-01 10:04:00,purchase,19.90,ads
+u4,1960-01-01 00:00:00,page_view,,ads
+u4,2025-03-01 10:06:00,,,ads
+u5,,page_view,,seo
+"""
+
+
+def events(ws, ds) -> pd.DataFrame:
+    return ws.events(ds.id, limit=None)
+
+
+def test_report_counts_every_change_with_line_numbers(workspace, tmp_path):
+    ds = workspace.import_file(write(tmp_path / "messy.csv", MESSY))
+    r = ds.report
+    assert r.rows_read == 9
+    assert r.dropped == {"no_user": 1, "bad_time": 1, "no_time": 1, "no_event": 1, "implausible_time": 1}
+    assert r.coerced == {"bad_amount": 1}
+    assert r.duplicates_removed == 1
+    assert r.rows_kept == 9 - 5 - 1
+    # Line numbers count the header as line 1.
+    assert [e["line"] for e in r.examples["no_user"]] == [3]
+    assert [e["line"] for e in r.examples["bad_time"]] == [4]
+    assert r.examples["bad_time"][0]["values"]["event_time"] == "not a date"
+    assert [e["line"] for e in r.examples["bad_amount"]] == [5]
+    assert r.examples["bad_amount"][0]["values"]["amount"] == "abc"
+    assert [e["line"] for e in r.examples["duplicate"]] == [7]
+    assert r.examples["duplicate"][0]["values"]["copy of line"] == 6
+    assert [e["line"] for e in r.examples["implausible_time"]] == [8]
+    kept = events(workspace, ds)
+    assert sorted(kept["user_id"]) == ["u1", "u2", "u3"]
+    assert kept.loc[kept.user_id == "u2", "amount"].isna().all()  # 'abc' became empty, row kept
+    assert {row["issue"] for row in r.rows()} >= {"no user id", "exact duplicate of an earlier row"}
+
+
+def test_offsets_are_converted_to_utc(workspace, tmp_path):
+    text = "user,time,event\nu1,2025-03-01T10:00:00+02:00,view\nu1,2025-03-01T10:00:00Z,view\nu2,2025-03-01T10:00:00-05:30,x\n"
+    ds = workspace.import_file(write(tmp_path / "tz.csv", text))
+    ts = sorted(events(workspace, ds)["ts"])
+    assert ts == [pd.Timestamp("2025-03-01 08:00"), pd.Timestamp("2025-03-01 10:00"), pd.Timestamp("2025-03-01 15:30")]
+
+
+def test_epoch_milliseconds_and_decimal_commas(workspace, tmp_path):
+    text = "kunde;zeit;aktion;betrag\nk1;1740823200000;kauf;1.234,50\nk2;1740826800000;kauf;12,99\n"
+    ds = workspace.import_file(write(tmp_path / "de.csv", text, "cp1252"))
+    df = events(workspace, ds).sort_values("user_id")
+    assert df["amount"].tolist() == [1234.5, 12.99]
+    assert df["ts"].iloc[0] == pd.Timestamp("2025-03-01 10:00")
+
+
+def test_date_order_decided_from_all_rows_not_just_the_sample(workspace, tmp_path):
+    lines = [f"u{i % 50},0{i % 9 + 1}/0{i % 9 + 1}/2025,view" for i in range(3000)]
+    lines.append("u1,13/02/2025,view")  # beyond the preview: only day-first fits
+    ds = workspace.import_file(write(tmp_path / "dates.csv", "user,date,event\n" + "\n".join(lines) + "\n"))
+    assert ds.report.dropped == {}
+    assert pd.Timestamp("2025-02-13") in set(events(workspace, ds)["ts"])
+    assert any("day-first" in n for n in ds.report.notes)
+
+
+def test_ambiguous_dates_say_so_and_can_be_forced(workspace, tmp_path):
+    path = write(tmp_path / "amb.csv", "user,date,event\nu1,01/02/2025,view\nu2,03/04/2025,view\n")
+    ds = workspace.import_file(path)
+    assert any("assumed" in n for n in ds.report.notes)
+    forced = workspace.import_file(path, ColumnMapping("user", "date", "event", date_order="dmy"))
+    assert sorted(events(workspace, forced)["ts"])[0] == pd.Timestamp("2025-02-01")
+
+
+def test_transaction_log_imports_as_purchases(workspace, tmp_path):
+    text = "customer_id,date,quantity,value\nc1,2025-01-03,2,19.90\nc2,2025-01-04,1,5.00\nc1,2025-02-01,1,7.50\n"
+    ds = workspace.import_file(write(tmp_path / "tx.csv", text))
+    df = events(workspace, ds)
+    assert set(df["event"]) == {"purchase"} and ds.purchase_event == "purchase"
+    f = workspace.features(ds.id).set_index("user_id")
+    assert f.loc["c1", "frequency"] == 2 and f.loc["c1", "monetary"] == pytest.approx(27.4)
+    assert f.loc["c1", "avg_quantity"] == pytest.approx(1.5)  # numeric attribute -> mean
+
+
+def test_ragged_rows_need_consent(workspace, tmp_path):
+    text = "user,time,event\nu1,2025-01-01,view\nu2,2025-01-02\nu3,2025-01-03,view,extra\nu4,2025-01-04,buy\n"
+    path = write(tmp_path / "ragged.csv", text)
+    with pytest.raises(RaggedRowsError) as err:
+        workspace.import_file(path)
+    assert err.value.n_bad == 2 and [e["line"] for e in err.value.examples] == [3, 4]
+    assert workspace.datasets() == []  # nothing stored
+    ds = workspace.import_file(path, allow_bad_rows=True)
+    assert ds.rows == 2 and ds.report.rejected_rows == 2 and ds.report.rows_read == 4
+
+
+def test_unparseable_dates_store_nothing(workspace, tmp_path):
+    before = set(workspace.cursor().execute("SELECT table_name FROM duckdb_tables()").fetchall())
+    path = write(tmp_path / "bad.csv", "user,time,event\nu1,2025-01-01,view\nu2,2025-01-02,view\n")
+    workspace.import_file(path)
+    with pytest.raises((NoDataError, MappingError)):
+        workspace.import_file(write(tmp_path / "worse.csv", "user,time,event\nu1,soon,view\nu2,later,view\n"),
+                              ColumnMapping("user", "time", "event"))
+    after = set(workspace.cursor().execute("SELECT table_name FROM duckdb_tables()").fetchall())
+    assert len(workspace.datasets()) == 1
+    assert len(after - before) == 2  # the first import's events and feature tables only
+
+
+def test_every_row_dropped_explains_why(workspace, tmp_path):
+    text = "user,time,event\n,2025-01-01,view\n,2025-01-02,view\n"
+    with pytest.raises(NoDataError, match="2 no user id"):
+        workspace.import_file(write(tmp_path / "nouser.csv", text), ColumnMapping("user", "time", "event"))
+
+
+def test_single_user_and_identical_rows(workspace, tmp_path):
+    ds = workspace.import_file(write(tmp_path / "same.csv", "user,time,event\n" + "u1,2025-01-01 10:00,view\n" * 50))
+    assert ds.rows == 1 and ds.users == 1 and ds.report.duplicates_removed == 49
+    f = workspace.features(ds.id)
+    assert len(f) == 1 and f.loc[0, "n_events"] == 1 and f.loc[0, "n_sessions"] == 1
+
+
+def test_html_is_kept_as_text(workspace, tmp_path):
+    text = 'user,time,event,note\n"<script>alert(1)</script>",2025-01-01,"<b>buy</b>","=cmd|x"\n'
+    text += "u2,2025-01-02,view,ok\n"
+    ds = workspace.import_file(write(tmp_path / "html.csv", text))
+    df = events(workspace, ds)
+    assert "<script>alert(1)</script>" in set(df["user_id"]) and "<b>buy</b>" in set(df["event"])
+
+
+def test_spaces_and_long_values(workspace, tmp_path):
+    long = "y" * 5000
+    text = f"user,time,event,note\n  u1  ,2025-01-01, view ,{long}\n   ,2025-01-02,view,x\nu1,2025-01-03,view,z\n"
+    ds = workspace.import_file(write(tmp_path / "sp.csv", text))
+    df = events(workspace, ds)
+    assert set(df["user_id"]) == {"u1"} and set(df["event"]) == {"view"}
+    assert ds.report.dropped == {"no_user": 1}
+    assert ds.report.coerced == {"long_text": 1}
+    assert df["note"].str.len().max() == 1000
+
+
+def test_excel_and_parquet_import(workspace, tmp_path):
+    df = pd.DataFrame({"customer": ["a", "b", "a"], "when": pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-05"]),
+                       "what": ["view", "buy", "buy"], "eur": [None, 10.0, 5.5]})
+    df.to_parquet(tmp_path / "x.parquet")
+    df.to_excel(tmp_path / "x.xlsx", index=False)
+    for name in ("x.parquet", "x.xlsx"):
+        ds = workspace.import_file(tmp_path / name)
+        assert (ds.rows, ds.users) == (3, 2), name
+        assert ds.mapping.amount == "eur" and ds.purchase_event == "buy"
+        assert workspace.features(ds.id).set_index("user_id").loc["a", "monetary"] == pytest.approx(5.5)
+
+
+def test_audit_columns_are_not_data(workspace, tmp_path):
+    ds = workspace.import_file(write(tmp_path / "messy.csv", MESSY))
+    assert list(events(workspace, ds).columns) == ["user_id", "ts", "event", "amount", "session_id", "channel"]
+    flags = workspace.cursor().execute(f"SELECT count(*) FROM {quote_ident(ds.events_table)} WHERE _flags <> 0")
+    assert flags.fetchone()[0] == 1  # the kept row whose amount was emptied
+
+
+def test_future_times_are_implausible(workspace, tmp_path):
+    text = "user,time,event\nu1,2025-01-01,view\nu2,2999-01-01,view\n"
+    ds = workspace.import_file(write(tmp_path / "future.csv", text))
+    assert ds.report.dropped == {"implausible_time": 1}
+    assert ds.ts_max < datetime(2100, 1, 1)

@@ -1,0 +1,128 @@
+"""Guessing column roles and value formats from names and values."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analytics.errors import MappingError
+from analytics.schema import (
+    ColumnMapping,
+    detect_number_format,
+    detect_time_format,
+    guess_mapping,
+    guess_purchase_event,
+    mapping_with,
+)
+
+
+@pytest.mark.parametrize("values, kind", [
+    (["2025-03-01T10:00:00Z", "2025-03-02T11:30:00+02:00"], "iso"),
+    (["2025-03-01 10:00:00", "2025-03-02 11:30"], "iso"),
+    (["2025-03-01", "2025-03-02"], "iso"),
+    (["1740823200", "1740826800"], "epoch_s"),
+    (["1740823200123", "1740826800456"], "epoch_ms"),
+    (["20250301", "20250302"], "yyyymmdd"),
+    (["31/03/2025 10:00", "01/04/2025 11:00"], "dmy"),
+    (["03/31/2025", "04/01/2025"], "mdy"),
+    (["2025/03/31 10:00:00", "2025/04/01 09:00:00"], "ymd"),
+])
+def test_time_formats(values, kind):
+    tf = detect_time_format(values)
+    assert tf is not None and tf.kind == kind
+
+
+def test_day_first_and_month_first_are_decided_from_the_data():
+    assert detect_time_format(["13/01/2025", "02/03/2025"]).kind == "dmy"
+    assert detect_time_format(["01/13/2025", "02/03/2025"]).kind == "mdy"
+    ambiguous = detect_time_format(["01/02/2025", "03/04/2025"])
+    assert ambiguous.ambiguous and "assumed" in ambiguous.describe()
+    assert detect_time_format(["01.02.2025", "03.04.2025"]).kind == "dmy"  # dotted dates are European
+    forced = detect_time_format(["01/02/2025", "03/04/2025"], date_order="dmy")
+    assert forced.kind == "dmy" and not forced.ambiguous
+
+
+def test_not_a_time():
+    assert detect_time_format(["apple", "banana", "cherry"]) is None
+    assert detect_time_format([]) is None
+    assert detect_time_format(["123", "456"]) is None  # too short for an epoch
+
+
+@pytest.mark.parametrize("values, decimal, thousands, expected", [
+    (["12.50", "3.99", "100"], ".", None, 12.5),
+    (["12,50", "3,99", "100,00"], ",", None, 12.5),
+    (["1.234,56", "12,50"], ",", ".", 1234.56),
+    (["1,234.56", "12.50"], ".", ",", 1234.56),
+    (["€ 12,50", "€ 3,99"], ",", None, 12.5),
+])
+def test_number_formats(values, decimal, thousands, expected):
+    nf = detect_number_format(values)
+    assert (nf.decimal, nf.thousands) == (decimal, thousands)
+    assert nf.parse(values[0]) == pytest.approx(expected)
+
+
+def test_number_format_share_counts_junk():
+    nf = detect_number_format(["12.5", "abc", "3", "4"])
+    assert nf.share == pytest.approx(0.75)
+    assert nf.parse("inf") is None
+
+
+def frame(**cols) -> pd.DataFrame:
+    return pd.DataFrame(cols).astype(object)
+
+
+def test_guess_event_log():
+    df = frame(visitor_id=["v1", "v2", "v1", "v3"] * 5, event_time=["2025-01-01 10:00"] * 20,
+               action=["view", "buy", "view", "cart"] * 5, revenue=["", "10.5", "", ""] * 5,
+               channel=["email", "seo", "email", "ads"] * 5, session=["s1", "s2", "s1", "s3"] * 5)
+    m = guess_mapping(df).mapping
+    assert (m.user_id, m.timestamp, m.event, m.amount, m.session_id) == (
+        "visitor_id", "event_time", "action", "revenue", "session")
+    assert m.attributes == ["channel"]
+
+
+def test_transaction_log_without_event_column():
+    df = frame(customer_id=["c1", "c2", "c1", "c3"] * 5, date=["2025-01-0%d" % (i % 9 + 1) for i in range(20)],
+               quantity=["1", "2", "1", "5"] * 5, value=["9.99", "19.90", "4.50", "100.00"] * 5)
+    guess = guess_mapping(df)
+    m = guess.mapping
+    assert (m.user_id, m.timestamp, m.event, m.amount) == ("customer_id", "date", None, "value")
+    assert m.attributes == ["quantity"]  # a quantity is not money
+    assert "purchase" in guess.reasons["event"]
+
+
+def test_guess_without_header_names_uses_values():
+    df = frame(column_1=["u%d" % (i % 7) for i in range(40)],
+               column_2=[f"2025-02-{i % 28 + 1:02d} 10:00:00" for i in range(40)],
+               column_3=["view", "buy"] * 20, column_4=["%d.5" % i for i in range(40)])
+    m = guess_mapping(df).mapping
+    assert (m.user_id, m.timestamp, m.event, m.amount) == ("column_1", "column_2", "column_3", "column_4")
+
+
+def test_mapping_with_moves_a_column_between_roles():
+    base = ColumnMapping(user_id="a", timestamp="b", event="c", attributes=["d"])
+    m = mapping_with(["a", "b", "c", "d"], base, user_id="d", event=None, event_name="order")
+    assert (m.user_id, m.event, m.event_name) == ("d", None, "order")
+    assert m.attributes == ["a", "c"]
+    m2 = mapping_with(["a", "b", "c", "d"], base, event="a")  # 'a' leaves user_id
+    assert m2.user_id is None and m2.event == "a"
+
+
+def test_validate_names_the_problem():
+    with pytest.raises(MappingError, match="user id"):
+        ColumnMapping(user_id=None, timestamp="t").validate(["t"])
+    with pytest.raises(MappingError, match="time"):
+        ColumnMapping(user_id="u", timestamp=None).validate(["u"])
+    with pytest.raises(MappingError, match="not in the file"):
+        ColumnMapping(user_id="u", timestamp="zz").validate(["u", "t"])
+    with pytest.raises(MappingError, match="two roles"):
+        ColumnMapping(user_id="u", timestamp="u").validate(["u"])
+    with pytest.raises(MappingError, match="name the event"):
+        ColumnMapping(user_id="u", timestamp="t", event=None, event_name=" ").validate(["u", "t"])
+
+
+def test_purchase_event_guess():
+    assert guess_purchase_event({"page_view": 10, "purchase": 2, "add_to_cart": 3}) == "purchase"
+    assert guess_purchase_event({"view": 10, "order_completed": 2, "begin_checkout": 5}) == "order_completed"
+    assert guess_purchase_event({"view": 10, "add_to_cart": 4}) is None
+    assert guess_purchase_event({"view": 10, "x": 4}, {"view": 0, "x": 4}) == "x"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pandas as pd
@@ -101,7 +101,7 @@ class CleaningReport:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "CleaningReport":
+    def from_dict(cls, data: dict) -> CleaningReport:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     def rows(self) -> list[dict]:
@@ -175,7 +175,7 @@ def load(con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: ColumnMapping
     MappingError, ParseError, RaggedRowsError
     """
     mapping.validate(src.columns)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     con.execute("SET TimeZone='UTC'")
     con.execute("SET preserve_insertion_order=true")  # rowid order = file order, for line numbers
     rel = raw_relation(con, src)
@@ -461,7 +461,7 @@ def _count_flags(con: duckdb.DuckDBPyConnection, table: str, src: SourceFile, re
     shown = ", ".join(quote_ident(c) for c in data_cols)
     # A dropped row counts under its first (lowest-bit) drop reason only.
     exprs = []
-    for bit, key, _ in REASONS:
+    for bit, _key, _ in REASONS:
         if bit & DROP_MASK:
             drops = f"(CAST(_flags AS INTEGER) & {DROP_MASK})"
             first = f"{drops} & -{drops} = {bit}"  # lowest set bit

@@ -39,7 +39,7 @@ class Limits:
     max_field_chars: int = 100_000
 
     @classmethod
-    def from_env(cls) -> "Limits":
+    def from_env(cls) -> Limits:
         return cls(
             max_file_bytes=_int_env("MARKETLENS_MAX_UPLOAD_MB", 1024) * MB,
             max_unpacked_bytes=_int_env("MARKETLENS_MAX_UNPACKED_MB", 4096) * MB,

@@ -21,6 +21,10 @@ from analytics.io import quote_ident
 # Text attributes with more distinct values than this are identifiers or free
 # text (URLs, product ids): their "most frequent value" means little and costs a lot.
 MAX_MODE_CARDINALITY = 5_000
+# Each summarised text attribute costs one grouped pass over the events (and a join), so a
+# very wide file gets its first ones; the rest are listed as skipped.
+MAX_TEXT_ATTRIBUTES = 12
+MAX_NUMBER_ATTRIBUTES = 50
 
 _IBIS_TYPES = {
     "VARCHAR": "string",
@@ -67,11 +71,13 @@ def resolve_spec(con: duckdb.DuckDBPyConnection, table: str, params: FeaturePara
                               f"({ts_min:%Y-%m-%d}); pick a later date.")
     top = [e for e, _ in sorted(profile["event_counts"].items(), key=lambda kv: (-kv[1], kv[0]))]
     top = top[: params.top_events]
-    text_attrs = [a for a, info in profile["attributes"].items()
-                  if info["type"] == "text" and info["distinct"] <= MAX_MODE_CARDINALITY]
-    number_attrs = [a for a, info in profile["attributes"].items() if info["type"] == "number"]
+    attrs = profile["attributes"]
+    text_attrs = [a for a, info in attrs.items() if info["type"] == "text" and info["distinct"] <= MAX_MODE_CARDINALITY]
+    number_attrs = [a for a, info in attrs.items() if info["type"] == "number"]
+    text_attrs, number_attrs = text_attrs[:MAX_TEXT_ATTRIBUTES], number_attrs[:MAX_NUMBER_ATTRIBUTES]
     return FeatureSpec(as_of=as_of, event_columns=event_column_names(top), text_attributes=text_attrs,
-                       number_attributes=number_attrs, has_sessions=profile["has_sessions"])
+                       number_attributes=number_attrs, has_sessions=profile["has_sessions"],
+                       skipped_attributes=[a for a in attrs if a not in text_attrs + number_attrs])
 
 
 def profile_events(con: duckdb.DuckDBPyConnection, table: str, sample: dict[str, int] | None = None) -> dict:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
 from analytics.errors import InvalidParameterError
 
@@ -90,6 +91,8 @@ class FeatureSpec:
         Count column name -> event name (top events, most frequent first).
     text_attributes, number_attributes : list of str
         Attribute columns summarised as most frequent value / mean.
+    skipped_attributes : list of str
+        Attribute columns not summarised (identifiers, or beyond the caps for very wide files).
     has_sessions : bool
         The log carries session ids.
     """
@@ -99,6 +102,7 @@ class FeatureSpec:
     text_attributes: list[str] = field(default_factory=list)
     number_attributes: list[str] = field(default_factory=list)
     has_sessions: bool = False
+    skipped_attributes: list[str] = field(default_factory=list)
 
 
 def event_column_names(events: list[str]) -> dict[str, str]:
@@ -236,20 +240,17 @@ def _most_frequent(ev: ir.Table, attr: str, out_name: str) -> ir.Table:
 
 
 def _naive_utc_epoch(ts: datetime) -> float:
-    from datetime import timezone
 
-    return ts.replace(tzinfo=timezone.utc).timestamp()
+    return ts.replace(tzinfo=UTC).timestamp()
 
 
-def feature_summary(df: "pd.DataFrame") -> tuple["pd.DataFrame", "pd.DataFrame"]:
+def feature_summary(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Summary statistics of a feature table: one frame for numbers, one for text columns.
 
     Numbers get count, empty share, mean, spread and quartiles; text columns
     (most frequent channel, ...) get the number of distinct values and the top one.
     ``user_id`` is skipped.
     """
-    import pandas as pd
-
     numbers, texts = [], []
     for col in df.columns:
         if col == "user_id":

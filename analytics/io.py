@@ -111,7 +111,7 @@ class SourceFile:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None
 
-    def __enter__(self) -> "SourceFile":
+    def __enter__(self) -> SourceFile:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -330,7 +330,10 @@ def _read_sample(path: Path, min_lines: int = 4) -> tuple[bytes, bool]:
 def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Path) -> SourceFile:
     sample, full = _read_sample(path)
     encoding = detect_encoding(sample, name)
-    text = _decode_sample(sample, encoding, full)
+    try:
+        text = _decode_sample(sample, encoding, full)
+    except UnicodeDecodeError as exc:
+        raise _not_text(name) from exc
     if not text.strip():
         raise EmptyFileError(f"'{name}' contains only blank space, no rows. Export the log again.")
     notes: list[str] = []
@@ -504,7 +507,7 @@ def looks_like_header(first: list, rest: list[list]) -> bool:
         return True  # even with a repeated name, which gets a suffix
     if len(set(cells)) < len(cells):
         return False
-    for i, c in enumerate(cells):
+    for i in range(len(cells)):
         column = [str(r[i]).strip() for r in rest if i < len(r) and r[i] not in (None, "")]
         if column and sum(bool(_NUMBERISH.match(v) or _DATEISH.match(v)) for v in column) > 0.8 * len(column):
             return True

@@ -158,7 +158,8 @@ def detect_time_format(values: Iterable[object], date_order: str = "auto") -> Ti
         typical = digits[len(digits) // 2]
         if typical == 8 and all(_plausible_yyyymmdd(v) for v in ints[:500]):
             return TimeFormat("yyyymmdd", ("%Y%m%d",), share=len(ints) / n)
-        kind = {9: "epoch_s", 10: "epoch_s", 12: "epoch_ms", 13: "epoch_ms", 15: "epoch_us", 16: "epoch_us"}.get(typical)
+        epochs = {9: "epoch_s", 10: "epoch_s", 12: "epoch_ms", 13: "epoch_ms", 15: "epoch_us", 16: "epoch_us"}
+        kind = epochs.get(typical)
         if kind:
             return TimeFormat(kind, share=len(ints) / n)
         return None
@@ -336,7 +337,7 @@ class ColumnMapping:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ColumnMapping":
+    def from_dict(cls, data: dict) -> ColumnMapping:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -348,11 +349,13 @@ class ColumnMapping:
         MappingError
             Naming the missing role or the unknown/reused column.
         """
+        shown = ", ".join(f"'{c}'" for c in list(columns)[:12]) + (", ..." if len(columns) > 12 else "")
         if not self.user_id:
             raise MappingError("No column is mapped to the user id. Pick the column that says who did the event "
-                               "(customer id, visitor id, email, ...).")
+                               f"(customer id, visitor id, email, ...); the file's columns are {shown}.")
         if not self.timestamp:
-            raise MappingError("No column is mapped to the time. Pick the column that says when the event happened.")
+            raise MappingError("No column is mapped to the time, and none looks like dates or times. Pick the "
+                               f"column that says when the event happened; the file's columns are {shown}.")
         used = [c for c in self.roles().values() if c]
         for c in used + list(self.attributes):
             if c not in columns:

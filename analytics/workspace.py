@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -36,8 +36,7 @@ import duckdb
 import pandas as pd
 import xxhash
 
-from analytics import config
-from analytics import cleaning
+from analytics import cleaning, config
 from analytics.cleaning import CleaningReport
 from analytics.engine import build_features, profile_events
 from analytics.errors import (
@@ -336,7 +335,7 @@ class Workspace:
                 f"INSERT INTO datasets ({_DATASET_COLS}) VALUES ({', '.join('?' * 15)})",
                 [dataset_id, ds_name, staged.name, src.describe(), staged.content_hash, report.rows_kept,
                  report.rows_read, report.users, report.ts_min, report.ts_max,
-                 datetime.now(timezone.utc).replace(tzinfo=None), json.dumps(mapping.to_dict()),
+                 datetime.now(UTC).replace(tzinfo=None), json.dumps(mapping.to_dict()),
                  json.dumps(report.to_dict(), default=str), json.dumps(profile), purchase])
             # Keep the original next to the data before committing; a crash in between
             # leaves an orphan folder that the next start removes.
@@ -423,10 +422,11 @@ class Workspace:
         table = f"ft_{dataset_id}_{key}"
         spec = build_features(cur, events_table, table, params, profile)
         meta = {"as_of": spec.as_of.isoformat(), "event_columns": spec.event_columns,
-                "text_attributes": spec.text_attributes, "number_attributes": spec.number_attributes}
+                "text_attributes": spec.text_attributes, "number_attributes": spec.number_attributes,
+                "skipped_attributes": spec.skipped_attributes}
         cur.execute("INSERT OR REPLACE INTO results VALUES (?, 'features', ?, ?, ?, ?, ?)",
                     [dataset_id, key, table, json.dumps(params.to_dict()), json.dumps(meta),
-                     datetime.now(timezone.utc).replace(tzinfo=None)])
+                     datetime.now(UTC).replace(tzinfo=None)])
         return table
 
     def stored_features_table(self, dataset_id: str, params: FeatureParams) -> str | None:
@@ -466,8 +466,8 @@ def _distinct_in_sample(sample: pd.DataFrame, mapping: ColumnMapping) -> dict[st
         if col in sample.columns:
             values = sample[col].dropna()
             distinct = values.nunique()
-            # Nearly all values different in the sample: an identifier, whatever the file size.
-            out[col] = distinct if distinct < 0.5 * max(1, len(values)) else 10**9
+            # Many values, mostly different: an identifier (product id, URL), whatever the file size.
+            out[col] = 10**9 if distinct > 100 and distinct >= 0.5 * len(values) else distinct
     return out
 
 

@@ -104,8 +104,10 @@ if staged_entry:
     date_order = st.radio("Dates like 03/04/2025 mean", list(DATE_ORDER_LABELS), format_func=DATE_ORDER_LABELS.get,
                           horizontal=True, key="date_order")
     unmapped = [c for c in columns if c not in roles.values()]
+    # The key follows the set of columns on offer, so changing a role refreshes the choice.
+    options_key = hashlib.md5("|".join(unmapped).encode()).hexdigest()
     attributes = st.multiselect("Keep these other columns as attributes (channel, country, ...)", unmapped,
-                                default=unmapped, key="attributes_" + hashlib.md5("|".join(unmapped).encode()).hexdigest())
+                                default=unmapped, key=f"attributes_{options_key}")
     name = st.text_input("Dataset name", value=Path(staged.name).name.split(".")[0] or "dataset", key="ds_name")
 
     ragged = st.session_state.get("ragged")

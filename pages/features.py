@@ -61,6 +61,10 @@ with user_errors("Showing the features"):
     shown = frame.head(SHOWN_ROWS)
     st.dataframe(shown, hide_index=True, width="stretch", height=420,
                  column_config=widgets.feature_column_config(list(frame.columns)))
+    if meta.get("skipped_attributes"):
+        skipped = meta["skipped_attributes"]
+        st.caption(f"Not summarised (identifiers, or too many columns): {widgets.plain(', '.join(skipped[:20]))}"
+                   + (f" and {len(skipped) - 20} more" if len(skipped) > 20 else ""))
     if len(frame) > SHOWN_ROWS:
         st.caption(f"Showing the first {SHOWN_ROWS:,} of {len(frame):,} users; the downloads hold all of them.")
 

@@ -53,7 +53,8 @@ def test_report_counts_every_change_with_line_numbers(workspace, tmp_path):
 
 
 def test_offsets_are_converted_to_utc(workspace, tmp_path):
-    text = "user,time,event\nu1,2025-03-01T10:00:00+02:00,view\nu1,2025-03-01T10:00:00Z,view\nu2,2025-03-01T10:00:00-05:30,x\n"
+    text = ("user,time,event\nu1,2025-03-01T10:00:00+02:00,view\nu1,2025-03-01T10:00:00Z,view\n"
+            "u2,2025-03-01T10:00:00-05:30,x\n")
     ds = workspace.import_file(write(tmp_path / "tz.csv", text))
     ts = sorted(events(workspace, ds)["ts"])
     assert ts == [pd.Timestamp("2025-03-01 08:00"), pd.Timestamp("2025-03-01 10:00"), pd.Timestamp("2025-03-01 15:30")]

@@ -82,7 +82,7 @@ def test_guess_event_log():
 
 
 def test_transaction_log_without_event_column():
-    df = frame(customer_id=["c1", "c2", "c1", "c3"] * 5, date=["2025-01-0%d" % (i % 9 + 1) for i in range(20)],
+    df = frame(customer_id=["c1", "c2", "c1", "c3"] * 5, date=[f"2025-01-0{i % 9 + 1}" for i in range(20)],
                quantity=["1", "2", "1", "5"] * 5, value=["9.99", "19.90", "4.50", "100.00"] * 5)
     guess = guess_mapping(df)
     m = guess.mapping
@@ -92,9 +92,9 @@ def test_transaction_log_without_event_column():
 
 
 def test_guess_without_header_names_uses_values():
-    df = frame(column_1=["u%d" % (i % 7) for i in range(40)],
+    df = frame(column_1=[f"u{i % 7}" for i in range(40)],
                column_2=[f"2025-02-{i % 28 + 1:02d} 10:00:00" for i in range(40)],
-               column_3=["view", "buy"] * 20, column_4=["%d.5" % i for i in range(40)])
+               column_3=["view", "buy"] * 20, column_4=[f"{i}.5" for i in range(40)])
     m = guess_mapping(df).mapping
     assert (m.user_id, m.timestamp, m.event, m.amount) == ("column_1", "column_2", "column_3", "column_4")
 

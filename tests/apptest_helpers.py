@@ -1,0 +1,37 @@
+"""Helpers to drive the app with Streamlit's AppTest (no browser)."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+
+def app() -> AppTest:
+    """The whole app (navigation + sidebar), run once; the workspace comes from MARKETLENS_WORKSPACE."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def upload(at: AppTest, name: str, data: bytes, mime: str = "text/csv") -> AppTest:
+    at.file_uploader[0].set_value((name, data, mime)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def button(at: AppTest, label: str):
+    matches = [b for b in at.button if b.label == label]
+    assert matches, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
+    return matches[0]
+
+
+def no_traceback(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    for e in at.error:
+        assert "Traceback" not in e.value

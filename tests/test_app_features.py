@@ -1,0 +1,57 @@
+"""AppTest of the Features page: empty workspace, sample data, parameters, after a bad upload."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from tests.apptest_helpers import app, button, errors, no_traceback, upload
+
+
+def features_page(at):
+    at.switch_page("pages/features.py").run()
+    no_traceback(at)
+    return at
+
+
+def test_empty_workspace_points_to_the_data_page(workspace):
+    at = features_page(app())
+    assert any("no dataset yet" in i.value for i in at.info)
+    assert len(at.dataframe) == 0
+
+
+def test_sample_features_table_chart_and_summary(sample_dataset):
+    at = features_page(app())
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Users"] == f"{sample_dataset.users:,}"
+    table = at.dataframe[0].value
+    assert len(table) == sample_dataset.users and "recency_days" in table
+    assert len(at.get("plotly_chart")) == 1
+    assert {b.label for b in at.get("download_button")} == {"Download CSV", "Download Parquet"}
+    summary = at.dataframe[1].value
+    assert "monetary" in set(summary["feature"])
+
+
+def test_changing_parameters_builds_a_new_table(sample_dataset, workspace):
+    at = features_page(app())
+    at.date_input(key=f"as_of_{sample_dataset.id}").set_value(date(2025, 3, 31)).run()
+    assert any("not been built yet" in i.value for i in at.info)
+    button(at, "Build the feature table").click().run()
+    no_traceback(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["As of"].startswith("2025-03-31")
+    assert int(metrics["Users"].replace(",", "")) < sample_dataset.users  # newer users are not there yet
+
+
+def test_histogram_feature_and_log_toggle(sample_dataset):
+    at = features_page(app())
+    at.selectbox(key=f"hist_{sample_dataset.id}").set_value("monetary").run()
+    at.toggle(key="log_scale").set_value(False).run()
+    no_traceback(at)
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_page_still_works_after_a_bad_upload(sample_dataset):
+    at = upload(app(), "bad.csv", b"%PDF-1.3 nope")
+    assert errors(at)
+    at = features_page(at)
+    assert {m.label: m.value for m in at.metric}["Users"] == f"{sample_dataset.users:,}"

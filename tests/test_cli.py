@@ -1,0 +1,84 @@
+"""The command line: same pipeline, readable one-line errors, machine-readable summaries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT, write
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "analytics", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", **(env or {})},
+                          timeout=300)
+
+
+def test_features_csv_with_json_summary(tmp_path, sample_log):
+    out = tmp_path / "f.csv"
+    res = cli("features", sample_log, "-o", out, "--json")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["rows_read"] == summary["rows_kept"] > 50_000
+    assert summary["roles"] == {"user_id": "user_id", "timestamp": "event_time", "event": "event",
+                                "amount": "amount", "session_id": None}
+    assert summary["dropped"] == {} and summary["purchase_event"] == "purchase"
+    df = pd.read_csv(out)
+    assert len(df) == summary["users"] == summary["feature_users"]
+    assert {"recency_days", "frequency", "monetary", "n_sessions", "top_channel"} <= set(df.columns)
+
+
+def test_features_parquet_with_role_flags(tmp_path):
+    text = "cust;when;qty;val\nc1;2025-01-01;1;9,5\nc2;2025-01-02;2;3,0\nc1;2025-02-01;1;1,0\n"
+    log = write(tmp_path / "tx.csv", text)
+    out = tmp_path / "f.parquet"
+    res = cli("features", log, "-o", out, "--user-col", "cust", "--time-col", "when", "--amount-col", "val",
+              "--no-event-col", "--event-name", "order", "--json")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["roles"]["event"] is None and summary["event_name_if_no_event_column"] == "order"
+    df = pd.read_parquet(out).set_index("user_id")
+    assert df.loc["c1", "frequency"] == 2 and df.loc["c1", "monetary"] == pytest.approx(10.5)
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"", "empty"),
+    (b"%PDF-1.4 junk", "PDF"),
+    (b"user,time\n", "single line"),
+    (b"a,b\n1,2\n3,4\n", "none looks like dates or times"),
+])
+def test_bad_input_is_one_line_and_nonzero(tmp_path, content, words):
+    log = tmp_path / "bad.csv"
+    log.write_bytes(content)
+    res = cli("features", log, "-o", tmp_path / "f.csv")
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith("error: ") and words in res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "f.csv").exists()
+
+
+def test_ragged_rows_flag(tmp_path):
+    log = write(tmp_path / "r.csv", "user,time,event\nu1,2025-01-01,view\nu2,2025-01-02\nu3,2025-01-03,view\n")
+    assert cli("features", log, "-o", tmp_path / "f.csv").returncode == 2
+    res = cli("features", log, "-o", tmp_path / "f.csv", "--skip-bad-rows", "--json")
+    assert res.returncode == 0 and json.loads(res.stdout)["rejected_rows"] == 1
+
+
+def test_unknown_purchase_event_and_output_suffix(tmp_path, sample_log):
+    res = cli("features", sample_log, "-o", tmp_path / "f.csv", "--purchase-event", "nope")
+    assert res.returncode == 2 and "no event 'nope'" in res.stderr
+    res = cli("features", sample_log, "-o", tmp_path / "f.xlsx")
+    assert res.returncode == 2 and ".csv or .parquet" in res.stderr
+
+
+def test_import_into_workspace_is_idempotent_with_if_new(tmp_path, sample_log):
+    env = {"MARKETLENS_WORKSPACE": str(tmp_path / "ws")}
+    first = cli("import", sample_log, "--name", "Sample", "--if-new", "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    second = cli("import", sample_log, "--if-new", "--json", env=env)
+    assert json.loads(second.stdout)["skipped"] is True
+    listing = json.loads(cli("datasets", "--json", env=env).stdout)
+    assert [d["name"] for d in listing] == ["Sample"]

@@ -1,0 +1,131 @@
+"""The per-user feature table: equal to an independent pandas implementation, and each definition checked."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.errors import InvalidParameterError, NoDataError
+from analytics.features import event_column_names, feature_summary
+from bench.pandas_reference import features as pandas_features
+from bench.pandas_reference import read_log
+from tests.conftest import write
+
+
+def assert_same(engine: pd.DataFrame, reference: pd.DataFrame) -> None:
+    engine = engine.set_index("user_id").sort_index()
+    reference = reference.set_index("user_id").sort_index()
+    assert list(engine.index) == list(reference.index)
+    for col in reference.columns:
+        a, b = engine[col], reference[col]
+        if b.dtype.kind in "if":
+            np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=1e-9, atol=1e-6, err_msg=col)
+        else:
+            assert (a.fillna("") == b.fillna("")).all(), col
+
+
+def test_engine_equals_pandas_reference_on_the_sample(sample_dataset, workspace, sample_log):
+    engine = workspace.features(sample_dataset.id)
+    reference = pandas_features(read_log(str(sample_log)), "purchase",
+                                text_attributes=["channel", "platform", "country", "category"])
+    assert list(engine.columns) == list(reference.columns)
+    assert_same(engine, reference)
+
+
+def test_reference_date_uses_only_earlier_events(sample_dataset, workspace, sample_log):
+    as_of = datetime(2025, 4, 1, 12, 0)
+    params = workspace.feature_params(sample_dataset.id, as_of=as_of, top_events=3)
+    engine = workspace.features(sample_dataset.id, params)
+    reference = pandas_features(read_log(str(sample_log)), "purchase", as_of=pd.Timestamp(as_of), top_events=3,
+                                text_attributes=["channel", "platform", "country", "category"])
+    assert_same(engine, reference)
+    assert engine["recency_days"].min() >= 0
+    assert "n_other_events" in engine and (engine["n_other_events"] > 0).any()
+
+
+LOG = """user,time,event,amount,channel
+a,2025-01-01 10:00:00,view,,email
+a,2025-01-01 10:20:00,buy,10,email
+a,2025-01-01 11:00:00,view,,seo
+a,2025-01-03 09:00:00,buy,30,email
+b,2025-01-02 23:50:00,view,,ads
+b,2025-01-03 00:10:00,view,,ads
+"""
+
+
+@pytest.fixture
+def small(workspace, tmp_path):
+    return workspace.import_file(write(tmp_path / "small.csv", LOG))
+
+
+def test_definitions_by_hand(small, workspace):
+    f = workspace.features(small.id).set_index("user_id")
+    a, b = f.loc["a"], f.loc["b"]
+    assert small.purchase_event == "buy"
+    # Reference date = last event (2025-01-03 09:00).
+    assert a["recency_days"] == pytest.approx(0)
+    assert b["recency_days"] == pytest.approx((9 * 60 - 10) / 1440)
+    assert a["tenure_days"] == pytest.approx(2 - 1 / 24)
+    assert (a["frequency"], a["monetary"], a["avg_order_value"]) == (2, 40, 20)
+    assert a["mean_days_between_purchases"] == pytest.approx((2 * 24 - 1 - 20 / 60) / 24)
+    # 10:00 and 10:20 are one session; 11:00 is 40 min later: a new one; Jan 3 another.
+    assert a["n_sessions"] == 3 and a["session_conversion_rate"] == pytest.approx(2 / 3)
+    assert a["active_days"] == 2
+    # b's two events are 20 minutes apart across midnight: one session, two days.
+    assert (b["n_sessions"], b["active_days"], b["frequency"], b["monetary"]) == (1, 2, 0, 0)
+    assert np.isnan(b["avg_order_value"]) and np.isnan(b["days_since_last_purchase"])
+    assert (a["top_channel"], b["top_channel"]) == ("email", "ads")
+    assert (a["n_view"], a["n_buy"], a["n_other_events"]) == (2, 2, 0)
+
+
+def test_session_gap_and_purchase_event_are_parameters(small, workspace):
+    p = workspace.feature_params(small.id, session_gap_minutes=60, purchase_event="view")
+    f = workspace.features(small.id, p).set_index("user_id")
+    assert f.loc["a", "n_sessions"] == 2  # 40 minutes is now within a session
+    assert f.loc["a", "frequency"] == 2 and f.loc["b", "frequency"] == 2
+
+
+def test_given_session_ids_are_used(workspace, tmp_path):
+    text = ("user,time,event,session_id\na,2025-01-01 10:00,view,s1\na,2025-01-01 13:00,buy,s1\n"
+            "a,2025-01-02 10:00,view,s2\n")
+    ds = workspace.import_file(write(tmp_path / "s.csv", text))
+    assert ds.profile["has_sessions"]
+    f = workspace.features(ds.id).set_index("user_id")
+    assert f.loc["a", "n_sessions"] == 2  # a 3-hour gap inside s1 is still one session
+    assert f.loc["a", "session_conversion_rate"] == pytest.approx(0.5)
+
+
+def test_top_events_groups_the_rest(small, workspace):
+    f = workspace.features(small.id, workspace.feature_params(small.id, top_events=1)).set_index("user_id")
+    assert "n_view" in f and "n_buy" not in f
+    assert f.loc["a", "n_other_events"] == 2
+
+
+def test_event_names_become_safe_unique_columns():
+    names = event_column_names(["Add to cart", "add-to-cart", "<script>", "", "recency_days"])
+    assert list(names) == ["n_add_to_cart", "n_add_to_cart_2", "n_script", "n_event", "n_recency_days"]
+
+
+def test_parameters_are_validated(small, workspace):
+    with pytest.raises(InvalidParameterError, match="top_events"):
+        workspace.features(small.id, workspace.feature_params(small.id, top_events=99))
+    with pytest.raises(NoDataError, match="before the first event"):
+        workspace.features(small.id, workspace.feature_params(small.id, as_of=datetime(2020, 1, 1)))
+
+
+def test_features_are_stored_once(small, workspace):
+    params = workspace.feature_params(small.id, top_events=2)
+    assert workspace.stored_features_table(small.id, params) is None
+    t1 = workspace.features_table(small.id, params)
+    assert workspace.features_table(small.id, params) == t1
+    assert workspace.stored_features_table(small.id, params) == t1
+
+
+def test_summary_splits_numbers_and_text(small, workspace):
+    numbers, texts = feature_summary(workspace.features(small.id))
+    assert "recency_days" in set(numbers["feature"]) and set(texts["feature"]) == {"top_channel"}
+    row = numbers.set_index("feature").loc["monetary"]
+    assert row["max"] == 40 and row["min"] == 0

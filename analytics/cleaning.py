@@ -333,7 +333,7 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
         if _is_number(types.get(col, "")):
             convert.append(f"CAST(raw.{q(col)} AS DOUBLE) AS {q(out)}")
             attributes.append((out, "number"))
-        elif _is_text(types.get(col, "VARCHAR")) and _numeric_attribute(sample[col]):
+        elif _is_text(types.get(col, "VARCHAR")) and numeric_attribute(sample[col]):
             convert.append(f"{_number_sql(text(col), detect_number_format(sample[col]))} AS {q(out)}")
             if col in raw:
                 suspect.append(f"{q(out)} IS NULL AND {raw[col]} IS NOT NULL")
@@ -372,7 +372,7 @@ def _fixes(attributes: list[tuple[str, str]]) -> list[str]:
     return fixes
 
 
-def _numeric_attribute(col) -> bool:
+def numeric_attribute(col) -> bool:
     """An attribute is numeric when almost all its values are numbers and it does not look like an id."""
     values = [str(v).strip() for v in col.tolist() if v is not None and str(v).strip() != ""]
     if not values:

@@ -47,15 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("features", help="clean a behaviour log and write its per-user feature table")
-    p.add_argument("log", type=Path, help="CSV/TSV (optionally .gz), Parquet or .xlsx file")
+    p.add_argument("log", help="CSV/TSV (optionally .gz), Parquet or .xlsx file; with --engine spark also a "
+                               "Parquet directory, CSV files or a Hadoop-compatible URI")
     p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv or OUT.parquet")
+    p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                   help="where the events are cleaned and aggregated (default: duckdb, in this process)")
+    p.add_argument("--spark-master", help="Spark master: local[*] (default), spark://host:7077 or sc://host:15002; "
+                                          "default from MARKETLENS_SPARK_MASTER")
     _mapping_args(p)
     _feature_args(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=cmd_features)
 
     p = sub.add_parser("import", help="import a log into the workspace (MARKETLENS_WORKSPACE)")
-    p.add_argument("log", type=Path)
+    p.add_argument("log")
     p.add_argument("--name", help="dataset name (default: the file name)")
     p.add_argument("--if-new", action="store_true", help="do nothing if a file with the same content is there")
     _mapping_args(p)
@@ -99,20 +104,24 @@ def _date(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from exc
 
 
+def _role_changes(args: argparse.Namespace) -> dict:
+    """The role flags as overrides of the guessed mapping."""
+    changes = {role: getattr(args, flag) for role, flag in
+               (("user_id", "user_col"), ("timestamp", "time_col"), ("event", "event_col"),
+                ("amount", "amount_col"), ("session_id", "session_col")) if getattr(args, flag)}
+    if args.no_event_col:
+        changes["event"] = None
+    if args.no_amount_col:
+        changes["amount"] = None
+    return changes | {"event_name": args.event_name, "date_order": args.date_order}
+
+
 def _import(ws, args: argparse.Namespace, features: bool, name: str | None = None):
     """Stage, apply the role flags to the guess, import: shared by ``features`` and ``import``."""
     staged = ws.stage_path(args.log)
     try:
         insp = ws.inspect(staged)
-        changes = {role: getattr(args, flag) for role, flag in
-                   (("user_id", "user_col"), ("timestamp", "time_col"), ("event", "event_col"),
-                    ("amount", "amount_col"), ("session_id", "session_col")) if getattr(args, flag)}
-        if args.no_event_col:
-            changes["event"] = None
-        if args.no_amount_col:
-            changes["amount"] = None
-        mapping = mapping_with(insp.source.columns, insp.guess.mapping, event_name=args.event_name,
-                               date_order=args.date_order, **changes)
+        mapping = mapping_with(insp.source.columns, insp.guess.mapping, **_role_changes(args))
         return ws.import_staged(staged, mapping, name=name, allow_bad_rows=args.skip_bad_rows,
                                 features=features, inspection=insp)
     finally:
@@ -126,16 +135,17 @@ def cmd_features(args: argparse.Namespace) -> int:
 
     if args.output.suffix.lower() not in (".csv", ".parquet"):
         raise InvalidParameterError(f"The output must end in .csv or .parquet, got '{args.output.name}'.")
+    overrides = {"top_events": args.top_events, "as_of": args.as_of}
+    if args.purchase_event:
+        overrides["purchase_event"] = args.purchase_event
     with tempfile.TemporaryDirectory(prefix="marketlens-cli-") as tmp:
         ws = Workspace(tmp)
-        ds = _import(ws, args, features=False)
-        overrides = {"top_events": args.top_events, "as_of": args.as_of}
-        if args.purchase_event:
-            if args.purchase_event not in ds.profile["event_counts"]:
-                raise InvalidParameterError(
-                    f"There is no event '{args.purchase_event}' in the log; its events are: "
-                    f"{', '.join(sorted(ds.profile['event_counts'])[:20])}.")
-            overrides["purchase_event"] = args.purchase_event
+        if args.engine == "spark":
+            ds = ws.connect(args.log, engine="spark", master=args.spark_master, changes=_role_changes(args),
+                            feature_overrides=overrides)
+        else:
+            args.log = Path(args.log)
+            ds = _import(ws, args, features=False)
         params = ws.feature_params(ds.id, **overrides)
         table = ws.features_table(ds.id, params)
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +153,8 @@ def cmd_features(args: argparse.Namespace) -> int:
         write_table(cur, quote_ident(table), args.output)
         n_users, n_cols = cur.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0], len(
             cur.execute(f"DESCRIBE {quote_ident(table)}").fetchall())
-        summary = _summary(ds) | {"purchase_event": params.purchase_event, "output": str(args.output),
+        summary = _summary(ds) | {"engine": args.engine, "purchase_event": params.purchase_event,
+                                  "output": str(args.output),
                                   "feature_users": int(n_users), "feature_columns": n_cols,
                                   "as_of": ws.feature_meta(ds.id, params)["as_of"]}
     _report(args, summary, f"wrote {n_users:,} users x {n_cols} columns to {args.output} "
@@ -155,6 +166,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from analytics.workspace import Workspace, content_hash_file
 
     ws = Workspace()
+    args.log = Path(args.log)
     if args.if_new and args.log.is_file():
         existing = ws.find_by_content(content_hash_file(args.log))
         if existing:

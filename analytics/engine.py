@@ -15,7 +15,15 @@ import ibis
 import ibis.expr.types as ir
 
 from analytics.errors import NoDataError
-from analytics.features import FeatureParams, FeatureSpec, event_column_names, feature_table
+from analytics.features import (
+    FeatureParams,
+    FeatureSpec,
+    attribute_cardinality,
+    attribute_types,
+    event_column_names,
+    event_profile,
+    profile_from,
+)
 from analytics.io import quote_ident
 
 # Text attributes with more distinct values than this are identifiers or free
@@ -49,17 +57,15 @@ def compile_sql(expr: ir.Expr, dialect: str = "duckdb") -> str:
     return str(ibis.to_sql(expr, dialect=dialect))
 
 
-def resolve_spec(con: duckdb.DuckDBPyConnection, table: str, params: FeatureParams,
-                 profile: dict | None = None) -> FeatureSpec:
-    """Fill in what the feature expression needs to know about the data.
+def resolve_spec(params: FeatureParams, profile: dict) -> FeatureSpec:
+    """Fill in what the feature expression needs to know about the data (any engine).
 
     Parameters
     ----------
-    profile : dict, optional
-        The dataset profile stored at import (event counts, attribute types and
-        cardinalities); computed here when absent.
+    params : FeatureParams
+    profile : dict
+        The dataset profile (see :func:`analytics.features.profile_from`).
     """
-    profile = profile or profile_events(con, table)
     if not profile["event_counts"]:
         raise NoDataError("The dataset has no events.")
     ts_max = datetime.fromisoformat(profile["ts_max"])
@@ -81,10 +87,7 @@ def resolve_spec(con: duckdb.DuckDBPyConnection, table: str, params: FeaturePara
 
 
 def profile_events(con: duckdb.DuckDBPyConnection, table: str, sample: dict[str, int] | None = None) -> dict:
-    """Event counts, amounts per event, users, time range and attribute types.
-
-    One grouped scan of the table; stored with the dataset so that features and
-    the UI do not repeat it.
+    """The profile of a stored events table (see :func:`analytics.features.profile_from`).
 
     Parameters
     ----------
@@ -92,34 +95,10 @@ def profile_events(con: duckdb.DuckDBPyConnection, table: str, sample: dict[str,
         Distinct values per attribute seen in the import preview, used to tell
         categories (channel) from identifiers (product id); counted here when absent.
     """
-    t = quote_ident(table)
-    rows = con.execute(f"""SELECT event, count(*), count(amount), min(ts), max(ts), count(session_id)
-                           FROM {t} GROUP BY event""").fetchall()
-    users = con.execute(f"SELECT count(DISTINCT user_id) FROM {t}").fetchone()[0]
-    described = con.execute(f"DESCRIBE {t}").fetchall()
-    attrs = [(name, "number" if str(typ).upper() == "DOUBLE" else "text") for name, typ, *_ in described
-             if name not in ("user_id", "ts", "event", "amount", "session_id") and not name.startswith("_")]
+    events = unbound_events(con, table)
+    by_event = con.execute(compile_sql(event_profile(events))).df()
+    users = con.execute(compile_sql(events.user_id.nunique().name("users"))).fetchone()[0]
+    attrs = attribute_types(events)
     if sample is None:
-        exprs = [f"approx_count_distinct({quote_ident(a)})" for a, _ in attrs] or ["0"]
-        sample = dict(zip((a for a, _ in attrs), con.execute(f"SELECT {', '.join(exprs)} FROM {t}").fetchone()))
-    mins = [r[3] for r in rows if r[3] is not None]
-    maxs = [r[4] for r in rows if r[4] is not None]
-    return {
-        "event_counts": {str(e): int(n) for e, n, *_ in rows},
-        "amount_counts": {str(e): int(a) for e, _, a, *_ in rows},
-        "attributes": {a: {"type": kind, "distinct": int(sample.get(a) or 0)} for a, kind in attrs},
-        "ts_min": min(mins).isoformat() if mins else None,
-        "ts_max": max(maxs).isoformat() if maxs else None,
-        "has_sessions": any(r[5] for r in rows),
-        "users": int(users),
-    }
-
-
-def build_features(con: duckdb.DuckDBPyConnection, events_table: str, out_table: str, params: FeatureParams,
-                   profile: dict | None = None) -> FeatureSpec:
-    """Compute the feature table of ``events_table`` into ``out_table`` (replacing it)."""
-    spec = resolve_spec(con, events_table, params, profile)
-    expr = feature_table(unbound_events(con, events_table), params, spec)
-    con.execute("SET TimeZone='UTC'")
-    con.execute(f"CREATE OR REPLACE TABLE {quote_ident(out_table)} AS {compile_sql(expr)}")
-    return spec
+        sample = con.execute(compile_sql(attribute_cardinality(events, list(attrs)))).df().iloc[0].to_dict()
+    return profile_from(by_event, int(users), attrs, sample)

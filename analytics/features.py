@@ -244,6 +244,64 @@ def _naive_utc_epoch(ts: datetime) -> float:
     return ts.replace(tzinfo=UTC).timestamp()
 
 
+CANONICAL = ("user_id", "ts", "event", "amount", "session_id")
+
+
+def event_profile(events: ir.Table) -> ir.Table:
+    """Per event name: rows, rows with an amount, first and last time, rows with a session id."""
+    return events.group_by("event").aggregate(
+        n=events.count(), n_amount=events.amount.count(), ts_min=events.ts.min(), ts_max=events.ts.max(),
+        n_session=events.session_id.count())
+
+
+def attribute_types(events: ir.Table) -> dict[str, str]:
+    """Attribute columns of a canonical events table and whether each is "number" or "text"."""
+    return {name: "number" if dtype.is_numeric() else "text" for name, dtype in events.schema().items()
+            if name not in CANONICAL and not name.startswith("_")}
+
+
+def attribute_cardinality(events: ir.Table, attributes: list[str]) -> ir.Table:
+    """One row: approximate distinct values of each attribute."""
+    if not attributes:
+        return events.aggregate(_none=events.count())
+    return events.aggregate(**{a: events[a].approx_nunique() for a in attributes})
+
+
+def distinct_in_sample(sample: pd.DataFrame, attributes: list[str]) -> dict[str, int]:
+    """Distinct values per attribute in a preview; identifiers count as "very many".
+
+    Many values that are mostly different (product ids, URLs) mark an identifier,
+    whatever the file size, so its "most frequent value" is not computed.
+    """
+    out = {}
+    for col in attributes:
+        if col in sample.columns:
+            values = sample[col].dropna()
+            distinct = int(values.nunique())
+            out[col] = 10**9 if distinct > 100 and distinct >= 0.5 * len(values) else distinct
+    return out
+
+
+def profile_from(by_event: pd.DataFrame, users: int, attributes: dict[str, str], distinct: dict) -> dict:
+    """The dataset profile stored with a dataset: the same shape whatever engine computed it.
+
+    Keys: ``event_counts`` and ``amount_counts`` (per event name), ``attributes``
+    (name -> type and distinct values), ``ts_min``/``ts_max`` (ISO text),
+    ``has_sessions`` and ``users``.
+    """
+    mins = [pd.Timestamp(v) for v in by_event["ts_min"] if pd.notna(v)]
+    maxs = [pd.Timestamp(v) for v in by_event["ts_max"] if pd.notna(v)]
+    return {
+        "event_counts": {str(e): int(n) for e, n in zip(by_event["event"], by_event["n"])},
+        "amount_counts": {str(e): int(n) for e, n in zip(by_event["event"], by_event["n_amount"])},
+        "attributes": {a: {"type": kind, "distinct": int(distinct.get(a) or 0)} for a, kind in attributes.items()},
+        "ts_min": min(mins).isoformat() if mins else None,
+        "ts_max": max(maxs).isoformat() if maxs else None,
+        "has_sessions": bool((by_event["n_session"] > 0).any()),
+        "users": int(users),
+    }
+
+
 def feature_summary(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Summary statistics of a feature table: one frame for numbers, one for text columns.
 

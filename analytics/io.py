@@ -249,7 +249,7 @@ def _parquet_source(path: Path, name: str, size: int, limits: Limits) -> SourceF
         schema = pq.ParquetFile(path).schema_arrow
     except Exception as exc:  # pyarrow raises several types for damaged files
         raise ParseError(f"'{name}' looks like Parquet but cannot be read ({exc}). Export it again.") from exc
-    columns = _unique_names([str(n) for n in schema.names])
+    columns = unique_names([str(n) for n in schema.names])
     _check_width(len(columns), name, limits)
     src = SourceFile(path=path, kind="parquet", name=name, size_bytes=size, columns=columns)
     if columns != list(schema.names):
@@ -281,7 +281,7 @@ def _excel_source(path: Path, name: str, size: int, limits: Limits) -> SourceFil
     rows = frame.where(frame.notna(), None).values.tolist()
     header = len(rows) > 1 and looks_like_header(rows[0], rows[1:200])
     if header:
-        columns = _unique_names(["" if v is None else str(v) for v in rows[0]])
+        columns = unique_names(["" if v is None else str(v) for v in rows[0]])
         frame = frame.iloc[1:]
     else:
         columns = [f"column_{i + 1}" for i in range(frame.shape[1])]
@@ -363,9 +363,9 @@ def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Pat
     header = looks_like_header(rows[0], rows[1:])
     width = max(Counter(len(r) for r in rows).most_common(1)[0][0], len(rows[0]))
     if header:
-        columns = _unique_names([c.strip().lstrip("\ufeff") for c in rows[0]])
+        columns = unique_names([c.strip().lstrip("\ufeff") for c in rows[0]])
         if len(columns) < width:
-            columns += _unique_names([""] * (width - len(columns)), taken=set(columns))
+            columns += unique_names([""] * (width - len(columns)), taken=set(columns))
         if len(set(c.lower() for c in rows[0])) < len(rows[0]):
             notes.append("Some column names were repeated; the copies got a number suffix (e.g. amount_2).")
     else:
@@ -515,7 +515,7 @@ def looks_like_header(first: list, rest: list[list]) -> bool:
     return bool(rest) and all(c not in {str(r[i]).strip() for r in rest if i < len(r)} for i, c in enumerate(cells))
 
 
-def _unique_names(names: list[str], taken: set[str] | None = None) -> list[str]:
+def unique_names(names: list[str], taken: set[str] | None = None) -> list[str]:
     seen = {n.lower() for n in (taken or set())}
     out = []
     for i, raw in enumerate(names):

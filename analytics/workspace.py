@@ -38,7 +38,7 @@ import xxhash
 
 from analytics import cleaning, config
 from analytics.cleaning import CleaningReport
-from analytics.engine import build_features, profile_events
+from analytics.engine import compile_sql, profile_events, resolve_spec, unbound_events
 from analytics.errors import (
     DatasetNotFoundError,
     FileTooLargeError,
@@ -46,9 +46,9 @@ from analytics.errors import (
     MarketLensError,
     WorkspaceError,
 )
-from analytics.features import FeatureParams
+from analytics.features import FeatureParams, distinct_in_sample, feature_table
 from analytics.io import CHUNK, SourceFile, copy_stream, open_source, preview, quote_ident
-from analytics.schema import ColumnMapping, MappingGuess, guess_mapping, guess_purchase_event
+from analytics.schema import ColumnMapping, MappingGuess, guess_mapping, guess_purchase_event, mapping_with
 
 SCHEMA_VERSION = 1
 _CONNECTIONS: dict[Path, duckdb.DuckDBPyConnection] = {}
@@ -74,10 +74,17 @@ class Dataset:
     report: CleaningReport
     profile: dict
     purchase_event: str | None
+    engine: str = "duckdb"  # "spark": the events stay in the data lake, only features are here
+    source_uri: str | None = None  # where a connected log lives (None for uploads)
 
     @property
     def events_table(self) -> str:
         return f"ev_{self.id}"
+
+    @property
+    def has_events(self) -> bool:
+        """The cleaned events are in the workspace (uploads and DuckDB-connected logs)."""
+        return self.engine == "duckdb"
 
     def summary(self) -> dict:
         """A row for the dataset list."""
@@ -154,7 +161,8 @@ class Workspace:
         cur.execute("""CREATE TABLE IF NOT EXISTS datasets (
             id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, source_file VARCHAR, source_format VARCHAR,
             content_hash VARCHAR, rows BIGINT, rows_read BIGINT, users BIGINT, ts_min TIMESTAMP, ts_max TIMESTAMP,
-            created_at TIMESTAMP, mapping VARCHAR, report VARCHAR, profile VARCHAR, purchase_event VARCHAR)""")
+            created_at TIMESTAMP, mapping VARCHAR, report VARCHAR, profile VARCHAR, purchase_event VARCHAR,
+            engine VARCHAR, source_uri VARCHAR)""")
         cur.execute("""CREATE TABLE IF NOT EXISTS results (
             dataset_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, key VARCHAR NOT NULL, table_name VARCHAR,
             params VARCHAR, meta VARCHAR, created_at TIMESTAMP, PRIMARY KEY (dataset_id, kind, key))""")
@@ -199,9 +207,9 @@ class Workspace:
         return _dataset(row) if row else None
 
     def rename(self, dataset_id: str, name: str) -> Dataset:
-        name = " ".join(str(name).split())[:120]
-        if not name:
+        if not str(name).strip():
             raise InvalidParameterError("A dataset name cannot be empty.")
+        name = _clean_name(name)
         self.get(dataset_id)
         self.cursor().execute("UPDATE datasets SET name = ? WHERE id = ?", [name, dataset_id])
         return self.get(dataset_id)
@@ -245,7 +253,7 @@ class Workspace:
         return StagedFile(path=dst, name=_display_name(name), size=size, folder=folder,
                           content_hash=hasher.hexdigest())
 
-    def stage_path(self, path: str | Path, name: str | None = None) -> StagedFile:
+    def stage_path(self, path: str | Path, name: str | None = None, copy: bool = True) -> StagedFile:
         """Stage a file from disk (CLI, benchmarks): a kernel-side copy to keep, and its hash."""
         path = Path(path)
         if not path.is_file():
@@ -256,7 +264,8 @@ class Workspace:
             raise FileTooLargeError(f"'{path.name}' is {size / config.MB:,.0f} MB, over the "
                                     f"{limits.max_file_bytes / config.MB:,.0f} MB limit (MARKETLENS_MAX_UPLOAD_MB).")
         folder = self._new_tmp_folder()
-        shutil.copyfile(path, folder / "upload")
+        if copy:
+            shutil.copyfile(path, folder / "upload")
         return StagedFile(path=path, name=_display_name(name or path.name), size=size, folder=folder,
                           content_hash=content_hash_file(path))
 
@@ -279,7 +288,8 @@ class Workspace:
 
     def import_staged(self, staged: StagedFile, mapping: ColumnMapping | None = None, *, name: str | None = None,
                       allow_bad_rows: bool = False, features: bool = True,
-                      progress: Callable[[str], None] | None = None, inspection: Inspection | None = None) -> Dataset:
+                      progress: Callable[[str], None] | None = None, inspection: Inspection | None = None,
+                      keep_original: bool = True) -> Dataset:
         """Clean a staged file into a new dataset (and build its default feature table).
 
         Parameters
@@ -297,6 +307,9 @@ class Workspace:
             Receives short step descriptions.
         inspection : Inspection, optional
             Reuse a previous :meth:`inspect` (the mapping screen has one).
+        keep_original : bool
+            Keep a copy of the file in the workspace (uploads); a connected log
+            (:meth:`connect`) stays where it is and only its location is recorded.
 
         Returns
         -------
@@ -327,21 +340,21 @@ class Workspace:
             cur.begin()
             report = cleaning.finish(cur, src, plan, report, table, progress=say)
             say("Profiling events")
-            profile = profile_events(cur, table, _distinct_in_sample(insp.preview, mapping))
+            profile = profile_events(cur, table, distinct_in_sample(insp.preview, mapping.attributes))
             report.users, report.ts_min, report.ts_max = profile["users"], profile["ts_min"], profile["ts_max"]
             purchase = guess_purchase_event(profile["event_counts"], profile["amount_counts"])
-            ds_name = " ".join((name or _default_name(staged.name)).split())[:120] or "dataset"
-            cur.execute(
-                f"INSERT INTO datasets ({_DATASET_COLS}) VALUES ({', '.join('?' * 15)})",
-                [dataset_id, ds_name, staged.name, src.describe(), staged.content_hash, report.rows_kept,
-                 report.rows_read, report.users, report.ts_min, report.ts_max,
-                 datetime.now(UTC).replace(tzinfo=None), json.dumps(mapping.to_dict()),
-                 json.dumps(report.to_dict(), default=str), json.dumps(profile), purchase])
-            # Keep the original next to the data before committing; a crash in between
-            # leaves an orphan folder that the next start removes.
-            keep = self.root / "uploads" / dataset_id
-            keep.mkdir(parents=True, exist_ok=True)
-            os.replace(staged.kept_copy, keep / "original")
+            _register(cur, Dataset(
+                id=dataset_id, name=_clean_name(name or _default_name(staged.name)), source_file=staged.name,
+                source_format=src.describe(), content_hash=staged.content_hash, rows=report.rows_kept,
+                rows_read=report.rows_read, users=report.users, ts_min=report.ts_min, ts_max=report.ts_max,
+                created_at=_now(), mapping=mapping, report=report, profile=profile, purchase_event=purchase,
+                source_uri=None if keep_original else str(staged.path)))
+            if keep_original:
+                # Keep the original next to the data before committing; a crash in between
+                # leaves an orphan folder that the next start removes.
+                keep = self.root / "uploads" / dataset_id
+                keep.mkdir(parents=True, exist_ok=True)
+                os.replace(staged.kept_copy, keep / "original")
             cur.commit()
         except BaseException:
             _rollback(cur)
@@ -359,7 +372,7 @@ class Workspace:
 
     def import_file(self, path: str | Path, mapping: ColumnMapping | None = None, **kwargs) -> Dataset:
         """Stage and import a file from disk in one call (CLI, scripts, the sample seed)."""
-        staged = self.stage_path(path, kwargs.pop("source_name", None))
+        staged = self.stage_path(path, kwargs.pop("source_name", None), copy=kwargs.get("keep_original", True))
         try:
             return self.import_staged(staged, mapping, **kwargs)
         finally:
@@ -369,9 +382,87 @@ class Workspace:
         """Forget a staged file (removes its tmp folder)."""
         shutil.rmtree(staged.folder, ignore_errors=True)
 
-    def original_path(self, dataset_id: str) -> Path:
-        """Path of the upload as it arrived (for download; the name shown is ``source_file``)."""
-        return self.root / "uploads" / self.get(dataset_id).id / "original"
+    def original_path(self, dataset_id: str) -> Path | None:
+        """Path of the upload as it arrived (for download; the name shown is ``source_file``).
+
+        None for a connected log, which stays where it is (``source_uri``).
+        """
+        path = self.root / "uploads" / self.get(dataset_id).id / "original"
+        return path if path.exists() else None
+
+    def connect(self, uri: str, *, engine: str = "duckdb", master: str | None = None, changes: dict | None = None,
+                name: str | None = None, progress: Callable[[str], None] | None = None,
+                feature_overrides: dict | None = None) -> Dataset:
+        """Use a large log where it lives, by path or URI, instead of uploading it.
+
+        Parameters
+        ----------
+        uri : str
+            With ``engine="duckdb"``: a local file (read in place, not copied). With
+            ``engine="spark"``: a Parquet directory or CSV files, local or any
+            Hadoop-compatible URI (``hdfs://``, ``s3a://``, ...).
+        engine : {"duckdb", "spark"}
+            Spark cleans the events and computes the per-user table on the cluster;
+            only that table comes into the workspace.
+        master : str, optional
+            Spark master (``local[*]``, ``spark://...``, ``sc://...``); default
+            ``MARKETLENS_SPARK_MASTER`` or ``local[*]``.
+        changes : dict, optional
+            Column-role overrides (see :func:`analytics.schema.mapping_with`).
+        feature_overrides : dict, optional
+            :class:`FeatureParams` fields for the first feature table (Spark computes it
+            while the log is loaded).
+        """
+        check_connect_location(uri)
+        if engine == "duckdb":
+            staged = self.stage_path(uri, copy=False)
+            try:
+                insp = self.inspect(staged)
+                mapping = mapping_with(insp.source.columns, insp.guess.mapping, **(changes or {}))
+                return self.import_staged(staged, mapping, name=name, inspection=insp, progress=progress,
+                                          keep_original=False)
+            finally:
+                self.discard(staged)
+        if engine != "spark":
+            raise InvalidParameterError(f"engine must be 'duckdb' or 'spark', got {engine!r}.")
+        from analytics import spark
+
+        say = progress or (lambda _m: None)
+        say(f"Starting Spark ({spark.spark_master(master)})")
+        log = spark.load_log(spark.session(master), uri, changes=changes, progress=say)
+        try:
+            purchase = guess_purchase_event(log.profile["event_counts"], log.profile["amount_counts"])
+            params = FeatureParams(**{"purchase_event": purchase, **(feature_overrides or {})})
+            check_purchase_event(params.purchase_event, log.profile)
+            dataset_id = uuid.uuid4().hex[:12]
+            ds = Dataset(id=dataset_id, name=_clean_name(name or _default_name(uri.rstrip("/"))),
+                         source_file=uri.rstrip("/").rsplit("/", 1)[-1] or uri, source_format="Spark: " + uri,
+                         content_hash="", rows=log.report.rows_kept, rows_read=log.report.rows_read,
+                         users=log.report.users, ts_min=log.report.ts_min, ts_max=log.report.ts_max,
+                         created_at=_now(), mapping=log.mapping, report=log.report, profile=log.profile,
+                         purchase_event=purchase, engine="spark", source_uri=uri)
+            say("Computing the per-user feature table on Spark")
+            cur = self.cursor()
+            cur.begin()
+            try:
+                _register(cur, ds)
+                self._store_spark_features(cur, log, ds, params)
+                cur.commit()
+            except BaseException:
+                cur.rollback()
+                raise
+        finally:
+            log.release()
+        return self.get(dataset_id)
+
+    def _store_spark_features(self, cur: duckdb.DuckDBPyConnection, log, ds: Dataset, params: FeatureParams) -> str:
+        from analytics import spark
+
+        frame, spec = spark.build_features(log, params)
+        # The per-user table comes back to the driver as Arrow (one row per user: small next to
+        # the events), so any master works, local or remote.
+        cur.register("_spark_features", spark.to_arrow(frame))
+        return self._record_features(cur, ds.id, params, spec, "SELECT * FROM _spark_features ORDER BY user_id")
 
     # --- events and features -------------------------------------------------------------------
 
@@ -384,10 +475,11 @@ class Workspace:
         return cur.execute(f"SELECT {cols} FROM {quote_ident(ds.events_table)} ORDER BY rowid{lim}").df()
 
     def feature_params(self, dataset_id: str, **overrides) -> FeatureParams:
-        """Default feature parameters of a dataset, with ``overrides`` applied."""
+        """Default feature parameters of a dataset, with ``overrides`` applied (and checked)."""
         ds = self.get(dataset_id)
-        params = {"purchase_event": ds.purchase_event, **overrides}
-        return FeatureParams(**params)
+        params = FeatureParams(**{"purchase_event": ds.purchase_event, **overrides})
+        check_purchase_event(params.purchase_event, ds.profile)
+        return params
 
     def features(self, dataset_id: str, params: FeatureParams | None = None,
                  progress: Callable[[str], None] | None = None) -> pd.DataFrame:
@@ -418,9 +510,25 @@ class Workspace:
 
     def _build_features(self, cur: duckdb.DuckDBPyConnection, dataset_id: str, events_table: str,
                         params: FeatureParams, profile: dict) -> str:
+        ds = self.get(dataset_id)
+        if not ds.has_events:
+            from analytics import spark
+
+            log = spark.load_log(spark.session(), ds.source_uri, changes=ds.mapping.roles() | {
+                "event_name": ds.mapping.event_name, "date_order": ds.mapping.date_order})
+            try:
+                return self._store_spark_features(cur, log, ds, params)
+            finally:
+                log.release()
+        spec = resolve_spec(params, profile)
+        return self._record_features(cur, dataset_id, params, spec,
+                                     compile_sql(feature_table(unbound_events(cur, events_table), params, spec)))
+
+    def _record_features(self, cur: duckdb.DuckDBPyConnection, dataset_id: str, params: FeatureParams,
+                         spec, select_sql: str) -> str:
         key = _params_key(params.to_dict())
         table = f"ft_{dataset_id}_{key}"
-        spec = build_features(cur, events_table, table, params, profile)
+        cur.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS {select_sql}")
         meta = {"as_of": spec.as_of.isoformat(), "event_columns": spec.event_columns,
                 "text_attributes": spec.text_attributes, "number_attributes": spec.number_attributes,
                 "skipped_attributes": spec.skipped_attributes}
@@ -446,29 +554,57 @@ class Workspace:
 
 
 _DATASET_COLS = ("id, name, source_file, source_format, content_hash, rows, rows_read, users, ts_min, ts_max, "
-                 "created_at, mapping, report, profile, purchase_event")
+                 "created_at, mapping, report, profile, purchase_event, engine, source_uri")
 
 
 def _dataset(row: tuple) -> Dataset:
     (id_, name, source_file, source_format, sha, rows, rows_read, users, ts_min, ts_max, created,
-     mapping, report, profile, purchase) = row
+     mapping, report, profile, purchase, engine, source_uri) = row
     return Dataset(id=id_, name=name, source_file=source_file, source_format=source_format, content_hash=sha,
                    rows=int(rows), rows_read=int(rows_read), users=int(users), ts_min=ts_min, ts_max=ts_max,
                    created_at=created, mapping=ColumnMapping.from_dict(json.loads(mapping)),
                    report=CleaningReport.from_dict(json.loads(report)), profile=json.loads(profile),
-                   purchase_event=purchase)
+                   purchase_event=purchase, engine=engine or "duckdb", source_uri=source_uri)
 
 
-def _distinct_in_sample(sample: pd.DataFrame, mapping: ColumnMapping) -> dict[str, int]:
-    """Distinct values per attribute in the preview (scaled up when the sample is saturated)."""
-    out = {}
-    for col in mapping.attributes:
-        if col in sample.columns:
-            values = sample[col].dropna()
-            distinct = values.nunique()
-            # Many values, mostly different: an identifier (product id, URL), whatever the file size.
-            out[col] = 10**9 if distinct > 100 and distinct >= 0.5 * len(values) else distinct
-    return out
+def _register(cur: duckdb.DuckDBPyConnection, ds: Dataset) -> None:
+    """Insert the dataset row (inside the caller's transaction)."""
+    cur.execute(
+        f"INSERT INTO datasets ({_DATASET_COLS}) VALUES ({', '.join('?' * 17)})",
+        [ds.id, ds.name, ds.source_file, ds.source_format, ds.content_hash, ds.rows, ds.rows_read, ds.users,
+         ds.ts_min, ds.ts_max, ds.created_at, json.dumps(ds.mapping.to_dict()),
+         json.dumps(ds.report.to_dict(), default=str), json.dumps(ds.profile), ds.purchase_event, ds.engine,
+         ds.source_uri])
+
+
+def check_connect_location(uri: str) -> None:
+    """Refuse a local path outside ``MARKETLENS_CONNECT_ROOTS`` (when set), for servers shared by a team.
+
+    Remote URIs (``hdfs://``, ``s3a://``, ...) are left to the cluster's own permissions.
+    """
+    roots = [Path(r).resolve() for r in os.environ.get("MARKETLENS_CONNECT_ROOTS", "").split(os.pathsep) if r]
+    if not roots or "://" in uri:
+        return
+    target = Path(uri.removeprefix("file:")).expanduser().resolve()
+    if not any(target == r or r in target.parents for r in roots):
+        raise InvalidParameterError(f"'{uri}' is outside the folders this server may read "
+                                    f"({', '.join(map(str, roots))}); ask the administrator.")
+
+
+def check_purchase_event(event: str | None, profile: dict) -> None:
+    """Refuse a purchase event the log does not contain (a typo would silently zero every RFM feature)."""
+    if event is not None and event not in profile["event_counts"]:
+        known = sorted(profile["event_counts"], key=lambda e: -profile["event_counts"][e])
+        raise InvalidParameterError(f"There is no event '{event}' in the log; its events are: "
+                                    f"{', '.join(known[:20])}.")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _clean_name(name: str) -> str:
+    return " ".join(str(name).split())[:120] or "dataset"
 
 
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:

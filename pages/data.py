@@ -8,6 +8,7 @@ import streamlit as st
 
 from analytics.errors import RaggedRowsError
 from analytics.schema import ROLE_LABELS, ROLES, mapping_with
+from analytics.spark import spark_master as spark_master_default
 from ui import state, widgets
 from ui.guard import user_errors
 
@@ -134,6 +135,23 @@ if staged_entry:
             st.session_state["uploader_round"] = st.session_state.get("uploader_round", 0) + 1
             st.rerun()
 
+with st.expander("Connect a large log (by path or URI, without uploading)"):
+    st.caption("For logs too big to upload: DuckDB reads a file on this server in place; Spark reads a Parquet "
+               "directory or CSV files (local, hdfs://, s3a://, ...) and only the per-user table comes back.")
+    uri = st.text_input("Path or URI", placeholder="/data/events.parquet or s3a://bucket/events/", key="connect_uri")
+    engine = st.radio("Engine", ["duckdb", "spark"], horizontal=True, key="connect_engine",
+                      format_func={"duckdb": "DuckDB (this machine)", "spark": "Spark"}.get)
+    master = None
+    if engine == "spark":
+        master = st.text_input("Spark master", value=spark_master_default(), key="connect_master",
+                               help="local[*], spark://host:7077, or a Spark Connect URL sc://host:15002")
+    connect_name = st.text_input("Dataset name", key="connect_name", placeholder="(from the path)")
+    if st.button("Connect", icon=":material/cable:", disabled=not uri.strip()):
+        with user_errors("Connecting the log"):
+            import_with_progress(lambda say: ws.connect(uri.strip(), engine=engine, master=master,
+                                                        name=connect_name or None, progress=say))
+            st.rerun()
+
 # --- datasets ------------------------------------------------------------------------------------------------
 datasets = ws.datasets()
 if datasets:
@@ -155,9 +173,13 @@ if datasets:
                f"choose another dataset in the sidebar.")
     widgets.cleaning_report(ds.report)
 
-    with st.expander("Cleaned events (first 1,000 rows)"):
-        with user_errors("Reading the events"):
-            st.dataframe(ws.events(ds.id, limit=1000), hide_index=True, width="stretch")
+    if ds.has_events:
+        with st.expander("Cleaned events (first 1,000 rows)"):
+            with user_errors("Reading the events"):
+                st.dataframe(ws.events(ds.id, limit=1000), hide_index=True, width="stretch")
+    if ds.source_uri:
+        st.caption(f"Connected log: the events stay at {widgets.plain(ds.source_uri)}"
+                   + (" (processed with Spark)." if ds.engine == "spark" else "."))
 
     left, mid, right = st.columns([2, 1, 1], vertical_alignment="bottom")
     new_name = left.text_input("New name", value=ds.name, key=f"rename_{ds.id}")
@@ -180,5 +202,7 @@ if datasets:
         if no.button("Cancel", key="cancel_delete"):
             st.session_state.pop(state.CONFIRM_DELETE, None)
             st.rerun()
-    st.download_button("Download the original upload", data=lambda: ws.original_path(ds.id).read_bytes(),
-                       file_name=ds.source_file, on_click="ignore", icon=":material/download:")
+    original = ws.original_path(ds.id)
+    if original is not None:
+        st.download_button("Download the original upload", data=original.read_bytes, file_name=ds.source_file,
+                           on_click="ignore", icon=":material/download:")

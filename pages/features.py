@@ -45,7 +45,8 @@ if table is None:
     st.info("The feature table for these settings has not been built yet.", icon=":material/info:")
     if st.button("Build the feature table", type="primary", icon=":material/play_arrow:"):
         with user_errors("Building features"):
-            with st.status("Building the per-user feature table...") as status:
+            where = " on Spark (this reads the whole log again)" if ds.engine == "spark" else ""
+            with st.status(f"Building the per-user feature table{where}...") as status:
                 table = ws.features_table(ds.id, params)
                 status.update(label="Feature table ready", state="complete")
     if table is None:

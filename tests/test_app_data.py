@@ -155,3 +155,22 @@ def test_rename_and_delete_with_confirmation(workspace, tmp_path):
     button(at, "Yes, delete it").click().run()
     no_traceback(at)
     assert workspace.datasets() == []
+
+
+def test_connect_a_large_log_by_path(workspace, tmp_path):
+    log = tmp_path / "lake.csv"
+    log.write_bytes(GOOD)
+    at = app()
+    at.text_input(key="connect_uri").set_value(str(log)).run()
+    button(at, "Connect").click().run()
+    no_traceback(at)
+    [ds] = workspace.datasets()
+    assert ds.source_uri == str(log) and ds.rows == 3
+
+
+def test_connect_a_missing_path_explains(workspace, tmp_path):
+    at = app()
+    at.text_input(key="connect_uri").set_value(str(tmp_path / "nope.csv")).run()
+    button(at, "Connect").click().run()
+    no_traceback(at)
+    assert any("There is no file" in e for e in errors(at))

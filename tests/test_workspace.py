@@ -115,3 +115,24 @@ def test_events_table_has_canonical_types(workspace, tmp_path):
     rows = workspace.cursor().execute(f"DESCRIBE {quote_ident(ds.events_table)}").fetchall()
     types = {name: typ for name, typ, *_ in rows}
     assert types["user_id"] == "VARCHAR" and types["ts"] == "TIMESTAMP" and types["amount"] == "DOUBLE"
+
+
+def test_connect_reads_in_place_without_copying(workspace, tmp_path):
+    log = write(tmp_path / "big.csv", LOG)
+    ds = workspace.connect(str(log), engine="duckdb", name="Connected")
+    assert ds.source_uri == str(log) and ds.has_events and workspace.original_path(ds.id) is None
+    assert not list((workspace.root / "uploads").iterdir())
+    assert len(workspace.features(ds.id)) == 2
+
+
+def test_connect_roots_restrict_local_paths(workspace, tmp_path, monkeypatch):
+    allowed = tmp_path / "lake"
+    allowed.mkdir()
+    inside = write(allowed / "log.csv", LOG)
+    outside = write(tmp_path / "elsewhere.csv", LOG)
+    monkeypatch.setenv("MARKETLENS_CONNECT_ROOTS", str(allowed))
+    assert workspace.connect(str(inside)).rows == 3
+    with pytest.raises(InvalidParameterError, match="outside the folders"):
+        workspace.connect(str(outside))
+    with pytest.raises(InvalidParameterError, match="outside the folders"):
+        workspace.connect(str(allowed / ".." / "elsewhere.csv"))

@@ -4,11 +4,12 @@ import logging
 
 import streamlit as st
 
-from ui import widgets
+from ui import auth, widgets
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 st.set_page_config(page_title="MarketLens", page_icon=":material/insights:", layout="wide")
+auth.require_login()
 
 pages = [
     st.Page("pages/data.py", title="Data", icon=":material/upload_file:", default=True),
@@ -18,4 +19,5 @@ navigation = st.navigation(pages)
 with st.sidebar:
     st.markdown("### MarketLens")
     widgets.dataset_picker(st.sidebar)
+auth.account_box()
 navigation.run()

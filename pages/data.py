@@ -17,7 +17,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "sample_events
 DATE_ORDER_LABELS = {"auto": "Decide from the data", "dmy": "Day first (31/12/2025)",
                      "mdy": "Month first (12/31/2025)"}
 
-st.title("Data")
+widgets.page_start("Data")
 ws = state.workspace()
 
 

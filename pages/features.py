@@ -12,7 +12,7 @@ from ui.guard import user_errors
 
 SHOWN_ROWS = 5_000
 
-st.title("Features")
+widgets.page_start("Features")
 ws = state.workspace()
 ds = widgets.require_dataset()
 st.caption(f"One row per user of **{widgets.plain(ds.name)}** ({ds.users:,} users, {ds.rows:,} events), "

@@ -9,7 +9,7 @@ from analytics.cleaning import CleaningReport
 from analytics.features import FEATURE_DOCS
 from analytics.io import quote_ident
 from analytics.workspace import Dataset, Workspace
-from ui import state
+from ui import auth, state
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -22,6 +22,15 @@ def _stored_table(root: str, table: str, limit: int | None) -> pd.DataFrame:
 
 def stored_table(ws: Workspace, table: str, limit: int | None = None) -> pd.DataFrame:
     return _stored_table(str(ws.root), table, limit)
+
+
+def page_start(title: str) -> None:
+    """First lines of every page: the sign-in gate (when auth is configured) and the title.
+
+    The entry script gates too; this keeps a page safe however it is run.
+    """
+    auth.require_login()
+    st.title(title)
 
 
 def dataset_picker(location=st.sidebar) -> Dataset | None:

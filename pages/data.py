@@ -145,7 +145,7 @@ with st.expander("Connect a large log (by path or URI, without uploading)"):
     if engine == "spark":
         master = st.text_input("Spark master", value=spark_master_default(), key="connect_master",
                                help="local[*], spark://host:7077, or a Spark Connect URL sc://host:15002")
-    connect_name = st.text_input("Dataset name", key="connect_name", placeholder="(from the path)")
+    connect_name = st.text_input("Name of the connected dataset", key="connect_name", placeholder="(from the path)")
     if st.button("Connect", icon=":material/cable:", disabled=not uri.strip()):
         with user_errors("Connecting the log"):
             import_with_progress(lambda say: ws.connect(uri.strip(), engine=engine, master=master,

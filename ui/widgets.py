@@ -34,7 +34,11 @@ def page_start(title: str) -> None:
 
 
 def dataset_picker(location=st.sidebar) -> Dataset | None:
-    """Select box of datasets; the choice is this session's active dataset."""
+    """Select box of datasets; the choice is this session's active dataset.
+
+    The box follows the active dataset when the app changes it (a new import),
+    and the user's pick changes it (through the callback, before the page runs).
+    """
     ws = state.workspace()
     datasets = ws.datasets()
     if not datasets:
@@ -43,11 +47,14 @@ def dataset_picker(location=st.sidebar) -> Dataset | None:
     active = state.active_dataset()
     ids = [d.id for d in datasets]
     names = {d.id: f"{d.name} ({d.rows:,} events)" for d in datasets}
-    choice = location.selectbox("Dataset", ids, index=ids.index(active.id) if active else 0,
-                                format_func=names.get, key="dataset_picker")
-    if choice != (active.id if active else None):
-        state.set_active_dataset(choice)
-    return ws.get(choice)
+    if st.session_state.get(PICKER) != active.id:
+        st.session_state[PICKER] = active.id
+    location.selectbox("Dataset", ids, format_func=names.get, key=PICKER,
+                       on_change=lambda: state.set_active_dataset(st.session_state[PICKER]))
+    return active
+
+
+PICKER = "dataset_picker"
 
 
 def require_dataset() -> Dataset:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -141,7 +142,7 @@ class Workspace:
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root or config.workspace_dir()).expanduser().resolve()
-        for sub in ("uploads", "tmp"):
+        for sub in ("uploads", "tmp", "models"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "workspace.duckdb"
         self._con = _connect(self.db_path, self.root / "tmp" / "spill")
@@ -163,9 +164,12 @@ class Workspace:
             content_hash VARCHAR, rows BIGINT, rows_read BIGINT, users BIGINT, ts_min TIMESTAMP, ts_max TIMESTAMP,
             created_at TIMESTAMP, mapping VARCHAR, report VARCHAR, profile VARCHAR, purchase_event VARCHAR,
             engine VARCHAR, source_uri VARCHAR)""")
+        # One row per stored result: feature tables (table_name), segmentations, training runs
+        # and saved models (their tables listed in `tables`, their files under models/).
         cur.execute("""CREATE TABLE IF NOT EXISTS results (
             dataset_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, key VARCHAR NOT NULL, table_name VARCHAR,
-            params VARCHAR, meta VARCHAR, created_at TIMESTAMP, PRIMARY KEY (dataset_id, kind, key))""")
+            params VARCHAR, meta VARCHAR, created_at TIMESTAMP, tables VARCHAR,
+            PRIMARY KEY (dataset_id, kind, key))""")
         cur.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
         cur.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
 
@@ -173,14 +177,19 @@ class Workspace:
         """Remove what imports interrupted by a crash left: tables, uploads, tmp files."""
         cur = self.cursor()
         known = {r[0] for r in cur.execute("SELECT id FROM datasets").fetchall()}
-        registered = {r[0] for r in cur.execute("SELECT table_name FROM results").fetchall()}
+        registered = set(self._result_tables(cur))
         for (t,) in cur.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
                                 "AND NOT temporary").fetchall():
             owner = t.split("_")[1] if t.count("_") >= 1 else ""
-            if t.startswith("ev_") and owner not in known or t.startswith("ft_") and t not in registered:
+            unregistered = t.startswith(("ft_", "r_")) and t not in registered
+            if t.startswith("ev_") and owner not in known or unregistered:
                 cur.execute(f"DROP TABLE IF EXISTS {quote_ident(t)}")
         for d in (self.root / "uploads").iterdir():
             if d.is_dir() and d.name not in known:
+                shutil.rmtree(d, ignore_errors=True)
+        saved = {tuple(r) for r in cur.execute("SELECT dataset_id, key FROM results WHERE kind = 'model'").fetchall()}
+        for d in (self.root / "models").glob("*/*"):
+            if (d.parent.name, d.name) not in saved:  # written but never registered, or half-written
                 shutil.rmtree(d, ignore_errors=True)
         cutoff = time.time() - 24 * 3600
         for d in (self.root / "tmp").iterdir():
@@ -220,10 +229,7 @@ class Workspace:
         cur = self.cursor()
         cur.begin()
         try:
-            tables = [r[0] for r in cur.execute(
-                "SELECT table_name FROM results WHERE dataset_id = ? AND table_name IS NOT NULL",
-                [dataset_id]).fetchall()]
-            for t in [ds.events_table, *tables]:
+            for t in [ds.events_table, *self._result_tables(cur, dataset_id)]:
                 cur.execute(f"DROP TABLE IF EXISTS {quote_ident(t)}")
             cur.execute("DELETE FROM results WHERE dataset_id = ?", [dataset_id])
             cur.execute("DELETE FROM datasets WHERE id = ?", [dataset_id])
@@ -232,8 +238,7 @@ class Workspace:
             cur.rollback()
             raise
         shutil.rmtree(self.root / "uploads" / dataset_id, ignore_errors=True)
-        for kind_dir in ("models",):
-            shutil.rmtree(self.root / kind_dir / dataset_id, ignore_errors=True)
+        shutil.rmtree(self.root / "models" / dataset_id, ignore_errors=True)
 
     # --- import ---------------------------------------------------------------------------------
 
@@ -532,9 +537,9 @@ class Workspace:
         meta = {"as_of": spec.as_of.isoformat(), "event_columns": spec.event_columns,
                 "text_attributes": spec.text_attributes, "number_attributes": spec.number_attributes,
                 "skipped_attributes": spec.skipped_attributes}
-        cur.execute("INSERT OR REPLACE INTO results VALUES (?, 'features', ?, ?, ?, ?, ?)",
-                    [dataset_id, key, table, json.dumps(params.to_dict()), json.dumps(meta),
-                     datetime.now(UTC).replace(tzinfo=None)])
+        cur.execute("INSERT OR REPLACE INTO results VALUES (?, 'features', ?, ?, ?, ?, ?, ?)",
+                    [dataset_id, key, table, json.dumps(params.to_dict()), json.dumps(meta), _now(),
+                     json.dumps([table])])
         return table
 
     def stored_features_table(self, dataset_id: str, params: FeatureParams) -> str | None:
@@ -551,6 +556,127 @@ class Workspace:
             "SELECT meta FROM results WHERE dataset_id = ? AND kind = 'features' AND key = ?",
             [dataset_id, _params_key(params.to_dict())]).fetchone()
         return json.loads(row[0])
+
+    # --- other stored results: segmentations, training runs, saved models ------------------------
+
+    def put_result(self, dataset_id: str, kind: str, key: str, meta: dict,
+                   frames: dict[str, pd.DataFrame] | None = None) -> str:
+        """Store a result under its dataset: JSON metadata and tables, in one transaction.
+
+        Parameters
+        ----------
+        kind : str
+            What it is (``segmentation``, ``training``, ``model``, ...).
+        key : str
+            Its name within the dataset and kind; storing the same key again replaces it.
+        meta : dict
+            JSON-able description (parameters, metrics, names, ...).
+        frames : dict of DataFrame, optional
+            Tables to keep with it (per-user labels, scores, coordinates, ...).
+
+        Returns
+        -------
+        str
+            The key as stored (made safe for table names).
+        """
+        self.get(dataset_id)
+        key = _safe_key(key)
+        if not _KIND.fullmatch(kind):
+            raise InvalidParameterError(f"A result kind is lowercase letters, got {kind!r}.")
+        cur = self.cursor()
+        cur.begin()
+        try:
+            old = self._result_tables(cur, dataset_id, kind, key)
+            tables = {}
+            for name, frame in (frames or {}).items():
+                table = f"r_{kind}_{dataset_id}_{key}_{_safe_key(name)}"
+                cur.register("_frame", frame)
+                cur.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT * FROM _frame")
+                cur.unregister("_frame")
+                tables[name] = table
+            for t in set(old) - set(tables.values()):
+                cur.execute(f"DROP TABLE IF EXISTS {quote_ident(t)}")
+            cur.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, NULL, NULL, ?, ?, ?)",
+                        [dataset_id, kind, key, json.dumps(meta | {"frames": tables}, default=str), _now(),
+                         json.dumps(list(tables.values()))])
+            cur.commit()
+        except BaseException:
+            cur.rollback()
+            raise
+        return key
+
+    def results(self, dataset_id: str, kind: str) -> list[dict]:
+        """Stored results of one kind for a dataset, newest first: ``key``, ``meta``, ``created_at``."""
+        rows = self.cursor().execute("SELECT key, meta, created_at FROM results WHERE dataset_id = ? AND kind = ? "
+                                     "ORDER BY created_at DESC", [dataset_id, kind]).fetchall()
+        return [{"key": k, "meta": json.loads(m or "{}"), "created_at": c} for k, m, c in rows]
+
+    def result(self, dataset_id: str, kind: str, key: str) -> tuple[dict, dict[str, pd.DataFrame]]:
+        """One stored result: its metadata and its tables."""
+        row = self.cursor().execute("SELECT meta FROM results WHERE dataset_id = ? AND kind = ? AND key = ?",
+                                    [dataset_id, kind, key]).fetchone()
+        if row is None:
+            raise DatasetNotFoundError(f"There is no stored {kind} '{key}' for this dataset (it may have been "
+                                       "deleted).")
+        meta = json.loads(row[0])
+        cur = self.cursor()
+        frames = {name: cur.execute(f"SELECT * FROM {quote_ident(t)}").df() for name, t in meta["frames"].items()}
+        return meta, frames
+
+    def drop_result(self, dataset_id: str, kind: str, key: str) -> None:
+        cur = self.cursor()
+        cur.begin()
+        try:
+            for t in self._result_tables(cur, dataset_id, kind, key):
+                cur.execute(f"DROP TABLE IF EXISTS {quote_ident(t)}")
+            cur.execute("DELETE FROM results WHERE dataset_id = ? AND kind = ? AND key = ?", [dataset_id, kind, key])
+            cur.commit()
+        except BaseException:
+            cur.rollback()
+            raise
+        if kind == "model":
+            shutil.rmtree(self.root / "models" / dataset_id / key, ignore_errors=True)
+
+    def save_model_files(self, dataset_id: str, name: str, write: Callable[[Path], None], meta: dict) -> Path:
+        """Store a model folder under its dataset, all or nothing.
+
+        ``write`` fills a fresh folder; it is moved into place (one rename) and then
+        registered, so a crash never leaves a half-written model listed.
+        """
+        key = _safe_key(name)
+        final = self.root / "models" / dataset_id / key
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = final.parent / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            write(staging)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(staging, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.put_result(dataset_id, "model", key, meta | {"path": str(final)})
+        return final
+
+    def model_path(self, dataset_id: str, name: str) -> Path:
+        self.result(dataset_id, "model", name)  # raises when not registered
+        return self.root / "models" / dataset_id / _safe_key(name)
+
+    @staticmethod
+    def _result_tables(cur: duckdb.DuckDBPyConnection, dataset_id: str | None = None, kind: str | None = None,
+                       key: str | None = None) -> list[str]:
+        """Tables owned by results (all, or of one dataset / kind / key)."""
+        where, args = [], []
+        for col, val in (("dataset_id", dataset_id), ("kind", kind), ("key", key)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        sql = "SELECT table_name, tables FROM results" + (" WHERE " + " AND ".join(where) if where else "")
+        out = []
+        for table, tables in cur.execute(sql, args).fetchall():
+            out += [table] if table else []
+            out += json.loads(tables) if tables else []
+        return list(dict.fromkeys(out))
+
 
 
 _DATASET_COLS = ("id, name, source_file, source_format, content_hash, rows, rows_read, users, ts_min, ts_max, "
@@ -597,6 +723,17 @@ def check_purchase_event(event: str | None, profile: dict) -> None:
         known = sorted(profile["event_counts"], key=lambda e: -profile["event_counts"][e])
         raise InvalidParameterError(f"There is no event '{event}' in the log; its events are: "
                                     f"{', '.join(known[:20])}.")
+
+
+_KIND = re.compile(r"[a-z]+")
+
+
+def _safe_key(key: str) -> str:
+    """A result key usable in table and folder names."""
+    out = re.sub(r"[^0-9a-zA-Z]+", "_", str(key)).strip("_").lower()[:40]
+    if not out:
+        raise InvalidParameterError("A name needs at least one letter or digit.")
+    return out
 
 
 def _now() -> datetime:

@@ -136,3 +136,51 @@ def test_connect_roots_restrict_local_paths(workspace, tmp_path, monkeypatch):
         workspace.connect(str(outside))
     with pytest.raises(InvalidParameterError, match="outside the folders"):
         workspace.connect(str(allowed / ".." / "elsewhere.csv"))
+
+
+def test_results_store_metadata_and_tables_atomically(workspace, tmp_path):
+    import pandas as pd
+
+    ds = workspace.import_file(write(tmp_path / "log.csv", LOG))
+    frame = pd.DataFrame({"user_id": ["u1", "u2"], "segment": ["A <b>", "B"]})
+    key = workspace.put_result(ds.id, "segmentation", "My K=2 run!", {"k": 2}, {"labels": frame})
+    assert key == "my_k_2_run"
+    meta, frames = workspace.result(ds.id, "segmentation", key)
+    assert meta["k"] == 2 and frames["labels"].equals(frame)
+    assert [r["key"] for r in workspace.results(ds.id, "segmentation")] == [key]
+    # Replacing drops the old tables; deleting the dataset drops everything.
+    workspace.put_result(ds.id, "segmentation", key, {"k": 3}, {"other": frame})
+    tables = {r[0] for r in workspace.cursor().execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert not any(t.endswith("_labels") for t in tables)
+    workspace.drop_result(ds.id, "segmentation", key)
+    assert workspace.results(ds.id, "segmentation") == []
+    with pytest.raises(DatasetNotFoundError):
+        workspace.result(ds.id, "segmentation", key)
+
+
+def test_model_files_are_all_or_nothing(workspace, tmp_path):
+    ds = workspace.import_file(write(tmp_path / "log.csv", LOG))
+
+    def broken(folder):
+        folder.mkdir()
+        (folder / "model.skops").write_bytes(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        workspace.save_model_files(ds.id, "m1", broken, {"auc": 0.8})
+    assert workspace.results(ds.id, "model") == []
+    assert not any((workspace.root / "models" / ds.id).iterdir())
+
+    def good(folder):
+        folder.mkdir()
+        (folder / "model.skops").write_bytes(b"ok")
+
+    path = workspace.save_model_files(ds.id, "m1", good, {"auc": 0.8})
+    assert (path / "model.skops").read_bytes() == b"ok" and workspace.model_path(ds.id, "m1") == path
+    # A model folder nobody registered (a crash between rename and commit) is swept at start.
+    stray = workspace.root / "models" / ds.id / "stray"
+    stray.mkdir()
+    root = workspace.root
+    close_all()
+    Workspace(root)
+    assert not stray.exists() and path.exists()

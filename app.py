@@ -5,6 +5,7 @@ import logging
 import streamlit as st
 
 from ui import auth, widgets
+from ui.guard import user_errors
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -14,10 +15,13 @@ auth.require_login()
 pages = [
     st.Page("pages/data.py", title="Data", icon=":material/upload_file:", default=True),
     st.Page("pages/features.py", title="Features", icon=":material/table_chart:"),
+    st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
 ]
 navigation = st.navigation(pages)
 with st.sidebar:
     st.markdown("### MarketLens")
     widgets.dataset_picker(st.sidebar)
 auth.account_box()
-navigation.run()
+# The last line of defence: whatever a page did not foresee becomes a message, never a traceback.
+with user_errors("This page"):
+    navigation.run()

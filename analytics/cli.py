@@ -67,6 +67,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_import)
 
+    p = sub.add_parser("train", help="train classifiers for a future behaviour and save the best one")
+    p.add_argument("log", help="the behaviour log (as for features)")
+    p.add_argument("--target-event", help="predict this event in the horizon (default: the purchase event)")
+    p.add_argument("--churn", action="store_true", help="predict churn: no event at all in the horizon")
+    p.add_argument("--horizon-days", type=float, default=30, help="days after the cutoff (default 30)")
+    p.add_argument("--cutoff", type=_date, help="YYYY-MM-DD (default: the last event minus the horizon)")
+    p.add_argument("--models", default="lr,rf,hgb", help="comma-separated: " + ", ".join(_model_keys()))
+    p.add_argument("--folds", type=int, default=5, help="stratified cross-validation folds (default 5)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="folder for the saved model (must not exist)")
+    _mapping_args(p)
+    p.add_argument("--json", action="store_true", help="print per-model metrics and the best model as JSON")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("score", help="score the users of a log with a saved model")
+    p.add_argument("model_dir", type=Path, help="a folder written by `train` (or saved in the app)")
+    p.add_argument("log", help="the behaviour log to score")
+    p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv: user_id, score, rank")
+    p.add_argument("--as-of", type=_date, help="score as of this date (default: the log's last event)")
+    _mapping_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_score)
+
     p = sub.add_parser("datasets", help="list the datasets in the workspace")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_datasets)
@@ -175,6 +197,59 @@ def cmd_import(args: argparse.Namespace) -> int:
             return 0
     ds = _import(ws, args, features=True, name=args.name)
     _report(args, _summary(ds), f"imported '{ds.name}': {ds.rows:,} events of {ds.users:,} users")
+    return 0
+
+
+def _model_keys() -> list[str]:
+    from analytics.models import MODELS
+
+    return list(MODELS)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from analytics import labels, models
+    from analytics.workspace import Workspace
+
+    keys = [k.strip() for k in args.models.split(",") if k.strip()]
+    if args.output.exists():
+        raise InvalidParameterError(f"'{args.output}' already exists; give a new folder for the model.")
+    with tempfile.TemporaryDirectory(prefix="marketlens-cli-") as tmp:
+        ws = Workspace(tmp)
+        args.log = Path(args.log)
+        ds = _import(ws, args, features=False)
+        target = labels.TargetDefinition(kind="churn" if args.churn else "event", target_event=args.target_event,
+                                         horizon_days=args.horizon_days, cutoff=args.cutoff)
+        training = labels.build_training_set(ws, ds.id, target, n_folds=args.folds)
+        report = models.train_models(training, keys, n_folds=args.folds)
+        best = report.best
+        if best is None:
+            raise InvalidParameterError("No model could be evaluated on this target: "
+                                        + "; ".join(r.error or "; ".join(r.notes) for r in report.results))
+        trained = models.fit_model(training, best.key, cv_result=best)
+        models.save_model(trained, args.output)
+    summary = report.to_dict() | {"model_dir": str(args.output), "saved_model": best.key,
+                                  "warnings": training.warnings}
+    _report(args, summary, f"best: {best.label} of {len(report.results)} model(s) on {training.n_users:,} users "
+                           f"({training.positives:,} positive); saved to {args.output}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from analytics import models
+    from analytics.workspace import Workspace
+
+    model = models.load_model(args.model_dir)
+    with tempfile.TemporaryDirectory(prefix="marketlens-cli-") as tmp:
+        ws = Workspace(tmp)
+        args.log = Path(args.log)
+        ds = _import(ws, args, features=False)
+        feats = ws.features(ds.id, ws.feature_params(ds.id, **model.feature_overrides(), as_of=args.as_of))
+        scored = models.target_list(models.score(model, feats))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_bytes(models.target_list_csv(scored))
+    summary = {"model_dir": str(args.model_dir), "model": model.name, "users": len(scored),
+               "output": str(args.output), "mean_score": float(scored["score"].mean()) if len(scored) else None}
+    _report(args, summary, f"scored {len(scored):,} users with {model.name}; wrote {args.output}")
     return 0
 
 

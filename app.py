@@ -15,6 +15,7 @@ auth.require_login()
 pages = [
     st.Page("pages/data.py", title="Data", icon=":material/upload_file:", default=True),
     st.Page("pages/features.py", title="Features", icon=":material/table_chart:"),
+    st.Page("pages/segments.py", title="Segments", icon=":material/groups:"),
     st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
 ]
 navigation = st.navigation(pages)

@@ -1,0 +1,50 @@
+"""AppTest of the Segments page: k sweep, segmentation, maps, rename, save, export; empty and tiny data."""
+
+from __future__ import annotations
+
+from tests.apptest_helpers import app, button, errors, no_traceback
+from tests.conftest import write
+
+
+def segments_page(at):
+    at.switch_page("pages/segments.py").run()
+    no_traceback(at)
+    return at
+
+
+def test_empty_workspace(workspace):
+    at = segments_page(app())
+    assert any("no dataset yet" in i.value for i in at.info)
+
+
+def test_sweep_segment_map_rename_save(sample_dataset, workspace):
+    at = segments_page(app())
+    button(at, "Help me choose k (2 to 12)").click().run()
+    no_traceback(at)
+    recommended = at.number_input(key=f"k_{sample_dataset.id}").value
+    assert 2 <= recommended <= 12 and any("ranks best" in i.value for i in at.info)
+    button(at, "Segment").click().run()
+    no_traceback(at)
+    users = [int(m.value.replace(",", "")) for m in at.metric if m.label == "Users"]
+    assert len(users) == recommended and sum(users) == sample_dataset.users
+    for method in ("pca", "tsne"):
+        at.radio(key="map_method").set_value(method).run()
+        button(at, f"Draw the {method.upper()} map").click().run()
+        no_traceback(at)
+    assert len(at.get("plotly_chart")) >= 4  # sweep, sizes, profile, map
+    at.text_input(key="seg_name").set_value("My <b>segments</b>").run()
+    button(at, "Save segmentation").click().run()
+    no_traceback(at)
+    [saved] = workspace.results(sample_dataset.id, "segmentation")
+    meta, frames = workspace.result(sample_dataset.id, "segmentation", saved["key"])
+    assert len(frames["labels"]) == sample_dataset.users and "map_tsne" in frames and "map_pca" in frames
+    assert [b.label for b in at.get("download_button")] == ["Download user_id → segment (CSV)"]
+
+
+def test_tiny_dataset_says_why(workspace, tmp_path):
+    workspace.import_file(write(tmp_path / "two.csv", "user,time,event\na,2025-01-01,view\nb,2025-01-02,buy\n"))
+    at = segments_page(app())
+    at.number_input(key=f"k_{workspace.datasets()[0].id}").set_value(5).run()
+    button(at, "Segment").click().run()
+    no_traceback(at)
+    assert errors(at), "fewer users than k must be explained"

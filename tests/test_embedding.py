@@ -1,0 +1,179 @@
+"""2-D maps: neighbourhoods kept, sampling, parameter bounds on tiny data, persistence, chart.
+
+Quality is judged with scikit-learn's trustworthiness on small seeded data
+(umap-learn's own tests do the same), never on coordinates.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.manifold import trustworthiness
+
+from analytics import embedding as emb
+from analytics import segment_charts as charts
+from analytics import segmentation as seg
+from analytics.errors import InvalidParameterError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module", autouse=True)
+def numba_cache():
+    # A cache that outlives the test's temp folders, so only the first run ever compiles UMAP.
+    emb.load_umap(cache_dir=ROOT / ".pytest_cache" / "numba")
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_blobs(n_samples=600, centers=5, n_features=8, cluster_std=2.0, random_state=0)
+    return seg.prepare(_table(X)).X, y
+
+
+def _table(X: np.ndarray) -> pd.DataFrame:
+    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    df.insert(0, "user_id", [f"u{i}" for i in range(len(df))])
+    return df
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne", pytest.param("umap", marks=pytest.mark.slow)])
+def test_maps_keep_neighbourhoods(data, method):
+    X, y = data
+    e = emb.embed(X, method, labels=y, random_state=0)
+    assert e.method == method and e.coords.shape == (len(X), 2) and np.isfinite(e.coords).all()
+    assert trustworthiness(X[e.indices], e.coords, n_neighbors=10) >= 0.9
+
+
+@pytest.mark.slow
+def test_umap_on_customer_features_keeps_neighbourhoods(sample_dataset, workspace):
+    features = workspace.features(sample_dataset.id)
+    prep = seg.prepare(features)
+    e = emb.embed(prep, "umap", max_points=500, random_state=0)
+    assert len(e.indices) == 500
+    assert trustworthiness(prep.X[e.indices], e.coords, n_neighbors=10) >= 0.9
+
+
+@pytest.mark.parametrize("method", ["tsne", pytest.param("umap", marks=pytest.mark.slow)])
+def test_same_seed_same_map(data, method):
+    X, _ = data
+    a = emb.embed(X[:200], method, random_state=1)
+    b = emb.embed(X[:200], method, random_state=1)
+    np.testing.assert_allclose(a.coords, b.coords)
+
+
+def test_large_populations_are_sampled_by_segment():
+    labels = np.r_[np.zeros(9000, int), np.ones(900, int), np.full(100, 2)]
+    idx = emb.stratified_sample(len(labels), 1000, labels, random_state=0)
+    assert len(idx) == 1000 and len(np.unique(idx)) == 1000 and (np.diff(idx) > 0).all()
+    counts = np.bincount(labels[idx], minlength=3)
+    assert counts[2] == 100  # a small segment keeps all its users (up to the floor)
+    assert counts[0] > counts[1] > counts[2]  # otherwise in proportion
+    again = emb.stratified_sample(len(labels), 1000, labels, random_state=0)
+    assert (idx == again).all()
+    assert len(emb.stratified_sample(50, 1000, labels[:50])) == 50
+
+
+def test_sampling_is_reported(data):
+    X, y = data
+    e = emb.embed(X, "pca", labels=y, max_points=100)
+    assert e.sampled and len(e.indices) == 100 and e.n_total == len(X)
+    assert any("100 of 600" in n for n in e.notices)
+    assert set(y[e.indices]) == set(y)
+    assert emb.DEFAULT_MAX_POINTS == {"pca": 200_000, "umap": 50_000, "tsne": 20_000}
+
+
+def test_perplexity_larger_than_the_sample_is_lowered(data):
+    X, _ = data
+    e = emb.embed(X[:30], "tsne", perplexity=50)
+    assert e.params["perplexity"] < 10
+    assert any("Perplexity was lowered" in n for n in e.notices)
+
+
+@pytest.mark.slow
+def test_n_neighbors_larger_than_the_sample_is_lowered(data):
+    X, _ = data
+    e = emb.embed(X[:12], "umap", n_neighbors=50)
+    assert e.params["n_neighbors"] == 11
+    assert any("n_neighbors was lowered" in n for n in e.notices)
+    assert np.isfinite(e.coords).all()
+
+
+@pytest.mark.parametrize("method", ["tsne", "umap", "pca"])
+def test_two_users_give_a_valid_map(method):
+    e = emb.embed(np.array([[0.0, 1.0], [1.0, 0.0]]), method)
+    assert e.coords.shape == (2, 2) and np.isfinite(e.coords).all()
+    if method != "pca":
+        assert e.method == "pca" and any("showing PCA" in n for n in e.notices)
+
+
+def test_one_feature_and_identical_users():
+    one = emb.embed(np.arange(20, dtype=float)[:, None], "pca")
+    assert one.coords.shape == (20, 2) and (one.coords[:, 1] == 0).all()
+    assert any("single axis" in n for n in one.notices)
+    same = emb.embed(np.ones((30, 3)), "tsne")
+    assert same.method == "pca" and np.isfinite(same.coords).all()
+
+
+def test_feature_table_with_nan_and_inf_is_prepared_first(data):
+    X, _ = data
+    df = _table(X[:100])
+    df.loc[:5, "x0"] = np.nan
+    df.loc[6, "x1"] = np.inf
+    e = emb.embed(df, "pca")
+    assert np.isfinite(e.coords).all() and any("'x0'" in n for n in e.notices)
+    with pytest.raises(InvalidParameterError, match="empty or infinite"):
+        emb.embed(df[["x0", "x1"]].to_numpy(), "pca")
+
+
+def test_bad_parameters_are_named():
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    for kwargs, word in [({"method": "mds"}, "mds"), ({"perplexity": 0.5}, "perplexity"),
+                         ({"n_neighbors": 1}, "n_neighbors"), ({"min_dist": 2.0}, "min_dist"),
+                         ({"max_points": 0}, "max_points"), ({"labels": [0, 1]}, "labels")]:
+        with pytest.raises(InvalidParameterError, match=word):
+            emb.embed(X, **kwargs)
+    with pytest.raises(InvalidParameterError, match="shape"):
+        emb.embed(np.zeros(5), "pca")
+
+
+def test_progress_goes_from_start_to_done(data):
+    X, _ = data
+    seen: list[float] = []
+    emb.embed(X[:300], "tsne", progress=lambda f, m: seen.append(f))
+    assert seen[-1] == 1.0 and seen == sorted(seen) and len(seen) > 3
+    assert all(0 <= f <= 1 for f in seen)
+
+
+def test_embedding_round_trips_through_meta_and_frame(data):
+    X, y = data
+    e = emb.embed(X, "pca", labels=y, max_points=200)
+    frame = e.frame(user_ids=[f"u{i}" for i in range(len(X))], labels=y)
+    assert list(frame.columns) == ["row", "user_id", "x", "y", "segment"]
+    back = emb.Embedding.from_parts(e.meta(), frame[["row", "x", "y"]])
+    np.testing.assert_allclose(back.coords, e.coords)
+    assert (back.indices == e.indices).all() and back.meta() == e.meta()
+
+
+def test_warm_up_returns_seconds():
+    assert emb.warm_up(60) >= 0
+
+
+def test_map_chart_is_webgl_with_escaped_hover(data):
+    X, y = data
+    features = _table(X)
+    features.loc[0, "user_id"] = "<img src=x onerror=alert(1)>"
+    e = emb.embed(X, "pca", labels=y)
+    names = [f"<b>seg {i}</b>" for i in range(5)]
+    fig = charts.embedding_chart(e, user_ids=features["user_id"], labels=y, names=names, features=features,
+                                 hover_features=["x0", "x1"])
+    assert isinstance(fig, go.Figure) and all(isinstance(t, go.Scattergl) for t in fig.data)
+    assert len(fig.data) == 5
+    text = fig.to_json()
+    assert "<img" not in text and "<b>seg" not in text and "&lt;img" in text
+    by_feature = charts.embedding_chart(e, features=features, color_by="x2")
+    assert len(by_feature.data) == 1 and by_feature.data[0].marker.colorscale is not None

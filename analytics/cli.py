@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INPUT
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        return 0
     except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback unless asked
         if args.debug:
             raise
@@ -88,6 +90,25 @@ def build_parser() -> argparse.ArgumentParser:
     _mapping_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("segment", help="segment users (K-means or hierarchical) and write user_id -> segment")
+    p.add_argument("source", help="a behaviour log, or a feature table (CSV/Parquet with user_id) from `features`")
+    p.add_argument("--k", default="auto", help="number of segments, or auto (default) to choose it from a sweep")
+    p.add_argument("--method", choices=["kmeans", "hierarchical"], default="kmeans")
+    p.add_argument("--features", help="comma-separated feature columns to cluster on (default: RFM and behaviour)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv: user_id, segment, segment_id")
+    _mapping_args(p)
+    p.add_argument("--json", action="store_true", help="print k and why, silhouette, sizes, names, stability")
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("embed", help="place users on a 2-D map (t-SNE, UMAP or PCA) and write the coordinates")
+    p.add_argument("source", help="a behaviour log, or a feature table (CSV/Parquet with user_id)")
+    p.add_argument("--method", choices=["tsne", "umap", "pca"], default="umap")
+    p.add_argument("--max-points", type=int, help="sample cap (default: 20k t-SNE, 50k UMAP, 200k PCA)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv: user_id, x, y")
+    _mapping_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("datasets", help="list the datasets in the workspace")
     p.add_argument("--json", action="store_true")
@@ -251,6 +272,71 @@ def cmd_score(args: argparse.Namespace) -> int:
                "output": str(args.output), "mean_score": float(scored["score"].mean()) if len(scored) else None}
     _report(args, summary, f"scored {len(scored):,} users with {model.name}; wrote {args.output}")
     return 0
+
+
+FEATURE_MARKERS = {"recency_days", "frequency", "monetary", "n_events", "n_sessions"}
+
+
+def _feature_table(args: argparse.Namespace, tmp: str):
+    """The per-user table to segment or map: read as given, or computed from a log."""
+    import pandas as pd
+
+    from analytics.workspace import Workspace
+
+    path = Path(args.source)
+    if path.is_file():
+        try:
+            head = (pd.read_parquet(path) if path.suffix.lower() == ".parquet"
+                    else pd.read_csv(path, nrows=5 if path.stat().st_size > 50_000_000 else None))
+        except Exception:  # noqa: BLE001 - not a table pandas reads directly: treat it as a log
+            head = None
+        if head is not None and "user_id" in head.columns and FEATURE_MARKERS & set(head.columns):
+            return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    args.log = path
+    ws = Workspace(tmp)
+    ds = _import(ws, args, features=True)
+    return ws.features(ds.id)
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from analytics import segmentation
+    from analytics.exports import frame_bytes
+
+    k = args.k if args.k == "auto" else _int(args.k, "--k")
+    columns = [c.strip() for c in args.features.split(",")] if args.features else None
+    with tempfile.TemporaryDirectory(prefix="marketlens-cli-") as tmp:
+        features = _feature_table(args, tmp)
+        result = segmentation.segment(features, k, method=args.method, columns=columns)
+    out = result.assignments.rename(columns={"segment": "segment_id", "segment_name": "segment"})
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_bytes(frame_bytes(out[["user_id", "segment", "segment_id"]], "csv"))
+    brief = result.brief() | {"output": str(args.output)}
+    sizes = ", ".join(f"{r['name']} {r['share']:.0%}" for r in brief["segments"])
+    _report(args, brief, f"{result.k} segments ({brief['k_reason']}): {sizes}; wrote {args.output}")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from analytics import embedding, segmentation
+    from analytics.exports import frame_bytes
+
+    with tempfile.TemporaryDirectory(prefix="marketlens-cli-") as tmp:
+        features = _feature_table(args, tmp)
+        choice = segmentation.choose_features(features)
+        emb = embedding.embed(features, args.method, columns=choice.columns, max_points=args.max_points)
+    frame = emb.frame(user_ids=features["user_id"].to_numpy())[["user_id", "x", "y"]]
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_bytes(frame_bytes(frame, "csv"))
+    summary = emb.meta() | {"points": len(frame), "output": str(args.output), "features": choice.columns}
+    _report(args, summary, f"{emb.method} map of {len(frame):,} users in {emb.seconds:.1f} s; wrote {args.output}")
+    return 0
+
+
+def _int(text: str, flag: str) -> int:
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise InvalidParameterError(f"{flag} must be a whole number or 'auto', got {text!r}.") from exc
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:

@@ -29,18 +29,21 @@ def free_port() -> int:
 
 
 def start_server(workspace: Path, port: int) -> subprocess.Popen:
+    """``streamlit run app.py`` with its output in ``<workspace>.log`` (a pipe nobody reads would fill up
+    and stall the server)."""
     env = {**os.environ, "MARKETLENS_WORKSPACE": str(workspace), "PYTHONPATH": str(ROOT)}
+    log = open(Path(str(workspace) + ".log"), "ab")  # noqa: SIM115 - lives as long as the server
     return subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
          "--server.headless", "true", "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited: {proc.stdout.read().decode(errors='replace')[-2000:]}")
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}; see its log next to the workspace")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
                 if r.status == 200:

@@ -267,6 +267,15 @@ def attribute_cardinality(events: ir.Table, attributes: list[str]) -> ir.Table:
     return events.aggregate(**{a: events[a].approx_nunique() for a in attributes})
 
 
+def window_users(events: ir.Table, start: datetime, end: datetime, event: str | None = None) -> ir.Table:
+    """Users with an event (of one type, or any) in ``(start, end]``: the labels of a target, on any engine."""
+    inside = events.filter((events.ts > ibis.literal(start.replace(tzinfo=None)))
+                           & (events.ts <= ibis.literal(end.replace(tzinfo=None))) & events.user_id.notnull())
+    if event is not None:
+        inside = inside.filter(inside.event == event)
+    return inside.select("user_id").distinct()
+
+
 def distinct_in_sample(sample: pd.DataFrame, attributes: list[str]) -> dict[str, int]:
     """Distinct values per attribute in a preview; identifiers count as "very many".
 

@@ -49,7 +49,6 @@ import numpy as np
 import pandas as pd
 
 from analytics.errors import InvalidParameterError, NoDataError
-from analytics.io import quote_ident
 
 if TYPE_CHECKING:
     from analytics.features import FeatureParams
@@ -448,7 +447,8 @@ def build_training_set(ws: Workspace, dataset_id: str, target: TargetDefinition 
             notes.append(note)
         target = replace(target, positive_value=positive)
     else:
-        hit = _window_users(ws, ds.events_table, target)
+        hit = ws.window_users(dataset_id, target.cutoff, target.window_end,
+                              target.target_event if target.kind == "event" else None)
         in_window = feats["user_id"].isin(hit).to_numpy()
         y = (~in_window if target.kind == "churn" else in_window).astype(np.int64)
 
@@ -627,17 +627,6 @@ def stratified_sample(y: np.ndarray, n: int, random_state: int = 0, min_per_clas
 
 
 # --- private ---------------------------------------------------------------------------------------
-
-
-def _window_users(ws: Workspace, events_table: str, target: TargetDefinition) -> pd.Series:
-    """Users with a (target) event in (cutoff, cutoff + horizon]: the only query that looks past the cutoff."""
-    sql = (f"SELECT DISTINCT user_id FROM {quote_ident(events_table)} "
-           "WHERE ts > ? AND ts <= ? AND user_id IS NOT NULL")
-    args: list = [target.cutoff, target.window_end]
-    if target.kind == "event":
-        sql += " AND event = ?"
-        args.append(target.target_event)
-    return ws.cursor().execute(sql, args).df()["user_id"].astype(str)
 
 
 def _column_labels(feats: pd.DataFrame, target: TargetDefinition,

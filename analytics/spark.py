@@ -43,6 +43,7 @@ from analytics.features import (
     feature_table,
     profile_from,
 )
+from analytics.features import window_users as features_window_users
 from analytics.io import looks_like_header, sniff_delimiter, unique_names
 from analytics.schema import (
     ColumnMapping,
@@ -183,6 +184,14 @@ def load_log(spark: SparkSession, uri: str, *, fmt: str | None = None, changes: 
     profile = _profile(spark, view, preview, mapping)
     report.users, report.ts_min, report.ts_max = profile["users"], profile["ts_min"], profile["ts_max"]
     return SparkLog(spark, events, view, mapping, report, profile)
+
+
+def window_users(log: SparkLog, start: datetime, end: datetime, event: str | None = None) -> pd.Series:
+    """Users with an event in ``(start, end]`` (see :func:`analytics.features.window_users`), computed on Spark."""
+    import ibis
+
+    con = ibis.pyspark.connect(log.spark)
+    return con.execute(features_window_users(con.table(log.view), start, end, event))["user_id"].astype(str)
 
 
 def to_arrow(frame: DataFrame):

@@ -47,7 +47,7 @@ from analytics.errors import (
     MarketLensError,
     WorkspaceError,
 )
-from analytics.features import FeatureParams, distinct_in_sample, feature_table
+from analytics.features import FeatureParams, distinct_in_sample, feature_table, window_users
 from analytics.io import CHUNK, SourceFile, copy_stream, open_source, preview, quote_ident
 from analytics.schema import ColumnMapping, MappingGuess, guess_mapping, guess_purchase_event, mapping_with
 
@@ -541,6 +541,26 @@ class Workspace:
                     [dataset_id, key, table, json.dumps(params.to_dict()), json.dumps(meta), _now(),
                      json.dumps([table])])
         return table
+
+    def window_users(self, dataset_id: str, start: datetime, end: datetime, event: str | None = None) -> pd.Series:
+        """Users with an event (of one type, or any) in ``(start, end]``, where the dataset's events are.
+
+        The only question about events after a cutoff that the library asks
+        (:mod:`analytics.labels`); the same Ibis expression runs on DuckDB or Spark.
+        """
+        ds = self.get(dataset_id)
+        if ds.has_events:
+            cur = self.cursor()
+            expr = window_users(unbound_events(cur, ds.events_table), start, end, event)
+            return cur.execute(compile_sql(expr)).df()["user_id"].astype(str)
+        from analytics import spark
+
+        log = spark.load_log(spark.session(), ds.source_uri, changes=ds.mapping.roles() | {
+            "event_name": ds.mapping.event_name, "date_order": ds.mapping.date_order})
+        try:
+            return spark.window_users(log, start, end, event)
+        finally:
+            log.release()
 
     def stored_features_table(self, dataset_id: str, params: FeatureParams) -> str | None:
         """Name of the feature table for these parameters if it was built, else None."""

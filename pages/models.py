@@ -15,10 +15,8 @@ widgets.page_start("Models")
 ws = state.workspace()
 ds = widgets.require_dataset()
 if not ds.has_events:
-    st.info("This dataset was computed on Spark and its events stay in the data lake, so labels for models "
-            "cannot be built here. Segment it on the Segments page, or import a sample of the log.",
-            icon=":material/info:")
-    st.stop()
+    st.caption("This log lives in the data lake: features and labels for each target are computed on Spark "
+               "(each new target reads the log again).")
 
 # --- 1. the target ----------------------------------------------------------------------------------
 st.subheader("1. What to predict")

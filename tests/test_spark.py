@@ -104,3 +104,19 @@ def test_java_pattern():
 
     assert java_pattern("%d/%m/%Y %H:%M:%S") == "d/M/yyyy H:m:s"
     assert java_pattern("%m/%d/%yT%I:%M %p") == "M/d/yy'T'h:m a"
+
+
+def test_classifier_labels_on_spark_equal_duckdb(workspace, log_files, spark):
+    from analytics.labels import TargetDefinition, build_training_set
+
+    csv_path, parquet_dir = log_files
+    lake = workspace.connect(str(parquet_dir), engine="spark", master="local[2]")
+    local = workspace.import_file(csv_path)
+    target = TargetDefinition(kind="event", target_event="purchase", horizon_days=21)
+    on_spark = build_training_set(workspace, lake.id, target)
+    on_duckdb = build_training_set(workspace, local.id, target)
+    assert on_spark.target.cutoff == on_duckdb.target.cutoff
+    assert list(on_spark.user_ids) == list(on_duckdb.user_ids)
+    assert (on_spark.y == on_duckdb.y).all() and 0 < on_spark.positives < on_spark.n_users
+    churn = TargetDefinition(kind="churn", horizon_days=21)
+    assert (build_training_set(workspace, lake.id, churn).y == build_training_set(workspace, local.id, churn).y).all()

@@ -101,6 +101,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.errors import InvalidParameterError, MarketLensError, NoDataError
+from analytics.jsonable import json_safe
 from analytics.labels import TrainingSet, check_classes, stratified_sample
 
 MODEL_FILE = "model.skops"
@@ -426,7 +427,7 @@ class ModelResult:
              "base_rate": _r(self.base_rate), "log_loss": _r(self.log_loss), "roc_auc_pooled": _r(self.auc_pooled),
              "fit_seconds": round(self.fit_seconds, 3), "seconds": round(self.seconds, 3),
              "n_users": self.n_users, "n_folds": self.n_folds, "train_rows": self.train_rows,
-             "sample_note": self.sample_note, "params": _jsonable(self.params), "notes": list(self.notes),
+             "sample_note": self.sample_note, "params": json_safe(self.params), "notes": list(self.notes),
              "error": self.error}
         if self.out_of_time:
             o = self.out_of_time
@@ -1207,7 +1208,7 @@ def tune_model(training: TrainingSet, key: str, *, time_budget_s: float = 60.0, 
         cand = {k: _py(v) for k, v in cand.items()}
         r = evaluate(cand)
         slowest = max(slowest, r.seconds)
-        trials.append({"params": json.dumps(_jsonable(cand)), "ROC AUC": _r(r.auc_mean, 4),
+        trials.append({"params": json.dumps(json_safe(cand)), "ROC AUC": _r(r.auc_mean, 4),
                        "std": _r(r.auc_std, 4), "seconds": round(r.seconds, 2)})
         if r.ok and r.auc_mean > best.auc_mean:
             best, best_params = r, cand
@@ -1386,9 +1387,9 @@ class TrainedModel:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "model": self.key, "model_name": self.name,
                 "created_at": self.created_at,
                 "features": [{"name": c, "kind": k} for c, k in self.feature_kinds.items()],
-                "target": _jsonable(self.target), "feature_params": _jsonable(self.feature_params),
-                "params": _jsonable(self.params), "cv_metrics": _jsonable(self.cv_metrics),
-                "training": _jsonable(self.training), "versions": self.versions}
+                "target": json_safe(self.target), "feature_params": json_safe(self.feature_params),
+                "params": json_safe(self.params), "cv_metrics": json_safe(self.cv_metrics),
+                "training": json_safe(self.training), "versions": self.versions}
 
     def feature_overrides(self) -> dict:
         """Feature settings to compute new data with, e.g. ``ws.feature_params(id, **model.feature_overrides())``.
@@ -1720,19 +1721,6 @@ def _py(v: Any) -> Any:
         return v.item()
     return v
 
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, float) and not np.isfinite(v):
-        return None
-    if isinstance(v, datetime):
-        return v.isoformat()
-    return v
 
 
 __all__ = ["DEFAULT_MODELS", "MODELS", "SAMPLE_CAPS", "TRUSTED_TYPES", "CalibrationCurve", "ConfusionResult", "Curve",

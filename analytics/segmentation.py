@@ -26,7 +26,6 @@ table next to it and passed back to ``from_dict``.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -44,6 +43,7 @@ from sklearn.preprocessing import RobustScaler, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from analytics.errors import InvalidParameterError, NoDataError
+from analytics.jsonable import json_safe
 
 Progress = Callable[[float, str], None]
 """``progress(fraction_done, message)``; fraction in [0, 1]."""
@@ -486,7 +486,7 @@ class KSweepResult:
         """JSON-safe dict (see :meth:`from_dict`)."""
         d = {k: v for k, v in self.__dict__.items() if k != "scores"}
         d["scores"] = _records(self.scores)
-        return _jsonable(d)
+        return json_safe(d)
 
     @classmethod
     def from_dict(cls, d: dict) -> KSweepResult:
@@ -736,7 +736,7 @@ class Dendrogram:
     sample_size: int
 
     def to_dict(self) -> dict:
-        return _jsonable(asdict(self))
+        return json_safe(asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict) -> Dendrogram:
@@ -829,7 +829,7 @@ class SegmentationResult:
         d["profile_means"] = _records(self.profile_means.reset_index())
         d["sweep"] = self.sweep.to_dict() if self.sweep else None
         d["dendrogram"] = self.dendrogram.to_dict() if self.dendrogram else None
-        return _jsonable(d)
+        return json_safe(d)
 
     @classmethod
     def from_dict(cls, d: dict, assignments: pd.DataFrame) -> SegmentationResult:
@@ -851,7 +851,7 @@ class SegmentationResult:
 
     def brief(self) -> dict:
         """The headline figures (for ``--json``): k and why, silhouette, sizes, names, stability."""
-        return _jsonable({
+        return json_safe({
             "method": self.method, "k": self.k,
             "k_reason": self.sweep.reason if self.sweep else "chosen by the user",
             "silhouette": self.silhouette, "silhouette_sample_size": self.silhouette_sample_size,
@@ -1439,20 +1439,3 @@ def _join(items: list[str]) -> str:
 
 def _records(df: pd.DataFrame) -> list[dict]:
     return df.to_dict(orient="records")
-
-
-def _jsonable(obj: Any) -> Any:
-    """Plain Python types only (numpy scalars -> int/float, NaN -> None)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return None if not math.isfinite(float(obj)) else float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj

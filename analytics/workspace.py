@@ -27,7 +27,8 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -227,16 +228,11 @@ class Workspace:
         """Remove a dataset, its results and its kept upload."""
         ds = self.get(dataset_id)
         cur = self.cursor()
-        cur.begin()
-        try:
+        with _transaction(cur):
             for t in [ds.events_table, *self._result_tables(cur, dataset_id)]:
                 cur.execute(f"DROP TABLE IF EXISTS {quote_ident(t)}")
             cur.execute("DELETE FROM results WHERE dataset_id = ?", [dataset_id])
             cur.execute("DELETE FROM datasets WHERE id = ?", [dataset_id])
-            cur.commit()
-        except BaseException:
-            cur.rollback()
-            raise
         shutil.rmtree(self.root / "uploads" / dataset_id, ignore_errors=True)
         shutil.rmtree(self.root / "models" / dataset_id, ignore_errors=True)
 
@@ -448,14 +444,9 @@ class Workspace:
                          purchase_event=purchase, engine="spark", source_uri=uri)
             say("Computing the per-user feature table on Spark")
             cur = self.cursor()
-            cur.begin()
-            try:
+            with _transaction(cur):
                 _register(cur, ds)
                 self._store_spark_features(cur, log, ds, params)
-                cur.commit()
-            except BaseException:
-                cur.rollback()
-                raise
         finally:
             log.release()
         return self.get(dataset_id)
@@ -504,13 +495,8 @@ class Workspace:
         cur = self.cursor()
         if progress:
             progress("Building the per-user feature table")
-        cur.begin()
-        try:
+        with _transaction(cur):
             table = self._build_features(cur, dataset_id, ds.events_table, params, ds.profile)
-            cur.commit()
-        except BaseException:
-            cur.rollback()
-            raise
         return table
 
     def _build_features(self, cur: duckdb.DuckDBPyConnection, dataset_id: str, events_table: str,
@@ -604,8 +590,7 @@ class Workspace:
         if not _KIND.fullmatch(kind):
             raise InvalidParameterError(f"A result kind is lowercase letters, got {kind!r}.")
         cur = self.cursor()
-        cur.begin()
-        try:
+        with _transaction(cur):
             old = self._result_tables(cur, dataset_id, kind, key)
             tables = {}
             for name, frame in (frames or {}).items():
@@ -619,10 +604,6 @@ class Workspace:
             cur.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, NULL, NULL, ?, ?, ?)",
                         [dataset_id, kind, key, json.dumps(meta | {"frames": tables}, default=str), _now(),
                          json.dumps(list(tables.values()))])
-            cur.commit()
-        except BaseException:
-            cur.rollback()
-            raise
         return key
 
     def results(self, dataset_id: str, kind: str) -> list[dict]:
@@ -645,15 +626,10 @@ class Workspace:
 
     def drop_result(self, dataset_id: str, kind: str, key: str) -> None:
         cur = self.cursor()
-        cur.begin()
-        try:
+        with _transaction(cur):
             for t in self._result_tables(cur, dataset_id, kind, key):
                 cur.execute(f"DROP TABLE IF EXISTS {quote_ident(t)}")
             cur.execute("DELETE FROM results WHERE dataset_id = ? AND kind = ? AND key = ?", [dataset_id, kind, key])
-            cur.commit()
-        except BaseException:
-            cur.rollback()
-            raise
         if kind == "model":
             shutil.rmtree(self.root / "models" / dataset_id / key, ignore_errors=True)
 
@@ -762,6 +738,18 @@ def _now() -> datetime:
 
 def _clean_name(name: str) -> str:
     return " ".join(str(name).split())[:120] or "dataset"
+
+
+@contextmanager
+def _transaction(cur: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Commit what the block did, or roll all of it back on any error (crash safety lives here)."""
+    cur.begin()
+    try:
+        yield cur
+    except BaseException:
+        _rollback(cur)
+        raise
+    cur.commit()
 
 
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:

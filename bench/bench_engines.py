@@ -13,13 +13,9 @@ definitions where a log does not fit one machine. Figures are printed, not asser
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import tempfile
 
-from bench.bench_features import ROOT, log_for
+from bench.bench_features import log_for, run
 
 DUCKDB = """
 import json, resource, sys, time
@@ -45,12 +41,6 @@ n = sp.to_arrow(frame).num_rows
 print(json.dumps({"seconds": time.perf_counter() - t0, "startup_s": t1 - t0, "users": n,
                   "driver_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
-
-
-def run(code: str, *args: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code, *args], env=env, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:

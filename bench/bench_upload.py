@@ -15,13 +15,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import tempfile
 
-from bench.bench_features import ROOT, log_for
+from bench.bench_features import log_for, run
 
 CODE = """
 import io, json, resource, sys, time
@@ -50,9 +46,7 @@ def main() -> None:
     for n in args.sizes:
         path = log_for(n)
         with tempfile.TemporaryDirectory(prefix="marketlens-bench-") as ws:
-            out = subprocess.run([sys.executable, "-c", CODE, str(path), ws], check=True, capture_output=True,
-                                 text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+            r = run(CODE, str(path), ws)
         print(f"{r['rows']:>11,} {r['bytes_mb']:>9.0f} | {r['rss_holding_upload_mb']:>15.0f} {r['peak_mb']:>9.0f} "
               f"{r['peak_mb'] - r['rss_holding_upload_mb']:>7.0f} | {r['stage_s']:>7.2f} "
               f"{r['import_and_features_s']:>17.2f}", flush=True)

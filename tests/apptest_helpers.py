@@ -35,3 +35,10 @@ def no_traceback(at: AppTest) -> None:
     assert not at.exception, at.exception
     for e in at.error:
         assert "Traceback" not in e.value
+
+
+def open_page(at: AppTest, path: str) -> AppTest:
+    """Switch to a page (e.g. ``pages/models.py``), run it, and check it raised nothing."""
+    at.switch_page(path).run()
+    no_traceback(at)
+    return at

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 
-from tests.apptest_helpers import app, button, errors, no_traceback, upload
-
-
-def features_page(at):
-    at.switch_page("pages/features.py").run()
-    no_traceback(at)
-    return at
+from tests.apptest_helpers import app, button, errors, no_traceback, open_page, upload
 
 
 def test_empty_workspace_points_to_the_data_page(workspace):
-    at = features_page(app())
+    at = open_page(app(), "pages/features.py")
     assert any("no dataset yet" in i.value for i in at.info)
     assert len(at.dataframe) == 0
 
 
 def test_sample_features_table_chart_and_summary(sample_dataset):
-    at = features_page(app())
+    at = open_page(app(), "pages/features.py")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Users"] == f"{sample_dataset.users:,}"
     table = at.dataframe[0].value
@@ -32,7 +26,7 @@ def test_sample_features_table_chart_and_summary(sample_dataset):
 
 
 def test_changing_parameters_builds_a_new_table(sample_dataset, workspace):
-    at = features_page(app())
+    at = open_page(app(), "pages/features.py")
     at.date_input(key=f"as_of_{sample_dataset.id}").set_value(date(2025, 3, 31)).run()
     assert any("not been built yet" in i.value for i in at.info)
     button(at, "Build the feature table").click().run()
@@ -43,7 +37,7 @@ def test_changing_parameters_builds_a_new_table(sample_dataset, workspace):
 
 
 def test_histogram_feature_and_log_toggle(sample_dataset):
-    at = features_page(app())
+    at = open_page(app(), "pages/features.py")
     at.selectbox(key=f"hist_{sample_dataset.id}").set_value("monetary").run()
     at.toggle(key="log_scale").set_value(False).run()
     no_traceback(at)
@@ -53,5 +47,5 @@ def test_histogram_feature_and_log_toggle(sample_dataset):
 def test_page_still_works_after_a_bad_upload(sample_dataset):
     at = upload(app(), "bad.csv", b"%PDF-1.3 nope")
     assert errors(at)
-    at = features_page(at)
+    at = open_page(at, "pages/features.py")
     assert {m.label: m.value for m in at.metric}["Users"] == f"{sample_dataset.users:,}"

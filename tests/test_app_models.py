@@ -5,13 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from tests.apptest_helpers import app, button, errors, no_traceback
-
-
-def models_page(at):
-    at.switch_page("pages/models.py").run()
-    no_traceback(at)
-    return at
+from tests.apptest_helpers import app, button, errors, no_traceback, open_page
 
 
 def curves(at, index: int = 0) -> list[str]:
@@ -21,12 +15,12 @@ def curves(at, index: int = 0) -> list[str]:
 
 
 def test_empty_workspace(workspace):
-    at = models_page(app())
+    at = open_page(app(), "pages/models.py")
     assert any("no dataset yet" in i.value for i in at.info)
 
 
 def test_train_two_models_and_use_them(sample_dataset, workspace):
-    at = models_page(app())
+    at = open_page(app(), "pages/models.py")
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Users"].replace(",", "")) > 500 and metrics["Positive rate"].endswith("%")
     at.multiselect(key="models_chosen").set_value(["lr", "nb"]).run()
@@ -52,7 +46,7 @@ def test_train_two_models_and_use_them(sample_dataset, workspace):
 
 
 def test_one_class_target_is_explained_not_trained(sample_dataset, workspace):
-    at = models_page(app())
+    at = open_page(app(), "pages/models.py")
     at.number_input(key=f"horizon_{sample_dataset.id}").set_value(1).run()
     at.date_input(key=f"cutoff_{sample_dataset.id}_1").set_value(date(2024, 12, 30)).run()
     assert {m.label: m.value for m in at.metric}["Positive rate"] == "0.0%"

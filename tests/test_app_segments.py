@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from tests.apptest_helpers import app, button, errors, no_traceback
+from tests.apptest_helpers import app, button, errors, no_traceback, open_page
 from tests.conftest import write
 
 
-def segments_page(at):
-    at.switch_page("pages/segments.py").run()
-    no_traceback(at)
-    return at
-
-
 def test_empty_workspace(workspace):
-    at = segments_page(app())
+    at = open_page(app(), "pages/segments.py")
     assert any("no dataset yet" in i.value for i in at.info)
 
 
 def test_sweep_segment_map_rename_save(sample_dataset, workspace):
-    at = segments_page(app())
+    at = open_page(app(), "pages/segments.py")
     button(at, "Help me choose k (2 to 12)").click().run()
     no_traceback(at)
     recommended = at.number_input(key=f"k_{sample_dataset.id}").value
@@ -43,7 +37,7 @@ def test_sweep_segment_map_rename_save(sample_dataset, workspace):
 
 def test_tiny_dataset_says_why(workspace, tmp_path):
     workspace.import_file(write(tmp_path / "two.csv", "user,time,event\na,2025-01-01,view\nb,2025-01-02,buy\n"))
-    at = segments_page(app())
+    at = open_page(app(), "pages/segments.py")
     at.number_input(key=f"k_{workspace.datasets()[0].id}").set_value(5).run()
     button(at, "Segment").click().run()
     no_traceback(at)

@@ -137,3 +137,55 @@ def test_kill_during_feature_builds(tmp_path, big_log):
     assert kills >= 3
     assert check(ws)[0]["features"] > before[0]["features"]  # builds that committed before a kill stay
     print(f"survived {kills} kills during feature builds")
+
+
+TRAIN = """
+import sys
+from analytics import models
+from analytics.labels import TargetDefinition, build_training_set
+from analytics.workspace import Workspace
+ws = Workspace(sys.argv[1])
+ds = [d for d in ws.datasets() if d.name == "big"][0]
+for i in range(20):
+    training = build_training_set(ws, ds.id, TargetDefinition(horizon_days=10 + i))
+    results = list(models.iter_train(training, ["lr", "rf"], n_folds=3))
+    ws.put_result(ds.id, "training", f"run{i}", {"n": i}, {"scores": models.ModelReport(
+        results, training.summary(), 3, 0).scores_frame(training)})
+    model = models.fit_model(training, "lr")
+    ws.save_model_files(ds.id, f"model{i}", lambda folder: models.save_model(model, folder), {"n": i})
+"""
+
+MODELS_CHECK = """
+import json, sys
+from analytics import models
+from analytics.workspace import Workspace
+ws = Workspace(sys.argv[1])
+ds = [d for d in ws.datasets() if d.name == "big"][0]
+runs = [ws.result(ds.id, "training", r["key"])[1]["scores"].shape[0] for r in ws.results(ds.id, "training")]
+saved = []
+for m in ws.results(ds.id, "model"):
+    models.load_model(ws.model_path(ds.id, m["key"]))  # every listed model loads
+    saved.append(m["key"])
+home = ws.root / "models" / ds.id
+folders = sorted(p.name for p in home.iterdir()) if home.exists() else []
+print(json.dumps({"runs": runs, "saved": sorted(saved), "folders": folders}))
+"""
+
+
+def test_kill_during_training_and_model_saving(tmp_path, big_log):
+    ws = tmp_path / "ws"
+    subprocess.run([sys.executable, "-m", "analytics", "import", str(big_log), "--name", "big"], cwd=ROOT,
+                   env=env(ws), check=True, capture_output=True, timeout=600)
+    rng = random.Random(11)
+    kills = 0
+    for _ in range(4):
+        if kill_after([sys.executable, "-c", TRAIN, str(ws)], ws, rng.uniform(2.0, 12.0)):
+            kills += 1
+        res = subprocess.run([sys.executable, "-c", MODELS_CHECK, str(ws)], cwd=ROOT, env=env(ws),
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        state = json.loads(res.stdout)
+        assert all(n > 0 for n in state["runs"])  # every listed run has its scores
+        assert state["folders"] == state["saved"]  # no half-written model folder survives a restart
+    assert kills >= 3
+    print(f"survived {kills} kills during training and saving")

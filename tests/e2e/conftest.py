@@ -88,3 +88,10 @@ def page(browser, tmp_path):
     pg.set_default_timeout(60_000)
     yield pg
     context.close()
+
+
+def load_sample(page, url: str) -> None:
+    """Open the app on an empty workspace and load the sample shop log."""
+    page.goto(url)
+    page.get_by_role("button", name="Load the sample shop log").click()
+    page.get_by_text("Rows kept").wait_for()

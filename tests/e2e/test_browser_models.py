@@ -6,14 +6,13 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import ROOT
+from tests.e2e.conftest import load_sample
 
 pytestmark = pytest.mark.e2e
 
 
 def test_train_two_models_and_see_two_roc_curves(app_server, page):
-    page.goto(app_server)
-    page.get_by_role("button", name="Load the sample shop log").click()
-    page.get_by_text("Rows kept").wait_for()
+    load_sample(page, app_server)
     page.get_by_role("link", name="Models").click()
     page.get_by_text("2. Train and compare").wait_for()
     page.get_by_role("button", name="Remove Random forest").first.click()

@@ -6,14 +6,13 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import ROOT
+from tests.e2e.conftest import load_sample
 
 pytestmark = pytest.mark.e2e
 
 
 def test_segment_and_see_map_and_profiles(app_server, page):
-    page.goto(app_server)
-    page.get_by_role("button", name="Load the sample shop log").click()
-    page.get_by_text("Rows kept").wait_for()
+    load_sample(page, app_server)
     page.get_by_role("link", name="Segments").click()
     page.get_by_role("button", name="Help me choose k (2 to 12)").click()
     page.get_by_text("ranks best").wait_for(timeout=120_000)

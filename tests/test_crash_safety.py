@@ -39,7 +39,8 @@ for ds in ws.datasets():
         want = cur.execute(f"SELECT count(DISTINCT user_id) FROM {ev} WHERE ts <= CAST(? AS TIMESTAMP)",
                            [as_of]).fetchone()[0]
         complete.append(got == want)
-    out.append({"id": ds.id, "rows": ds.rows, "events": n, "users": ds.users, "features": len(tables),
+    out.append({"id": ds.id, "name": ds.name, "rows": ds.rows, "events": n, "users": ds.users,
+                "features": len(tables),
                 "features_complete": all(complete)})
 print(json.dumps(out))
 """

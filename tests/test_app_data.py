@@ -174,3 +174,12 @@ def test_connect_a_missing_path_explains(workspace, tmp_path):
     button(at, "Connect").click().run()
     no_traceback(at)
     assert any("There is no file" in e for e in errors(at))
+
+
+def test_upload_over_the_size_limit_is_refused(workspace, monkeypatch):
+    monkeypatch.setenv("MARKETLENS_MAX_UPLOAD_MB", "1")
+    big = b"user,time,event\n" + b"u1,2025-01-01 10:00:00,view\n" * 60_000  # about 1.7 MB
+    at = upload(app(), "big.csv", big)
+    no_traceback(at)
+    assert any("over the 1 MB limit" in e for e in errors(at)), errors(at)
+    assert workspace.datasets() == [] and not any((workspace.root / "tmp").glob("*/upload"))

@@ -39,9 +39,14 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-## bench: print speed and memory figures (generates big logs into bench/out/)
+## bench: print speed and memory figures (generates big logs into bench/out/; takes a while)
 bench: $(DEV_STAMP)
 	PYTHONPATH=. $(BIN)/python bench/bench_features.py
+	PYTHONPATH=. $(BIN)/python bench/bench_upload.py
+	PYTHONPATH=. $(BIN)/python bench/bench_segmentation.py
+	PYTHONPATH=. $(BIN)/python bench/bench_models.py
+	PYTHONPATH=. $(BIN)/python bench/bench_engines.py
+	PYTHONPATH=. $(BIN)/python bench/bench_load.py
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check analytics ui pages app.py tests bench sample_data

@@ -78,6 +78,7 @@ class Dataset:
     purchase_event: str | None
     engine: str = "duckdb"  # "spark": the events stay in the data lake, only features are here
     source_uri: str | None = None  # where a connected log lives (None for uploads)
+    spark_master: str | None = None  # the master a Spark dataset was computed on (and is recomputed on)
 
     @property
     def events_table(self) -> str:
@@ -164,7 +165,7 @@ class Workspace:
             id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, source_file VARCHAR, source_format VARCHAR,
             content_hash VARCHAR, rows BIGINT, rows_read BIGINT, users BIGINT, ts_min TIMESTAMP, ts_max TIMESTAMP,
             created_at TIMESTAMP, mapping VARCHAR, report VARCHAR, profile VARCHAR, purchase_event VARCHAR,
-            engine VARCHAR, source_uri VARCHAR)""")
+            engine VARCHAR, source_uri VARCHAR, spark_master VARCHAR)""")
         # One row per stored result: feature tables (table_name), segmentations, training runs
         # and saved models (their tables listed in `tables`, their files under models/).
         cur.execute("""CREATE TABLE IF NOT EXISTS results (
@@ -441,7 +442,8 @@ class Workspace:
                          content_hash="", rows=log.report.rows_kept, rows_read=log.report.rows_read,
                          users=log.report.users, ts_min=log.report.ts_min, ts_max=log.report.ts_max,
                          created_at=_now(), mapping=log.mapping, report=log.report, profile=log.profile,
-                         purchase_event=purchase, engine="spark", source_uri=uri)
+                         purchase_event=purchase, engine="spark", source_uri=uri,
+                         spark_master=spark.spark_master(master))
             say("Computing the per-user feature table on Spark")
             cur = self.cursor()
             with _transaction(cur):
@@ -503,14 +505,8 @@ class Workspace:
                         params: FeatureParams, profile: dict) -> str:
         ds = self.get(dataset_id)
         if not ds.has_events:
-            from analytics import spark
-
-            log = spark.load_log(spark.session(), ds.source_uri, changes=ds.mapping.roles() | {
-                "event_name": ds.mapping.event_name, "date_order": ds.mapping.date_order})
-            try:
+            with _spark_log(ds) as log:
                 return self._store_spark_features(cur, log, ds, params)
-            finally:
-                log.release()
         spec = resolve_spec(params, profile)
         return self._record_features(cur, dataset_id, params, spec,
                                      compile_sql(feature_table(unbound_events(cur, events_table), params, spec)))
@@ -541,12 +537,8 @@ class Workspace:
             return cur.execute(compile_sql(expr)).df()["user_id"].astype(str)
         from analytics import spark
 
-        log = spark.load_log(spark.session(), ds.source_uri, changes=ds.mapping.roles() | {
-            "event_name": ds.mapping.event_name, "date_order": ds.mapping.date_order})
-        try:
+        with _spark_log(ds) as log:
             return spark.window_users(log, start, end, event)
-        finally:
-            log.release()
 
     def stored_features_table(self, dataset_id: str, params: FeatureParams) -> str | None:
         """Name of the feature table for these parameters if it was built, else None."""
@@ -676,27 +668,27 @@ class Workspace:
 
 
 _DATASET_COLS = ("id, name, source_file, source_format, content_hash, rows, rows_read, users, ts_min, ts_max, "
-                 "created_at, mapping, report, profile, purchase_event, engine, source_uri")
+                 "created_at, mapping, report, profile, purchase_event, engine, source_uri, spark_master")
 
 
 def _dataset(row: tuple) -> Dataset:
     (id_, name, source_file, source_format, sha, rows, rows_read, users, ts_min, ts_max, created,
-     mapping, report, profile, purchase, engine, source_uri) = row
+     mapping, report, profile, purchase, engine, source_uri, master) = row
     return Dataset(id=id_, name=name, source_file=source_file, source_format=source_format, content_hash=sha,
                    rows=int(rows), rows_read=int(rows_read), users=int(users), ts_min=ts_min, ts_max=ts_max,
                    created_at=created, mapping=ColumnMapping.from_dict(json.loads(mapping)),
                    report=CleaningReport.from_dict(json.loads(report)), profile=json.loads(profile),
-                   purchase_event=purchase, engine=engine or "duckdb", source_uri=source_uri)
+                   purchase_event=purchase, engine=engine or "duckdb", source_uri=source_uri, spark_master=master)
 
 
 def _register(cur: duckdb.DuckDBPyConnection, ds: Dataset) -> None:
     """Insert the dataset row (inside the caller's transaction)."""
     cur.execute(
-        f"INSERT INTO datasets ({_DATASET_COLS}) VALUES ({', '.join('?' * 17)})",
+        f"INSERT INTO datasets ({_DATASET_COLS}) VALUES ({', '.join('?' * 18)})",
         [ds.id, ds.name, ds.source_file, ds.source_format, ds.content_hash, ds.rows, ds.rows_read, ds.users,
          ds.ts_min, ds.ts_max, ds.created_at, json.dumps(ds.mapping.to_dict()),
          json.dumps(ds.report.to_dict(), default=str), json.dumps(ds.profile), ds.purchase_event, ds.engine,
-         ds.source_uri])
+         ds.source_uri, ds.spark_master])
 
 
 def check_connect_location(uri: str) -> None:
@@ -738,6 +730,19 @@ def _now() -> datetime:
 
 def _clean_name(name: str) -> str:
     return " ".join(str(name).split())[:120] or "dataset"
+
+
+@contextmanager
+def _spark_log(ds: Dataset) -> Iterator:
+    """A connected dataset's log, read and cleaned on Spark again (its events stay in the lake)."""
+    from analytics import spark
+
+    log = spark.load_log(spark.session(ds.spark_master), ds.source_uri, changes=ds.mapping.roles() | {
+        "event_name": ds.mapping.event_name, "date_order": ds.mapping.date_order})
+    try:
+        yield log
+    finally:
+        log.release()
 
 
 @contextmanager

@@ -70,7 +70,8 @@ if sweep is not None:
     if sweep.silhouette_sampled:
         st.caption(f"Silhouette computed on a seeded sample of {sweep.silhouette_sample_size:,} users; the other "
                    "scores on all of them.")
-k = st.number_input("Number of segments", 2, 30, 4, key=f"k_{ds.id}", help="The recommended k once you ask for help.")
+st.session_state.setdefault(f"k_{ds.id}", 4)  # the sweep sets it to its recommendation
+k = st.number_input("Number of segments", 2, 30, key=f"k_{ds.id}", help="The recommended k once you ask for help.")
 if st.button("Segment", type="primary", icon=":material/scatter_plot:", disabled=not columns):
     with user_errors("Segmenting"):
         with st.status("Segmenting...", expanded=True) as status:

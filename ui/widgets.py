@@ -25,11 +25,13 @@ def stored_table(ws: Workspace, table: str, limit: int | None = None) -> pd.Data
 
 
 def page_start(title: str) -> None:
-    """First lines of every page: the sign-in gate (when auth is configured) and the title.
+    """First lines of every page: the app's frame if the page runs on its own, the sign-in gate, the title."""
+    from ui import shell
 
-    The entry script gates too; this keeps a page safe however it is run.
-    """
-    auth.require_login()
+    if shell.running_outside_navigation():
+        shell.frame()
+    else:
+        auth.require_login()  # already done by app.py's frame; cheap, and keeps the page safe alone
     st.title(title)
 
 

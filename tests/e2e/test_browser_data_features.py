@@ -47,3 +47,14 @@ def test_bad_upload_in_browser_shows_message(app_server, page, tmp_path):
     page.locator("input[type=file]").set_input_files(str(bad))
     page.get_by_text("is a PDF document, not a behaviour log").wait_for()
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_first_request_of_a_fresh_server_can_be_any_page(app_server, page):
+    """A bookmark to /features on a just-started server still gets the whole app (navigation, sidebar)."""
+    page.goto(app_server + "/features")
+    page.get_by_text("There is no dataset yet").wait_for()
+    sidebar = page.locator("[data-testid='stSidebar']")
+    for name in ("Data", "Features", "Segments", "Models"):
+        assert sidebar.get_by_role("link", name=name).count() == 1
+    assert page.locator("[data-testid='stSidebarNav']").count() == 0  # the folder mode's own menu stays off
+    assert page.get_by_text("No datasets yet: upload a log on the Data page.").count() == 1

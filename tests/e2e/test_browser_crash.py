@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sample_data.generate import generate, write_csv
 from analytics.workspace import Workspace
+from sample_data.generate import generate, write_csv
 from tests.conftest import SAMPLE_LOG
 from tests.e2e.conftest import free_port, start_server, wait_healthy
 from tests.test_crash_safety import check

@@ -130,7 +130,7 @@ params["max_points"] = int(c4.number_input("Users on the map (cap)", 100, 200_00
                                            help="Larger populations are sampled, every segment in proportion."))
 color_options = ["segment", *[c for c in result.columns if c in features.columns]]
 color_by = st.selectbox("Colour by", color_options, key="color_by", format_func=segmentation.feature_label)
-emb = segmenting.map_for(result, features, map_method, **params)
+emb = segmenting.map_for(result, map_method, **params)
 if emb is None and st.button(f"Draw the {map_method.upper()} map", icon=":material/map:"):
     with user_errors("Drawing the map"):
         with st.status("Computing the map...", expanded=True) as status:

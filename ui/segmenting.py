@@ -65,7 +65,7 @@ def set_current(ds: Dataset, table: str, result: segmentation.SegmentationResult
     st.session_state[_MAPS] = {}
 
 
-def map_for(result: segmentation.SegmentationResult, features: pd.DataFrame, method: str, **params) -> \
+def map_for(result: segmentation.SegmentationResult, method: str, **params) -> \
         embedding.Embedding | None:
     return st.session_state.setdefault(_MAPS, {}).get((id(result), method, json.dumps(params, sort_keys=True)))
 

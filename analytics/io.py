@@ -36,6 +36,7 @@ from analytics.errors import (
     ParseError,
     UnsupportedFileError,
 )
+from analytics.sql import quote_ident, sql_literal  # noqa: F401 - re-exported until callers move
 
 SAMPLE_BYTES = 1 * MB
 CHUNK = 8 * MB
@@ -536,16 +537,6 @@ def _check_width(n: int, name: str, limits: Limits) -> None:
 
 
 # --- DuckDB relation ------------------------------------------------------------------------------
-
-def sql_literal(value: str) -> str:
-    """Quote a Python string as a SQL string literal."""
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def quote_ident(name: str) -> str:
-    """Quote a column name for SQL (any text, including quotes, is safe)."""
-    return '"' + str(name).replace('"', '""') + '"'
-
 
 def raw_relation(con: duckdb.DuckDBPyConnection, src: SourceFile, *, reject_bad_rows: bool = True,
                  limit: int | None = None) -> str:

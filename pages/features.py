@@ -4,7 +4,7 @@ from datetime import datetime, time
 
 import streamlit as st
 
-from analytics import charts
+from analytics.charts import features as feature_charts
 from analytics.exports import table_bytes
 from analytics.features import FEATURE_DOCS, feature_summary
 from ui import state, widgets
@@ -86,7 +86,7 @@ with user_errors("Showing the features"):
     log_scale = right.toggle("Log scale", value=True, key="log_scale",
                              help="Marketing metrics are skewed: a few users have most of the orders and revenue.")
     if feature:
-        st.plotly_chart(charts.histogram(frame[feature], feature, log_scale=log_scale), width="stretch")
+        st.plotly_chart(feature_charts.histogram(frame[feature], feature, log_scale=log_scale), width="stretch")
 
     st.subheader("Summary statistics")
     numbers, texts = feature_summary(frame)

@@ -5,7 +5,8 @@ from datetime import datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from analytics import model_charts, models
+from analytics import models
+from analytics.charts import models as model_charts
 from analytics.labels import TargetDefinition, build_out_of_time_set, class_names
 from analytics.models import metrics_table
 from ui import modeling, state, widgets

@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from analytics import embedding, segment_charts, segmentation
+from analytics import embedding, segmentation
+from analytics.charts import segments as segment_charts
 from analytics.exports import frame_bytes
 from ui import segmenting, state, widgets
 from ui.guard import user_errors

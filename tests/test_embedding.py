@@ -16,8 +16,8 @@ from sklearn.datasets import make_blobs
 from sklearn.manifold import trustworthiness
 
 from analytics import embedding as emb
-from analytics import segment_charts as charts
 from analytics import segmentation as seg
+from analytics.charts import segments as charts
 from analytics.errors import InvalidParameterError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,8 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from analytics import model_charts as mc
 from analytics import models as M
+from analytics.charts import models as mc
 from analytics.errors import InvalidParameterError
 from analytics.labels import TargetDefinition, TrainingSet, build_out_of_time_set, build_training_set
 

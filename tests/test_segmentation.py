@@ -15,8 +15,8 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from analytics import segment_charts as charts
 from analytics import segmentation as seg
+from analytics.charts import segments as charts
 from analytics.errors import InvalidParameterError, MarketLensError, NoDataError
 
 

@@ -1,4 +1,4 @@
-"""Plotly figure builders: data in, ``go.Figure`` out, nothing else.
+"""Feature distributions.
 
 Histograms are binned here (numpy) and drawn as bars, so a feature of a
 million users sends forty numbers to the browser, not a million. Text that
@@ -8,18 +8,11 @@ before it reaches a title or label, so HTML in a log shows as text.
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-TEMPLATE = "plotly_white"
-
-
-def safe(text: object) -> str:
-    """Escape text for Plotly titles and labels (they accept a subset of HTML)."""
-    return html.escape(str(text), quote=False)
+from analytics.charts import TEMPLATE, safe
 
 
 def histogram(values: pd.Series, name: str, log_scale: bool = False, bins: int = 40) -> go.Figure:

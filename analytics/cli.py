@@ -15,7 +15,8 @@ from datetime import datetime
 from pathlib import Path
 
 from analytics.errors import InvalidParameterError, MarketLensError
-from analytics.schema import DATE_ORDERS, mapping_with
+from analytics.ingest.formats import DATE_ORDERS
+from analytics.ingest.roles import mapping_with
 
 EXIT_INPUT, EXIT_BUG = 2, 3
 
@@ -173,7 +174,7 @@ def _import(ws, args: argparse.Namespace, features: bool, name: str | None = Non
 
 def cmd_features(args: argparse.Namespace) -> int:
     from analytics.exports import write_table
-    from analytics.io import quote_ident
+    from analytics.sql import quote_ident
     from analytics.workspace import Workspace
 
     if args.output.suffix.lower() not in (".csv", ".parquet"):

@@ -24,7 +24,7 @@ from analytics.features import (
     event_profile,
     profile_from,
 )
-from analytics.io import quote_ident
+from analytics.sql import quote_ident
 
 # Text attributes with more distinct values than this are identifiers or free
 # text (URLs, product ids): their "most frequent value" means little and costs a lot.

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from analytics.io import quote_ident
+from analytics.sql import quote_ident
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 

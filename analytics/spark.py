@@ -2,7 +2,7 @@
 
 A log in a data lake (a Parquet directory, or CSV files, by path or any
 Hadoop-compatible URI) is read by Spark, mapped to the canonical events with
-the same role guessing as an upload (:mod:`analytics.schema`), cleaned with the
+the same role guessing as an upload (:mod:`analytics.ingest.roles`), cleaned with the
 same rules (rows without a user, readable time or event are dropped; exact
 duplicates removed), and turned into the per-user feature table by the *same*
 Ibis expressions as on DuckDB (:mod:`analytics.features`), here compiled for
@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from analytics.cleaning import CleaningReport
 from analytics.engine import resolve_spec
 from analytics.errors import MappingError, MarketLensError, NoDataError, ParseError
 from analytics.features import (
@@ -44,16 +43,11 @@ from analytics.features import (
     profile_from,
 )
 from analytics.features import window_users as features_window_users
-from analytics.io import looks_like_header, sniff_delimiter, unique_names
-from analytics.schema import (
-    ColumnMapping,
-    NumberFormat,
-    TimeFormat,
-    detect_number_format,
-    detect_time_format,
-    guess_mapping,
-    mapping_with,
-)
+from analytics.ingest.formats import NumberFormat, TimeFormat, detect_number_format, detect_time_format
+from analytics.ingest.report import CleaningReport
+from analytics.ingest.roles import ColumnMapping, guess_mapping, mapping_with
+from analytics.ingest.source import unique_names
+from analytics.ingest.text import looks_like_header, sniff_delimiter
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -156,7 +150,7 @@ def load_log(spark: SparkSession, uri: str, *, fmt: str | None = None, changes: 
     fmt : {"parquet", "csv"}, optional
         Default: from the name (``.parquet`` or a directory of Parquet parts), else CSV.
     changes : dict, optional
-        Role overrides as for :func:`analytics.schema.mapping_with` (``user_id``, ``timestamp``,
+        Role overrides as for :func:`analytics.ingest.roles.mapping_with` (``user_id``, ``timestamp``,
         ``event``, ``amount``, ``session_id``, ``event_name``, ``date_order``).
     now : datetime, optional
         Times after now + 1 day are implausible and dropped.
@@ -384,7 +378,8 @@ def _amount(col: str, types: dict[str, str], preview: pd.DataFrame) -> Column:
 def _attribute(col: str, types: dict[str, str], preview: pd.DataFrame) -> Column:
     from pyspark.sql import functions as F
 
-    from analytics.cleaning import MAX_TEXT, numeric_attribute  # noqa: I001
+    from analytics.ingest.cleaning import numeric_attribute
+    from analytics.ingest.report import MAX_TEXT
 
     c = F.col(f"`{col}`")
     t = types.get(col, "string")

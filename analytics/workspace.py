@@ -38,8 +38,8 @@ import duckdb
 import pandas as pd
 import xxhash
 
-from analytics import cleaning, config
-from analytics.cleaning import CleaningReport
+from analytics import config
+from analytics.ingest import cleaning
 from analytics.engine import compile_sql, profile_events, resolve_spec, unbound_events
 from analytics.errors import (
     DatasetNotFoundError,
@@ -49,8 +49,12 @@ from analytics.errors import (
     WorkspaceError,
 )
 from analytics.features import FeatureParams, distinct_in_sample, feature_table, window_users
-from analytics.io import CHUNK, SourceFile, copy_stream, open_source, preview, quote_ident
-from analytics.schema import ColumnMapping, MappingGuess, guess_mapping, guess_purchase_event, mapping_with
+from analytics.ingest.recognise import copy_stream, open_source
+from analytics.ingest.relation import preview
+from analytics.ingest.report import CleaningReport
+from analytics.ingest.roles import ColumnMapping, MappingGuess, guess_mapping, guess_purchase_event, mapping_with
+from analytics.ingest.source import CHUNK, SourceFile
+from analytics.sql import quote_ident
 
 SCHEMA_VERSION = 1
 _CONNECTIONS: dict[Path, duckdb.DuckDBPyConnection] = {}
@@ -410,7 +414,7 @@ class Workspace:
             Spark master (``local[*]``, ``spark://...``, ``sc://...``); default
             ``MARKETLENS_SPARK_MASTER`` or ``local[*]``.
         changes : dict, optional
-            Column-role overrides (see :func:`analytics.schema.mapping_with`).
+            Column-role overrides (see :func:`analytics.ingest.roles.mapping_with`).
         feature_overrides : dict, optional
             :class:`FeatureParams` fields for the first feature table (Spark computes it
             while the log is loaded).

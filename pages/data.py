@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics.errors import RaggedRowsError
-from analytics.schema import ROLE_LABELS, ROLES, mapping_with
+from analytics.ingest.roles import ROLE_LABELS, ROLES, mapping_with
 from analytics.spark import spark_master as spark_master_default
 from ui import state, widgets
 from ui.guard import user_errors

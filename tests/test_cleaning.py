@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from analytics.errors import MappingError, NoDataError, RaggedRowsError
-from analytics.io import quote_ident
-from analytics.schema import ColumnMapping
+from analytics.ingest.roles import ColumnMapping
+from analytics.sql import quote_ident
 from tests.conftest import write
 
 MESSY = """user_id,event_time,event,amount,channel

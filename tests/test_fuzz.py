@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics.errors import MarketLensError
-from analytics.io import open_source, preview
-from analytics.schema import guess_mapping
+from analytics.ingest.recognise import open_source
+from analytics.ingest.relation import preview
+from analytics.ingest.roles import guess_mapping
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

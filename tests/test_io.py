@@ -12,7 +12,9 @@ import pytest
 
 from analytics.config import MB, Limits
 from analytics.errors import EmptyFileError, FileTooLargeError, ParseError, UnsupportedFileError
-from analytics.io import looks_like_header, open_source, preview, sniff_delimiter
+from analytics.ingest.recognise import open_source
+from analytics.ingest.relation import preview
+from analytics.ingest.text import looks_like_header, sniff_delimiter
 from tests.conftest import write
 
 LOG = "user_id,event_time,event,amount\nu1,2025-03-01 10:00:00,page_view,\nu1,2025-03-01 10:05:00,purchase,12.5\n" \

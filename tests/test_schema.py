@@ -6,14 +6,8 @@ import pandas as pd
 import pytest
 
 from analytics.errors import MappingError
-from analytics.schema import (
-    ColumnMapping,
-    detect_number_format,
-    detect_time_format,
-    guess_mapping,
-    guess_purchase_event,
-    mapping_with,
-)
+from analytics.ingest.formats import detect_number_format, detect_time_format
+from analytics.ingest.roles import ColumnMapping, guess_mapping, guess_purchase_event, mapping_with
 
 
 @pytest.mark.parametrize("values, kind", [

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from analytics.errors import DatasetNotFoundError, InvalidParameterError, UnsupportedFileError, WorkspaceError
-from analytics.io import quote_ident
+from analytics.sql import quote_ident
 from analytics.workspace import Workspace, close_all
 from tests.conftest import ROOT, write
 

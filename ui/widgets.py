@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics.cleaning import CleaningReport
 from analytics.features import FEATURE_DOCS
-from analytics.io import quote_ident
+from analytics.ingest.report import CleaningReport
+from analytics.sql import quote_ident
 from analytics.workspace import Dataset, Workspace
 from ui import auth, state
 

@@ -3,7 +3,7 @@
 Cleaning runs in two steps, each its own transaction (see
 :meth:`analytics.workspace.Workspace.import_staged`):
 
-1. :func:`load` reads the file (through :func:`analytics.io.raw_relation`) and
+1. :func:`load` reads the file (through :func:`analytics.ingest.relation.raw_relation`) and
    writes the converted rows into a new table in one pass, tagging every row
    with a bit set of what was wrong with it. Values are copied as they are
    wherever possible, because any per-value string work on tens of millions of
@@ -21,16 +21,14 @@ had a problem on load) stay in the table for auditing and are never shown as dat
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pandas as pd
 
 from analytics.errors import MappingError, NoDataError, ParseError, RaggedRowsError
-from analytics.io import SourceFile, _short, preview, quote_ident, raw_relation, sql_literal
-from analytics.schema import (
-    ColumnMapping,
+from analytics.ingest.formats import (
     NumberFormat,
     TimeFormat,
     decide_date_order,
@@ -38,92 +36,17 @@ from analytics.schema import (
     detect_time_format,
     separated_date_formats,
 )
+from analytics.ingest.relation import preview, raw_relation
+from analytics.ingest.relation import short_error as _short
+from analytics.ingest.report import DROP_MASK, MAX_TEXT, REASON_TEXT, REASONS, CleaningReport
+from analytics.ingest.roles import ColumnMapping
+from analytics.ingest.source import SourceFile
+from analytics.sql import quote_ident, sql_literal
 
 CANONICAL = ("user_id", "ts", "event", "amount", "session_id")
-MAX_TEXT = 1000  # characters kept of any text value; longer ones are cut and counted
+
+
 MAX_ID = 256
-
-# Bit, key, plain-English description. Dropping reasons first.
-REASONS: tuple[tuple[int, str, str], ...] = (
-    (1, "no_user", "no user id"),
-    (2, "bad_time", "time could not be read"),
-    (4, "no_time", "no time"),
-    (8, "no_event", "no event name"),
-    (16, "implausible_time", "time before 1970 or in the future"),
-    (32, "bad_amount", "amount was not a number (left empty)"),
-    (64, "long_text", f"text longer than {MAX_TEXT:,} characters (cut)"),
-    (128, "bad_number", "attribute was not a number (left empty)"),
-)
-DROP_MASK = 1 | 2 | 4 | 8 | 16
-REASON_TEXT = {key: text for _, key, text in REASONS}
-
-
-@dataclass
-class CleaningReport:
-    """What cleaning did, with counts and example lines.
-
-    Attributes
-    ----------
-    rows_read : int
-        Data rows in the file (including rejected ones).
-    rows_kept : int
-        Rows in the cleaned table.
-    duplicates_removed : int
-        Exact copies of an earlier row (after conversion) that were dropped.
-    rejected_rows : int
-        Rows skipped because they had the wrong number of fields.
-    dropped : dict
-        Reason key -> rows dropped for it (a row counts under its first reason).
-    coerced : dict
-        Reason key -> values changed (emptied or cut) in rows that were kept.
-    examples : dict
-        Reason key (plus ``duplicate`` and ``rejected``) -> up to 3 examples,
-        each ``{"line": int, "values": {column: text}}``.
-    notes : list of str
-        What was detected (format, time format, date order, ...).
-    users, ts_min, ts_max
-        Summary of the kept rows.
-    """
-
-    rows_read: int = 0
-    rows_kept: int = 0
-    duplicates_removed: int = 0
-    rejected_rows: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
-    coerced: dict[str, int] = field(default_factory=dict)
-    examples: dict[str, list[dict]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    users: int = 0
-    ts_min: str | None = None
-    ts_max: str | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> CleaningReport:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-    def rows(self) -> list[dict]:
-        """One row per reason, for a table: what, rows dropped or values changed, example lines."""
-        out = []
-        if self.rejected_rows:
-            out.append(self._row("rejected", "malformed row (wrong number of fields, broken quotes)", "dropped",
-                                 self.rejected_rows))
-        if self.duplicates_removed:
-            out.append(self._row("duplicate", "exact duplicate of an earlier row", "dropped",
-                                 self.duplicates_removed))
-        for key, n in self.dropped.items():
-            out.append(self._row(key, REASON_TEXT[key], "dropped", n))
-        for key, n in self.coerced.items():
-            out.append(self._row(key, REASON_TEXT[key], "value changed", n))
-        return out
-
-    def _row(self, key: str, text: str, action: str, n: int) -> dict:
-        ex = self.examples.get(key, [])
-        shown = "; ".join(f"line {e['line']}: " + ", ".join(f"{k}={v!s:.40}" for k, v in list(e["values"].items())[:5])
-                          for e in ex)
-        return {"issue": text, "action": action, "count": n, "examples": shown}
 
 
 @dataclass(frozen=True)
@@ -142,6 +65,7 @@ class _Plan:
     notes: list[str]
     attributes: list[tuple[str, str]]  # (output name, "text" | "number")
     fixes: list[str]  # UPDATE statements run after loading (each touches only rows that need it)
+
 
 def load(con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: ColumnMapping, table: str, *,
          sample: pd.DataFrame | None = None, allow_bad_rows: bool = False,
@@ -235,8 +159,6 @@ def canonical_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     cols = [r[0] for r in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()]
     return [c for c in cols if not c.startswith("_")]
 
-
-# --- planning ---------------------------------------------------------------------------------
 
 def _column_types(con: duckdb.DuckDBPyConnection, src: SourceFile) -> dict[str, str]:
     rel = raw_relation(con, src, reject_bad_rows=False, limit=1)
@@ -446,8 +368,6 @@ def _number_sql(text: str, nf: NumberFormat) -> str:
         s = f"replace({s}, ',', '.')"
     return f"TRY_CAST({s} AS DOUBLE)"
 
-
-# --- reporting -----------------------------------------------------------------------------------
 
 def _line(rowid: int, base: int, src: SourceFile) -> int:
     """1-based line in the file of a table row (exact unless quoted values span lines)."""

@@ -51,7 +51,7 @@ import pandas as pd
 from analytics.errors import InvalidParameterError, NoDataError
 
 if TYPE_CHECKING:
-    from analytics.features import FeatureParams
+    from analytics.features.spec import FeatureParams
     from analytics.workspace import Dataset, Workspace
 
 TargetKind = Literal["event", "churn", "column"]
@@ -338,7 +338,7 @@ def resolve_target(dataset: Dataset, target: TargetDefinition | None = None) -> 
 
     event = target.target_event
     if target.kind == "event":
-        events = dataset.profile.get("event_counts", {})
+        events = dataset.profile.event_counts
         event = event or dataset.purchase_event
         if not event:
             raise InvalidParameterError(

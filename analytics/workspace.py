@@ -39,8 +39,7 @@ import pandas as pd
 import xxhash
 
 from analytics import config
-from analytics.ingest import cleaning
-from analytics.engine import compile_sql, profile_events, resolve_spec, unbound_events
+from analytics.engines.duckdb import compile_sql, profile_events, unbound_events
 from analytics.errors import (
     DatasetNotFoundError,
     FileTooLargeError,
@@ -48,7 +47,11 @@ from analytics.errors import (
     MarketLensError,
     WorkspaceError,
 )
-from analytics.features import FeatureParams, distinct_in_sample, feature_table, window_users
+from analytics.features.profile import DatasetProfile, distinct_in_sample
+from analytics.features.queries import window_users
+from analytics.features.spec import FeatureParams, resolve_spec
+from analytics.features.table import feature_table
+from analytics.ingest import cleaning
 from analytics.ingest.recognise import copy_stream, open_source
 from analytics.ingest.relation import preview
 from analytics.ingest.report import CleaningReport
@@ -78,7 +81,7 @@ class Dataset:
     created_at: datetime
     mapping: ColumnMapping
     report: CleaningReport
-    profile: dict
+    profile: DatasetProfile
     purchase_event: str | None
     engine: str = "duckdb"  # "spark": the events stay in the data lake, only features are here
     source_uri: str | None = None  # where a connected log lives (None for uploads)
@@ -347,8 +350,8 @@ class Workspace:
             report = cleaning.finish(cur, src, plan, report, table, progress=say)
             say("Profiling events")
             profile = profile_events(cur, table, distinct_in_sample(insp.preview, mapping.attributes))
-            report.users, report.ts_min, report.ts_max = profile["users"], profile["ts_min"], profile["ts_max"]
-            purchase = guess_purchase_event(profile["event_counts"], profile["amount_counts"])
+            report.users, report.ts_min, report.ts_max = profile.users, profile.ts_min, profile.ts_max
+            purchase = guess_purchase_event(profile.event_counts, profile.amount_counts)
             _register(cur, Dataset(
                 id=dataset_id, name=_clean_name(name or _default_name(staged.name)), source_file=staged.name,
                 source_format=src.describe(), content_hash=staged.content_hash, rows=report.rows_kept,
@@ -431,13 +434,13 @@ class Workspace:
                 self.discard(staged)
         if engine != "spark":
             raise InvalidParameterError(f"engine must be 'duckdb' or 'spark', got {engine!r}.")
-        from analytics import spark
+        from analytics.engines import spark
 
         say = progress or (lambda _m: None)
         say(f"Starting Spark ({spark.spark_master(master)})")
         log = spark.load_log(spark.session(master), uri, changes=changes, progress=say)
         try:
-            purchase = guess_purchase_event(log.profile["event_counts"], log.profile["amount_counts"])
+            purchase = guess_purchase_event(log.profile.event_counts, log.profile.amount_counts)
             params = FeatureParams(**{"purchase_event": purchase, **(feature_overrides or {})})
             check_purchase_event(params.purchase_event, log.profile)
             dataset_id = uuid.uuid4().hex[:12]
@@ -458,7 +461,7 @@ class Workspace:
         return self.get(dataset_id)
 
     def _store_spark_features(self, cur: duckdb.DuckDBPyConnection, log, ds: Dataset, params: FeatureParams) -> str:
-        from analytics import spark
+        from analytics.engines import spark
 
         frame, spec = spark.build_features(log, params)
         # The per-user table comes back to the driver as Arrow (one row per user: small next to
@@ -539,7 +542,7 @@ class Workspace:
             cur = self.cursor()
             expr = window_users(unbound_events(cur, ds.events_table), start, end, event)
             return cur.execute(compile_sql(expr)).df()["user_id"].astype(str)
-        from analytics import spark
+        from analytics.engines import spark
 
         with _spark_log(ds) as log:
             return spark.window_users(log, start, end, event)
@@ -681,7 +684,8 @@ def _dataset(row: tuple) -> Dataset:
     return Dataset(id=id_, name=name, source_file=source_file, source_format=source_format, content_hash=sha,
                    rows=int(rows), rows_read=int(rows_read), users=int(users), ts_min=ts_min, ts_max=ts_max,
                    created_at=created, mapping=ColumnMapping.from_dict(json.loads(mapping)),
-                   report=CleaningReport.from_dict(json.loads(report)), profile=json.loads(profile),
+                   report=CleaningReport.from_dict(json.loads(report)),
+                   profile=DatasetProfile.from_dict(json.loads(profile)),
                    purchase_event=purchase, engine=engine or "duckdb", source_uri=source_uri, spark_master=master)
 
 
@@ -691,7 +695,7 @@ def _register(cur: duckdb.DuckDBPyConnection, ds: Dataset) -> None:
         f"INSERT INTO datasets ({_DATASET_COLS}) VALUES ({', '.join('?' * 18)})",
         [ds.id, ds.name, ds.source_file, ds.source_format, ds.content_hash, ds.rows, ds.rows_read, ds.users,
          ds.ts_min, ds.ts_max, ds.created_at, json.dumps(ds.mapping.to_dict()),
-         json.dumps(ds.report.to_dict(), default=str), json.dumps(ds.profile), ds.purchase_event, ds.engine,
+         json.dumps(ds.report.to_dict(), default=str), json.dumps(ds.profile.to_dict()), ds.purchase_event, ds.engine,
          ds.source_uri, ds.spark_master])
 
 
@@ -709,10 +713,10 @@ def check_connect_location(uri: str) -> None:
                                     f"({', '.join(map(str, roots))}); ask the administrator.")
 
 
-def check_purchase_event(event: str | None, profile: dict) -> None:
+def check_purchase_event(event: str | None, profile: DatasetProfile) -> None:
     """Refuse a purchase event the log does not contain (a typo would silently zero every RFM feature)."""
-    if event is not None and event not in profile["event_counts"]:
-        known = sorted(profile["event_counts"], key=lambda e: -profile["event_counts"][e])
+    if event is not None and event not in profile.event_counts:
+        known = profile.events_by_count
         raise InvalidParameterError(f"There is no event '{event}' in the log; its events are: "
                                     f"{', '.join(known[:20])}.")
 
@@ -739,7 +743,7 @@ def _clean_name(name: str) -> str:
 @contextmanager
 def _spark_log(ds: Dataset) -> Iterator:
     """A connected dataset's log, read and cleaned on Spark again (its events stay in the lake)."""
-    from analytics import spark
+    from analytics.engines import spark
 
     log = spark.load_log(spark.session(ds.spark_master), ds.source_uri, changes=ds.mapping.roles() | {
         "event_name": ds.mapping.event_name, "date_order": ds.mapping.date_order})

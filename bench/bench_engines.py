@@ -30,7 +30,7 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "users": n,
 
 SPARK = """
 import json, resource, sys, time
-from analytics import spark as sp
+from analytics.engines import spark as sp
 from analytics.features import FeatureParams
 t0 = time.perf_counter()
 session = sp.session(sys.argv[3])

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from analytics.engines.spark import spark_master as spark_master_default
 from analytics.errors import RaggedRowsError
 from analytics.ingest.roles import ROLE_LABELS, ROLES, mapping_with
-from analytics.spark import spark_master as spark_master_default
 from ui import state, widgets
 from ui.guard import user_errors
 

@@ -6,7 +6,8 @@ import streamlit as st
 
 from analytics.charts import features as feature_charts
 from analytics.exports import table_bytes
-from analytics.features import FEATURE_DOCS, feature_summary
+from analytics.features.spec import FEATURE_DOCS
+from analytics.features.summary import feature_summary
 from ui import state, widgets
 from ui.guard import user_errors
 
@@ -18,7 +19,7 @@ ds = widgets.require_dataset()
 st.caption(f"One row per user of **{widgets.plain(ds.name)}** ({ds.users:,} users, {ds.rows:,} events), "
            "computed in the database engine.")
 
-events = sorted(ds.profile["event_counts"], key=lambda e: -ds.profile["event_counts"][e])
+events = ds.profile.events_by_count
 end = ds.ts_max
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns(4)
@@ -32,7 +33,7 @@ with st.container(border=True):
                                help="Recency and tenure are measured to this date, and only events up to it count.")
     top_events = c3.number_input("Event types with their own count", 1, 50, 10, key=f"top_{ds.id}")
     gap = c4.number_input("Session gap (minutes)", 1, 1440, 30, key=f"gap_{ds.id}",
-                          disabled=ds.profile.get("has_sessions", False),
+                          disabled=ds.profile.has_sessions,
                           help="A new session starts after this long without events (when the log has no "
                                "session column).")
 # The dataset's last day means "as of the last event" (the default table built at import).

@@ -21,7 +21,7 @@ if not ds.has_events:
 
 # --- 1. the target ----------------------------------------------------------------------------------
 st.subheader("1. What to predict")
-events = sorted(ds.profile["event_counts"], key=lambda e: -ds.profile["event_counts"][e])
+events = ds.profile.events_by_count
 KINDS = {"event": "Will do an event (e.g. buy) in the next days", "churn": "Will stop coming back (churn)",
          "column": "An existing per-user column"}
 with st.container(border=True):

@@ -45,7 +45,7 @@ def test_mapping_can_be_changed_before_import(workspace):
     button(at, "Import").click().run()
     no_traceback(at)
     [ds] = workspace.datasets()
-    assert ds.mapping.event is None and ds.profile["event_counts"] == {"order": 3}
+    assert ds.mapping.event is None and ds.profile.event_counts == {"order": 3}
 
 
 def xlsx_bytes() -> bytes:

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from analytics.errors import InvalidParameterError, NoDataError
-from analytics.features import event_column_names, feature_summary
+from analytics.features.spec import event_column_names
+from analytics.features.summary import feature_summary
 from bench.pandas_reference import features as pandas_features
 from bench.pandas_reference import read_log
 from tests.conftest import write
@@ -92,7 +93,7 @@ def test_given_session_ids_are_used(workspace, tmp_path):
     text = ("user,time,event,session_id\na,2025-01-01 10:00,view,s1\na,2025-01-01 13:00,buy,s1\n"
             "a,2025-01-02 10:00,view,s2\n")
     ds = workspace.import_file(write(tmp_path / "s.csv", text))
-    assert ds.profile["has_sessions"]
+    assert ds.profile.has_sessions
     f = workspace.features(ds.id).set_index("user_id")
     assert f.loc["a", "n_sessions"] == 2  # a 3-hour gap inside s1 is still one session
     assert f.loc["a", "session_conversion_rate"] == pytest.approx(0.5)

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analytics.errors import MarketLensError
-from analytics.features import FeatureParams
+from analytics.features.spec import FeatureParams
 from sample_data.generate import generate, write_csv
 from tests.conftest import ROOT
 
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def spark():
-    from analytics import spark as sp
+    from analytics.engines import spark as sp
 
     return sp.session("local[2]")
 
@@ -56,14 +56,14 @@ def same_table(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize("which", ["csv", "parquet"])
 def test_spark_features_equal_duckdb(spark, workspace, log_files, which):
-    from analytics import spark as sp
+    from analytics.engines import spark as sp
 
     csv_path, parquet_dir = log_files
     duck = workspace.import_file(csv_path)
     log = sp.load_log(spark, str(csv_path if which == "csv" else parquet_dir))
     try:
         assert log.report.rows_kept == duck.rows and log.report.users == duck.users
-        assert log.profile["event_counts"] == duck.profile["event_counts"]
+        assert log.profile.event_counts == duck.profile.event_counts
         frame, _ = sp.build_features(log, FeatureParams("purchase"))
         same_table(frame.toPandas(), workspace.features(duck.id))
     finally:
@@ -93,14 +93,14 @@ def test_cli_engine_spark(tmp_path, log_files):
 
 
 def test_bad_path_is_a_clear_error(spark):
-    from analytics import spark as sp
+    from analytics.engines import spark as sp
 
     with pytest.raises(MarketLensError, match="could not read"):
         sp.load_log(spark, "/no/such/log.parquet")
 
 
 def test_java_pattern():
-    from analytics.spark import java_pattern
+    from analytics.engines.spark_cleaning import java_pattern
 
     assert java_pattern("%d/%m/%Y %H:%M:%S") == "d/M/yyyy H:m:s"
     assert java_pattern("%m/%d/%yT%I:%M %p") == "M/d/yy'T'h:m a"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics.features import FEATURE_DOCS
+from analytics.features.spec import FEATURE_DOCS
 from analytics.ingest.report import CleaningReport
 from analytics.sql import quote_ident
 from analytics.workspace import Dataset, Workspace

@@ -5,7 +5,7 @@ Hadoop-compatible URI) is read by Spark, mapped to the canonical events with
 the same role guessing as an upload (:mod:`analytics.ingest.roles`), cleaned with the
 same rules (rows without a user, readable time or event are dropped; exact
 duplicates removed), and turned into the per-user feature table by the *same*
-Ibis expressions as on DuckDB (:mod:`analytics.features`), here compiled for
+Ibis expressions as on DuckDB (:mod:`analytics.features.table`), here compiled for
 Spark. Only the per-user table comes back.
 
 The Spark engine is optional: ``pip install -r requirements-spark.txt`` (pyspark
@@ -24,35 +24,29 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from analytics.engine import resolve_spec
-from analytics.errors import MappingError, MarketLensError, NoDataError, ParseError
-from analytics.features import (
-    CANONICAL,
-    FeatureParams,
-    FeatureSpec,
-    attribute_types,
-    distinct_in_sample,
-    event_profile,
-    feature_table,
-    profile_from,
-)
-from analytics.features import window_users as features_window_users
-from analytics.ingest.formats import NumberFormat, TimeFormat, detect_number_format, detect_time_format
+from analytics.engines.spark_cleaning import clean_log, spark_profile
+from analytics.errors import MarketLensError, ParseError
+from analytics.features.profile import DatasetProfile
+from analytics.features.queries import window_users as features_window_users
+from analytics.features.spec import FeatureParams, FeatureSpec, resolve_spec
+from analytics.features.table import feature_table
 from analytics.ingest.report import CleaningReport
 from analytics.ingest.roles import ColumnMapping, guess_mapping, mapping_with
 from analytics.ingest.source import unique_names
 from analytics.ingest.text import looks_like_header, sniff_delimiter
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 DEFAULT_MASTER = "local[*]"
+
+
 PREVIEW_ROWS = 2000
 
 
@@ -122,8 +116,7 @@ class SparkLog:
     mapping : ColumnMapping
     report : CleaningReport
         Counts as on DuckDB; Spark reports no example lines.
-    profile : dict
-        As :func:`analytics.features.profile_from`.
+    profile : DatasetProfile
     """
 
     spark: SparkSession
@@ -131,7 +124,7 @@ class SparkLog:
     view: str
     mapping: ColumnMapping
     report: CleaningReport
-    profile: dict
+    profile: DatasetProfile
 
     def release(self) -> None:
         self.events.unpersist()
@@ -170,13 +163,13 @@ def load_log(spark: SparkSession, uri: str, *, fmt: str | None = None, changes: 
     mapping = mapping_with(list(raw.columns), guess.mapping, **(changes or {}))
     mapping.validate(list(raw.columns))
     say("Converting and cleaning rows")
-    events, report = _clean(raw, mapping, preview, now or datetime.now(UTC))
+    events, report = clean_log(raw, mapping, preview, now or datetime.now(UTC))
     view = f"ev_spark_{uuid.uuid4().hex[:10]}"
     events = events.persist()
     events.createOrReplaceTempView(view)
     say("Profiling events")
-    profile = _profile(spark, view, preview, mapping)
-    report.users, report.ts_min, report.ts_max = profile["users"], profile["ts_min"], profile["ts_max"]
+    profile = spark_profile(spark, view, preview, mapping)
+    report.users, report.ts_min, report.ts_max = profile.users, profile.ts_min, profile.ts_max
     return SparkLog(spark, events, view, mapping, report, profile)
 
 
@@ -206,8 +199,6 @@ def build_features(log: SparkLog, params: FeatureParams) -> tuple[DataFrame, Fea
     expr = feature_table(con.table(log.view), params, spec)
     return log.spark.sql(str(con.compile(expr))), spec
 
-
-# --- reading ------------------------------------------------------------------------------------
 
 def _read(spark: SparkSession, uri: str, fmt: str | None) -> DataFrame:
     fmt = fmt or _guess_format(uri)
@@ -247,157 +238,3 @@ def _guess_format(uri: str) -> str:
         if files and all(f.endswith(".parquet") for f in files):
             return "parquet"
     return "csv"
-
-
-# --- cleaning -----------------------------------------------------------------------------------
-
-def _clean(raw: DataFrame, m: ColumnMapping, preview: pd.DataFrame, now: datetime) -> tuple[DataFrame, CleaningReport]:
-    from pyspark.sql import functions as F
-
-    types = dict(raw.dtypes)
-
-    def text(c: str) -> Column:
-        return F.trim(F.col(f"`{c}`").cast("string"))
-
-    def nonempty(c: str) -> Column:
-        t = text(c)
-        return F.when(t == "", F.lit(None)).otherwise(t)
-
-    ts = _time(m.timestamp, types, preview, m.date_order)
-    cols = {
-        "user_id": nonempty(m.user_id),
-        "ts": ts,
-        "event": nonempty(m.event) if m.event else F.lit(m.event_name.strip()),
-        "amount": _amount(m.amount, types, preview) if m.amount else F.lit(None).cast("double"),
-        "session_id": nonempty(m.session_id) if m.session_id else F.lit(None).cast("string"),
-    }
-    staged = raw.select(
-        *(expr.alias(name) for name, expr in cols.items()),
-        *(_attribute(a, types, preview).alias(_attr_name(a)) for a in m.attributes),
-        nonempty(m.timestamp).alias("_src_ts"),
-        (nonempty(m.amount) if m.amount else F.lit(None).cast("string")).alias("_src_amount"),
-    )
-    latest = (now + timedelta(days=1)).replace(tzinfo=None)
-    implausible = (F.col("ts") < F.lit("1970-01-02").cast("timestamp")) | (F.col("ts") > F.lit(latest))
-    checks = {
-        "no_user": F.col("user_id").isNull(),
-        "bad_time": F.col("ts").isNull() & F.col("_src_ts").isNotNull(),
-        "no_time": F.col("_src_ts").isNull(),
-        "no_event": F.col("event").isNull(),
-        "implausible_time": F.col("ts").isNotNull() & implausible,
-    }
-    # A dropped row counts under its first reason, as on DuckDB.
-    first, seen = {}, F.lit(False)
-    for key, cond in checks.items():
-        first[key] = cond & ~seen
-        seen = seen | cond
-    aggs = [F.count(F.lit(1)).alias("rows")]
-    aggs += [F.sum(F.when(c, 1).otherwise(0)).alias(k) for k, c in first.items()]
-    aggs.append(F.sum(F.when(~seen & F.col("amount").isNull() & F.col("_src_amount").isNotNull(), 1)
-                      .otherwise(0)).alias("bad_amount"))
-    counts = staged.agg(*aggs).collect()[0].asDict()
-    valid = staged.filter(~seen).drop("_src_ts", "_src_amount")
-    events = valid.dropDuplicates()
-    kept = events.count()
-    n_valid = counts["rows"] - sum(int(counts[k] or 0) for k in checks)
-    report = CleaningReport(
-        rows_read=int(counts["rows"]), rows_kept=int(kept), duplicates_removed=int(n_valid - kept),
-        dropped={k: int(counts[k]) for k in checks if counts[k]},
-        coerced={"bad_amount": int(counts["bad_amount"])} if counts["bad_amount"] else {},
-        notes=[f"Read with Spark; roles: {', '.join(f'{r}={c}' for r, c in m.roles().items() if c)}.",
-               "Example lines are not collected on Spark; the counts are exact."])
-    if kept == 0:
-        why = "; ".join(f"{n:,} {k.replace('_', ' ')}" for k, n in report.dropped.items()) or "no rows"
-        raise NoDataError(f"No usable rows: {why}. Check the column roles and the date order.")
-    return events, report
-
-
-def _attr_name(name: str) -> str:
-    return f"{name}_attr" if name.lower() in CANONICAL or name.startswith("_") else name
-
-
-def _time(col: str, types: dict[str, str], preview: pd.DataFrame, date_order: str) -> Column:
-    from pyspark.sql import functions as F
-
-    c = F.col(f"`{col}`")
-    if types.get(col, "string").startswith(("timestamp", "date")):
-        return c.cast("timestamp")
-    tf = detect_time_format(preview[col], date_order)
-    if tf is None:
-        raise MappingError(f"Column '{col}' does not look like a time. Map the time to another column, or export "
-                           "times as ISO 8601 (2025-03-01 14:05:00), DD/MM/YYYY or epoch seconds.")
-    text = F.trim(c.cast("string"))
-    if tf.kind == "iso":
-        return F.to_timestamp(text)
-    if tf.kind == "epoch_s":
-        return F.timestamp_seconds(text.cast("double"))
-    if tf.kind == "epoch_ms":
-        return F.timestamp_millis(text.cast("long"))
-    if tf.kind == "epoch_us":
-        return F.timestamp_micros(text.cast("long"))
-    return F.coalesce(*(F.to_timestamp(text, java_pattern(f)) for f in _formats(tf)))
-
-
-def _formats(tf: TimeFormat) -> tuple[str, ...]:
-    return tf.formats or ("%Y%m%d",)
-
-
-_JAVA = {"%Y": "yyyy", "%y": "yy", "%m": "M", "%d": "d", "%H": "H", "%I": "h", "%M": "m", "%S": "s",
-         "%f": "SSSSSS", "%p": "a", "T": "'T'"}
-
-
-def java_pattern(strptime_format: str) -> str:
-    """A strptime format as a Spark (Java) datetime pattern; single letters accept one or two digits."""
-    return re.sub(r"%[YymdHIMSfp]|T", lambda mt: _JAVA[mt.group(0)], strptime_format)
-
-
-def _number(text: Column, nf: NumberFormat) -> Column:
-    from pyspark.sql import functions as F
-
-    s = text
-    if nf.strip_symbols:
-        s = F.regexp_replace(s, r"[\s\u00a0$€£¥]", "")
-    if nf.thousands:
-        s = F.regexp_replace(s, re.escape(nf.thousands), "")
-    if nf.decimal == ",":
-        s = F.regexp_replace(s, ",", ".")
-    value = s.cast("double")
-    return F.when(F.isnan(value) | (F.abs(value) == float("inf")), F.lit(None)).otherwise(value)
-
-
-def _amount(col: str, types: dict[str, str], preview: pd.DataFrame) -> Column:
-    from pyspark.sql import functions as F
-
-    c = F.col(f"`{col}`")
-    if types.get(col, "string") in ("double", "float", "int", "bigint", "smallint", "tinyint") or \
-            types.get(col, "").startswith("decimal"):
-        return c.cast("double")
-    return _number(F.trim(c.cast("string")), detect_number_format(preview[col]))
-
-
-def _attribute(col: str, types: dict[str, str], preview: pd.DataFrame) -> Column:
-    from pyspark.sql import functions as F
-
-    from analytics.ingest.cleaning import numeric_attribute
-    from analytics.ingest.report import MAX_TEXT
-
-    c = F.col(f"`{col}`")
-    t = types.get(col, "string")
-    if t in ("double", "float", "int", "bigint", "smallint", "tinyint") or t.startswith("decimal"):
-        return c.cast("double")
-    if numeric_attribute(preview[col]):
-        return _number(F.trim(c.cast("string")), detect_number_format(preview[col]))
-    return F.substring(c.cast("string"), 1, MAX_TEXT)
-
-
-def _profile(spark: SparkSession, view: str, preview: pd.DataFrame, m: ColumnMapping) -> dict:
-    import ibis
-
-    con = ibis.pyspark.connect(spark)
-    events = con.table(view)
-    by_event = con.execute(event_profile(events))
-    users = int(con.execute(events.user_id.nunique()))
-    attrs = attribute_types(events)
-    # Categories vs identifiers from the preview, as for uploads.
-    sample = distinct_in_sample(preview.rename(columns={a: _attr_name(a) for a in m.attributes}), list(attrs))
-    return profile_from(by_event, users, attrs, sample)

@@ -8,6 +8,13 @@
 | ``MARKETLENS_MAX_RATIO`` | ``200`` | largest unpacked/packed ratio once past 64 MB unpacked |
 | ``MARKETLENS_MAX_COLUMNS`` | ``500`` | widest file accepted |
 | ``MARKETLENS_MEMORY_LIMIT`` | ``1GB`` | DuckDB memory limit (it spills to disk beyond it) |
+| ``MARKETLENS_MODEL_THREADS`` | (all cores) | threads for the forest and kNN (and boosting on big data) |
+| ``MARKETLENS_SPARK_MASTER`` | ``local[*]`` | Spark master for the Spark engine |
+| ``MARKETLENS_SPARK_PARTITIONS`` | 8 local, 200 cluster | Spark shuffle partitions |
+| ``MARKETLENS_CONNECT_ROOTS`` | (any) | folders "Connect a large log" may read (``:``-separated) |
+| ``NUMBA_CACHE_DIR`` | ``<workspace>/cache/numba`` | where UMAP's compiled code is cached |
+
+This is the only module that reads environment variables.
 """
 
 from __future__ import annotations
@@ -55,3 +62,29 @@ def workspace_dir() -> Path:
 
 def memory_limit() -> str:
     return os.environ.get("MARKETLENS_MEMORY_LIMIT", "1GB")
+
+
+def model_threads_setting() -> int:
+    """``MARKETLENS_MODEL_THREADS`` as a number of threads; 0 when unset or unreadable."""
+    return max(0, _int_env("MARKETLENS_MODEL_THREADS", 0))
+
+
+def spark_master() -> str | None:
+    """``MARKETLENS_SPARK_MASTER``, or None."""
+    return os.environ.get("MARKETLENS_SPARK_MASTER") or None
+
+
+def spark_partitions(local: bool) -> int:
+    """Spark shuffle partitions: ``MARKETLENS_SPARK_PARTITIONS``, default 8 on one machine, 200 on a cluster."""
+    return _int_env("MARKETLENS_SPARK_PARTITIONS", 8 if local else 200)
+
+
+def connect_roots() -> list[Path]:
+    """Folders "Connect a large log" may read (``MARKETLENS_CONNECT_ROOTS``, separated by ``:``); empty = any."""
+    return [Path(r).expanduser().resolve() for r in os.environ.get("MARKETLENS_CONNECT_ROOTS", "").split(os.pathsep)
+            if r]
+
+
+def numba_cache_dir() -> Path:
+    """Where numba caches UMAP's compiled code: ``NUMBA_CACHE_DIR`` or ``<workspace>/cache/numba``."""
+    return Path(os.environ.get("NUMBA_CACHE_DIR") or workspace_dir() / "cache" / "numba")

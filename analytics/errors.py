@@ -64,3 +64,15 @@ class WorkspaceError(MarketLensError):
 
 class InvalidParameterError(MarketLensError):
     """A parameter is out of range; the message names it and the valid range."""
+
+
+class ModelCompatibilityError(MarketLensError):
+    """A saved model cannot be used here (other scikit-learn version, missing features, bad file)."""
+
+
+class SparkUnavailableError(MarketLensError):
+    """pyspark or Java is missing, or the master cannot be reached."""
+
+
+class LeakageWarning(UserWarning):
+    """One feature predicts the label almost perfectly: probably leakage (a warning, not an error)."""

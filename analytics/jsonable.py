@@ -26,3 +26,8 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, (datetime, date)):
         return obj.isoformat()
     return obj
+
+
+def rounded(value: float | None, digits: int = 6) -> float | None:
+    """A metric for JSON: rounded, or None when it is missing or not finite."""
+    return None if value is None or not math.isfinite(value) else round(float(value), digits)

@@ -9,7 +9,7 @@ How the per-user training sets are made (``--source``):
 - ``log``: a behaviour log of about 63 events per user is generated with
   ``sample_data/generate.py`` (seed 11, cached as Parquet in ``bench/out/``),
   imported into a fresh workspace (clean, store) and turned into a training set
-  by :func:`analytics.labels.build_training_set` with the default target
+  by :func:`analytics.models.build_training_set` with the default target
   (purchase in the last 30 days): exactly what the app does. 500k users is a
   33M-event log, which takes several minutes to generate and import.
 - ``resample``: the 50k-user training set built as above, resampled with
@@ -66,7 +66,7 @@ RUN = r"""
 import json, resource, sys, tempfile, time
 import numpy as np, pandas as pd
 from analytics.workspace import Workspace, close_all
-from analytics.labels import TrainingSet, build_training_set
+from analytics.models import TrainingSet, build_training_set
 from analytics import models as M
 
 log, n_users, source, models = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].split(",")

@@ -21,7 +21,7 @@ really means a new interpreter:
 - UMAP of 50k users: first process with an empty numba cache, a new process
   with the disk cache filled ("cold start"), and a second call in the same
   process ("warm"); target <= 20 s warm and no tens of seconds of compilation;
-- t-SNE of 20k users: openTSNE as used by ``analytics.embedding``, scikit-learn's
+- t-SNE of 20k users: openTSNE as used by ``analytics.segments.maps``, scikit-learn's
   default TSNE, and a tuned scikit-learn TSNE, with trustworthiness (k=10) on a
   3,000-point seeded subsample; target: >= 2x faster than scikit-learn default.
 
@@ -48,7 +48,7 @@ PRELUDE = """
 import json, resource, sys, time, warnings
 warnings.filterwarnings("ignore")
 import numpy as np, pandas as pd
-from analytics import segmentation as seg
+from analytics import segments as seg
 def table(n):
     base = pd.read_parquet(sys.argv[1])
     rng = np.random.default_rng(n)
@@ -90,7 +90,7 @@ emit(users=n, kmeans_s=t1 - t0, hierarchical_s=t2 - t1, kmeans_stability=r.stabi
 
 UMAP = PRELUDE + """
 t0 = time.perf_counter()
-from analytics import embedding as emb
+from analytics import segments as emb
 emb.load_umap(sys.argv[4])
 t1 = time.perf_counter()
 n = int(sys.argv[3])
@@ -109,7 +109,7 @@ emit(users=n, import_s=t1 - t0, first_s=t3 - t2, second_s=t4 - t3, trustworthine
 
 WARMUP = PRELUDE + """
 t0 = time.perf_counter()
-from analytics import embedding as emb
+from analytics import segments as emb
 w = emb.warm_up(cache_dir=sys.argv[4])
 t1 = time.perf_counter()
 n = int(sys.argv[3])
@@ -126,7 +126,7 @@ which = sys.argv[4]
 X = seg.prepare(table(n), COLUMNS).X.astype(np.float32)
 t0 = time.perf_counter()
 if which == "openTSNE (ours)":
-    from analytics import embedding as emb
+    from analytics import segments as emb
     Y = emb.embed(X, "tsne", random_state=0).coords
 elif which == "sklearn default":
     from sklearn.manifold import TSNE
@@ -162,7 +162,7 @@ def columns(base: Path) -> list[str]:
     import pandas as pd
 
     sys.path.insert(0, str(ROOT))
-    from analytics import segmentation as seg
+    from analytics import segments as seg
 
     df = pd.read_parquet(base)
     chosen = seg.choose_features(df, [c for c in seg.numeric_candidates(df) if c != "n_purchase"]).columns

@@ -1,20 +1,15 @@
 """Features: the per-user table (RFM, sessions, event counts, ...), its distributions and downloads."""
 
-from datetime import datetime, time
-
 import streamlit as st
 
 from analytics.charts import features as feature_charts
-from analytics.exports import table_bytes
 from analytics.features.spec import FEATURE_DOCS
-from analytics.features.summary import feature_summary
-from ui import state, widgets
+from ui import datasets, featuring, widgets
 from ui.guard import user_errors
 
 SHOWN_ROWS = 5_000
 
 widgets.page_start("Features")
-ws = state.workspace()
 ds = widgets.require_dataset()
 st.caption(f"One row per user of **{widgets.plain(ds.name)}** ({ds.users:,} users, {ds.rows:,} events), "
            "computed in the database engine.")
@@ -36,26 +31,22 @@ with st.container(border=True):
                           disabled=ds.profile.has_sessions,
                           help="A new session starts after this long without events (when the log has no "
                                "session column).")
-# The dataset's last day means "as of the last event" (the default table built at import).
-as_of = None if as_of_date == end.date() else datetime.combine(as_of_date, time.max).replace(microsecond=0)
-params = ws.feature_params(ds.id, purchase_event=purchase, as_of=as_of, top_events=int(top_events),
-                           session_gap_minutes=int(gap))
-
-table = ws.stored_features_table(ds.id, params)
+params = featuring.params(ds, purchase, as_of_date, top_events, gap)
+table = featuring.stored(ds, params)
 if table is None:
     st.info("The feature table for these settings has not been built yet.", icon=":material/info:")
     if st.button("Build the feature table", type="primary", icon=":material/play_arrow:"):
         with user_errors("Building features"):
             where = " on Spark (this reads the whole log again)" if ds.engine == "spark" else ""
             with st.status(f"Building the per-user feature table{where}...") as status:
-                table = ws.features_table(ds.id, params)
+                table = featuring.build(ds, params)
                 status.update(label="Feature table ready", state="complete")
     if table is None:
         st.stop()
 
 with user_errors("Showing the features"):
-    frame = widgets.stored_table(ws, table)
-    meta = ws.feature_meta(ds.id, params)
+    frame = featuring.table(table)
+    meta = featuring.meta(ds, params)
     m1, m2, m3 = st.columns(3)
     m1.metric("Users", f"{len(frame):,}")
     m2.metric("Features", f"{frame.shape[1] - 1}")
@@ -72,10 +63,10 @@ with user_errors("Showing the features"):
 
     d1, d2, _ = st.columns([1, 1, 3])
     stem = "".join(ch if ch.isalnum() else "_" for ch in ds.name)[:60] or "dataset"
-    d1.download_button("Download CSV", data=lambda: table_bytes(ws.cursor(), table, "csv"),
+    d1.download_button("Download CSV", data=lambda: datasets.table_download(table, "csv"),
                        file_name=f"{stem}_features.csv", mime="text/csv", on_click="ignore",
                        icon=":material/download:")
-    d2.download_button("Download Parquet", data=lambda: table_bytes(ws.cursor(), table, "parquet"),
+    d2.download_button("Download Parquet", data=lambda: datasets.table_download(table, "parquet"),
                        file_name=f"{stem}_features.parquet", mime="application/octet-stream", on_click="ignore",
                        icon=":material/download:")
 
@@ -90,7 +81,7 @@ with user_errors("Showing the features"):
         st.plotly_chart(feature_charts.histogram(frame[feature], feature, log_scale=log_scale), width="stretch")
 
     st.subheader("Summary statistics")
-    numbers, texts = feature_summary(frame)
+    numbers, texts = featuring.summary(frame)
     st.dataframe(numbers, hide_index=True, width="stretch", column_config={
         c: st.column_config.NumberColumn(format="%.3g") for c in ("mean", "std", "min", "25%", "median", "75%", "max")})
     if not texts.empty:

@@ -3,59 +3,54 @@
 import pandas as pd
 import streamlit as st
 
-from analytics import embedding, segmentation
+from analytics import segments
 from analytics.charts import segments as segment_charts
-from analytics.exports import frame_bytes
-from ui import segmenting, state, widgets
+from ui import datasets, featuring, segmenting, widgets
 from ui.guard import user_errors
 
 widgets.page_start("Segments")
-ws = state.workspace()
 ds = widgets.require_dataset()
 segmenting.warm_umap_in_background()
 
-table = ws.features_table(ds.id)
-features = widgets.stored_table(ws, table)
+table = featuring.build(ds)
+features = featuring.table(table)
 st.caption(f"Segmenting the {len(features):,} users of **{widgets.plain(ds.name)}** on their feature table "
            "(as of the last event).")
 
 # --- saved segmentations -------------------------------------------------------------------------------
-saved = ws.results(ds.id, "segmentation")
-if saved:
+saved = segmenting.saved(ds)
+if len(saved):
     with st.expander(f"Saved segmentations ({len(saved)})"):
-        st.dataframe(pd.DataFrame([{"name": s["key"], "segments": s["meta"]["brief"]["k"],
-                                    "method": s["meta"]["brief"]["method"],
-                                    "stability": s["meta"]["brief"]["stability"], "saved": s["created_at"]}
-                                   for s in saved]), hide_index=True, width="stretch")
+        st.dataframe(saved, hide_index=True, width="stretch")
         c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
-        pick = c1.selectbox("Saved segmentation", [s["key"] for s in saved], key=f"saved_seg_{ds.id}")
+        pick = c1.selectbox("Saved segmentation", list(saved["name"]), key=f"saved_seg_{ds.id}")
         if c2.button("Open", icon=":material/folder_open:"):
             with user_errors("Opening the segmentation"):
-                stored_table, result, maps = segmenting.load(ws, ds, pick)
-                segmenting.set_current(ds, stored_table, result)
+                segmenting.open_saved(ds, pick)
                 st.rerun()
         if c3.button("Delete", icon=":material/delete:"):
-            ws.drop_result(ds.id, "segmentation", pick)
-            st.rerun()
+            with user_errors("Deleting the segmentation"):
+                segmenting.delete_saved(ds, pick)
+                st.rerun()
 
 # --- 1. what to cluster on ----------------------------------------------------------------------------------
 st.subheader("1. What to cluster on")
 choice = None
 with user_errors("Choosing features"):
-    choice = segmentation.choose_features(features)
+    choice = segmenting.choose_features(features)
 if choice is None:
     st.stop()
 with st.container(border=True):
     columns = st.multiselect("Features", choice.available, default=choice.columns, key=f"seg_cols_{ds.id}",
-                             format_func=segmentation.feature_label,
+                             format_func=segments.feature_label,
                              help="RFM and behaviour by default. Counts and money are log-transformed.")
     c1, c2, c3 = st.columns(3)
-    scaling = c1.radio("Scaling", segmentation.SCALINGS, horizontal=True, key="seg_scaling",
+    scaling = c1.radio("Scaling", segments.SCALINGS, horizontal=True, key="seg_scaling",
                        help="Robust scaling is less pulled by extreme users.")
     capping = c2.toggle("Cap outliers at the 1st/99th percentile", value=True, key="seg_cap")
-    method = c3.radio("Method", segmentation.METHODS, horizontal=True, key="seg_method",
+    method = c3.radio("Method", segments.METHODS, horizontal=True, key="seg_method",
                       format_func={"kmeans": "K-means", "hierarchical": "Hierarchical (Ward)"}.get)
-prep = segmentation.Preprocessing(scaling=scaling, cap_quantiles=(0.01, 0.99) if capping else None)
+prep = segments.Preprocessing(scaling=scaling, cap_quantiles=(0.01, 0.99) if capping else None)
 for notice in choice.notices:
     st.caption(widgets.plain(notice))
 
@@ -63,7 +58,7 @@ for notice in choice.notices:
 st.subheader("2. How many segments")
 if st.button("Help me choose k (2 to 12)", icon=":material/query_stats:", disabled=not columns):
     with user_errors("The k sweep"), st.spinner("Clustering with k = 2..12 and scoring each..."):
-        st.session_state[f"k_{ds.id}"] = segmenting.sweep(ws, ds, table, features, columns, prep).recommended_k
+        st.session_state[f"k_{ds.id}"] = segmenting.sweep(ds, table, features, columns, prep).recommended_k
 sweep = segmenting.last_sweep(ds, table, columns, prep)
 if sweep is not None:
     st.plotly_chart(segment_charts.k_sweep_chart(sweep), width="stretch")
@@ -76,10 +71,9 @@ k = st.number_input("Number of segments", 2, 30, key=f"k_{ds.id}", help="The rec
 if st.button("Segment", type="primary", icon=":material/scatter_plot:", disabled=not columns):
     with user_errors("Segmenting"):
         with st.status("Segmenting...", expanded=True) as status:
-            result = segmentation.segment(features, int(k), method=method, columns=columns, preprocessing=prep,
-                                          progress=lambda _f, msg: status.write(msg))
+            result = segmenting.segment(ds, table, features, int(k), method=method, columns=columns, prep=prep,
+                                        progress=lambda _f, msg: status.write(msg))
             status.update(label=f"{result.k} segments", state="complete", expanded=False)
-        segmenting.set_current(ds, table, result)
 
 result = segmenting.current(ds, table)
 if result is None:
@@ -111,13 +105,13 @@ with st.expander("Rename segments"):
                             disabled=["segment"], key=f"names_{id(result)}", width="stretch")
     if st.button("Apply names", icon=":material/edit:"):
         with user_errors("Renaming"):
-            segmenting.set_current(ds, table, segmentation.rename_segments(result, list(edited["name"])))
+            segmenting.rename(ds, table, result, list(edited["name"]))
             st.rerun()
 
 # --- 4. maps -----------------------------------------------------------------------------------------------------
 st.subheader("4. Maps")
 c1, c2, c3, c4 = st.columns(4)
-map_method = c1.radio("Map", embedding.METHODS, horizontal=True, key="map_method",
+map_method = c1.radio("Map", segments.MAP_METHODS, horizontal=True, key="map_method",
                       format_func={"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}.get)
 params: dict = {}
 if map_method == "tsne":
@@ -126,11 +120,11 @@ elif map_method == "umap":
     params["n_neighbors"] = c2.slider("Neighbours", 2, 200, 15, key="n_neighbors")
     params["min_dist"] = c3.slider("Minimum distance", 0.0, 1.0, 0.1, 0.05, key="min_dist")
 params["max_points"] = int(c4.number_input("Users on the map (cap)", 100, 200_000,
-                                           embedding.DEFAULT_MAX_POINTS[map_method], step=1000,
+                                           segments.DEFAULT_MAX_POINTS[map_method], step=1000,
                                            key=f"cap_{map_method}",
                                            help="Larger populations are sampled, every segment in proportion."))
 color_options = ["segment", *[c for c in result.columns if c in features.columns]]
-color_by = st.selectbox("Colour by", color_options, key="color_by", format_func=segmentation.feature_label)
+color_by = st.selectbox("Colour by", color_options, key="color_by", format_func=segments.feature_label)
 emb = segmenting.map_for(result, map_method, **params)
 if emb is None and st.button(f"Draw the {map_method.upper()} map", icon=":material/map:"):
     with user_errors("Drawing the map"):
@@ -151,10 +145,10 @@ c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
 seg_name = c1.text_input("Segmentation name", value=f"{result.method}_k{result.k}", key="seg_name")
 if c2.button("Save segmentation", icon=":material/save:"):
     with user_errors("Saving the segmentation"):
-        key = segmenting.save(ws, ds, table, result, seg_name)
+        key = segmenting.save(ds, table, result, seg_name)
         st.success(f"Saved as '{key}': the Models page can now compare models per segment.",
                    icon=":material/check_circle:")
-audience = result.assignments[["user_id", "segment_name"]].rename(columns={"segment_name": "segment"})
-st.download_button("Download user_id → segment (CSV)", data=lambda: frame_bytes(audience, "csv"),
+st.download_button("Download user_id → segment (CSV)",
+                   data=lambda: datasets.frame_download(segmenting.audience(result)),
                    file_name=f"segments_{result.method}_k{result.k}.csv", mime="text/csv", on_click="ignore",
                    icon=":material/download:")

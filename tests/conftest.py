@@ -1,32 +1,65 @@
-"""Shared fixtures: a fresh workspace per test, the sample log, generated logs."""
+"""Shared fixtures: a fresh workspace per test, the sample log imported once per session, generated logs."""
 
 from __future__ import annotations
 
-import gzip
-import io
-import sys
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tests.helpers import SAMPLE_LOG, SAMPLE_TRUTH
 
-SAMPLE_LOG = ROOT / "sample_data" / "sample_events.csv.gz"
-SAMPLE_TRUTH = ROOT / "sample_data" / "sample_truth.csv.gz"
+
+@dataclass(frozen=True)
+class SampleTemplate:
+    """A workspace folder holding the committed sample (imported once per test session), and its features."""
+
+    root: Path
+    dataset_id: str
+    features: pd.DataFrame
+
+
+@pytest.fixture(scope="session")
+def sample_template(tmp_path_factory) -> SampleTemplate:
+    from analytics.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("sample_template") / "ws"
+    ws = Workspace(root)
+    ds = ws.import_file(SAMPLE_LOG, name="Sample shop")
+    features = ws.features(ds.id)
+    ws.close()  # a closed DuckDB file can be copied
+    return SampleTemplate(root, ds.id, features)
 
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch):
-    """An empty workspace in a temp folder, also set as MARKETLENS_WORKSPACE."""
+def workspace(tmp_path, monkeypatch, request):
+    """An empty workspace in a temp folder, also set as MARKETLENS_WORKSPACE.
+
+    With ``sample_dataset`` it starts as a copy of the session's sample workspace.
+    """
     from analytics.workspace import Workspace, close_all
 
     root = tmp_path / "ws"
+    if "sample_dataset" in request.fixturenames:
+        shutil.copytree(request.getfixturevalue("sample_template").root, root)
     monkeypatch.setenv("MARKETLENS_WORKSPACE", str(root))
     ws = Workspace(root)
     yield ws
     close_all()
+
+
+@pytest.fixture
+def sample_dataset(workspace, sample_template):
+    """The committed sample in the test's workspace (with its default feature table)."""
+    return workspace.get(sample_template.dataset_id)
+
+
+@pytest.fixture(scope="session")
+def sample_features(sample_template) -> pd.DataFrame:
+    """Feature table of the committed sample (949 users of 5 hidden types); do not modify it."""
+    return sample_template.features
 
 
 @pytest.fixture(scope="session")
@@ -37,24 +70,3 @@ def sample_log() -> Path:
 @pytest.fixture(scope="session")
 def sample_truth() -> pd.DataFrame:
     return pd.read_csv(SAMPLE_TRUTH)
-
-
-@pytest.fixture
-def sample_dataset(workspace, sample_log):
-    """The committed sample imported into the test's workspace (with default features)."""
-    return workspace.import_file(sample_log, name="Sample shop")
-
-
-def write(path: Path, text: str, encoding: str = "utf-8", compress: bool = False) -> Path:
-    """Write test text in a given encoding (optionally gzipped) and return the path."""
-    data = text.encode(encoding)
-    if compress:
-        data = gzip.compress(data)
-    path.write_bytes(data)
-    return path
-
-
-def csv_bytes(df: pd.DataFrame, **kwargs) -> bytes:
-    buf = io.StringIO()
-    df.to_csv(buf, index=False, **kwargs)
-    return buf.getvalue().encode()

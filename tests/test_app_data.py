@@ -66,8 +66,8 @@ BAD = {
 
 
 @pytest.mark.parametrize("name", sorted(BAD))
-def test_bad_upload_shows_a_message_and_keeps_data(workspace, sample_log, monkeypatch, name):
-    existing = workspace.import_file(sample_log, name="Kept")
+def test_bad_upload_shows_a_message_and_keeps_data(workspace, sample_dataset, monkeypatch, name):
+    existing = sample_dataset
     monkeypatch.setenv("MARKETLENS_MAX_UNPACKED_MB", "1")
     data, words = BAD[name]
     at = upload(app(), name, data)

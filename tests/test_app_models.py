@@ -33,13 +33,14 @@ def test_train_two_models_and_use_them(sample_dataset, workspace):
     at.number_input(key="cost").set_value(2.0).run()
     button(at, "Score today's users and build the target list").click().run()
     no_traceback(at)
-    targets = at.session_state["target_list"]
+    targets = at.dataframe[-1].value
     assert list(targets.columns) == ["user_id", "score", "rank", "segment"] and len(targets) > 0
+    assert any(b.label == "Download the target list (CSV)" for b in at.get("download_button"))
     # Save, then score another dataset with it.
     at.text_input(key="model_name").set_value("buyers").run()
     button(at, "Save model").click().run()
     no_traceback(at)
-    assert [m["key"] for m in workspace.results(sample_dataset.id, "model")] == ["buyers"]
+    assert [m.key for m in workspace.results(sample_dataset.id, "model")] == ["buyers"]
     button(at, "Score").click().run()
     no_traceback(at)
     assert errors(at) == []

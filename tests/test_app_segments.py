@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.apptest_helpers import app, button, errors, no_traceback, open_page
-from tests.conftest import write
+from tests.helpers import write
 
 
 def test_empty_workspace(workspace):
@@ -30,7 +30,7 @@ def test_sweep_segment_map_rename_save(sample_dataset, workspace):
     button(at, "Save segmentation").click().run()
     no_traceback(at)
     [saved] = workspace.results(sample_dataset.id, "segmentation")
-    meta, frames = workspace.result(sample_dataset.id, "segmentation", saved["key"])
+    frames = workspace.result(sample_dataset.id, "segmentation", saved.key).frames
     assert len(frames["labels"]) == sample_dataset.users and "map_tsne" in frames and "map_pca" in frames
     assert [b.label for b in at.get("download_button")] == ["Download user_id → segment (CSV)"]
 

@@ -10,7 +10,7 @@ import pytest
 from analytics.errors import MappingError, NoDataError, RaggedRowsError
 from analytics.ingest.roles import ColumnMapping
 from analytics.sql import quote_ident
-from tests.conftest import write
+from tests.helpers import write
 
 MESSY = """user_id,event_time,event,amount,channel
 u1,2025-03-01 10:00:00,page_view,,email

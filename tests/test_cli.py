@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT, write
+from tests.helpers import ROOT, write
 
 
 def cli(*args, env=None):

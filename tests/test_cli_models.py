@@ -8,7 +8,7 @@ import sys
 
 import pandas as pd
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def cli(*args):

@@ -15,10 +15,11 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.manifold import trustworthiness
 
-from analytics import embedding as emb
-from analytics import segmentation as seg
+from analytics import segments as emb
+from analytics import segments as seg
 from analytics.charts import segments as charts
 from analytics.errors import InvalidParameterError
+from analytics.sampling import stratified_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,14 +69,14 @@ def test_same_seed_same_map(data, method):
 
 def test_large_populations_are_sampled_by_segment():
     labels = np.r_[np.zeros(9000, int), np.ones(900, int), np.full(100, 2)]
-    idx = emb.stratified_sample(len(labels), 1000, labels, random_state=0)
+    idx = stratified_sample(labels, 1000, random_state=0, min_per_group=emb.maps.MIN_PER_SEGMENT)
     assert len(idx) == 1000 and len(np.unique(idx)) == 1000 and (np.diff(idx) > 0).all()
     counts = np.bincount(labels[idx], minlength=3)
     assert counts[2] == 100  # a small segment keeps all its users (up to the floor)
     assert counts[0] > counts[1] > counts[2]  # otherwise in proportion
-    again = emb.stratified_sample(len(labels), 1000, labels, random_state=0)
+    again = stratified_sample(labels, 1000, random_state=0, min_per_group=emb.maps.MIN_PER_SEGMENT)
     assert (idx == again).all()
-    assert len(emb.stratified_sample(50, 1000, labels[:50])) == 50
+    assert len(stratified_sample(labels[:50], 1000)) == 50
 
 
 def test_sampling_is_reported(data):
@@ -159,8 +160,15 @@ def test_embedding_round_trips_through_meta_and_frame(data):
     assert (back.indices == e.indices).all() and back.meta() == e.meta()
 
 
-def test_warm_up_returns_seconds():
-    assert emb.warm_up(60) >= 0
+def test_warm_up_compiles_umap_with_a_disk_cache():
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    emb.warm_up(60)
+    umap = emb.load_umap()
+    layouts = [f for f in vars(umap.layouts).values() if isinstance(f, CPUDispatcher)]
+    assert layouts and all(not isinstance(f._cache, NullCache) for f in layouts)  # cached on disk
+    assert any(f.signatures for f in layouts)  # and already compiled for the map to come
 
 
 def test_map_chart_is_webgl_with_escaped_hover(data):

@@ -13,7 +13,7 @@ from analytics.features.spec import event_column_names
 from analytics.features.summary import feature_summary
 from bench.pandas_reference import features as pandas_features
 from bench.pandas_reference import read_log
-from tests.conftest import write
+from tests.helpers import write
 
 
 def assert_same(engine: pd.DataFrame, reference: pd.DataFrame) -> None:

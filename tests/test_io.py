@@ -15,7 +15,7 @@ from analytics.errors import EmptyFileError, FileTooLargeError, ParseError, Unsu
 from analytics.ingest.recognise import open_source
 from analytics.ingest.relation import preview
 from analytics.ingest.text import looks_like_header, sniff_delimiter
-from tests.conftest import write
+from tests.helpers import write
 
 LOG = "user_id,event_time,event,amount\nu1,2025-03-01 10:00:00,page_view,\nu1,2025-03-01 10:05:00,purchase,12.5\n" \
       "u2,2025-03-02 11:00:00,page_view,\n"

@@ -9,18 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.errors import InvalidParameterError, NoDataError
-from analytics.labels import (
-    LEAKAGE_AUC,
-    LeakageWarning,
-    TargetDefinition,
-    build_out_of_time_set,
-    build_training_set,
-    check_classes,
-    check_leakage,
-    resolve_target,
-    to_naive_utc,
-)
+from analytics.errors import InvalidParameterError, LeakageWarning, NoDataError
+from analytics.models.leakage import LEAKAGE_AUC, check_leakage
+from analytics.models.targets import TargetDefinition, resolve_target, to_naive_utc
+from analytics.models.training_set import build_out_of_time_set, build_training_set, check_classes
 
 CUTOFF = datetime(2025, 5, 1)
 

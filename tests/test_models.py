@@ -14,19 +14,25 @@ import pytest
 
 from analytics import models as M
 from analytics.charts import models as mc
-from analytics.errors import InvalidParameterError
-from analytics.labels import TargetDefinition, TrainingSet, build_out_of_time_set, build_training_set
+from analytics.errors import InvalidParameterError, ModelCompatibilityError
+from analytics.models.curves import MAX_CURVE_POINTS
+from analytics.models.targets import TargetDefinition
+from analytics.models.training import cross_validate
+from analytics.models.training_set import TrainingSet, build_out_of_time_set, build_training_set
 
 
 @pytest.fixture(scope="module")
-def sample_ts(tmp_path_factory, sample_log) -> TrainingSet:
+def sample_ts(tmp_path_factory, sample_template) -> TrainingSet:
     """Training set of the committed sample (894 users, 16% buy in the last 30 days), built once."""
-    from analytics.workspace import Workspace, close_all
+    import shutil
 
-    ws = Workspace(tmp_path_factory.mktemp("ws_models"))
-    ds = ws.import_file(sample_log, name="Sample shop")
-    ts = build_training_set(ws, ds.id)
-    close_all()
+    from analytics.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("ws_models") / "ws"
+    shutil.copytree(sample_template.root, root)
+    ws = Workspace(root)
+    ts = build_training_set(ws, sample_template.dataset_id)
+    ws.close()
     return ts
 
 
@@ -69,7 +75,7 @@ def test_best_model_beats_chance_clearly_on_the_sample(sample_report, sample_ts)
         assert_no_nan_metrics(r)
         assert len(r.auc_folds) == 5 and r.auc_std >= 0
         assert r.oof_scores.shape == (sample_ts.n_users,) and np.isfinite(r.oof_scores).all()
-        assert r.roc.x[0] == 0 and r.roc.y[-1] == 1 and len(r.roc.x) <= M.MAX_CURVE_POINTS
+        assert r.roc.x[0] == 0 and r.roc.y[-1] == 1 and len(r.roc.x) <= MAX_CURVE_POINTS
     d = sample_report.to_dict()
     assert d["best_model"] == best.key and d["n_users"] == sample_ts.n_users
     assert d["positives"] == sample_ts.positives
@@ -87,12 +93,13 @@ def test_best_model_beats_chance_clearly_on_the_sample(sample_report, sample_ts)
 
 def test_results_stream_cheapest_first(sample_ts):
     events = []
-    gen = M.iter_train(sample_ts, ["rf", "lr"], n_folds=3, progress=lambda k, i, n: events.append((k, i)))
+    gen = M.iter_train(sample_ts, ["rf", "lr"], n_folds=3, progress=lambda f, msg: events.append((f, msg)))
     first = next(gen)
     # The cheapest model is yielded before the next one has started a fold.
-    assert first.key == "lr" and events == [("lr", 1), ("lr", 2), ("lr", 3)]
+    assert first.key == "lr"
+    assert events == [(pytest.approx(i / 6), f"Logistic regression: fold {i} of 3") for i in (1, 2, 3)]
     second = next(gen)
-    assert second.key == "rf" and events[-1] == ("rf", 3)
+    assert second.key == "rf" and events[-1] == (pytest.approx(1.0), "Random forest: fold 3 of 3")
     with pytest.raises(StopIteration):
         next(gen)
     kept = [r.key for r in M.iter_train(sample_ts, ["tree", "nb"], n_folds=2, keep_order=True)]
@@ -126,7 +133,7 @@ def test_out_of_time_check(workspace, sample_dataset):
     assert o.auc > 0.7 and math.isfinite(o.average_precision)
     assert "out_of_time" in r.metrics()
     with pytest.raises(InvalidParameterError, match="must end at or before"):
-        next(M.iter_train(early, ["lr"], out_of_time=ts))
+        M.iter_train(early, ["lr"], out_of_time=ts)  # refused by the call itself, before any training
 
 
 # --- edge cases --------------------------------------------------------------------------------
@@ -136,7 +143,7 @@ def test_only_one_class_overall_is_refused_before_training():
     ts = synthetic(100, 0.2)
     ts = replace(ts, y=np.zeros(100, dtype=np.int64))
     with pytest.raises(InvalidParameterError, match="one group"):
-        next(M.iter_train(ts, ["lr"]))
+        M.iter_train(ts, ["lr"])
 
 
 def test_class_smaller_than_folds_is_refused():
@@ -153,11 +160,11 @@ def test_one_class_in_a_fold_is_explained_not_nan():
     pos, neg = np.flatnonzero(ts.y == 1), np.flatnonzero(ts.y == 0)
     # Fold 1 tests negatives only; fold 2 tests a mix.
     folds = [(np.r_[pos, neg[:20]], neg[20:]), (np.r_[pos[:8], neg[:30]], np.r_[pos[8:], neg[30:]])]
-    r = M._cross_validate("lr", Xp, ts, kinds, folds, None, True, 0, None, None)
+    r = cross_validate("lr", Xp, ts, kinds, folds, None, True, 0, None, None)
     assert r.ok and len(r.auc_folds) == 1
     assert any("only one class" in n for n in r.notes)
     assert_no_nan_metrics(r)
-    none = M._cross_validate("lr", Xp, ts, kinds, folds[:1], None, True, 0, None, None)
+    none = cross_validate("lr", Xp, ts, kinds, folds[:1], None, True, 0, None, None)
     assert none.auc_mean is None and none.roc is None and "not defined" in none.label
     assert_no_nan_metrics(none)
     assert M.metrics_table([none])["ROC AUC"].iloc[0] == "—"
@@ -206,7 +213,9 @@ def test_model_failure_is_reported_not_raised(monkeypatch):
     def broken(*args, **kwargs):
         raise ValueError("boom")
 
-    monkeypatch.setattr(M, "_positive_scores", broken)
+    from analytics.models import training
+
+    monkeypatch.setattr(training, "positive_scores", broken)
     r = next(M.iter_train(ts, ["nb"], n_folds=2))
     assert r.error and "boom" in r.error and r.auc_mean is None and "failed" in r.label
     assert_no_nan_metrics(r)
@@ -272,9 +281,17 @@ def test_learning_curve_says_whether_more_data_helps(sample_ts):
 
 
 @pytest.mark.slow
-def test_tuning_is_time_bounded_and_reports_before_after(sample_ts):
+def test_tuning_is_time_bounded_and_reports_before_after(sample_ts, monkeypatch):
+    # A clock that moves one second each time the search looks at it: the budget of 5 s
+    # then allows exactly 4 candidates whatever the machine's speed.
+    import types
+
+    from analytics.models import tuning
+
+    ticks = iter(range(10_000))
+    monkeypatch.setattr(tuning, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
     t = M.tune_model(sample_ts, "tree", time_budget_s=5, max_candidates=50)
-    assert t.seconds < 5 + 3  # soft limit: at most one candidate over
+    assert t.stopped_by_time and t.candidates == 4
     assert t.auc_after >= t.auc_before
     assert t.improved == bool(t.best_params)
     assert t.candidates == len(t.trials) - 1 and t.candidates < 50
@@ -357,7 +374,7 @@ def test_version_mismatch_is_refused(tmp_path):
     meta = json.loads(meta_path.read_text())
     meta["versions"]["scikit-learn"] = "1.2.0"
     meta_path.write_text(json.dumps(meta))
-    with pytest.raises(M.ModelCompatibilityError, match="scikit-learn 1.2.0.*Train it again"):
+    with pytest.raises(ModelCompatibilityError, match="scikit-learn 1.2.0.*Train it again"):
         M.load_model(tmp_path / "m")
 
 
@@ -365,9 +382,9 @@ def test_missing_feature_is_refused(tmp_path):
     ts = synthetic(200, 0.3)
     M.save_model(M.fit_model(ts, "rf"), tmp_path / "m")
     feats = ts.X.assign(user_id=ts.user_ids).drop(columns=["count"])
-    with pytest.raises(M.ModelCompatibilityError, match="lacks 1 feature.*count"):
+    with pytest.raises(ModelCompatibilityError, match="lacks 1 feature.*count"):
         M.score(tmp_path / "m", feats)
-    with pytest.raises(M.ModelCompatibilityError, match="no saved MarketLens model"):
+    with pytest.raises(ModelCompatibilityError, match="no saved MarketLens model"):
         M.load_model(tmp_path / "nowhere")
 
 
@@ -384,12 +401,12 @@ def test_altered_or_foreign_model_files_are_refused(tmp_path):
     M.save_model(model, tmp_path / "ok")
     with open(tmp_path / "ok" / "model.skops", "ab") as fh:
         fh.write(b"tampered")
-    with pytest.raises(M.ModelCompatibilityError, match="has changed since it was saved"):
+    with pytest.raises(ModelCompatibilityError, match="has changed since it was saved"):
         M.load_model(tmp_path / "ok")
     for i, func in enumerate((_shady, partial(_shady))):  # a trusted wrapper does not smuggle in its function
         foreign = replace(model, pipeline=Pipeline([("f", FunctionTransformer(func)), ("m", model.pipeline)]))
         M.save_model(foreign, tmp_path / f"foreign{i}")
-        with pytest.raises(M.ModelCompatibilityError, match="does not load.*_shady"):
+        with pytest.raises(ModelCompatibilityError, match="does not load.*_shady"):
             M.load_model(tmp_path / f"foreign{i}")
 
 

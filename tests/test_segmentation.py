@@ -15,7 +15,7 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from analytics import segmentation as seg
+from analytics import segments as seg
 from analytics.charts import segments as charts
 from analytics.errors import InvalidParameterError, MarketLensError, NoDataError
 
@@ -26,20 +26,6 @@ def table(X: np.ndarray, names: list[str] | None = None) -> pd.DataFrame:
     cols = names or [f"x{i}" for i in range(X.shape[1])]
     df = pd.DataFrame(X, columns=cols)
     df.insert(0, "user_id", [f"u{i}" for i in range(len(df))])
-    return df
-
-
-@pytest.fixture(scope="module")
-def sample_features(tmp_path_factory) -> pd.DataFrame:
-    """Feature table of the committed sample log (949 users of 5 hidden types), built once."""
-    from conftest import SAMPLE_LOG
-
-    from analytics.workspace import Workspace, close_all
-
-    ws = Workspace(tmp_path_factory.mktemp("ws"))
-    ds = ws.import_file(SAMPLE_LOG, name="Sample shop")
-    df = ws.features(ds.id)
-    close_all()
     return df
 
 

@@ -15,7 +15,7 @@ import pytest
 from analytics.errors import MarketLensError
 from analytics.features.spec import FeatureParams
 from sample_data.generate import generate, write_csv
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -107,7 +107,8 @@ def test_java_pattern():
 
 
 def test_classifier_labels_on_spark_equal_duckdb(workspace, log_files, spark):
-    from analytics.labels import TargetDefinition, build_training_set
+    from analytics.models.targets import TargetDefinition
+    from analytics.models.training_set import build_training_set
 
     csv_path, parquet_dir = log_files
     lake = workspace.connect(str(parquet_dir), engine="spark", master="local[2]")

@@ -11,7 +11,7 @@ import pytest
 from analytics.errors import DatasetNotFoundError, InvalidParameterError, UnsupportedFileError, WorkspaceError
 from analytics.sql import quote_ident
 from analytics.workspace import Workspace, close_all
-from tests.conftest import ROOT, write
+from tests.helpers import ROOT, write
 
 LOG = "user,time,event,amount\nu1,2025-01-01 10:00,view,\nu1,2025-01-02 10:00,purchase,9.5\nu2,2025-01-03,view,\n"
 
@@ -145,9 +145,10 @@ def test_results_store_metadata_and_tables_atomically(workspace, tmp_path):
     frame = pd.DataFrame({"user_id": ["u1", "u2"], "segment": ["A <b>", "B"]})
     key = workspace.put_result(ds.id, "segmentation", "My K=2 run!", {"k": 2}, {"labels": frame})
     assert key == "my_k_2_run"
-    meta, frames = workspace.result(ds.id, "segmentation", key)
+    stored = workspace.result(ds.id, "segmentation", key)
+    meta, frames = stored.meta, stored.frames
     assert meta["k"] == 2 and frames["labels"].equals(frame)
-    assert [r["key"] for r in workspace.results(ds.id, "segmentation")] == [key]
+    assert [r.key for r in workspace.results(ds.id, "segmentation")] == [key]
     # Replacing drops the old tables; deleting the dataset drops everything.
     workspace.put_result(ds.id, "segmentation", key, {"k": 3}, {"other": frame})
     tables = {r[0] for r in workspace.cursor().execute("SELECT table_name FROM duckdb_tables()").fetchall()}

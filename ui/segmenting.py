@@ -1,4 +1,4 @@
-"""Session-side glue for the Segments page: the current (unsaved) segmentation, maps, saved ones.
+"""Session-side glue for the Segments page: the current (unsaved) segmentation, the k sweep, maps, saved ones.
 
 An unsaved segmentation belongs to this browser session only. Saving writes it
 into the workspace (kind ``segmentation``): the description as JSON and two
@@ -14,11 +14,11 @@ import threading
 import pandas as pd
 import streamlit as st
 
-from analytics import embedding, segmentation
-from analytics.workspace import Dataset, Workspace
+from analytics import segments
+from analytics.workspace import Dataset
+from ui import state
 
 _CURRENT = "segmentation_current"  # (dataset id, features table, SegmentationResult)
-_SWEEP = "segmentation_sweep"
 _MAPS = "segmentation_maps"
 _WARM = threading.Event()
 
@@ -32,54 +32,81 @@ def warm_umap_in_background() -> None:
     if _WARM.is_set():
         return
     _WARM.set()
-    threading.Thread(target=embedding.warm_up, name="marketlens-umap-warmup", daemon=True).start()
+    threading.Thread(target=segments.warm_up, name="marketlens-umap-warmup", daemon=True).start()
 
 
-def _sweep_key(ds: Dataset, table: str, columns: list[str], prep: segmentation.Preprocessing) -> tuple:
+def choose_features(features: pd.DataFrame) -> segments.FeatureChoice:
+    return segments.choose_features(features)
+
+
+def _sweep_key(ds: Dataset, table: str, columns: list[str], prep: segments.Preprocessing) -> tuple:
     return ds.id, table, tuple(columns), json.dumps(prep.to_dict(), sort_keys=True)
 
 
-def sweep(ws: Workspace, ds: Dataset, table: str, features: pd.DataFrame, columns: list[str],
-          prep: segmentation.Preprocessing) -> segmentation.KSweepResult:
+def sweep(ds: Dataset, table: str, features: pd.DataFrame, columns: list[str],
+          prep: segments.Preprocessing) -> segments.KSweepResult:
     """The k sweep for these features and settings (computed once per session)."""
     result = last_sweep(ds, table, columns, prep)
     if result is None:
-        result = segmentation.k_sweep(features, columns, preprocessing=prep)
-        st.session_state[_SWEEP] = (_sweep_key(ds, table, columns, prep), result)
+        result = state.remember("k_sweep", _sweep_key(ds, table, columns, prep),
+                                segments.k_sweep(features, columns, preprocessing=prep))
     return result
 
 
 def last_sweep(ds: Dataset, table: str, columns: list[str],
-               prep: segmentation.Preprocessing) -> segmentation.KSweepResult | None:
-    cached = st.session_state.get(_SWEEP)
-    return cached[1] if cached and cached[0] == _sweep_key(ds, table, columns, prep) else None
+               prep: segments.Preprocessing) -> segments.KSweepResult | None:
+    return state.recall("k_sweep", _sweep_key(ds, table, columns, prep))
 
 
-def current(ds: Dataset, table: str) -> segmentation.SegmentationResult | None:
+def segment(ds: Dataset, table: str, features: pd.DataFrame, k: int, *, method: str, columns: list[str],
+            prep: segments.Preprocessing, progress=None) -> segments.SegmentationResult:
+    """Segment the users and make the result this session's current segmentation."""
+    result = segments.segment(features, int(k), method=method, columns=columns, preprocessing=prep,
+                              progress=progress)
+    set_current(ds, table, result)
+    return result
+
+
+def rename(ds: Dataset, table: str, result: segments.SegmentationResult, names: list[str]) -> None:
+    set_current(ds, table, segments.rename_segments(result, names))
+
+
+def current(ds: Dataset, table: str) -> segments.SegmentationResult | None:
     entry = st.session_state.get(_CURRENT)
     return entry[2] if entry and entry[0] == ds.id and entry[1] == table else None
 
 
-def set_current(ds: Dataset, table: str, result: segmentation.SegmentationResult) -> None:
+def set_current(ds: Dataset, table: str, result: segments.SegmentationResult) -> None:
     st.session_state[_CURRENT] = (ds.id, table, result)
     st.session_state[_MAPS] = {}
 
 
-def map_for(result: segmentation.SegmentationResult, method: str, **params) -> \
-        embedding.Embedding | None:
+def map_for(result: segments.SegmentationResult, method: str, **params) -> segments.Embedding | None:
     return st.session_state.setdefault(_MAPS, {}).get((id(result), method, json.dumps(params, sort_keys=True)))
 
 
-def draw_map(result: segmentation.SegmentationResult, features: pd.DataFrame, method: str, progress=None,
-             **params) -> embedding.Embedding:
-    emb = embedding.embed(features, method, labels=result.labels, columns=result.columns,
-                          preprocessing=segmentation.Preprocessing.from_dict(result.preprocessing),
-                          random_state=result.random_state, progress=progress, **params)
+def draw_map(result: segments.SegmentationResult, features: pd.DataFrame, method: str, progress=None,
+             **params) -> segments.Embedding:
+    emb = segments.embed(features, method, labels=result.labels, columns=result.columns,
+                         preprocessing=segments.Preprocessing.from_dict(result.preprocessing),
+                         random_state=result.random_state, progress=progress, **params)
     st.session_state.setdefault(_MAPS, {})[(id(result), method, json.dumps(params, sort_keys=True))] = emb
     return emb
 
 
-def save(ws: Workspace, ds: Dataset, table: str, result: segmentation.SegmentationResult, name: str) -> str:
+def audience(result: segments.SegmentationResult) -> pd.DataFrame:
+    """``user_id, segment`` (the segment's name) for the download."""
+    return result.assignments[["user_id", "segment_name"]].rename(columns={"segment_name": "segment"})
+
+
+def saved(ds: Dataset) -> pd.DataFrame:
+    """The saved segmentations of a dataset as a table (newest first)."""
+    return pd.DataFrame([{"name": s.key, "segments": s.meta["brief"]["k"], "method": s.meta["brief"]["method"],
+                          "stability": s.meta["brief"]["stability"], "saved": s.created_at}
+                         for s in state.workspace().results(ds.id, "segmentation")])
+
+
+def save(ds: Dataset, table: str, result: segments.SegmentationResult, name: str) -> str:
     """Store the segmentation (and the maps drawn for it) under the dataset."""
     labels = pd.DataFrame({"user_id": result.assignments["user_id"].astype(str),
                            "segment": result.assignments["segment_name"].astype(str),
@@ -91,15 +118,18 @@ def save(ws: Workspace, ds: Dataset, table: str, result: segmentation.Segmentati
             frames[f"map_{method}"] = emb.frame()[["row", "x", "y"]]
             maps[method] = emb.meta()
     meta = {"result": result.to_dict(), "features_table": table, "maps": maps, "brief": result.brief()}
-    return ws.put_result(ds.id, "segmentation", name, meta, frames)
+    return state.workspace().put_result(ds.id, "segmentation", name, meta, frames)
 
 
-def load(ws: Workspace, ds: Dataset, key: str) -> tuple[str, segmentation.SegmentationResult, dict]:
-    """A saved segmentation as (features table, result, maps by method)."""
-    meta, frames = ws.result(ds.id, "segmentation", key)
-    labels = frames["labels"]
+def open_saved(ds: Dataset, key: str) -> None:
+    """Make a saved segmentation this session's current one."""
+    stored = state.workspace().result(ds.id, "segmentation", key)
+    labels = stored.frames["labels"]
     assignments = pd.DataFrame({"user_id": labels["user_id"], "segment": labels["segment_id"],
                                 "segment_name": labels["segment"]})
-    result = segmentation.SegmentationResult.from_dict(meta["result"], assignments)
-    maps = {m: embedding.Embedding.from_parts(meta["maps"][m], frames[f"map_{m}"]) for m in meta.get("maps", {})}
-    return meta["features_table"], result, maps
+    result = segments.SegmentationResult.from_dict(stored.meta["result"], assignments)
+    set_current(ds, stored.meta["features_table"], result)
+
+
+def delete_saved(ds: Dataset, key: str) -> None:
+    state.workspace().drop_result(ds.id, "segmentation", key)

@@ -1,12 +1,19 @@
-"""Session-state keys and access to the shared workspace.
+"""Session-state keys, the shared workspace, and this session's memory of computed results.
 
 The workspace is the only thing sessions share, by design: one
 :class:`~analytics.workspace.Workspace` per folder per server process. Everything
 a user has chosen or has in progress (active dataset, staged upload, unsaved
 results) lives in ``st.session_state`` and is never visible to another session.
+
+Results of expensive buttons are remembered with :func:`remember` under a key
+that names everything they depend on (dataset, run, model, settings), so they
+stay on screen across reruns, and a result of another dataset or run is never
+shown: :func:`recall` with another key finds nothing.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import streamlit as st
 
@@ -15,9 +22,9 @@ from analytics.errors import DatasetNotFoundError
 from analytics.workspace import Dataset, Workspace
 
 ACTIVE_DATASET = "active_dataset_id"
-STAGED = "staged_upload"  # (file_id, StagedFile, Inspection)
 CONFIRM_DELETE = "confirm_delete_id"
 LAST_IMPORT = "last_import_id"
+_MEMORY = "remembered_results"
 
 
 @st.cache_resource(show_spinner=False)
@@ -51,3 +58,21 @@ def set_active_dataset(dataset_id: str | None) -> None:
         st.session_state.pop(ACTIVE_DATASET, None)
     else:
         st.session_state[ACTIVE_DATASET] = dataset_id
+
+
+def remember(kind: str, key: tuple, value: Any) -> Any:
+    """Keep the latest result of one kind (a map, a tuning, ...) for this session, under its key."""
+    st.session_state.setdefault(_MEMORY, {})[kind] = (key, value)
+    return value
+
+
+def recall(kind: str, key: tuple) -> Any | None:
+    """The remembered result of this kind if it was computed for exactly this key, else None."""
+    entry = st.session_state.get(_MEMORY, {}).get(kind)
+    return entry[1] if entry is not None and entry[0] == key else None
+
+
+def forget(*kinds: str) -> None:
+    memory = st.session_state.get(_MEMORY, {})
+    for kind in kinds:
+        memory.pop(kind, None)

@@ -1,27 +1,15 @@
-"""Widget groups used by more than one page, and cached reads of stored tables."""
+"""Widget groups and small display helpers used by more than one page."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
+from analytics.engines.spark import spark_master
 from analytics.features.spec import FEATURE_DOCS
 from analytics.ingest.report import CleaningReport
-from analytics.sql import quote_ident
-from analytics.workspace import Dataset, Workspace
+from analytics.workspace import Dataset
 from ui import auth, state
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _stored_table(root: str, table: str, limit: int | None) -> pd.DataFrame:
-    """A stored result table. Keyed by table name: stored tables are never changed in place."""
-    ws = state.workspace()
-    lim = f" LIMIT {int(limit)}" if limit else ""
-    return ws.cursor().execute(f"SELECT * FROM {quote_ident(table)}{lim}").df()
-
-
-def stored_table(ws: Workspace, table: str, limit: int | None = None) -> pd.DataFrame:
-    return _stored_table(str(ws.root), table, limit)
 
 
 def page_start(title: str) -> None:
@@ -122,3 +110,8 @@ _MARKDOWN_SPECIAL = "\\`*_{}[]()#+-.!|<>~$:"
 def plain(text: object) -> str:
     """Escape text from the data (names, values) for use inside Markdown labels."""
     return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text))
+
+
+def default_spark_master() -> str:
+    """The Spark master this server is configured with (shown as the default)."""
+    return spark_master()

@@ -14,15 +14,10 @@ import numpy as np
 import plotly.graph_objects as go
 
 from analytics.charts import TEMPLATE, safe
-from analytics.models import (
-    CalibrationCurve,
-    ConfusionResult,
-    GainLift,
-    ImportanceResult,
-    LearningCurveResult,
-    ModelResult,
-    ProfitCurve,
-)
+from analytics.models.curves import CalibrationCurve, ConfusionResult, GainLift
+from analytics.models.diagnostics import ImportanceResult, LearningCurveResult
+from analytics.models.economics import ProfitCurve
+from analytics.models.results import ModelResult
 
 # Plotly's qualitative palette, fixed per position so a model keeps its colour as curves arrive.
 COLORS = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D"]
@@ -88,31 +83,34 @@ def pr_chart(results: Sequence[ModelResult], title: str = "Precision-recall (out
 
 def gain_chart(curves: dict[str, GainLift], title: str = "Cumulative gain") -> go.Figure:
     """Share of all positives reached against the share of users contacted (model name -> curve)."""
-    fig = go.Figure()
-    fig.add_scatter(x=[0, 100], y=[0, 100], mode="lines", line=dict(dash="dash", color="gray", width=1),
-                    name="random targeting", hoverinfo="skip")
-    for i, (name, g) in enumerate(curves.items()):
-        fig.add_scatter(x=np.r_[0, 100 * g.depth], y=np.r_[0, 100 * g.gain], mode="lines", name=safe(name),
-                        line=dict(color=_color(i), width=2),
-                        hovertemplate="top %{x:.0f}% of users<br>%{y:.1f}% of positives" f"<extra>{safe(name)}</extra>")
-    fig.update_layout(**_LAYOUT, title=safe(title), xaxis_title="users contacted, best scores first (%)",
-                      yaxis_title="positives reached (%)")
-    fig.update_xaxes(range=[0, 100])
+    fig = _by_depth(curves, title, random_line=([0, 100], [0, 100]), random_name="random targeting",
+                    y=lambda g: (np.r_[0, 100 * g.depth], np.r_[0, 100 * g.gain]),
+                    hover="top %{x:.0f}% of users<br>%{y:.1f}% of positives", yaxis_title="positives reached (%)")
     fig.update_yaxes(range=[0, 101])
     return fig
 
 
 def lift_chart(curves: dict[str, GainLift], title: str = "Lift") -> go.Figure:
     """How many times more positives than random targeting, by depth (model name -> curve)."""
-    fig = go.Figure()
-    fig.add_scatter(x=[0, 100], y=[1, 1], mode="lines", line=dict(dash="dash", color="gray", width=1),
-                    name="random targeting (1x)", hoverinfo="skip")
-    for i, (name, g) in enumerate(curves.items()):
-        fig.add_scatter(x=100 * g.depth, y=g.lift, mode="lines", name=safe(name), line=dict(color=_color(i), width=2),
-                        hovertemplate="top %{x:.0f}%: %{y:.2f}x random" f"<extra>{safe(name)}</extra>")
-    fig.update_layout(**_LAYOUT, title=safe(title), xaxis_title="users contacted, best scores first (%)",
-                      yaxis_title="lift (x random)")
+    fig = _by_depth(curves, title, random_line=([0, 100], [1, 1]), random_name="random targeting (1x)",
+                    y=lambda g: (100 * g.depth, g.lift), hover="top %{x:.0f}%: %{y:.2f}x random",
+                    yaxis_title="lift (x random)")
     fig.update_layout(legend=dict(yanchor="top", y=0.98))
+    return fig
+
+
+def _by_depth(curves: dict[str, GainLift], title: str, *, random_line: tuple, random_name: str, y,
+              hover: str, yaxis_title: str) -> go.Figure:
+    """One line per model over targeting depth, with the random-targeting line dashed."""
+    fig = go.Figure()
+    fig.add_scatter(x=random_line[0], y=random_line[1], mode="lines", line=dict(dash="dash", color="gray", width=1),
+                    name=random_name, hoverinfo="skip")
+    for i, (name, g) in enumerate(curves.items()):
+        xs, ys = y(g)
+        fig.add_scatter(x=xs, y=ys, mode="lines", name=safe(name), line=dict(color=_color(i), width=2),
+                        hovertemplate=hover + f"<extra>{safe(name)}</extra>")
+    fig.update_layout(**_LAYOUT, title=safe(title), xaxis_title="users contacted, best scores first (%)",
+                      yaxis_title=yaxis_title)
     fig.update_xaxes(range=[0, 100])
     return fig
 

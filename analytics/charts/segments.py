@@ -16,8 +16,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from analytics.charts import TEMPLATE, safe
-from analytics.embedding import Embedding
-from analytics.segmentation import SCORE_LABELS, Dendrogram, KSweepResult, SegmentationResult, feature_label
+from analytics.segments.clustering import Dendrogram
+from analytics.segments.features import feature_label
+from analytics.segments.ksweep import SCORE_LABELS, KSweepResult
+from analytics.segments.maps import Embedding
+from analytics.segments.segment import SegmentationResult
 
 SEGMENT_COLORS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#EECA3B", "#9D755D",
                   "#FF9DA6", "#BAB0AC", "#1F77B4", "#2CA02C", "#D62728", "#9467BD", "#8C564B")

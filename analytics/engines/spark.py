@@ -21,7 +21,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from analytics import config
 from analytics.engines.spark_cleaning import clean_log, spark_profile
-from analytics.errors import MarketLensError, ParseError
+from analytics.errors import MarketLensError, ParseError, SparkUnavailableError
 from analytics.features.profile import DatasetProfile
 from analytics.features.queries import window_users as features_window_users
 from analytics.features.spec import FeatureParams, FeatureSpec, resolve_spec
@@ -40,23 +41,19 @@ from analytics.ingest.report import CleaningReport
 from analytics.ingest.roles import ColumnMapping, guess_mapping, mapping_with
 from analytics.ingest.source import unique_names
 from analytics.ingest.text import looks_like_header, sniff_delimiter
+from analytics.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 DEFAULT_MASTER = "local[*]"
 
-
 PREVIEW_ROWS = 2000
-
-
-class SparkUnavailableError(MarketLensError):
-    """pyspark or Java is missing, or the master cannot be reached."""
 
 
 def spark_master(master: str | None = None) -> str:
     """The master to use: the argument, ``MARKETLENS_SPARK_MASTER``, or ``local[*]``."""
-    return master or os.environ.get("MARKETLENS_SPARK_MASTER") or DEFAULT_MASTER
+    return master or config.spark_master() or DEFAULT_MASTER
 
 
 def session(master: str | None = None) -> SparkSession:
@@ -76,8 +73,7 @@ def session(master: str | None = None) -> SparkSession:
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                # Few shuffle partitions on one machine; a cluster sets its own.
-               .config("spark.sql.shuffle.partitions",
-                       os.environ.get("MARKETLENS_SPARK_PARTITIONS", "8" if master.startswith("local") else "200")))
+               .config("spark.sql.shuffle.partitions", str(config.spark_partitions(master.startswith("local")))))
     try:
         with _jvm_output_to(Path(tempfile.gettempdir()) / "marketlens-spark.log"):
             return builder.getOrCreate()
@@ -132,7 +128,7 @@ class SparkLog:
 
 
 def load_log(spark: SparkSession, uri: str, *, fmt: str | None = None, changes: dict | None = None,
-             now: datetime | None = None, progress: Callable[[str], None] | None = None) -> SparkLog:
+             now: datetime | None = None, progress: Progress | None = None) -> SparkLog:
     """Read, map and clean a log on Spark.
 
     Parameters
@@ -152,8 +148,8 @@ def load_log(spark: SparkSession, uri: str, *, fmt: str | None = None, changes: 
     ------
     ParseError, MappingError, NoDataError
     """
-    say = progress or (lambda _m: None)
-    say("Reading the log with Spark")
+    say = progress or no_progress
+    say(0.0, "Reading the log with Spark")
     raw = _read(spark, uri, fmt)
     preview = raw.limit(PREVIEW_ROWS).toPandas().astype(object)
     preview = preview.where(preview.notna(), None)
@@ -162,12 +158,12 @@ def load_log(spark: SparkSession, uri: str, *, fmt: str | None = None, changes: 
     guess = guess_mapping(preview)
     mapping = mapping_with(list(raw.columns), guess.mapping, **(changes or {}))
     mapping.validate(list(raw.columns))
-    say("Converting and cleaning rows")
+    say(0.4, "Converting and cleaning rows")
     events, report = clean_log(raw, mapping, preview, now or datetime.now(UTC))
     view = f"ev_spark_{uuid.uuid4().hex[:10]}"
     events = events.persist()
     events.createOrReplaceTempView(view)
-    say("Profiling events")
+    say(0.8, "Profiling events")
     profile = spark_profile(spark, view, preview, mapping)
     report.users, report.ts_min, report.ts_max = profile.users, profile.ts_min, profile.ts_max
     return SparkLog(spark, events, view, mapping, report, profile)

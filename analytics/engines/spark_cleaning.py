@@ -1,5 +1,4 @@
-"""The cleaning rules of :mod:`analytics.ingest.cleaning`, as Spark column expressions.
-"""
+"""The cleaning rules of :mod:`analytics.ingest.cleaning`, as Spark column expressions."""
 
 from __future__ import annotations
 

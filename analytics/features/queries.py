@@ -1,5 +1,4 @@
-"""Other engine-portable questions about an events table: its profile per event, attribute types, label windows.
-"""
+"""Other engine-portable questions about an events table: its profile per event, attribute types, label windows."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""What a feature table is built with: the user's parameters and what the data adds to them.
-"""
+"""What a feature table is built with: the user's parameters and what the data adds to them."""
 
 from __future__ import annotations
 
@@ -121,7 +120,6 @@ MAX_MODE_CARDINALITY = 5_000
 # Each summarised text attribute costs one grouped pass over the events (and a join), so a
 # very wide file gets its first ones; the rest are listed as skipped.
 MAX_TEXT_ATTRIBUTES = 12
-
 
 MAX_NUMBER_ATTRIBUTES = 50
 

@@ -1,5 +1,4 @@
-"""Summary statistics of a feature table, for display.
-"""
+"""Summary statistics of a feature table, for display."""
 
 from __future__ import annotations
 

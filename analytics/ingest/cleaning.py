@@ -20,7 +20,6 @@ had a problem on load) stay in the table for auditing and are never shown as dat
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -41,10 +40,10 @@ from analytics.ingest.relation import short_error as _short
 from analytics.ingest.report import DROP_MASK, MAX_TEXT, REASON_TEXT, REASONS, CleaningReport
 from analytics.ingest.roles import ColumnMapping
 from analytics.ingest.source import SourceFile
+from analytics.progress import Progress, no_progress
 from analytics.sql import quote_ident, sql_literal
 
 CANONICAL = ("user_id", "ts", "event", "amount", "session_id")
-
 
 MAX_ID = 256
 
@@ -125,7 +124,7 @@ def load(con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: ColumnMapping
 
 
 def finish(con: duckdb.DuckDBPyConnection, src: SourceFile, plan: _Plan, report: CleaningReport, table: str,
-           progress: Callable[[str], None] | None = None) -> CleaningReport:
+           progress: Progress | None = None) -> CleaningReport:
     """Step 2: fix, count, sample and drop problem rows; remove exact duplicates.
 
     Raises
@@ -133,18 +132,18 @@ def finish(con: duckdb.DuckDBPyConnection, src: SourceFile, plan: _Plan, report:
     NoDataError
         When no row is left; the message says why rows were dropped.
     """
-    say = progress or (lambda _msg: None)
+    say = progress or no_progress
     t = quote_ident(table)
     base = con.execute(f"SELECT min(rowid) FROM {t}").fetchone()[0] or 0
-    say("Checking problem rows")
+    say(0.0, "Checking problem rows")
     bits = " | ".join(f"(CASE WHEN {cond} THEN {bit} ELSE 0 END)" for bit, cond in plan.flags)
     con.execute(f"UPDATE {t} SET _flags = CAST({bits} AS UTINYINT) WHERE _raw IS NOT NULL")
     for sql in plan.fixes:
         con.execute(sql.format(table=t))
-    say("Counting and removing problem rows")
+    say(0.3, "Counting and removing problem rows")
     _count_flags(con, table, src, report, base)
     con.execute(f"DELETE FROM {t} WHERE _flags & {DROP_MASK} <> 0")
-    say("Removing exact duplicates")
+    say(0.6, "Removing exact duplicates")
     _remove_duplicates(con, table, src, plan, report, base)
     report.rows_kept = int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
     if report.rows_kept == 0:

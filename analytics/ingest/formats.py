@@ -59,10 +59,8 @@ _SEP_DATE = re.compile(
     r"^(\d{1,4})([/.-])(\d{1,2})\2(\d{1,4})"
     r"(?:([ T])(\d{1,2}):(\d{2})(:\d{2}(?:\.\d+)?)?\s*([AaPp][Mm])?)?\s*$")
 
-
 _ISO = re.compile(
     r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)?$", re.I)
-
 
 _INT = re.compile(r"^\d+(?:\.\d+)?$")
 
@@ -222,12 +220,9 @@ class NumberFormat:
 
 _SYMBOLS = re.compile(r"[$€£¥\u00a0]|\d\s+\d|^\s*[$€£¥]|\s[$€£¥]?$")
 
-
 _COMMA_DECIMAL = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d{1,2}$|^[+-]?\d+,\d{4,}$|^[+-]?0,\d+$")
 
-
 _POINT_DECIMAL = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)\.\d{1,2}$|^[+-]?\d+\.\d{4,}$|^[+-]?0\.\d+$")
-
 
 _COMMA_GROUPS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 

@@ -1,5 +1,4 @@
-"""A recognised file as a DuckDB relation with every column as text, and a preview of it.
-"""
+"""A recognised file as a DuckDB relation with every column as text, and a preview of it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""What cleaning did to a file: counts and example lines for every row dropped or value changed.
-"""
+"""What cleaning did to a file: counts and example lines for every row dropped or value changed."""
 
 from __future__ import annotations
 
@@ -20,9 +19,7 @@ REASONS: tuple[tuple[int, str, str], ...] = (
     (128, "bad_number", "attribute was not a number (left empty)"),
 )
 
-
 DROP_MASK = 1 | 2 | 4 | 8 | 16
-
 
 REASON_TEXT = {key: text for _, key, text in REASONS}
 

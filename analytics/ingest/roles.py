@@ -19,7 +19,6 @@ from analytics.ingest.formats import DATE_ORDERS, NumberFormat, TimeFormat, dete
 
 ROLES = ("user_id", "timestamp", "event", "amount", "session_id")
 
-
 ROLE_LABELS = {
     "user_id": "User id",
     "timestamp": "Time",
@@ -27,7 +26,6 @@ ROLE_LABELS = {
     "amount": "Amount",
     "session_id": "Session id",
 }
-
 
 _NAME_PATTERNS: dict[str, list[tuple[str, float]]] = {
     "user_id": [
@@ -266,7 +264,6 @@ def _amount_value_score(p: dict) -> float | None:
 
 _PURCHASE = re.compile(r"(purchase|order|transaction|buy|bought|sale|paid|payment|conversion|checkout[ _-]?complete"
                        r"|complete[ _-]?checkout|invoice)", re.I)
-
 
 _NOT_PURCHASE = re.compile(r"(begin|start|init|add|cart|view|cancel|refund|return|abandon|fail)", re.I)
 

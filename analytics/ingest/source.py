@@ -1,5 +1,4 @@
-"""What a recognised file is: :class:`SourceFile`, and the limits every reader applies.
-"""
+"""What a recognised file is: :class:`SourceFile`, and the limits every reader applies."""
 
 from __future__ import annotations
 
@@ -18,9 +17,7 @@ from analytics.sql import quote_ident, sql_literal  # noqa: F401 - re-exported u
 
 SAMPLE_BYTES = 1 * MB
 
-
 CHUNK = 8 * MB
-
 
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "whitespace"}
 

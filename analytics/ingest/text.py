@@ -1,5 +1,4 @@
-"""Text files: encoding, delimiter and header, decided from a sample of the bytes.
-"""
+"""Text files: encoding, delimiter and header, decided from a sample of the bytes."""
 
 from __future__ import annotations
 
@@ -199,9 +198,7 @@ def sniff_delimiter(lines: list[str]) -> str:
 
 _NUMBERISH = re.compile(r"^[\s$€£+-]*[\d.,]+\s*%?$")
 
-
 _DATEISH = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
-
 
 _KNOWN_NAMES = re.compile(
     r"(user|customer|client|visitor|member|account|id|time|date|ts|event|action|type|amount|revenue|"

@@ -6,8 +6,8 @@ import pytest
 
 from analytics.workspace import Workspace
 from sample_data.generate import generate, write_csv
-from tests.conftest import SAMPLE_LOG
 from tests.e2e.conftest import free_port, start_server, wait_healthy
+from tests.helpers import SAMPLE_LOG
 from tests.test_crash_safety import check
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

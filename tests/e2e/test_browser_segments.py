@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import ROOT
 from tests.e2e.conftest import load_sample
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,8 @@ def selected_roles(page) -> str:
     """Text of the role select boxes (what a user sees as the current mapping)."""
     page.get_by_text("Which column is which?").wait_for()
     boxes = page.locator("[data-testid='stMain'] [data-testid='stSelectbox'] input")
-    expect(boxes.first).to_have_value(re.compile(r".+"))
+    # Wait for all five role boxes (user, time, event, amount, session) to be drawn, not just the first.
+    expect(boxes.nth(4)).to_have_value(re.compile(r".+"))
     return " ".join(box.input_value() for box in boxes.all())
 
 

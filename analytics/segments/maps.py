@@ -1,7 +1,7 @@
 """2-D maps of users (t-SNE, UMAP, PCA) for the Segments page and ``python -m analytics embed``.
 
 :func:`embed` takes the clustering input (a feature table, the output of
-:func:`analytics.segmentation.prepare`, or a finite numeric matrix), samples it
+:func:`analytics.segments.preprocessing.prepare`, or a finite numeric matrix), samples it
 when it is large, and returns an :class:`Embedding`: 2-D coordinates and the row
 numbers they belong to.
 
@@ -49,11 +49,8 @@ Speed choices (measured with ``bench/bench_segmentation.py``)
 from __future__ import annotations
 
 import os
-import tempfile
-import threading
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,23 +60,27 @@ import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
-from analytics import config
 from analytics.errors import InvalidParameterError
-from analytics.segmentation import Prepared, Preprocessing, prepare
-
-Progress = Callable[[float, str], None]
+from analytics.progress import Progress, no_progress
+from analytics.sampling import stratified_sample
+from analytics.segments.preprocessing import Prepared, Preprocessing, prepare
+from analytics.segments.umap_loader import load_umap
 
 METHODS = ("tsne", "umap", "pca")
+
 DEFAULT_MAX_POINTS: dict[str, int] = {"pca": 200_000, "umap": 50_000, "tsne": 20_000}
+
 MIN_PER_SEGMENT = 200
+
+
 # Below this many (distinct) points a neighbour map says nothing; PCA is shown instead.
 MIN_POINTS_NONLINEAR = 10
-PERPLEXITY_RANGE = (2.0, 100.0)
-N_NEIGHBORS_RANGE = (2, 200)
-MIN_DIST_RANGE = (0.0, 1.0)
 
-_UMAP_LOCK = threading.Lock()
-_UMAP_READY = False
+PERPLEXITY_RANGE = (2.0, 100.0)
+
+N_NEIGHBORS_RANGE = (2, 200)
+
+MIN_DIST_RANGE = (0.0, 1.0)
 
 
 @dataclass
@@ -155,7 +156,7 @@ def embed(data: np.ndarray | pd.DataFrame | Prepared, method: str = "umap", *, l
     data : ndarray, DataFrame or Prepared
         A finite numeric matrix (one row per user, already scaled), a feature table
         (prepared here with ``columns`` and ``preprocessing``, like the segmentation),
-        or :func:`analytics.segmentation.prepare` output.
+        or :func:`analytics.segments.preprocessing.prepare` output.
     method : {"umap", "tsne", "pca"}
         UMAP: local groups and some global layout, fast. t-SNE: crisp local groups,
         distances between groups mean little. PCA: linear, exact, instant; shows
@@ -200,7 +201,7 @@ def embed(data: np.ndarray | pd.DataFrame | Prepared, method: str = "umap", *, l
         _check_range("n_epochs", n_epochs, 10, 2000, integer=True)
     if max_points is not None:
         _check_range("max_points", max_points, 2, 10_000_000, integer=True)
-    say = progress or (lambda _f, _m: None)
+    say = progress or no_progress
     started = time.perf_counter()
     X, notices = _matrix(data, columns, preprocessing)
     n = len(X)
@@ -209,7 +210,8 @@ def embed(data: np.ndarray | pd.DataFrame | Prepared, method: str = "umap", *, l
         if len(labels) != n:
             raise InvalidParameterError(f"labels has {len(labels):,} entries but there are {n:,} users.")
     cap = int(max_points or DEFAULT_MAX_POINTS[method])
-    idx = stratified_sample(n, cap, labels, random_state)
+    idx = stratified_sample(n if labels is None else labels, cap, random_state=random_state,
+                            min_per_group=MIN_PER_SEGMENT)
     if len(idx) < n:
         notices.append(f"The map shows a random sample of {len(idx):,} of {n:,} users"
                        + (", with every segment represented in proportion" if labels is not None else "")
@@ -223,11 +225,11 @@ def embed(data: np.ndarray | pd.DataFrame | Prepared, method: str = "umap", *, l
     say(0.02, f"Computing the {_NAMES[used]} map of {len(idx):,} users")
     explained: list[float] = []
     if used == "pca":
-        coords, explained, params = _pca(Xs, random_state, notices)
+        coords, explained, params = pca_map(Xs, random_state, notices)
     elif used == "umap":
-        coords, params = _umap(Xs, n_neighbors, min_dist, n_epochs, random_state, notices, say)
+        coords, params = umap_map(Xs, n_neighbors, min_dist, n_epochs, random_state, notices, say)
     else:
-        coords, params = _tsne(Xs, perplexity, random_state, notices, say)
+        coords, params = tsne_map(Xs, perplexity, random_state, notices, say)
     say(1.0, "Map ready")
     return Embedding(method=used, coords=np.asarray(coords, dtype=float), indices=idx, n_total=n, params=params,
                      notices=notices, random_state=random_state, seconds=time.perf_counter() - started,
@@ -237,54 +239,7 @@ def embed(data: np.ndarray | pd.DataFrame | Prepared, method: str = "umap", *, l
 _NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 
 
-def stratified_sample(n: int, max_points: int, labels: Any = None, random_state: int = 0) -> np.ndarray:
-    """Sorted row numbers of a seeded sample of at most ``max_points`` of ``n`` rows.
-
-    With ``labels`` each segment gets points in proportion to its size, but at least
-    ``min(size, MIN_PER_SEGMENT)`` so small segments stay visible (floors never
-    take more than half the cap); the largest segments give up the difference.
-
-    Parameters
-    ----------
-    n : int
-    max_points : int
-    labels : array, optional
-    random_state : int
-    """
-    if n <= max_points:
-        return np.arange(n)
-    rng = np.random.default_rng(random_state)
-    if labels is None:
-        return np.sort(rng.choice(n, size=max_points, replace=False))
-    labels = np.asarray(labels)
-    groups, inverse = np.unique(labels, return_inverse=True)
-    sizes = np.bincount(inverse)
-    quota = _quotas(sizes, max_points)
-    parts = [rng.choice(np.flatnonzero(inverse == g), size=q, replace=False) for g, q in enumerate(quota) if q]
-    return np.sort(np.concatenate(parts))
-
-
-def _quotas(sizes: np.ndarray, total: int) -> np.ndarray:
-    # Floors take at most half the cap, so the map stays roughly proportional.
-    floor = np.minimum(sizes, min(MIN_PER_SEGMENT, total // (2 * len(sizes))))
-    extra = total - floor.sum()
-    share = (sizes - floor) / max((sizes - floor).sum(), 1)
-    quota = floor + np.floor(share * extra).astype(int)
-    left = total - quota.sum()
-    # Hand out what rounding left over, largest remaining segments first.
-    for g in np.argsort(-(sizes - quota), kind="stable"):
-        if left <= 0:
-            break
-        take = min(left, sizes[g] - quota[g])
-        quota[g] += take
-        left -= take
-    return quota
-
-
-# --- methods ------------------------------------------------------------------------------
-
-
-def _pca(X: np.ndarray, random_state: int, notices: list[str]) -> tuple[np.ndarray, list[float], dict]:
+def pca_map(X: np.ndarray, random_state: int, notices: list[str]) -> tuple[np.ndarray, list[float], dict]:
     n, d = X.shape
     out = np.zeros((n, 2))
     n_comp = min(2, d, n)
@@ -298,7 +253,7 @@ def _pca(X: np.ndarray, random_state: int, notices: list[str]) -> tuple[np.ndarr
     return out, explained, {"n_components": 2}
 
 
-def _umap(X: np.ndarray, n_neighbors: int, min_dist: float, n_epochs: int | None, random_state: int,
+def umap_map(X: np.ndarray, n_neighbors: int, min_dist: float, n_epochs: int | None, random_state: int,
           notices: list[str], say: Progress) -> tuple[np.ndarray, dict]:
     n = len(X)
     k = int(min(n_neighbors, n - 1))
@@ -319,7 +274,7 @@ def _umap(X: np.ndarray, n_neighbors: int, min_dist: float, n_epochs: int | None
                     "neighbors": "exact"}
 
 
-def _tsne(X: np.ndarray, perplexity: float, random_state: int, notices: list[str],
+def tsne_map(X: np.ndarray, perplexity: float, random_state: int, notices: list[str],
           say: Progress) -> tuple[np.ndarray, dict]:
     from openTSNE import TSNE
     from openTSNE.affinity import PerplexityBasedNN
@@ -348,7 +303,7 @@ def _tsne(X: np.ndarray, perplexity: float, random_state: int, notices: list[str
     gradient = "fft" if n >= 10_000 else "bh"
     # Threads only pay off on big maps; on small ones, with the app or another job on the other core,
     # openTSNE's threads waited on each other and ran 5-8x slower than one thread.
-    jobs = _n_jobs() if n >= 10_000 else 1
+    jobs = map_threads() if n >= 10_000 else 1
     # The FFT grid grows with the map's extent (one interval per unit by default), so the late
     # iterations dominated: two units per interval ran 20k users ~2.8x faster at the same
     # trustworthiness (0.995 both).
@@ -358,11 +313,11 @@ def _tsne(X: np.ndarray, perplexity: float, random_state: int, notices: list[str
     say(0.15, "Laying out the map")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        coords = np.asarray(tsne.fit(affinities=affinities, initialization=_pca_init(X, random_state)))
+        coords = np.asarray(tsne.fit(affinities=affinities, initialization=pca_init(X, random_state)))
     return coords, {"perplexity": p, "iterations": total, "implementation": f"openTSNE ({gradient})"}
 
 
-def _pca_init(X: np.ndarray, random_state: int) -> np.ndarray:
+def pca_init(X: np.ndarray, random_state: int) -> np.ndarray:
     """openTSNE's PCA start: first two components, rescaled to a tiny spread (std 1e-4)."""
     n_comp = min(2, X.shape[1])
     init = np.zeros((len(X), 2))
@@ -378,7 +333,7 @@ def nearest_neighbors(X: np.ndarray, k: int, include_self: bool) -> tuple[np.nda
     ``include_self`` the first column is the row itself at distance 0 (UMAP's format).
     """
     algorithm = "kd_tree" if X.shape[1] <= 20 else "brute"
-    nn = NearestNeighbors(n_neighbors=k, algorithm=algorithm, n_jobs=_n_jobs()).fit(X)
+    nn = NearestNeighbors(n_neighbors=k, algorithm=algorithm, n_jobs=map_threads()).fit(X)
     if include_self:
         dist, ind = nn.kneighbors(n_neighbors=max(k - 1, 1))
         ind = np.hstack([np.arange(len(X))[:, None], ind])[:, :k]
@@ -386,78 +341,6 @@ def nearest_neighbors(X: np.ndarray, k: int, include_self: bool) -> tuple[np.nda
     else:
         dist, ind = nn.kneighbors(n_neighbors=k)
     return ind.astype(np.int64), dist.astype(np.float32)
-
-
-# --- UMAP loading, numba cache, warm-up ----------------------------------------------------
-
-
-def configure_numba_cache(cache_dir: str | Path | None = None) -> Path:
-    """Point numba's on-disk cache at a folder we own, and return it.
-
-    Order: ``cache_dir``, else the ``NUMBA_CACHE_DIR`` environment variable, else
-    ``<workspace>/cache/numba`` (see :func:`analytics.config.workspace_dir`); if that
-    cannot be created, ``<temp>/marketlens-numba``.
-    Call it before the first UMAP map (:func:`load_umap` does) to take effect.
-    """
-    import numba
-
-    path = Path(cache_dir or os.environ.get("NUMBA_CACHE_DIR") or config.workspace_dir() / "cache" / "numba")
-    path = path.expanduser().resolve()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        # A read-only workspace must not stop maps; the cache just lives in the temp folder.
-        path = Path(tempfile.gettempdir()) / "marketlens-numba"
-        path.mkdir(parents=True, exist_ok=True)
-    numba.config.CACHE_DIR = str(path)
-    return path
-
-
-def load_umap(cache_dir: str | Path | None = None) -> Any:
-    """Import umap-learn with its numba functions cached on disk; returns the ``umap`` module.
-
-    umap-learn compiles most of its numba functions without ``cache=True``, so every
-    new process paid 10-20 s of compilation for them. Turning caching on for those
-    functions before their first call stores the machine code under
-    :func:`configure_numba_cache`'s folder; later processes load it in about a second.
-    """
-    global _UMAP_READY
-    with _UMAP_LOCK:
-        if not _UMAP_READY:
-            configure_numba_cache(cache_dir)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                import umap
-                import umap.distances
-                import umap.layouts
-                import umap.spectral
-                import umap.umap_
-                import umap.utils
-            _enable_caching(umap.umap_, umap.layouts, umap.spectral, umap.utils, umap.distances)
-            # Expected by design (we never call transform; the seed is chosen), and catch_warnings
-            # around the fit does not cover maps drawn from other threads (the app's warm-up).
-            for message in (r"precomputed_knn\[2\]", r"n_jobs value .* overridden"):
-                warnings.filterwarnings("ignore", message=message, category=UserWarning, module="umap")
-            _UMAP_READY = True
-    import umap
-
-    return umap
-
-
-def _enable_caching(*modules: Any) -> int:
-    from numba.core.caching import NullCache
-    from numba.core.registry import CPUDispatcher
-
-    enabled = 0
-    for module in modules:
-        for obj in vars(module).values():
-            if isinstance(obj, CPUDispatcher) and isinstance(obj._cache, NullCache):
-                try:
-                    obj.enable_caching()
-                    enabled += 1
-                except Exception:  # noqa: BLE001 - a function numba cannot cache just compiles as before
-                    pass
-    return enabled
 
 
 def warm_up(n_points: int = 300, cache_dir: str | Path | None = None) -> float:
@@ -472,11 +355,8 @@ def warm_up(n_points: int = 300, cache_dir: str | Path | None = None) -> float:
     load_umap(cache_dir)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(n_points, 8)).astype(np.float32)
-    _umap(X, 15, 0.1, 20, 0, [], lambda _f, _m: None)
+    umap_map(X, 15, 0.1, 20, 0, [], no_progress)
     return time.perf_counter() - started
-
-
-# --- helpers --------------------------------------------------------------------------------
 
 
 def _matrix(data: Any, columns: list[str] | None, preprocessing: Preprocessing | None) -> tuple[np.ndarray, list]:
@@ -511,5 +391,5 @@ def _check_range(name: str, value: Any, lo: float, hi: float, integer: bool = Fa
         raise InvalidParameterError(f"{name} must be {kind} between {lo:g} and {hi:g}, got {value!r}.")
 
 
-def _n_jobs() -> int:
+def map_threads() -> int:
     return max(1, min(os.cpu_count() or 1, 4))

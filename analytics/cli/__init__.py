@@ -1,0 +1,51 @@
+"""Command line: the same pipeline as the app, for scripts and schedules (``python -m analytics`` or ``marketlens``).
+
+Every command prints one readable line and exits non-zero on bad input
+(exit 2 for problems with the input, 3 for anything unexpected); ``--json``
+prints a machine-readable summary on stdout. One module per group of commands:
+``data`` (features, import, datasets), ``segments`` (segment, embed) and
+``models`` (train, score); ``common`` holds the flags they share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from analytics.cli import data, models, segments
+from analytics.errors import MarketLensError
+
+EXIT_INPUT, EXIT_BUG = 2, 3
+COMMAND_GROUPS = (data, segments, models)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MarketLensError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback unless asked
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (run again with --debug for details)", file=sys.stderr)
+        return EXIT_BUG
+    finally:
+        from analytics.workspace import close_all
+
+        close_all()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="marketlens", description="MarketLens without the browser.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in COMMAND_GROUPS:
+        group.register(sub)
+    return parser

@@ -1,0 +1,82 @@
+"""Commands on segments: ``segment`` (K-means or Ward) and ``embed`` (t-SNE, UMAP, PCA maps)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from analytics.cli.common import import_log, mapping_args, report, scratch_workspace, whole_number
+
+# Columns that mark a file as a feature table written by `features` (not a log).
+FEATURE_MARKERS = {"recency_days", "frequency", "monetary", "n_events", "n_sessions"}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("segment", help="segment users (K-means or hierarchical) and write user_id -> segment")
+    p.add_argument("source", help="a behaviour log, or a feature table (CSV/Parquet with user_id) from `features`")
+    p.add_argument("--k", default="auto", help="number of segments, or auto (default) to choose it from a sweep")
+    p.add_argument("--method", choices=["kmeans", "hierarchical"], default="kmeans")
+    p.add_argument("--features", help="comma-separated feature columns to cluster on (default: RFM and behaviour)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv: user_id, segment, segment_id")
+    mapping_args(p)
+    p.add_argument("--json", action="store_true", help="print k and why, silhouette, sizes, names, stability")
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("embed", help="place users on a 2-D map (t-SNE, UMAP or PCA) and write the coordinates")
+    p.add_argument("source", help="a behaviour log, or a feature table (CSV/Parquet with user_id)")
+    p.add_argument("--method", choices=["tsne", "umap", "pca"], default="umap")
+    p.add_argument("--max-points", type=int, help="sample cap (default: 20k t-SNE, 50k UMAP, 200k PCA)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv: user_id, x, y")
+    mapping_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_embed)
+
+
+def feature_table(args: argparse.Namespace):
+    """The per-user table to segment or map: read as given, or computed from a log."""
+    import pandas as pd
+
+    path = Path(args.source)
+    if path.is_file():
+        try:
+            head = (pd.read_parquet(path) if path.suffix.lower() == ".parquet"
+                    else pd.read_csv(path, nrows=5 if path.stat().st_size > 50_000_000 else None))
+        except Exception:  # noqa: BLE001 - not a table pandas reads directly: treat it as a log
+            head = None
+        if head is not None and "user_id" in head.columns and FEATURE_MARKERS & set(head.columns):
+            return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    args.log = path
+    with scratch_workspace() as ws:
+        ds = import_log(ws, args, features=True)
+        return ws.features(ds.id)
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from analytics import segments
+    from analytics.exports import frame_bytes
+
+    k = args.k if args.k == "auto" else whole_number(args.k, "--k")
+    columns = [c.strip() for c in args.features.split(",")] if args.features else None
+    result = segments.segment(feature_table(args), k, method=args.method, columns=columns)
+    out = result.assignments.rename(columns={"segment": "segment_id", "segment_name": "segment"})
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_bytes(frame_bytes(out[["user_id", "segment", "segment_id"]], "csv"))
+    brief = result.brief() | {"output": str(args.output)}
+    sizes = ", ".join(f"{r['name']} {r['share']:.0%}" for r in brief["segments"])
+    report(args, brief, f"{result.k} segments ({brief['k_reason']}): {sizes}; wrote {args.output}")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from analytics import segments
+    from analytics.exports import frame_bytes
+
+    features = feature_table(args)
+    choice = segments.choose_features(features)
+    emb = segments.embed(features, args.method, columns=choice.columns, max_points=args.max_points)
+    frame = emb.frame(user_ids=features["user_id"].to_numpy())[["user_id", "x", "y"]]
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_bytes(frame_bytes(frame, "csv"))
+    summary = emb.meta() | {"points": len(frame), "output": str(args.output), "features": choice.columns}
+    report(args, summary, f"{emb.method} map of {len(frame):,} users in {emb.seconds:.1f} s; wrote {args.output}")
+    return 0

@@ -1,0 +1,92 @@
+"""Scoring users with a fitted or saved model: a feature table, or a stored dataset."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from analytics.errors import InvalidParameterError, ModelCompatibilityError
+from analytics.models.economics import target_list
+from analytics.models.fitting import positive_scores
+from analytics.models.persistence import TrainedModel, load_model
+from analytics.models.zoo import prepare_features
+
+if TYPE_CHECKING:
+    from analytics.workspace import Workspace
+
+
+def score(model: TrainedModel | str | Path, features: pd.DataFrame) -> pd.DataFrame:
+    """Score users with a fitted or saved model.
+
+    Parameters
+    ----------
+    model : TrainedModel or path
+        A model from :func:`fit_model`/:func:`load_model`, or the folder of a saved one.
+    features : DataFrame
+        ``user_id`` and the model's feature columns, computed like at training
+        (``TrainedModel.feature_params``, ``as_of`` = the date to score at);
+        extra columns are ignored.
+
+    Returns
+    -------
+    DataFrame
+        ``user_id`` and ``score`` (0..1, higher = more likely positive), in the
+        order of ``features``.
+
+    Raises
+    ------
+    ModelCompatibilityError
+        A feature the model needs is missing (or the saved model is refused).
+    """
+    if not isinstance(model, TrainedModel):
+        model = load_model(model)
+    if not isinstance(features, pd.DataFrame):
+        raise InvalidParameterError(f"features must be a table (DataFrame), got {type(features).__name__}.")
+    if "user_id" not in features.columns:
+        raise InvalidParameterError("The feature table has no 'user_id' column.")
+    missing = [c for c in model.feature_kinds if c not in features.columns]
+    if missing:
+        raise ModelCompatibilityError(
+            f"The new data lacks {len(missing)} feature{'s' if len(missing) > 1 else ''} the model was trained on: "
+            f"{', '.join(missing[:10])}{', ...' if len(missing) > 10 else ''}. This happens when an event type or "
+            "attribute is absent from the new log or named differently. Score data with the same events and "
+            "attributes, or train a new model on it.")
+    if features.empty:
+        return pd.DataFrame({"user_id": pd.Series([], dtype=object), "score": pd.Series([], dtype=float)})
+    Xp = prepare_features(features, model.feature_kinds)
+    p = positive_scores(model.pipeline, Xp, model.name)
+    return pd.DataFrame({"user_id": features["user_id"].astype(str).to_numpy(dtype=object), "score": p})
+
+
+def score_dataset(ws: Workspace, dataset_id: str, model: TrainedModel | str | Path, *, as_of: datetime | None = None,
+                  segments: pd.DataFrame | pd.Series | dict | None = None,
+                  top_pct: float | None = None) -> pd.DataFrame:
+    """The ranked target list of a dataset's users, scored by a model: the one way to score stored data.
+
+    Features are computed (or taken from the workspace) with the settings the
+    model was trained with, as of ``as_of`` (default: the dataset's last event).
+
+    Parameters
+    ----------
+    ws : Workspace
+    dataset_id : str
+    model : TrainedModel or path
+        Fitted here, or the folder of a saved model (checked before use).
+    as_of : datetime, optional
+    segments : DataFrame, Series or dict, optional
+        user_id -> segment, added as a column (see :func:`analytics.models.economics.target_list`).
+    top_pct : float, optional
+        Keep only the top share of users, in percent.
+
+    Returns
+    -------
+    DataFrame
+        ``user_id, score, rank, segment``, best first.
+    """
+    if not isinstance(model, TrainedModel):
+        model = load_model(model)
+    features = ws.features(dataset_id, ws.feature_params(dataset_id, **model.feature_overrides(), as_of=as_of))
+    return target_list(score(model, features), segments, top_pct=top_pct)

@@ -1,0 +1,141 @@
+"""Per-user feature tables, computed once per (dataset, parameters) and kept; label windows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+from analytics.engines.duckdb import compile_sql, unbound_events
+from analytics.errors import (
+    InvalidParameterError,
+)
+from analytics.features.profile import DatasetProfile
+from analytics.features.queries import window_users
+from analytics.features.spec import FeatureParams, resolve_spec
+from analytics.features.table import feature_table
+from analytics.progress import Progress
+from analytics.sql import quote_ident
+from analytics.workspace.catalogue import Dataset
+from analytics.workspace.store import params_key, transaction, utc_now
+
+
+def check_purchase_event(event: str | None, profile: DatasetProfile) -> None:
+    """Refuse a purchase event the log does not contain (a typo would silently zero every RFM feature)."""
+    if event is not None and event not in profile.event_counts:
+        known = profile.events_by_count
+        raise InvalidParameterError(f"There is no event '{event}' in the log; its events are: "
+                                    f"{', '.join(known[:20])}.")
+
+
+@contextmanager
+def spark_log(ds: Dataset) -> Iterator:
+    """A connected dataset's log, read and cleaned on Spark again (its events stay in the lake)."""
+    from analytics.engines import spark
+
+    log = spark.load_log(spark.session(ds.spark_master), ds.source_uri, changes=ds.mapping.roles() | {
+        "event_name": ds.mapping.event_name, "date_order": ds.mapping.date_order})
+    try:
+        yield log
+    finally:
+        log.release()
+
+
+class FeatureStore:
+    """Feature tables per (dataset, parameters), and label windows."""
+
+    def feature_params(self, dataset_id: str, **overrides) -> FeatureParams:
+        """Default feature parameters of a dataset, with ``overrides`` applied (and checked)."""
+        ds = self.get(dataset_id)
+        params = FeatureParams(**{"purchase_event": ds.purchase_event, **overrides})
+        check_purchase_event(params.purchase_event, ds.profile)
+        return params
+
+    def features(self, dataset_id: str, params: FeatureParams | None = None,
+                 progress: Progress | None = None) -> pd.DataFrame:
+        """The per-user feature table, computed once per (dataset, parameters) and kept."""
+        return self.cursor().execute(
+            f"SELECT * FROM {quote_ident(self.features_table(dataset_id, params, progress))}").df()
+
+    def features_table(self, dataset_id: str, params: FeatureParams | None = None,
+                       progress: Progress | None = None) -> str:
+        """Name of the stored feature table for these parameters, building it if needed."""
+        ds = self.get(dataset_id)
+        params = params or self.feature_params(dataset_id)
+        params.validate()
+        stored = self.stored_features_table(dataset_id, params)
+        if stored:
+            return stored
+        cur = self.cursor()
+        if progress:
+            progress(0.0, "Building the per-user feature table")
+        with transaction(cur):
+            table = self._build_features(cur, dataset_id, ds.events_table, params, ds.profile)
+        return table
+
+    def stored_features_table(self, dataset_id: str, params: FeatureParams) -> str | None:
+        """Name of the feature table for these parameters if it was built, else None."""
+        row = self.cursor().execute(
+            "SELECT table_name FROM results WHERE dataset_id = ? AND kind = 'features' AND key = ?",
+            [dataset_id, params_key(params.to_dict())]).fetchone()
+        return row[0] if row else None
+
+    def feature_meta(self, dataset_id: str, params: FeatureParams) -> dict:
+        """What a stored feature table was built with (reference date, event columns, ...)."""
+        self.features_table(dataset_id, params)
+        row = self.cursor().execute(
+            "SELECT meta FROM results WHERE dataset_id = ? AND kind = 'features' AND key = ?",
+            [dataset_id, params_key(params.to_dict())]).fetchone()
+        return json.loads(row[0])
+
+    def _build_features(self, cur: duckdb.DuckDBPyConnection, dataset_id: str, events_table: str,
+                        params: FeatureParams, profile: dict) -> str:
+        ds = self.get(dataset_id)
+        if not ds.has_events:
+            with spark_log(ds) as log:
+                return self._store_spark_features(cur, log, ds, params)
+        spec = resolve_spec(params, profile)
+        return self._record_features(cur, dataset_id, params, spec,
+                                     compile_sql(feature_table(unbound_events(cur, events_table), params, spec)))
+
+    def _record_features(self, cur: duckdb.DuckDBPyConnection, dataset_id: str, params: FeatureParams,
+                         spec, select_sql: str) -> str:
+        key = params_key(params.to_dict())
+        table = f"ft_{dataset_id}_{key}"
+        cur.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS {select_sql}")
+        meta = {"as_of": spec.as_of.isoformat(), "event_columns": spec.event_columns,
+                "text_attributes": spec.text_attributes, "number_attributes": spec.number_attributes,
+                "skipped_attributes": spec.skipped_attributes}
+        cur.execute("INSERT OR REPLACE INTO results VALUES (?, 'features', ?, ?, ?, ?, ?, ?)",
+                    [dataset_id, key, table, json.dumps(params.to_dict()), json.dumps(meta), utc_now(),
+                     json.dumps([table])])
+        return table
+
+    def _store_spark_features(self, cur: duckdb.DuckDBPyConnection, log, ds: Dataset, params: FeatureParams) -> str:
+        from analytics.engines import spark
+
+        frame, spec = spark.build_features(log, params)
+        # The per-user table comes back to the driver as Arrow (one row per user: small next to
+        # the events), so any master works, local or remote.
+        cur.register("_spark_features", spark.to_arrow(frame))
+        return self._record_features(cur, ds.id, params, spec, "SELECT * FROM _spark_features ORDER BY user_id")
+
+    def window_users(self, dataset_id: str, start: datetime, end: datetime, event: str | None = None) -> pd.Series:
+        """Users with an event (of one type, or any) in ``(start, end]``, where the dataset's events are.
+
+        The only question about events after a cutoff that the library asks
+        (:mod:`analytics.models.training_set`); the same Ibis expression runs on DuckDB or Spark.
+        """
+        ds = self.get(dataset_id)
+        if ds.has_events:
+            cur = self.cursor()
+            expr = window_users(unbound_events(cur, ds.events_table), start, end, event)
+            return cur.execute(compile_sql(expr)).df()["user_id"].astype(str)
+        from analytics.engines import spark
+
+        with spark_log(ds) as log:
+            return spark.window_users(log, start, end, event)

@@ -1,0 +1,95 @@
+"""What the commands share: column-role and feature flags, importing a log, printing the result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from analytics.errors import InvalidParameterError
+from analytics.ingest.formats import DATE_ORDERS
+
+
+def mapping_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("column roles (guessed when not given)")
+    g.add_argument("--user-col", help="column with the user id")
+    g.add_argument("--time-col", help="column with the event time")
+    g.add_argument("--event-col", help="column with the event name")
+    g.add_argument("--no-event-col", action="store_true",
+                   help="the file has no event column: every row is --event-name")
+    g.add_argument("--event-name", default="purchase", help="event of every row without an event column")
+    g.add_argument("--amount-col", help="column with the amount (money)")
+    g.add_argument("--no-amount-col", action="store_true", help="do not use any column as the amount")
+    g.add_argument("--session-col", help="column with a session id")
+    g.add_argument("--date-order", choices=DATE_ORDERS, default="auto",
+                   help="day-first (dmy) or month-first (mdy) dates; auto decides from the data")
+    g.add_argument("--skip-bad-rows", action="store_true",
+                   help="import even if some rows have the wrong number of fields (they are reported)")
+
+
+def feature_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("features")
+    g.add_argument("--purchase-event", help="event that counts as a purchase (default: guessed)")
+    g.add_argument("--as-of", type=date_arg, help="reference date YYYY-MM-DD (default: the last event)")
+    g.add_argument("--top-events", type=int, default=10, help="count columns for this many event types")
+
+
+def date_arg(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from exc
+
+
+def whole_number(text: str, flag: str) -> int:
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise InvalidParameterError(f"{flag} must be a whole number or 'auto', got {text!r}.") from exc
+
+
+def role_changes(args: argparse.Namespace) -> dict:
+    """The role flags as overrides of the guessed mapping."""
+    changes = {role: getattr(args, flag) for role, flag in
+               (("user_id", "user_col"), ("timestamp", "time_col"), ("event", "event_col"),
+                ("amount", "amount_col"), ("session_id", "session_col")) if getattr(args, flag)}
+    if args.no_event_col:
+        changes["event"] = None
+    if args.no_amount_col:
+        changes["amount"] = None
+    return changes | {"event_name": args.event_name, "date_order": args.date_order}
+
+
+def import_log(ws, args: argparse.Namespace, *, features: bool, name: str | None = None):
+    """The log named on the command line, imported into ``ws`` with the role flags applied."""
+    return ws.import_file(Path(args.log), changes=role_changes(args), name=name, allow_bad_rows=args.skip_bad_rows,
+                          features=features)
+
+
+@contextmanager
+def scratch_workspace() -> Iterator:
+    """A workspace that leaves nothing behind, for commands that read a log and write a file."""
+    from analytics.workspace import temporary_workspace
+
+    with temporary_workspace(in_memory=False) as ws:
+        yield ws
+
+
+def dataset_summary(ds) -> dict:
+    r = ds.report
+    return {"dataset": ds.id, "name": ds.name, "rows_read": r.rows_read, "rows_kept": r.rows_kept,
+            "users": r.users, "duplicates_removed": r.duplicates_removed, "rejected_rows": r.rejected_rows,
+            "dropped": r.dropped, "coerced": r.coerced, "roles": dict(ds.mapping.roles()),
+            "event_name_if_no_event_column": ds.mapping.event_name if ds.mapping.event is None else None,
+            "attributes": ds.mapping.attributes, "ts_min": r.ts_min, "ts_max": r.ts_max, "notes": r.notes}
+
+
+def report(args: argparse.Namespace, summary: dict, line: str) -> None:
+    """Print the JSON summary (``--json``) or the one readable line."""
+    if args.json:
+        print(json.dumps(summary, default=str, indent=2))
+    else:
+        print(line)

@@ -1,0 +1,90 @@
+"""Settings read from the environment, with defaults that suit one laptop.
+
+| variable | default | meaning |
+| --- | --- | --- |
+| ``MARKETLENS_WORKSPACE`` | ``./data`` | folder holding the workspace database and kept uploads |
+| ``MARKETLENS_MAX_UPLOAD_MB`` | ``1024`` | largest file accepted, as stored (compressed or not) |
+| ``MARKETLENS_MAX_UNPACKED_MB`` | ``4096`` | largest size a compressed file may unpack to |
+| ``MARKETLENS_MAX_RATIO`` | ``200`` | largest unpacked/packed ratio once past 64 MB unpacked |
+| ``MARKETLENS_MAX_COLUMNS`` | ``500`` | widest file accepted |
+| ``MARKETLENS_MEMORY_LIMIT`` | ``1GB`` | DuckDB memory limit (it spills to disk beyond it) |
+| ``MARKETLENS_MODEL_THREADS`` | (all cores) | threads for the forest and kNN (and boosting on big data) |
+| ``MARKETLENS_SPARK_MASTER`` | ``local[*]`` | Spark master for the Spark engine |
+| ``MARKETLENS_SPARK_PARTITIONS`` | 8 local, 200 cluster | Spark shuffle partitions |
+| ``MARKETLENS_CONNECT_ROOTS`` | (any) | folders "Connect a large log" may read (``:``-separated) |
+| ``NUMBA_CACHE_DIR`` | ``<workspace>/cache/numba`` | where UMAP's compiled code is cached |
+
+This is the only module that reads environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+MB = 1024 * 1024
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what an upload may be; all sizes in bytes."""
+
+    max_file_bytes: int
+    max_unpacked_bytes: int
+    max_ratio: int
+    max_columns: int
+    # Single fields longer than this are cut to it (and counted in the report).
+    max_field_chars: int = 100_000
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        return cls(
+            max_file_bytes=_int_env("MARKETLENS_MAX_UPLOAD_MB", 1024) * MB,
+            max_unpacked_bytes=_int_env("MARKETLENS_MAX_UNPACKED_MB", 4096) * MB,
+            max_ratio=_int_env("MARKETLENS_MAX_RATIO", 200),
+            max_columns=_int_env("MARKETLENS_MAX_COLUMNS", 500),
+        )
+
+
+def workspace_dir() -> Path:
+    """Folder of the workspace (created on first use by :mod:`analytics.workspace`)."""
+    return Path(os.environ.get("MARKETLENS_WORKSPACE", "data")).expanduser()
+
+
+def memory_limit() -> str:
+    return os.environ.get("MARKETLENS_MEMORY_LIMIT", "1GB")
+
+
+def model_threads_setting() -> int:
+    """``MARKETLENS_MODEL_THREADS`` as a number of threads; 0 when unset or unreadable."""
+    return max(0, _int_env("MARKETLENS_MODEL_THREADS", 0))
+
+
+def spark_master() -> str | None:
+    """``MARKETLENS_SPARK_MASTER``, or None."""
+    return os.environ.get("MARKETLENS_SPARK_MASTER") or None
+
+
+def spark_partitions(local: bool) -> int:
+    """Spark shuffle partitions: ``MARKETLENS_SPARK_PARTITIONS``, default 8 on one machine, 200 on a cluster."""
+    return _int_env("MARKETLENS_SPARK_PARTITIONS", 8 if local else 200)
+
+
+def connect_roots() -> list[Path]:
+    """Folders "Connect a large log" may read (``MARKETLENS_CONNECT_ROOTS``, separated by ``:``); empty = any."""
+    return [Path(r).expanduser().resolve() for r in os.environ.get("MARKETLENS_CONNECT_ROOTS", "").split(os.pathsep)
+            if r]
+
+
+def numba_cache_dir() -> Path:
+    """Where numba caches UMAP's compiled code: ``NUMBA_CACHE_DIR`` or ``<workspace>/cache/numba``."""
+    return Path(os.environ.get("NUMBA_CACHE_DIR") or workspace_dir() / "cache" / "numba")

@@ -1,0 +1,236 @@
+"""The feature pipeline on Apache Spark, for logs that outgrow one machine.
+
+A log in a data lake (a Parquet directory, or CSV files, by path or any
+Hadoop-compatible URI) is read by Spark, mapped to the canonical events with
+the same role guessing as an upload (:mod:`analytics.ingest.roles`), cleaned with the
+same rules (rows without a user, readable time or event are dropped; exact
+duplicates removed), and turned into the per-user feature table by the *same*
+Ibis expressions as on DuckDB (:mod:`analytics.features.table`), here compiled for
+Spark. Only the per-user table comes back.
+
+The Spark engine is optional: ``pip install -r requirements-spark.txt`` (pyspark
+and a Java 17 runtime). Masters: ``local[*]`` (default), ``spark://host:7077``,
+or a Spark Connect URL ``sc://host:15002`` (needs pyspark's connect extras);
+set ``MARKETLENS_SPARK_MASTER`` or pass it explicitly.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from analytics import config
+from analytics.engines.spark_cleaning import clean_log, spark_profile
+from analytics.errors import MarketLensError, ParseError, SparkUnavailableError
+from analytics.features.profile import DatasetProfile
+from analytics.features.queries import window_users as features_window_users
+from analytics.features.spec import FeatureParams, FeatureSpec, resolve_spec
+from analytics.features.table import feature_table
+from analytics.ingest.report import CleaningReport
+from analytics.ingest.roles import ColumnMapping, guess_mapping, mapping_with
+from analytics.ingest.source import unique_names
+from analytics.ingest.text import looks_like_header, sniff_delimiter
+from analytics.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+DEFAULT_MASTER = "local[*]"
+
+PREVIEW_ROWS = 2000
+
+
+def spark_master(master: str | None = None) -> str:
+    """The master to use: the argument, ``MARKETLENS_SPARK_MASTER``, or ``local[*]``."""
+    return master or config.spark_master() or DEFAULT_MASTER
+
+
+def session(master: str | None = None) -> SparkSession:
+    """A Spark session in UTC with lenient (non-ANSI) casts, so bad values become empty, as on DuckDB."""
+    master = spark_master(master)
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise SparkUnavailableError("The Spark engine is not installed here. Install it with "
+                                    "`pip install -r requirements-spark.txt` (it also needs Java 17).") from exc
+    builder = SparkSession.builder.appName("MarketLens")
+    builder = builder.remote(master) if master.startswith("sc://") else builder.master(master)
+    log_config = Path(__file__).with_name("spark-log4j2.properties")
+    builder = (builder.config("spark.sql.session.timeZone", "UTC")
+               .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log_config}")
+               .config("spark.sql.ansi.enabled", "false")
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               # Few shuffle partitions on one machine; a cluster sets its own.
+               .config("spark.sql.shuffle.partitions", str(config.spark_partitions(master.startswith("local")))))
+    try:
+        with _jvm_output_to(Path(tempfile.gettempdir()) / "marketlens-spark.log"):
+            return builder.getOrCreate()
+    except Exception as exc:  # py4j/JVM failures have no common type
+        raise SparkUnavailableError(f"Spark could not start with master '{master}': {str(exc).splitlines()[0]}. "
+                                    "Check the master URL, that Java 17 is installed, and the Spark logs.") from exc
+
+
+@contextmanager
+def _jvm_output_to(path: Path) -> Iterator[None]:
+    """Start the JVM with its stderr in a log file, so users see our messages, not Java's start-up chatter.
+
+    The JVM is a child process: it keeps the file descriptor it was started with,
+    while Python's own stderr is restored right after.
+    """
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@dataclass
+class SparkLog:
+    """A log read and cleaned by Spark: canonical events (a cached DataFrame) and what was done.
+
+    Attributes
+    ----------
+    events : pyspark DataFrame
+        ``user_id, ts, event, amount, session_id`` + attributes, registered as ``view``.
+    view : str
+        Temporary view name of ``events`` (what the Ibis expressions read).
+    mapping : ColumnMapping
+    report : CleaningReport
+        Counts as on DuckDB; Spark reports no example lines.
+    profile : DatasetProfile
+    """
+
+    spark: SparkSession
+    events: DataFrame
+    view: str
+    mapping: ColumnMapping
+    report: CleaningReport
+    profile: DatasetProfile
+
+    def release(self) -> None:
+        self.events.unpersist()
+        self.spark.catalog.dropTempView(self.view)
+
+
+def load_log(spark: SparkSession, uri: str, *, fmt: str | None = None, changes: dict | None = None,
+             now: datetime | None = None, progress: Progress | None = None) -> SparkLog:
+    """Read, map and clean a log on Spark.
+
+    Parameters
+    ----------
+    spark : SparkSession
+    uri : str
+        A Parquet file or directory, or CSV file(s) (a directory or glob; ``.gz`` is read as such).
+    fmt : {"parquet", "csv"}, optional
+        Default: from the name (``.parquet`` or a directory of Parquet parts), else CSV.
+    changes : dict, optional
+        Role overrides as for :func:`analytics.ingest.roles.mapping_with` (``user_id``, ``timestamp``,
+        ``event``, ``amount``, ``session_id``, ``event_name``, ``date_order``).
+    now : datetime, optional
+        Times after now + 1 day are implausible and dropped.
+
+    Raises
+    ------
+    ParseError, MappingError, NoDataError
+    """
+    say = progress or no_progress
+    say(0.0, "Reading the log with Spark")
+    raw = _read(spark, uri, fmt)
+    preview = raw.limit(PREVIEW_ROWS).toPandas().astype(object)
+    preview = preview.where(preview.notna(), None)
+    if preview.empty:
+        raise ParseError(f"'{uri}' has no rows.")
+    guess = guess_mapping(preview)
+    mapping = mapping_with(list(raw.columns), guess.mapping, **(changes or {}))
+    mapping.validate(list(raw.columns))
+    say(0.4, "Converting and cleaning rows")
+    events, report = clean_log(raw, mapping, preview, now or datetime.now(UTC))
+    view = f"ev_spark_{uuid.uuid4().hex[:10]}"
+    events = events.persist()
+    events.createOrReplaceTempView(view)
+    say(0.8, "Profiling events")
+    profile = spark_profile(spark, view, preview, mapping)
+    report.users, report.ts_min, report.ts_max = profile.users, profile.ts_min, profile.ts_max
+    return SparkLog(spark, events, view, mapping, report, profile)
+
+
+def window_users(log: SparkLog, start: datetime, end: datetime, event: str | None = None) -> pd.Series:
+    """Users with an event in ``(start, end]`` (see :func:`analytics.features.window_users`), computed on Spark."""
+    import ibis
+
+    con = ibis.pyspark.connect(log.spark)
+    return con.execute(features_window_users(con.table(log.view), start, end, event))["user_id"].astype(str)
+
+
+def to_arrow(frame: DataFrame):
+    """Collect a (small) Spark DataFrame to the driver as an Arrow table."""
+    if hasattr(frame, "toArrow"):
+        return frame.toArrow()
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(frame.toPandas(), preserve_index=False)
+
+
+def build_features(log: SparkLog, params: FeatureParams) -> tuple[DataFrame, FeatureSpec]:
+    """The per-user feature table as a Spark DataFrame, from the engine-portable Ibis expressions."""
+    import ibis
+
+    spec = resolve_spec(params, log.profile)
+    con = ibis.pyspark.connect(log.spark)
+    expr = feature_table(con.table(log.view), params, spec)
+    return log.spark.sql(str(con.compile(expr))), spec
+
+
+def _read(spark: SparkSession, uri: str, fmt: str | None) -> DataFrame:
+    fmt = fmt or _guess_format(uri)
+    try:
+        if fmt == "parquet":
+            df = spark.read.parquet(uri)
+        else:
+            lines = [r.value for r in spark.read.text(uri).limit(200).collect() if r.value and r.value.strip()]
+            if not lines:
+                raise ParseError(f"'{uri}' is empty.")
+            delim = sniff_delimiter(lines)
+            if delim == " ":
+                raise ParseError(f"'{uri}' is separated by spaces, which the Spark engine does not read; "
+                                 "export it as CSV (comma, semicolon, tab or pipe) or Parquet.")
+            first = next(csv.reader([lines[0]], delimiter=delim))
+            rest = list(csv.reader(lines[1:], delimiter=delim))
+            header = looks_like_header(first, rest)
+            df = spark.read.csv(uri, sep=delim, header=header, quote='"', escape='"', mode="PERMISSIVE",
+                                encoding="UTF-8")
+    except MarketLensError:
+        raise
+    except Exception as exc:  # AnalysisException (missing path, bad Parquet) and py4j errors
+        raise ParseError(f"Spark could not read '{uri}': {str(exc).splitlines()[0][:300]}") from exc
+    names = list(df.columns)
+    if fmt != "parquet" and all(re.fullmatch(r"_c\d+", n) for n in names):
+        names = [f"column_{i + 1}" for i in range(len(names))]
+    unique = unique_names(names)
+    return df.toDF(*unique) if unique != list(df.columns) else df
+
+
+def _guess_format(uri: str) -> str:
+    path = uri.rstrip("/")
+    if path.lower().endswith(".parquet"):
+        return "parquet"
+    if os.path.isdir(path):
+        files = [f for f in os.listdir(path) if not f.startswith((".", "_"))]
+        if files and all(f.endswith(".parquet") for f in files):
+            return "parquet"
+    return "csv"

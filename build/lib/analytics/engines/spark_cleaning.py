@@ -1,0 +1,172 @@
+"""The cleaning rules of :mod:`analytics.ingest.cleaning`, as Spark column expressions."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from analytics.errors import MappingError, NoDataError
+from analytics.features.profile import DatasetProfile, distinct_in_sample, profile_from
+from analytics.features.queries import CANONICAL, attribute_types, event_profile
+from analytics.ingest.formats import NumberFormat, TimeFormat, detect_number_format, detect_time_format
+from analytics.ingest.report import CleaningReport
+from analytics.ingest.roles import ColumnMapping
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+
+def clean_log(raw: DataFrame, m: ColumnMapping, preview: pd.DataFrame,
+              now: datetime) -> tuple[DataFrame, CleaningReport]:
+    from pyspark.sql import functions as F
+
+    types = dict(raw.dtypes)
+
+    def text(c: str) -> Column:
+        return F.trim(F.col(f"`{c}`").cast("string"))
+
+    def nonempty(c: str) -> Column:
+        t = text(c)
+        return F.when(t == "", F.lit(None)).otherwise(t)
+
+    ts = _time(m.timestamp, types, preview, m.date_order)
+    cols = {
+        "user_id": nonempty(m.user_id),
+        "ts": ts,
+        "event": nonempty(m.event) if m.event else F.lit(m.event_name.strip()),
+        "amount": _amount(m.amount, types, preview) if m.amount else F.lit(None).cast("double"),
+        "session_id": nonempty(m.session_id) if m.session_id else F.lit(None).cast("string"),
+    }
+    staged = raw.select(
+        *(expr.alias(name) for name, expr in cols.items()),
+        *(_attribute(a, types, preview).alias(_attr_name(a)) for a in m.attributes),
+        nonempty(m.timestamp).alias("_src_ts"),
+        (nonempty(m.amount) if m.amount else F.lit(None).cast("string")).alias("_src_amount"),
+    )
+    latest = (now + timedelta(days=1)).replace(tzinfo=None)
+    implausible = (F.col("ts") < F.lit("1970-01-02").cast("timestamp")) | (F.col("ts") > F.lit(latest))
+    checks = {
+        "no_user": F.col("user_id").isNull(),
+        "bad_time": F.col("ts").isNull() & F.col("_src_ts").isNotNull(),
+        "no_time": F.col("_src_ts").isNull(),
+        "no_event": F.col("event").isNull(),
+        "implausible_time": F.col("ts").isNotNull() & implausible,
+    }
+    # A dropped row counts under its first reason, as on DuckDB.
+    first, seen = {}, F.lit(False)
+    for key, cond in checks.items():
+        first[key] = cond & ~seen
+        seen = seen | cond
+    aggs = [F.count(F.lit(1)).alias("rows")]
+    aggs += [F.sum(F.when(c, 1).otherwise(0)).alias(k) for k, c in first.items()]
+    aggs.append(F.sum(F.when(~seen & F.col("amount").isNull() & F.col("_src_amount").isNotNull(), 1)
+                      .otherwise(0)).alias("bad_amount"))
+    counts = staged.agg(*aggs).collect()[0].asDict()
+    valid = staged.filter(~seen).drop("_src_ts", "_src_amount")
+    events = valid.dropDuplicates()
+    kept = events.count()
+    n_valid = counts["rows"] - sum(int(counts[k] or 0) for k in checks)
+    report = CleaningReport(
+        rows_read=int(counts["rows"]), rows_kept=int(kept), duplicates_removed=int(n_valid - kept),
+        dropped={k: int(counts[k]) for k in checks if counts[k]},
+        coerced={"bad_amount": int(counts["bad_amount"])} if counts["bad_amount"] else {},
+        notes=[f"Read with Spark; roles: {', '.join(f'{r}={c}' for r, c in m.roles().items() if c)}.",
+               "Example lines are not collected on Spark; the counts are exact."])
+    if kept == 0:
+        why = "; ".join(f"{n:,} {k.replace('_', ' ')}" for k, n in report.dropped.items()) or "no rows"
+        raise NoDataError(f"No usable rows: {why}. Check the column roles and the date order.")
+    return events, report
+
+
+def _attr_name(name: str) -> str:
+    return f"{name}_attr" if name.lower() in CANONICAL or name.startswith("_") else name
+
+
+def _time(col: str, types: dict[str, str], preview: pd.DataFrame, date_order: str) -> Column:
+    from pyspark.sql import functions as F
+
+    c = F.col(f"`{col}`")
+    if types.get(col, "string").startswith(("timestamp", "date")):
+        return c.cast("timestamp")
+    tf = detect_time_format(preview[col], date_order)
+    if tf is None:
+        raise MappingError(f"Column '{col}' does not look like a time. Map the time to another column, or export "
+                           "times as ISO 8601 (2025-03-01 14:05:00), DD/MM/YYYY or epoch seconds.")
+    text = F.trim(c.cast("string"))
+    if tf.kind == "iso":
+        return F.to_timestamp(text)
+    if tf.kind == "epoch_s":
+        return F.timestamp_seconds(text.cast("double"))
+    if tf.kind == "epoch_ms":
+        return F.timestamp_millis(text.cast("long"))
+    if tf.kind == "epoch_us":
+        return F.timestamp_micros(text.cast("long"))
+    return F.coalesce(*(F.to_timestamp(text, java_pattern(f)) for f in _formats(tf)))
+
+
+def _formats(tf: TimeFormat) -> tuple[str, ...]:
+    return tf.formats or ("%Y%m%d",)
+
+
+_JAVA = {"%Y": "yyyy", "%y": "yy", "%m": "M", "%d": "d", "%H": "H", "%I": "h", "%M": "m", "%S": "s",
+         "%f": "SSSSSS", "%p": "a", "T": "'T'"}
+
+
+def java_pattern(strptime_format: str) -> str:
+    """A strptime format as a Spark (Java) datetime pattern; single letters accept one or two digits."""
+    return re.sub(r"%[YymdHIMSfp]|T", lambda mt: _JAVA[mt.group(0)], strptime_format)
+
+
+def _number(text: Column, nf: NumberFormat) -> Column:
+    from pyspark.sql import functions as F
+
+    s = text
+    if nf.strip_symbols:
+        s = F.regexp_replace(s, r"[\s\u00a0$€£¥]", "")
+    if nf.thousands:
+        s = F.regexp_replace(s, re.escape(nf.thousands), "")
+    if nf.decimal == ",":
+        s = F.regexp_replace(s, ",", ".")
+    value = s.cast("double")
+    return F.when(F.isnan(value) | (F.abs(value) == float("inf")), F.lit(None)).otherwise(value)
+
+
+def _amount(col: str, types: dict[str, str], preview: pd.DataFrame) -> Column:
+    from pyspark.sql import functions as F
+
+    c = F.col(f"`{col}`")
+    if types.get(col, "string") in ("double", "float", "int", "bigint", "smallint", "tinyint") or \
+            types.get(col, "").startswith("decimal"):
+        return c.cast("double")
+    return _number(F.trim(c.cast("string")), detect_number_format(preview[col]))
+
+
+def _attribute(col: str, types: dict[str, str], preview: pd.DataFrame) -> Column:
+    from pyspark.sql import functions as F
+
+    from analytics.ingest.cleaning import numeric_attribute
+    from analytics.ingest.report import MAX_TEXT
+
+    c = F.col(f"`{col}`")
+    t = types.get(col, "string")
+    if t in ("double", "float", "int", "bigint", "smallint", "tinyint") or t.startswith("decimal"):
+        return c.cast("double")
+    if numeric_attribute(preview[col]):
+        return _number(F.trim(c.cast("string")), detect_number_format(preview[col]))
+    return F.substring(c.cast("string"), 1, MAX_TEXT)
+
+
+def spark_profile(spark: SparkSession, view: str, preview: pd.DataFrame, m: ColumnMapping) -> DatasetProfile:
+    import ibis
+
+    con = ibis.pyspark.connect(spark)
+    events = con.table(view)
+    by_event = con.execute(event_profile(events))
+    users = int(con.execute(events.user_id.nunique()))
+    attrs = attribute_types(events)
+    # Categories vs identifiers from the preview, as for uploads.
+    sample = distinct_in_sample(preview.rename(columns={a: _attr_name(a) for a in m.attributes}), list(attrs))
+    return profile_from(by_event, users, attrs, sample)

@@ -1,0 +1,93 @@
+"""The dataset profile: what the events hold (events, amounts, attributes, time range), whatever engine read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+# Distinct values recorded for an attribute that looks like an identifier (see distinct_in_sample).
+IDENTIFIER_DISTINCT = 10**9
+
+
+@dataclass(frozen=True)
+class AttributeInfo:
+    """One attribute column: ``"number"`` or ``"text"``, and (about) how many distinct values it has."""
+
+    type: str
+    distinct: int
+
+
+@dataclass(frozen=True)
+class DatasetProfile:
+    """What a dataset's events hold; stored with the dataset, the same whatever engine computed it.
+
+    Attributes
+    ----------
+    event_counts, amount_counts : dict
+        Per event name: rows, and rows with an amount.
+    attributes : dict of AttributeInfo
+        Attribute column -> type and distinct values.
+    ts_min, ts_max : str or None
+        First and last event time (ISO text, UTC).
+    has_sessions : bool
+        The log has a session id column with values.
+    users : int
+    """
+
+    event_counts: dict[str, int] = field(default_factory=dict)
+    amount_counts: dict[str, int] = field(default_factory=dict)
+    attributes: dict[str, AttributeInfo] = field(default_factory=dict)
+    ts_min: str | None = None
+    ts_max: str | None = None
+    has_sessions: bool = False
+    users: int = 0
+
+    @property
+    def events_by_count(self) -> list[str]:
+        """Event names, most frequent first (ties by name)."""
+        return [e for e, _ in sorted(self.event_counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+    def to_dict(self) -> dict:
+        return {"event_counts": dict(self.event_counts), "amount_counts": dict(self.amount_counts),
+                "attributes": {a: {"type": i.type, "distinct": i.distinct} for a, i in self.attributes.items()},
+                "ts_min": self.ts_min, "ts_max": self.ts_max, "has_sessions": self.has_sessions, "users": self.users}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DatasetProfile:
+        return cls(event_counts={str(k): int(v) for k, v in (d.get("event_counts") or {}).items()},
+                   amount_counts={str(k): int(v) for k, v in (d.get("amount_counts") or {}).items()},
+                   attributes={a: AttributeInfo(i["type"], int(i.get("distinct") or 0))
+                               for a, i in (d.get("attributes") or {}).items()},
+                   ts_min=d.get("ts_min"), ts_max=d.get("ts_max"), has_sessions=bool(d.get("has_sessions")),
+                   users=int(d.get("users") or 0))
+
+
+def distinct_in_sample(sample: pd.DataFrame, attributes: list[str]) -> dict[str, int]:
+    """Distinct values per attribute in a preview; identifiers count as "very many".
+
+    Many values that are mostly different (product ids, URLs) mark an identifier,
+    whatever the file size, so its "most frequent value" is not computed.
+    """
+    out = {}
+    for col in attributes:
+        if col in sample.columns:
+            values = sample[col].dropna()
+            distinct = int(values.nunique())
+            out[col] = IDENTIFIER_DISTINCT if distinct > 100 and distinct >= 0.5 * len(values) else distinct
+    return out
+
+
+def profile_from(by_event: pd.DataFrame, users: int, attributes: dict[str, str], distinct: dict) -> DatasetProfile:
+    """The profile from per-event counts (:func:`analytics.features.queries.event_profile`) and attribute facts."""
+    mins = [pd.Timestamp(v) for v in by_event["ts_min"] if pd.notna(v)]
+    maxs = [pd.Timestamp(v) for v in by_event["ts_max"] if pd.notna(v)]
+    return DatasetProfile(
+        event_counts={str(e): int(n) for e, n in zip(by_event["event"], by_event["n"])},
+        amount_counts={str(e): int(n) for e, n in zip(by_event["event"], by_event["n_amount"])},
+        attributes={a: AttributeInfo(kind, int(distinct.get(a) or 0)) for a, kind in attributes.items()},
+        ts_min=min(mins).isoformat() if mins else None,
+        ts_max=max(maxs).isoformat() if maxs else None,
+        has_sessions=bool((by_event["n_session"] > 0).any()),
+        users=int(users),
+    )

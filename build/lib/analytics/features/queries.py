@@ -1,0 +1,39 @@
+"""Other engine-portable questions about an events table: its profile per event, attribute types, label windows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import ibis
+import ibis.expr.types as ir
+
+CANONICAL = ("user_id", "ts", "event", "amount", "session_id")
+
+
+def event_profile(events: ir.Table) -> ir.Table:
+    """Per event name: rows, rows with an amount, first and last time, rows with a session id."""
+    return events.group_by("event").aggregate(
+        n=events.count(), n_amount=events.amount.count(), ts_min=events.ts.min(), ts_max=events.ts.max(),
+        n_session=events.session_id.count())
+
+
+def attribute_types(events: ir.Table) -> dict[str, str]:
+    """Attribute columns of a canonical events table and whether each is "number" or "text"."""
+    return {name: "number" if dtype.is_numeric() else "text" for name, dtype in events.schema().items()
+            if name not in CANONICAL and not name.startswith("_")}
+
+
+def attribute_cardinality(events: ir.Table, attributes: list[str]) -> ir.Table:
+    """One row: approximate distinct values of each attribute."""
+    if not attributes:
+        return events.aggregate(_none=events.count())
+    return events.aggregate(**{a: events[a].approx_nunique() for a in attributes})
+
+
+def window_users(events: ir.Table, start: datetime, end: datetime, event: str | None = None) -> ir.Table:
+    """Users with an event (of one type, or any) in ``(start, end]``: the labels of a target, on any engine."""
+    inside = events.filter((events.ts > ibis.literal(start.replace(tzinfo=None)))
+                           & (events.ts <= ibis.literal(end.replace(tzinfo=None))) & events.user_id.notnull())
+    if event is not None:
+        inside = inside.filter(inside.event == event)
+    return inside.select("user_id").distinct()

@@ -1,0 +1,140 @@
+"""Per-user features, written once as Ibis expressions and compiled for each engine.
+
+:func:`feature_table` takes an (unbound) Ibis table of canonical events and
+returns an Ibis expression with one row per user. Nothing here executes
+anything: :mod:`analytics.engines` compiles the expression to the SQL dialect of
+DuckDB (the default) or Spark and runs it there, so the feature logic exists
+exactly once.
+
+Sessions are taken from ``session_id`` when the log has one; otherwise a new
+session starts after ``session_gap_minutes`` without events. Deriving them needs
+one ordered pass over the events (``lag`` over user and time); everything after
+it works on the much smaller set of session starts, day starts and purchases.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import ibis
+import ibis.expr.types as ir
+
+from analytics.features.spec import DAY_SECONDS, FeatureParams, FeatureSpec, attribute_column
+
+
+def feature_table(events: ir.Table, params: FeatureParams, spec: FeatureSpec) -> ir.Table:
+    """One row per user with recency, frequency, monetary, sessions and more.
+
+    Parameters
+    ----------
+    events : ibis Table
+        Canonical events (``user_id, ts, event, amount, session_id`` + attributes).
+    params : FeatureParams
+    spec : FeatureSpec
+        Data-dependent choices, see :func:`analytics.features.spec.resolve_spec`.
+
+    Returns
+    -------
+    ibis Table
+        Columns in this order: ``user_id``, the core features of
+        :data:`FEATURE_DOCS`, ``n_<event>`` counts, ``n_other_events``,
+        ``top_<attribute>`` and ``avg_<attribute>``; sorted by user.
+    """
+    params.validate()
+    as_of_s = spec.as_of.timestamp() if spec.as_of.tzinfo else _naive_utc_epoch(spec.as_of)
+    ev = events.filter(events.ts <= ibis.literal(spec.as_of.replace(tzinfo=None)))
+    is_p = (ev.event == params.purchase_event) if params.purchase_event is not None else ibis.literal(False)
+    ev = ev.mutate(_is_p=is_p, _t=ev.ts.epoch_seconds().cast("float64"))
+
+    counts = {col: (ev.event == name).cast("int64").sum() for col, name in spec.event_columns.items()}
+    base = ev.group_by("user_id").aggregate(
+        n_events=ev.count(),
+        _first=ev._t.min(),
+        _last=ev._t.max(),
+        frequency=ev._is_p.cast("int64").sum(),
+        _monetary=ev.amount.sum(where=ev._is_p),
+        _first_p=ev._t.min(where=ev._is_p),
+        _last_p=ev._t.max(where=ev._is_p),
+        **counts,
+    )
+    sessions = _sessions(ev, params, spec)
+    out = base.join(sessions, "user_id")
+    monetary = out._monetary.fill_null(0.0)
+    other = out.n_events - sum((out[c] for c in spec.event_columns), ibis.literal(0))
+    out = out.mutate(
+        recency_days=(as_of_s - out._last) / DAY_SECONDS,
+        frequency=out.frequency,
+        monetary=monetary,
+        tenure_days=(as_of_s - out._first) / DAY_SECONDS,
+        avg_order_value=ibis.ifelse(out.frequency > 0, monetary / out.frequency.cast("float64"), ibis.null()),
+        session_conversion_rate=out._converting.cast("float64") / out.n_sessions.cast("float64"),
+        mean_days_between_purchases=ibis.ifelse(
+            out.frequency > 1,
+            (out._last_p - out._first_p) / DAY_SECONDS / (out.frequency - 1).cast("float64"),
+            ibis.null()),
+        days_since_last_purchase=(as_of_s - out._last_p) / DAY_SECONDS,
+        n_other_events=other,
+    )
+    core = ["recency_days", "frequency", "monetary", "n_events", "n_sessions", "active_days", "tenure_days",
+            "avg_order_value", "session_conversion_rate", "mean_days_between_purchases",
+            "days_since_last_purchase"]
+    columns = ["user_id", *core, *spec.event_columns, "n_other_events"]
+    out = out.select(*columns)
+
+    taken = set(columns)
+    for attr in spec.text_attributes:
+        out = out.left_join(_most_frequent(ev, attr, attribute_column("top", attr, taken)), "user_id")
+        out = out.drop(*[c for c in out.columns if c.endswith("_right")])
+    if spec.number_attributes:
+        means = ev.group_by("user_id").aggregate(
+            **{attribute_column("avg", a, taken): ev[a].mean() for a in spec.number_attributes})
+        out = out.left_join(means, "user_id")
+        out = out.drop(*[c for c in out.columns if c.endswith("_right")])
+    return out.order_by("user_id")
+
+
+def _sessions(ev: ir.Table, params: FeatureParams, spec: FeatureSpec) -> ir.Table:
+    """Per user: n_sessions, active_days and _converting (sessions with a purchase)."""
+    if spec.has_sessions:
+        with_id = ev.filter(ev.session_id.notnull())
+        per_session = with_id.group_by(["user_id", "session_id"]).aggregate(_buys=with_id._is_p.any())
+        sess = per_session.group_by("user_id").aggregate(
+            n_sessions=per_session.count(), _converting=per_session._buys.cast("int64").sum())
+        days = ev.group_by("user_id").aggregate(active_days=ev.ts.date().nunique())
+        out = days.left_join(sess, "user_id")
+        out = out.drop(*[c for c in out.columns if c.endswith("_right")])
+        # Users whose events all lack a session id count as one session.
+        return out.mutate(n_sessions=out.n_sessions.fill_null(1), _converting=out._converting.fill_null(0))
+
+    gap = params.session_gap_minutes * 60.0
+    narrow = ev.select("user_id", "_t", "_is_p")
+    w = ibis.window(group_by=narrow.user_id, order_by=narrow._t)
+    prev = narrow._t.lag().over(w)
+    marked = narrow.mutate(
+        _new_session=prev.isnull() | (narrow._t - prev > gap),
+        _new_day=prev.isnull() | ((narrow._t / DAY_SECONDS).floor() != (prev / DAY_SECONDS).floor()),
+    )
+    # Only session starts, day starts and purchases matter from here on: a small table.
+    marks = marked.filter(marked._new_session | marked._new_day | marked._is_p)
+    w2 = ibis.window(group_by=marks.user_id, order_by=[marks._t, marks._new_session.desc()])
+    numbered = marks.mutate(_session_no=marks._new_session.cast("int64").cumsum().over(w2))
+    return numbered.group_by("user_id").aggregate(
+        n_sessions=numbered._new_session.cast("int64").sum(),
+        active_days=numbered._new_day.cast("int64").sum(),
+        _converting=numbered._session_no.nunique(where=numbered._is_p),
+    )
+
+
+def _most_frequent(ev: ir.Table, attr: str, out_name: str) -> ir.Table:
+    """Most frequent non-empty value of ``attr`` per user; ties go to the smallest value."""
+    present = ev.filter(ev[attr].notnull())
+    counts = present.group_by(["user_id", attr]).aggregate(_n=present.count())
+    w = ibis.window(group_by=counts.user_id, order_by=[counts._n.desc(), counts[attr]])
+    ranked = counts.mutate(_rank=ibis.row_number().over(w))
+    top = ranked.filter(ranked._rank == 0)
+    return top.select("user_id", **{out_name: top[attr]})
+
+
+def _naive_utc_epoch(ts: datetime) -> float:
+
+    return ts.replace(tzinfo=UTC).timestamp()

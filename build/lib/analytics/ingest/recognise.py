@@ -1,0 +1,252 @@
+"""Recognise an uploaded file by its content: what it is, and where its readable bytes are.
+
+``open_source`` looks at the bytes, never at the file name: gzip is unpacked
+(with caps on size and ratio), Excel and Parquet are recognised by their magic
+bytes, and text goes to :mod:`analytics.ingest.text` for its encoding, delimiter
+and header. What it finds is returned as a :class:`~analytics.ingest.source.SourceFile`,
+which :mod:`analytics.ingest.relation` reads with DuckDB.
+
+Big text files are never loaded into Python: UTF-8 CSV is read by DuckDB
+straight from disk; only files that need transcoding are streamed once through
+Python in fixed-size chunks.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+
+import pandas as pd
+
+from analytics.config import MB, Limits
+from analytics.errors import (
+    EmptyFileError,
+    FileTooLargeError,
+    ParseError,
+    UnsupportedFileError,
+)
+from analytics.ingest.source import CHUNK, SourceFile, check_width, unique_names
+from analytics.ingest.text import _text_source, looks_like_header
+from analytics.sql import quote_ident, sql_literal  # noqa: F401 - re-exported until callers move
+
+# Magic bytes of formats people upload by mistake, with what to say about them.
+_NOT_A_LOG = [
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\xd0\xcf\x11\xe0", "an old-style Excel/Office file (.xls)"),
+    (b"BZh", "a bzip2 archive"),
+    (b"\xfd7zXZ", "an xz archive"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"\x28\xb5\x2f\xfd", "a zstd archive"),
+    (b"SQLite format 3", "an SQLite database"),
+]
+
+
+def open_source(path: str | Path, name: str | None = None, limits: Limits | None = None,
+                temp_root: str | Path | None = None) -> SourceFile:
+    """Recognise the file at ``path`` and prepare it for reading.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file as uploaded.
+    name : str, optional
+        The user's name for it (defaults to the file name); only shown, never opened.
+    limits : Limits, optional
+        Size caps; defaults to :meth:`Limits.from_env`.
+    temp_root : path, optional
+        Where unpacked or transcoded copies go (default: the system temp folder).
+
+    Returns
+    -------
+    SourceFile
+        Call :meth:`SourceFile.cleanup` (or use it as a context manager) when done.
+
+    Raises
+    ------
+    EmptyFileError, UnsupportedFileError, FileTooLargeError, ParseError
+    """
+    path = Path(path)
+    limits = limits or Limits.from_env()
+    name = name or path.name
+    if not path.is_file():
+        raise UnsupportedFileError(f"'{name}' is not a file that can be read.")
+    size = path.stat().st_size
+    if size == 0:
+        raise EmptyFileError(f"'{name}' is empty (0 bytes). Export the log again and upload the new file.")
+    if size > limits.max_file_bytes:
+        raise FileTooLargeError(
+            f"'{name}' is {size / MB:,.0f} MB, over the {limits.max_file_bytes / MB:,.0f} MB limit. "
+            "Compress it with gzip, upload it in parts, or use 'Connect a large log'.")
+    temp_dir = Path(tempfile.mkdtemp(prefix="marketlens-", dir=temp_root))
+    try:
+        src = _recognise(path, name, size, limits, temp_dir)
+    except BaseException:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
+    src._temp_dir = temp_dir
+    return src
+
+
+def _recognise(path: Path, name: str, size: int, limits: Limits, temp_dir: Path) -> SourceFile:
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    notes: list[str] = []
+    if head.startswith(b"\x1f\x8b"):
+        unpacked = temp_dir / "unpacked"
+        _gunzip_capped(path, unpacked, name, size, limits)
+        notes.append(f"Unpacked gzip: {size / MB:,.1f} MB became {unpacked.stat().st_size / MB:,.1f} MB.")
+        with open(unpacked, "rb") as fh:
+            inner = fh.read(16)
+        if inner.startswith(b"\x1f\x8b") or inner.startswith(b"PK\x03\x04") or inner.startswith(b"PAR1"):
+            raise UnsupportedFileError(
+                f"'{name}' is a gzip file that holds another archive or a binary file. "
+                "Upload the CSV inside it, or the Parquet/Excel file itself (not gzipped).")
+        if unpacked.stat().st_size == 0:
+            raise EmptyFileError(f"'{name}' unpacks to an empty file. Export the log again.")
+        src = _text_source(unpacked, name, size, limits, temp_dir)
+        src.notes[:0] = notes
+        return src
+    if head.startswith(b"PAR1"):
+        return _parquet_source(path, name, size, limits)
+    if head.startswith(b"PK\x03\x04"):
+        return _excel_source(path, name, size, limits)
+    for magic, what in _NOT_A_LOG:
+        if head.startswith(magic):
+            raise UnsupportedFileError(
+                f"'{name}' is {what}, not a behaviour log. Upload a CSV/TSV (optionally .gz), "
+                "Parquet or Excel .xlsx export of the events.")
+    return _text_source(path, name, size, limits, temp_dir)
+
+
+def _gunzip_capped(path: Path, out: Path, name: str, packed: int, limits: Limits) -> None:
+    """Unpack gzip (all members) into ``out``; stop as soon as a cap is passed."""
+    written = 0
+    decomp = zlib.decompressobj(wbits=31)
+    try:
+        with open(path, "rb") as src, open(out, "wb") as dst:
+            while True:
+                chunk = decomp.unconsumed_tail or src.read(1 * MB)
+                if not chunk:
+                    break
+                data = decomp.decompress(chunk, CHUNK)
+                written += len(data)
+                _check_unpacked(written, packed, name, limits)
+                dst.write(data)
+                if decomp.eof:
+                    rest = decomp.unused_data
+                    decomp = zlib.decompressobj(wbits=31)
+                    if rest:
+                        # Multi-member gzip: feed what followed the first member.
+                        data = decomp.decompress(rest, CHUNK)
+                        written += len(data)
+                        _check_unpacked(written, packed, name, limits)
+                        dst.write(data)
+            tail = decomp.flush()
+            written += len(tail)
+            _check_unpacked(written, packed, name, limits)
+            dst.write(tail)
+    except zlib.error as exc:
+        raise ParseError(
+            f"'{name}' starts like a gzip file but is damaged ({exc}). Compress the log again and re-upload.") from exc
+
+
+def _check_unpacked(written: int, packed: int, name: str, limits: Limits) -> None:
+    if written > limits.max_unpacked_bytes:
+        raise FileTooLargeError(
+            f"'{name}' unpacks to more than {limits.max_unpacked_bytes / MB:,.0f} MB, over the limit. "
+            "Split the log into smaller files or use 'Connect a large log'.")
+    if written > 64 * MB and written > limits.max_ratio * packed:
+        raise FileTooLargeError(
+            f"'{name}' unpacks to over {limits.max_ratio} times its packed size, which looks like a "
+            "decompression bomb, so it was not read.")
+
+
+def _parquet_source(path: Path, name: str, size: int, limits: Limits) -> SourceFile:
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.ParquetFile(path).schema_arrow
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise ParseError(f"'{name}' looks like Parquet but cannot be read ({exc}). Export it again.") from exc
+    columns = unique_names([str(n) for n in schema.names])
+    check_width(len(columns), name, limits)
+    src = SourceFile(path=path, kind="parquet", name=name, size_bytes=size, columns=columns)
+    if columns != list(schema.names):
+        src.notes.append("Some column names were empty or repeated; they were made unique.")
+    return src
+
+
+def _excel_source(path: Path, name: str, size: int, limits: Limits) -> SourceFile:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            unpacked = sum(info.file_size for info in zf.infolist())
+    except zipfile.BadZipFile as exc:
+        raise ParseError(f"'{name}' looks like a zip/Excel file but is damaged. Save it again.") from exc
+    if not any(n.startswith("xl/") for n in names):
+        raise UnsupportedFileError(
+            f"'{name}' is a zip archive, not an Excel workbook. Unzip it and upload the CSV inside.")
+    _check_unpacked(unpacked, size, name, limits)
+    try:
+        book = pd.read_excel(path, sheet_name=None, header=None, dtype=object, engine="calamine")
+    except Exception as exc:  # calamine raises its own error types for broken workbooks
+        raise ParseError(f"'{name}' is an Excel workbook that cannot be read ({exc}). Save it again as .xlsx.") from exc
+    sheets = {k: v.dropna(how="all").dropna(axis=1, how="all") for k, v in book.items()}
+    sheets = {k: v for k, v in sheets.items() if not v.empty}
+    if not sheets:
+        raise EmptyFileError(f"'{name}' is an Excel workbook with no data in any sheet.")
+    sheet, frame = max(sheets.items(), key=lambda kv: kv[1].size)
+    frame = frame.apply(_excel_column_as_text)
+    rows = frame.where(frame.notna(), None).values.tolist()
+    header = len(rows) > 1 and looks_like_header(rows[0], rows[1:200])
+    if header:
+        columns = unique_names(["" if v is None else str(v) for v in rows[0]])
+        frame = frame.iloc[1:]
+    else:
+        columns = [f"column_{i + 1}" for i in range(frame.shape[1])]
+    check_width(len(columns), name, limits)
+    frame = frame.set_axis(columns, axis=1).reset_index(drop=True)
+    if frame.empty:
+        raise EmptyFileError(f"'{name}' has a header row but no data rows.")
+    notes = [f"Read sheet '{sheet}' ({len(frame):,} rows)."]
+    if len(sheets) > 1:
+        notes.append(f"The workbook has {len(sheets)} sheets with data; the largest, '{sheet}', was used.")
+    return SourceFile(path=path, kind="excel", name=name, size_bytes=size, header=header,
+                      columns=columns, notes=notes, frame=frame)
+
+
+def _excel_column_as_text(col: pd.Series) -> pd.Series:
+    """Excel hands back floats for ids (123.0) and datetimes; turn every cell into text."""
+    def fmt(v: object) -> str | None:
+        if v is None or (isinstance(v, float) and v != v):
+            return None
+        if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        if hasattr(v, "isoformat"):
+            return v.isoformat()
+        return str(v)
+    return col.map(fmt).astype(object)
+
+
+def copy_stream(fileobj: io.BufferedIOBase | io.BytesIO, dst: Path, limits: Limits | None = None,
+                name: str = "upload") -> int:
+    """Write an uploaded stream to ``dst`` in chunks; refuse past the size limit."""
+    limits = limits or Limits.from_env()
+    written = 0
+    with open(dst, "wb") as out:
+        while chunk := fileobj.read(CHUNK):
+            written += len(chunk)
+            if written > limits.max_file_bytes:
+                raise FileTooLargeError(
+                    f"'{name}' is over the {limits.max_file_bytes / MB:,.0f} MB limit. Compress it with gzip, "
+                    "upload it in parts, or use 'Connect a large log'.")
+            out.write(chunk)
+    return written

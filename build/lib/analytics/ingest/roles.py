@@ -1,0 +1,332 @@
+"""Column roles, guessed from names and values, overridable by the user.
+
+The canonical events table needs a user, a time and an event per row, and can
+use an amount and a session id; every other column is kept as an attribute.
+:func:`guess_mapping` proposes a :class:`ColumnMapping` from a preview of the
+file, and the user may change any of it before import (:func:`mapping_with`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+
+from analytics.errors import MappingError
+from analytics.ingest.formats import DATE_ORDERS, NumberFormat, TimeFormat, detect_number_format, detect_time_format
+
+ROLES = ("user_id", "timestamp", "event", "amount", "session_id")
+
+ROLE_LABELS = {
+    "user_id": "User id",
+    "timestamp": "Time",
+    "event": "Event",
+    "amount": "Amount",
+    "session_id": "Session id",
+}
+
+_NAME_PATTERNS: dict[str, list[tuple[str, float]]] = {
+    "user_id": [
+        (r"(user|customer|client|visitor|member|account|buyer|shopper|subscriber|contact|person|player|cust"
+         r"|kunde|kunden|nutzer|benutzer|cliente|usuario|utilisateur|klant)"
+         r"[ _-]?(id|key|no|nr|number|code|ref)?", 3.0),
+        (r"(uid|cid|userid|customerid|clientid|anonymous[ _]?id|distinct[ _]?id|device[ _]?id|email)", 3.0),
+        (r"(user|customer|client|visitor|member|account)", 2.0),
+    ],
+    "timestamp": [
+        (r"(event[ _-]?)?(timestamp|datetime|date[ _-]?time|time[ _-]?stamp|ts|event[ _-]?time|occurred[ _-]?at|"
+         r"created[ _-]?at|time|date|day|when|invoice[ _-]?date|order[ _-]?date|zeit|datum|fecha|heure|data)", 3.0),
+        (r"(time|date|created|occurred)", 2.0),
+    ],
+    "event": [
+        (r"(event|event[ _-]?(name|type)|action|activity|interaction|behaviou?r|event_action|hit[ _-]?type"
+         r"|aktion|ereignis|evento|accion|événement|evenement)", 3.0),
+        (r"(type|action|event|activity)", 1.5),
+    ],
+    "amount": [
+        (r"(amount|revenue|value|total|sales|spend|gmv|order[ _-]?value|paid|price|net|gross|turnover|"
+         r"purchase[ _-]?value|sum|betrag|umsatz|wert|preis|montant|prix|importe|valor|precio)", 3.0),
+        (r"(amount|revenue|value|total|price|sales|spend|eur|usd)", 2.0),
+    ],
+    "session_id": [
+        (r"(session|visit)[ _-]?(id|key|no|number)?", 3.0),
+        (r"(session|visit)", 2.0),
+    ],
+}
+
+
+# Names that look like amounts but are not money.
+_NOT_MONEY = re.compile(r"(qty|quantity|count|units|items|number|num|id|rank|score|rating|age|year)", re.I)
+
+
+def _name_score(role: str, column: str) -> float:
+    name = column.strip().lower()
+    for pattern, score in _NAME_PATTERNS[role]:
+        if re.fullmatch(pattern, name):
+            return score
+    for pattern, score in _NAME_PATTERNS[role][1:]:
+        if re.search(pattern, name):
+            return score - 0.5
+    return 0.0
+
+
+@dataclass
+class ColumnMapping:
+    """Which column plays which role, and how its values are read.
+
+    Attributes
+    ----------
+    user_id, timestamp : str
+        Required columns.
+    event : str or None
+        None for a transaction log: every row becomes ``event_name``.
+    amount, session_id : str or None
+    attributes : list of str
+        Other columns kept (channel, country, ...).
+    event_name : str
+        The event of every row when there is no event column.
+    date_order : {"auto", "dmy", "mdy"}
+    """
+
+    user_id: str | None
+    timestamp: str | None
+    event: str | None = None
+    amount: str | None = None
+    session_id: str | None = None
+    attributes: list[str] = field(default_factory=list)
+    event_name: str = "purchase"
+    date_order: str = "auto"
+
+    def roles(self) -> dict[str, str | None]:
+        return {r: getattr(self, r) for r in ROLES}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ColumnMapping:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def validate(self, columns: Sequence[str]) -> None:
+        """Check the mapping against the file's columns.
+
+        Raises
+        ------
+        MappingError
+            Naming the missing role or the unknown/reused column.
+        """
+        shown = ", ".join(f"'{c}'" for c in list(columns)[:12]) + (", ..." if len(columns) > 12 else "")
+        if not self.user_id:
+            raise MappingError("No column is mapped to the user id. Pick the column that says who did the event "
+                               f"(customer id, visitor id, email, ...); the file's columns are {shown}.")
+        if not self.timestamp:
+            raise MappingError("No column is mapped to the time, and none looks like dates or times. Pick the "
+                               f"column that says when the event happened; the file's columns are {shown}.")
+        used = [c for c in self.roles().values() if c]
+        for c in used + list(self.attributes):
+            if c not in columns:
+                raise MappingError(f"Column '{c}' is not in the file; its columns are: {', '.join(columns[:20])}.")
+        dupes = {c for c in used if used.count(c) > 1}
+        if dupes:
+            raise MappingError(f"Column '{sorted(dupes)[0]}' is mapped to two roles; give each role its own column.")
+        if self.event is None and not (self.event_name or "").strip():
+            raise MappingError("There is no event column, so name the event every row stands for (e.g. purchase).")
+        if self.date_order not in DATE_ORDERS:
+            raise MappingError(f"Date order must be one of {', '.join(DATE_ORDERS)}.")
+
+
+@dataclass
+class MappingGuess:
+    """A proposed mapping with the reasons behind it, for the mapping screen."""
+
+    mapping: ColumnMapping
+    reasons: dict[str, str]
+    time_format: TimeFormat | None
+    amount_format: NumberFormat | None
+
+
+def guess_mapping(preview: pd.DataFrame) -> MappingGuess:
+    """Propose column roles from a preview of the file.
+
+    Each column is scored per role by its name (``customer_id`` reads as a user)
+    and checked against its values (a time column must parse as time, an amount
+    as numbers, an event column has few distinct values). Roles are filled in the
+    order time, user, event, amount, session; the rest become attributes.
+
+    Parameters
+    ----------
+    preview : DataFrame
+        The first rows of the file, as read by :func:`analytics.ingest.relation.preview`.
+
+    Returns
+    -------
+    MappingGuess
+        ``mapping.user_id``/``timestamp`` may be None when nothing fits; the UI
+        then asks, and :meth:`ColumnMapping.validate` explains.
+    """
+    columns = [str(c) for c in preview.columns]
+    profiles = {c: _profile(preview[c]) for c in columns}
+    chosen: dict[str, str | None] = {}
+    reasons: dict[str, str] = {}
+    taken: set[str] = set()
+
+    def pick(role: str, value_score) -> None:
+        # A required role takes the best column even with no evidence for it; the user checks.
+        best, best_score = None, (-1.0 if role in ("user_id", "timestamp") else 0.0)
+        for c in columns:
+            if c in taken:
+                continue
+            v = value_score(profiles[c])
+            if v is None:
+                continue
+            score = _name_score(role, c) + v
+            if score > best_score:
+                best, best_score = c, score
+        chosen[role] = best
+        if best is not None:
+            taken.add(best)
+            how = "its name and values" if _name_score(role, best) > 0 else "its values"
+            reasons[role] = f"'{best}' chosen by {how}"
+
+    pick("timestamp", lambda p: None if p["time_share"] < 0.8 else 1.0 + p["time_share"])
+    pick("user_id", _user_value_score)
+    pick("event", _event_value_score)
+    pick("amount", _amount_value_score)
+    # Only a column named like a session is one: with no name score nothing is picked.
+    pick("session_id", lambda p: None if p["distinct_ratio"] < 0.001 else 0.0)
+    attributes = [c for c in columns if c not in taken]
+    mapping = ColumnMapping(
+        user_id=chosen["user_id"], timestamp=chosen["timestamp"], event=chosen["event"],
+        amount=chosen["amount"], session_id=chosen["session_id"], attributes=attributes)
+    if mapping.event is None:
+        reasons["event"] = "no event column found: every row will be imported as a 'purchase' event"
+    tf = detect_time_format(preview[mapping.timestamp]) if mapping.timestamp else None
+    nf = detect_number_format(preview[mapping.amount]) if mapping.amount else None
+    return MappingGuess(mapping, reasons, tf, nf)
+
+
+def _profile(col: pd.Series) -> dict:
+    values = [v for v in col.tolist() if v is not None and str(v).strip() != ""]
+    n_all = max(1, len(col))
+    text = [str(v).strip() for v in values]
+    n = max(1, len(text))
+    distinct = len(set(text))
+    tf = detect_time_format(values) if values else None
+    nf = detect_number_format(values) if values else NumberFormat(share=0.0)
+    return {
+        "fill": len(text) / n_all,
+        "distinct": distinct,
+        "distinct_ratio": distinct / n,
+        "time_share": tf.share if tf else 0.0,
+        "time_kind": tf.kind if tf else None,
+        "numeric_share": nf.share,
+        "mean_len": sum(map(len, text)) / n,
+        "has_decimals": any("." in v or "," in v for v in text[:500]),
+        "name": col.name,
+    }
+
+
+def _user_value_score(p: dict) -> float | None:
+    # Long numeric ids can look like epoch seconds, so only written dates rule a column out.
+    written_date = p["time_share"] >= 0.8 and not str(p["time_kind"]).startswith("epoch")
+    if p["fill"] < 0.5 or written_date or p["distinct"] < 1:
+        return None
+    if p["numeric_share"] > 0.9 and p["has_decimals"]:
+        return None  # money, not ids
+    score = 0.0
+    if p["distinct"] > 1 and p["distinct_ratio"] < 0.95:
+        score += 1.0  # users come back: ids repeat
+    if p["distinct"] > 20:
+        score += 0.5
+    return score
+
+
+def _event_value_score(p: dict) -> float | None:
+    if p["fill"] < 0.5 or p["time_share"] >= 0.8 or p["numeric_share"] > 0.5:
+        return None
+    if p["distinct"] > 500 or (p["distinct_ratio"] > 0.2 and p["distinct"] > 20):
+        return None
+    return 1.0 if p["distinct"] >= 2 else 0.2
+
+
+def _amount_value_score(p: dict) -> float | None:
+    # A column named like money may hold some junk (cleaning reports it); others must be clean.
+    needed = 0.5 if _name_score("amount", str(p["name"])) >= 3 else 0.9
+    if p["numeric_share"] < needed or p["time_share"] >= 0.8 or p["fill"] == 0:
+        return None
+    if _NOT_MONEY.search(str(p["name"])):
+        return None
+    return 0.5 + (0.5 if p["has_decimals"] else 0.0)
+
+
+_PURCHASE = re.compile(r"(purchase|order|transaction|buy|bought|sale|paid|payment|conversion|checkout[ _-]?complete"
+                       r"|complete[ _-]?checkout|invoice)", re.I)
+
+_NOT_PURCHASE = re.compile(r"(begin|start|init|add|cart|view|cancel|refund|return|abandon|fail)", re.I)
+
+
+def guess_purchase_event(event_counts: dict[str, int], amount_counts: dict[str, int] | None = None) -> str | None:
+    """The event that means "bought": by name first, else the one carrying amounts.
+
+    Parameters
+    ----------
+    event_counts : dict
+        Event name -> number of rows.
+    amount_counts : dict, optional
+        Event name -> number of rows with an amount.
+    """
+    names = [e for e in event_counts if e is not None]
+    exact = [e for e in names if str(e).strip().lower() in ("purchase", "order", "transaction")]
+    if exact:
+        return exact[0]
+    named = [e for e in names if _PURCHASE.search(str(e)) and not _NOT_PURCHASE.search(str(e))]
+    if named:
+        return max(named, key=lambda e: event_counts[e])
+    if amount_counts:
+        with_amount = {e: c for e, c in amount_counts.items() if c > 0 and e is not None}
+        if with_amount:
+            return max(with_amount, key=with_amount.get)
+    return None
+
+
+def mapping_with(columns: Sequence[str], base: ColumnMapping, *, attributes: Sequence[str] | None = None,
+                 **changes) -> ColumnMapping:
+    """``base`` with some roles changed; a column moved to a role leaves its old one.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The file's columns, in order.
+    base : ColumnMapping
+        Usually the guess.
+    attributes : sequence of str, optional
+        Columns to keep as attributes; default: every column without a role.
+    **changes
+        Any of ``user_id, timestamp, event, amount, session_id`` (a column name,
+        or None for no column), ``event_name`` and ``date_order``.
+
+    Returns
+    -------
+    ColumnMapping
+        Not yet validated (call :meth:`ColumnMapping.validate`).
+    """
+    unknown = set(changes) - set(ROLES) - {"event_name", "date_order"}
+    if unknown:
+        raise ValueError(f"unknown mapping fields: {sorted(unknown)}")
+    roles = base.roles()
+    for role in ROLES:
+        if role in changes:
+            col = changes[role]
+            if col is not None:
+                for other in ROLES:
+                    if roles[other] == col:
+                        roles[other] = None
+            roles[role] = col
+    used = {c for c in roles.values() if c}
+    attrs = [c for c in (columns if attributes is None else attributes) if c not in used]
+    return ColumnMapping(**roles, attributes=attrs,
+                         event_name=changes.get("event_name") or base.event_name,
+                         date_order=changes.get("date_order") or base.date_order)

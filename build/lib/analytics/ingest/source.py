@@ -1,0 +1,100 @@
+"""What a recognised file is: :class:`SourceFile`, and the limits every reader applies."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from analytics.config import MB, Limits
+from analytics.errors import (
+    ParseError,
+)
+from analytics.sql import quote_ident, sql_literal  # noqa: F401 - re-exported until callers move
+
+SAMPLE_BYTES = 1 * MB
+
+CHUNK = 8 * MB
+
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "whitespace"}
+
+
+@dataclass
+class SourceFile:
+    """A file recognised by content and ready to be read as a table.
+
+    Attributes
+    ----------
+    path : Path
+        What DuckDB reads: the original, or an unpacked/transcoded copy.
+    kind : {"csv", "parquet", "excel"}
+    name : str
+        The file name as the user gave it (for display only, never used as a path).
+    size_bytes : int
+        Size of the file as uploaded.
+    encoding, delimiter, header
+        What sniffing found (text files only).
+    columns : list of str
+        Column names, made unique and non-empty.
+    notes : list of str
+        Plain sentences about what was detected or changed (shown in the report).
+    frame : DataFrame or None
+        The sheet, for Excel (small by Excel's own limits).
+    """
+
+    path: Path
+    kind: str
+    name: str
+    size_bytes: int
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    header: bool = True
+    columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    frame: pd.DataFrame | None = None
+    _temp_dir: Path | None = None
+
+    def describe(self) -> str:
+        """One line for the UI: 'CSV, UTF-8, semicolon-separated, with header, 8 columns'."""
+        if self.kind == "csv":
+            parts = ["CSV", self.encoding.upper(), f"{DELIMITER_NAMES.get(self.delimiter or ',', 'comma')}-separated",
+                     "with header" if self.header else "no header"]
+        else:
+            parts = ["Parquet" if self.kind == "parquet" else "Excel workbook"]
+        parts.append(f"{len(self.columns)} columns")
+        return ", ".join(parts)
+
+    def cleanup(self) -> None:
+        """Remove unpacked or transcoded copies (the original is never touched)."""
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+    def __enter__(self) -> SourceFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+def unique_names(names: list[str], taken: set[str] | None = None) -> list[str]:
+    seen = {n.lower() for n in (taken or set())}
+    out = []
+    for i, raw in enumerate(names):
+        base = re.sub(r"\s+", " ", str(raw)).strip()[:64] or f"column_{i + 1}"
+        cand, k = base, 2
+        while cand.lower() in seen:
+            cand, k = f"{base}_{k}", k + 1
+        seen.add(cand.lower())
+        out.append(cand)
+    return out
+
+
+def check_width(n: int, name: str, limits: Limits) -> None:
+    if n > limits.max_columns:
+        raise ParseError(
+            f"'{name}' has {n:,} columns, more than the {limits.max_columns:,} MarketLens reads. "
+            "Export only the columns you need (user, time, event, amount and a few attributes).")

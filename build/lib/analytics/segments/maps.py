@@ -1,0 +1,395 @@
+"""2-D maps of users (t-SNE, UMAP, PCA) for the Segments page and ``python -m analytics embed``.
+
+:func:`embed` takes the clustering input (a feature table, the output of
+:func:`analytics.segments.preprocessing.prepare`, or a finite numeric matrix), samples it
+when it is large, and returns an :class:`Embedding`: 2-D coordinates and the row
+numbers they belong to.
+
+Sampling
+--------
+Above ``max_points`` rows (default :data:`DEFAULT_MAX_POINTS`: 200,000 for PCA,
+50,000 for UMAP, 20,000 for t-SNE; pass another value to change it) a seeded
+sample is drawn, stratified by segment when labels are given: each segment gets
+its share of the points, and small segments at least :data:`MIN_PER_SEGMENT`
+so they stay visible. The caps keep a map under about 20 seconds on 2 cores and
+the browser responsive (WebGL draws 50k points smoothly).
+
+Speed choices (measured with ``bench/bench_segmentation.py``)
+-------------------------------------------------------------
+- Neighbours for UMAP and t-SNE come from scikit-learn's exact k-d tree (or brute
+  force above 20 features) and are handed to both libraries. For UMAP this skips
+  pynndescent, whose numba compilation cost about 35 s in every new process and
+  cannot be cached to disk (its functions are built at run time); the exact
+  search is also faster on per-user features, which have few effective dimensions.
+- UMAP's own numba functions are compiled once and cached on disk
+  (:func:`configure_numba_cache`; default ``<workspace>/cache/numba``), so a new
+  process loads them in about a second instead of compiling for 10-20 s.
+  :func:`warm_up` runs that compilation (or cache load) ahead of time, e.g. in a
+  background thread when the app starts. Because the neighbours are always
+  precomputed, a warm-up on a few hundred points goes through the same code as
+  a map of 50,000 (UMAP's own search would switch algorithms at 4,096 points).
+- UMAP runs with ``random_state``: the same data and parameters give the same
+  map, so a stored map is what a recomputation would show. That turns off
+  UMAP's multi-threaded optimisation, a conscious trade: on 2 cores it gained
+  little (and nothing when the app is busy), and PCA initialisation plus the
+  exact neighbours keep 50k users within the target.
+- t-SNE uses openTSNE rather than scikit-learn's TSNE. Measured on 20,000 users
+  x 15 features (2 cores, ``bench/bench_segmentation.py``): openTSNE with FFT
+  gradients and a coarser FFT grid (``ints_in_interval=2``) took 24 s,
+  scikit-learn's default Barnes-Hut TSNE 77 s (3.2x slower) and a tuned
+  scikit-learn (angle 0.8, 500 iterations, 2 threads) 31 s, all at
+  trustworthiness 0.995. openTSNE's default grid (one interval per unit) took
+  about 50 s: its cost grows as the map spreads out, so the grid setting mattered
+  more than the iteration count, and it keeps the full 750 iterations. Below
+  10,000 points Barnes-Hut is used (FFT's fixed grid made small maps 10x slower),
+  on one thread (openTSNE's threads slowed small maps 5-8x when the other core
+  was busy).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+from sklearn.neighbors import NearestNeighbors
+
+from analytics.errors import InvalidParameterError
+from analytics.progress import Progress, no_progress
+from analytics.sampling import stratified_sample
+from analytics.segments.preprocessing import Prepared, Preprocessing, prepare
+from analytics.segments.umap_loader import load_umap
+
+METHODS = ("tsne", "umap", "pca")
+
+DEFAULT_MAX_POINTS: dict[str, int] = {"pca": 200_000, "umap": 50_000, "tsne": 20_000}
+
+MIN_PER_SEGMENT = 200
+
+
+# Below this many (distinct) points a neighbour map says nothing; PCA is shown instead.
+MIN_POINTS_NONLINEAR = 10
+
+PERPLEXITY_RANGE = (2.0, 100.0)
+
+N_NEIGHBORS_RANGE = (2, 200)
+
+MIN_DIST_RANGE = (0.0, 1.0)
+
+
+@dataclass
+class Embedding:
+    """A 2-D map of (a sample of) users.
+
+    Attributes
+    ----------
+    method : {"tsne", "umap", "pca"}
+        The method actually used (PCA when there were too few users for the one asked for).
+    coords : ndarray of shape (m, 2)
+    indices : ndarray of shape (m,)
+        Row number, in the input, of each mapped point (sorted).
+    n_total : int
+        Rows in the input.
+    params : dict
+        Parameters actually used, after clamping to what the data allows.
+    notices : list of str
+        Plain sentences about sampling, clamping and fallbacks, for the page.
+    random_state : int
+    seconds : float
+        Wall time of the computation.
+    explained_variance : list of float
+        PCA only: share of the spread each axis shows.
+    """
+
+    method: str
+    coords: np.ndarray
+    indices: np.ndarray
+    n_total: int
+    params: dict
+    notices: list[str] = field(default_factory=list)
+    random_state: int = 0
+    seconds: float = 0.0
+    explained_variance: list[float] = field(default_factory=list)
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.indices) < self.n_total
+
+    def frame(self, user_ids: Any = None, labels: Any = None) -> pd.DataFrame:
+        """``row, x, y`` per point, plus ``user_id`` and ``segment`` when given (full-length arrays)."""
+        out = pd.DataFrame({"row": self.indices, "x": self.coords[:, 0], "y": self.coords[:, 1]})
+        if user_ids is not None:
+            out.insert(1, "user_id", np.asarray(user_ids)[self.indices])
+        if labels is not None:
+            out["segment"] = np.asarray(labels)[self.indices]
+        return out
+
+    def meta(self) -> dict:
+        """Everything but the coordinates, JSON-safe; store it with :meth:`frame` (``row, x, y``)."""
+        return {"method": self.method, "n_total": int(self.n_total), "params": self.params,
+                "notices": list(self.notices), "random_state": int(self.random_state),
+                "seconds": float(self.seconds), "explained_variance": [float(v) for v in self.explained_variance]}
+
+    @classmethod
+    def from_parts(cls, meta: dict, frame: pd.DataFrame) -> Embedding:
+        """Rebuild from :meth:`meta` and a stored ``row, x, y`` table."""
+        frame = frame.sort_values("row")
+        return cls(coords=frame[["x", "y"]].to_numpy(dtype=float), indices=frame["row"].to_numpy(dtype=np.int64),
+                   **meta)
+
+
+def embed(data: np.ndarray | pd.DataFrame | Prepared, method: str = "umap", *, labels: Any = None,
+          max_points: int | None = None, random_state: int = 0, perplexity: float = 30.0,
+          n_neighbors: int = 15, min_dist: float = 0.1, n_epochs: int | None = None,
+          columns: list[str] | None = None, preprocessing: Preprocessing | None = None,
+          progress: Progress | None = None) -> Embedding:
+    """Place users on a 2-D map where similar users are close.
+
+    Parameters
+    ----------
+    data : ndarray, DataFrame or Prepared
+        A finite numeric matrix (one row per user, already scaled), a feature table
+        (prepared here with ``columns`` and ``preprocessing``, like the segmentation),
+        or :func:`analytics.segments.preprocessing.prepare` output.
+    method : {"umap", "tsne", "pca"}
+        UMAP: local groups and some global layout, fast. t-SNE: crisp local groups,
+        distances between groups mean little. PCA: linear, exact, instant; shows
+        the two directions of largest spread.
+    labels : array of int, optional
+        Segment per row: the sample is stratified by it.
+    max_points : int, optional
+        Sample cap (default :data:`DEFAULT_MAX_POINTS` for the method).
+    random_state : int
+        Seeds the sample and the method; same inputs, same map.
+    perplexity : float
+        t-SNE: roughly how many neighbours each point cares about, 2..100. Lowered to
+        (points - 1) / 3 on small samples (said in ``notices``).
+    n_neighbors : int
+        UMAP: neighbourhood size, 2..200; larger shows more global structure.
+        Lowered to points - 1 on small samples.
+    min_dist : float
+        UMAP: how tightly points may pack, 0..1.
+    n_epochs : int, optional
+        UMAP optimisation rounds (default: UMAP's, 200 above 10,000 points).
+    columns, preprocessing
+        Used only when ``data`` is a feature table.
+    progress : callable, optional
+        ``progress(fraction, message)``.
+
+    Returns
+    -------
+    Embedding
+
+    Raises
+    ------
+    InvalidParameterError
+        Unknown method, parameters outside their ranges, labels of the wrong
+        length, or a matrix with empty or infinite values.
+    """
+    if method not in METHODS:
+        raise InvalidParameterError(f"method must be one of {', '.join(METHODS)}, got {method!r}.")
+    _check_range("perplexity", perplexity, *PERPLEXITY_RANGE)
+    _check_range("n_neighbors", n_neighbors, *N_NEIGHBORS_RANGE, integer=True)
+    _check_range("min_dist", min_dist, *MIN_DIST_RANGE)
+    if n_epochs is not None:
+        _check_range("n_epochs", n_epochs, 10, 2000, integer=True)
+    if max_points is not None:
+        _check_range("max_points", max_points, 2, 10_000_000, integer=True)
+    say = progress or no_progress
+    started = time.perf_counter()
+    X, notices = _matrix(data, columns, preprocessing)
+    n = len(X)
+    if labels is not None:
+        labels = np.asarray(labels)
+        if len(labels) != n:
+            raise InvalidParameterError(f"labels has {len(labels):,} entries but there are {n:,} users.")
+    cap = int(max_points or DEFAULT_MAX_POINTS[method])
+    idx = stratified_sample(n if labels is None else labels, cap, random_state=random_state,
+                            min_per_group=MIN_PER_SEGMENT)
+    if len(idx) < n:
+        notices.append(f"The map shows a random sample of {len(idx):,} of {n:,} users"
+                       + (", with every segment represented in proportion" if labels is not None else "")
+                       + f" (cap {cap:,}; raise max_points for more, at the cost of time).")
+    Xs = np.ascontiguousarray(X[idx], dtype=np.float32)
+    used = method
+    if method != "pca" and _distinct_rows(Xs, MIN_POINTS_NONLINEAR) < MIN_POINTS_NONLINEAR:
+        notices.append(f"With fewer than {MIN_POINTS_NONLINEAR} different users a {_NAMES[method]} map is not "
+                       "meaningful; showing PCA instead.")
+        used = "pca"
+    say(0.02, f"Computing the {_NAMES[used]} map of {len(idx):,} users")
+    explained: list[float] = []
+    if used == "pca":
+        coords, explained, params = pca_map(Xs, random_state, notices)
+    elif used == "umap":
+        coords, params = umap_map(Xs, n_neighbors, min_dist, n_epochs, random_state, notices, say)
+    else:
+        coords, params = tsne_map(Xs, perplexity, random_state, notices, say)
+    say(1.0, "Map ready")
+    return Embedding(method=used, coords=np.asarray(coords, dtype=float), indices=idx, n_total=n, params=params,
+                     notices=notices, random_state=random_state, seconds=time.perf_counter() - started,
+                     explained_variance=explained)
+
+
+_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
+
+
+def pca_map(X: np.ndarray, random_state: int, notices: list[str]) -> tuple[np.ndarray, list[float], dict]:
+    n, d = X.shape
+    out = np.zeros((n, 2))
+    n_comp = min(2, d, n)
+    explained: list[float] = []
+    if n_comp >= 1 and n > 1 and np.ptp(X, axis=0).max() > 0:
+        pca = PCA(n_components=n_comp, random_state=random_state)
+        out[:, :n_comp] = pca.fit_transform(X)
+        explained = [float(v) for v in pca.explained_variance_ratio_]
+    if n_comp < 2:
+        notices.append("There is only one feature (or one user), so the map has a single axis; the other is 0.")
+    return out, explained, {"n_components": 2}
+
+
+def umap_map(X: np.ndarray, n_neighbors: int, min_dist: float, n_epochs: int | None, random_state: int,
+          notices: list[str], say: Progress) -> tuple[np.ndarray, dict]:
+    n = len(X)
+    k = int(min(n_neighbors, n - 1))
+    if k < n_neighbors:
+        notices.append(f"n_neighbors was lowered from {n_neighbors} to {k}: there are only {n} users on the map.")
+    say(0.05, "Loading UMAP")
+    umap = load_umap()
+    say(0.1, "Finding each user's nearest neighbours")
+    indices, distances = nearest_neighbors(X, k, include_self=True)
+    say(0.3, "Laying out the map")
+    reducer = umap.UMAP(n_neighbors=k, min_dist=min_dist, n_components=2, init="pca", n_epochs=n_epochs,
+                        random_state=random_state, precomputed_knn=(indices, distances, None), verbose=False)
+    with warnings.catch_warnings():
+        # "no search index" (we never call transform) and "random_state disables parallelism" (chosen).
+        warnings.simplefilter("ignore")
+        coords = reducer.fit_transform(X)
+    return coords, {"n_neighbors": k, "min_dist": float(min_dist), "n_epochs": n_epochs, "init": "pca",
+                    "neighbors": "exact"}
+
+
+def tsne_map(X: np.ndarray, perplexity: float, random_state: int, notices: list[str],
+          say: Progress) -> tuple[np.ndarray, dict]:
+    from openTSNE import TSNE
+    from openTSNE.affinity import PerplexityBasedNN
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+    n = len(X)
+    p = float(min(perplexity, (n - 1) / 3))
+    if p < perplexity:
+        notices.append(f"Perplexity was lowered from {perplexity:g} to {p:.1f}: with {n} users on the map it "
+                       "must stay below a third of them.")
+    k = int(min(n - 1, max(1, int(3 * p))))
+    say(0.05, "Finding each user's nearest neighbours")
+    indices, distances = nearest_neighbors(X, k, include_self=False)
+    affinities = PerplexityBasedNN(knn_index=PrecomputedNeighbors(indices, distances.astype(np.float64)),
+                                   perplexity=p, n_jobs=1, random_state=random_state)
+    early, main = 250, 500
+    total, every = early + main, 50
+    calls = [0]
+
+    def callback(iteration: int, error: float, embedding: Any) -> None:
+        calls[0] += 1
+        done = min(calls[0] * every, total)
+        say(0.15 + 0.85 * done / total, f"Laying out the map ({done} of {total} steps)")
+
+    # FFT gradients cost a fixed grid per step: 10x slower than Barnes-Hut below ~10k points, far faster above.
+    gradient = "fft" if n >= 10_000 else "bh"
+    # Threads only pay off on big maps; on small ones, with the app or another job on the other core,
+    # openTSNE's threads waited on each other and ran 5-8x slower than one thread.
+    jobs = map_threads() if n >= 10_000 else 1
+    # The FFT grid grows with the map's extent (one interval per unit by default), so the late
+    # iterations dominated: two units per interval ran 20k users ~2.8x faster at the same
+    # trustworthiness (0.995 both).
+    tsne = TSNE(n_components=2, perplexity=p, early_exaggeration_iter=early, n_iter=main, initialization="pca",
+                negative_gradient_method=gradient, ints_in_interval=2, n_jobs=jobs, random_state=random_state,
+                callbacks=callback, callbacks_every_iters=every, verbose=False)
+    say(0.15, "Laying out the map")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        coords = np.asarray(tsne.fit(affinities=affinities, initialization=pca_init(X, random_state)))
+    return coords, {"perplexity": p, "iterations": total, "implementation": f"openTSNE ({gradient})"}
+
+
+def pca_init(X: np.ndarray, random_state: int) -> np.ndarray:
+    """openTSNE's PCA start: first two components, rescaled to a tiny spread (std 1e-4)."""
+    n_comp = min(2, X.shape[1])
+    init = np.zeros((len(X), 2))
+    init[:, :n_comp] = PCA(n_components=n_comp, random_state=random_state).fit_transform(X)
+    sd = init[:, 0].std()
+    return init / (sd if sd > 0 else 1.0) * 1e-4
+
+
+def nearest_neighbors(X: np.ndarray, k: int, include_self: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours of every row (k-d tree up to 20 columns, brute force above).
+
+    Returns ``(indices int64, distances float32)`` of shape (n, k); with
+    ``include_self`` the first column is the row itself at distance 0 (UMAP's format).
+    """
+    algorithm = "kd_tree" if X.shape[1] <= 20 else "brute"
+    nn = NearestNeighbors(n_neighbors=k, algorithm=algorithm, n_jobs=map_threads()).fit(X)
+    if include_self:
+        dist, ind = nn.kneighbors(n_neighbors=max(k - 1, 1))
+        ind = np.hstack([np.arange(len(X))[:, None], ind])[:, :k]
+        dist = np.hstack([np.zeros((len(X), 1)), dist])[:, :k]
+    else:
+        dist, ind = nn.kneighbors(n_neighbors=k)
+    return ind.astype(np.int64), dist.astype(np.float32)
+
+
+def warm_up(n_points: int = 300, cache_dir: str | Path | None = None) -> float:
+    """Compile (or load from the disk cache) everything a UMAP map needs; returns seconds taken.
+
+    Safe to run in a background thread when the app starts, so the first map a
+    user asks for does not wait. A few hundred points suffice because the
+    neighbours are precomputed for every size (see the module notes).
+    """
+    _check_range("n_points", n_points, 20, 100_000, integer=True)
+    started = time.perf_counter()
+    load_umap(cache_dir)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n_points, 8)).astype(np.float32)
+    umap_map(X, 15, 0.1, 20, 0, [], no_progress)
+    return time.perf_counter() - started
+
+
+def _matrix(data: Any, columns: list[str] | None, preprocessing: Preprocessing | None) -> tuple[np.ndarray, list]:
+    if isinstance(data, Prepared):
+        return data.X, list(data.notices)
+    if isinstance(data, pd.DataFrame):
+        prep = prepare(data, columns, preprocessing)
+        return prep.X, list(prep.notices)
+    try:
+        X = np.asarray(data, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(f"Expected a numeric matrix or a feature table, got {type(data).__name__}.") \
+            from exc
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise InvalidParameterError(f"Expected a table of users x features, got an array of shape {X.shape}.")
+    if not np.isfinite(X).all():
+        raise InvalidParameterError(
+            "The matrix has empty or infinite values; pass the feature table instead, which fills them.")
+    return X, []
+
+
+def _distinct_rows(X: np.ndarray, cap: int) -> int:
+    """Distinct rows, counted exactly only when fewer than ``cap`` (cheap on large data)."""
+    head = len(np.unique(X[: cap * 100], axis=0))
+    return head if head >= cap or len(X) <= cap * 100 else len(np.unique(X, axis=0))
+
+
+def _check_range(name: str, value: Any, lo: float, hi: float, integer: bool = False) -> None:
+    ok_type = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float, np.number))
+    if isinstance(value, bool) or not ok_type or not (lo <= value <= hi):
+        kind = "a whole number" if integer else "a number"
+        raise InvalidParameterError(f"{name} must be {kind} between {lo:g} and {hi:g}, got {value!r}.")
+
+
+def map_threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 4))

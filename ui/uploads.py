@@ -1,0 +1,122 @@
+"""The life of an upload in one browser session: staged when it arrives, inspected, imported or discarded.
+
+Streamlit hands over the uploaded file on every rerun; it is staged (written to
+the workspace's tmp folder) once per file, and the staged copy is discarded when
+the user removes the file, uploads another, or imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from analytics.errors import RaggedRowsError
+from analytics.ingest.roles import mapping_with
+from analytics.workspace import Dataset, Inspection, StagedFile
+from ui import state
+
+_STAGED = "staged_upload"
+_RAGGED = "ragged_rows"
+_ROUND = "uploader_round"
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "sample_events.csv.gz"
+
+
+@dataclass
+class Upload:
+    """A staged upload and what inspecting it found."""
+
+    file_id: str
+    staged: StagedFile
+    inspection: Inspection
+
+    @property
+    def default_name(self) -> str:
+        return Path(self.staged.name).name.split(".")[0] or "dataset"
+
+
+@dataclass
+class RaggedRows:
+    """The import stopped because some rows have the wrong number of fields."""
+
+    message: str
+    n_bad: int
+    examples: list[dict]
+
+
+def uploader_key() -> str:
+    """Key of the file uploader; it changes after an import, which empties the uploader."""
+    return f"uploader_{st.session_state.get(_ROUND, 0)}"
+
+
+def current(uploaded) -> Upload | None:
+    """The staged upload for what the uploader holds: staged and inspected once per file, discarded after."""
+    ws = state.workspace()
+    entry: Upload | None = st.session_state.get(_STAGED)
+    if entry is not None and (uploaded is None or entry.file_id != uploaded.file_id):
+        ws.discard(entry.staged)
+        st.session_state.pop(_STAGED, None)
+        st.session_state.pop(_RAGGED, None)
+        entry = None
+    if uploaded is None or entry is not None:
+        return entry
+    staged = ws.stage(uploaded, uploaded.name)
+    try:
+        inspection = ws.inspect(staged)
+    except BaseException:
+        ws.discard(staged)
+        raise
+    entry = Upload(uploaded.file_id, staged, inspection)
+    st.session_state[_STAGED] = entry
+    return entry
+
+
+def duplicate_of(upload: Upload) -> Dataset | None:
+    """The dataset already imported from exactly these bytes, if any."""
+    return state.workspace().find_by_content(upload.staged.content_hash)
+
+
+def ragged_rows() -> RaggedRows | None:
+    """Why the last import attempt of this upload stopped, if it did for malformed rows."""
+    return st.session_state.get(_RAGGED)
+
+
+def import_upload(upload: Upload, roles: dict, *, attributes: list[str], event_name: str, date_order: str,
+                  name: str, allow_bad_rows: bool, progress: Callable[[float, str], None]) -> Dataset | None:
+    """Import the staged upload with the user's mapping; None when it stopped to ask about malformed rows."""
+    ws = state.workspace()
+    mapping = mapping_with(upload.inspection.source.columns, upload.inspection.guess.mapping, attributes=attributes,
+                           event_name=event_name, date_order=date_order, **roles)
+    try:
+        ds = ws.import_staged(upload.staged, mapping, name=name, allow_bad_rows=allow_bad_rows,
+                              inspection=upload.inspection, progress=progress)
+    except RaggedRowsError as exc:
+        st.session_state[_RAGGED] = RaggedRows(str(exc), exc.n_bad, exc.examples)
+        return None
+    st.session_state.pop(_STAGED, None)
+    st.session_state.pop(_RAGGED, None)
+    st.session_state[_ROUND] = st.session_state.get(_ROUND, 0) + 1
+    _imported(ds)
+    return ds
+
+
+def import_sample(progress: Callable[[float, str], None]) -> Dataset:
+    """Import the committed sample shop log."""
+    ds = state.workspace().import_file(SAMPLE, name="Sample shop", progress=progress)
+    _imported(ds)
+    return ds
+
+
+def connect(uri: str, engine: str, master: str | None, name: str | None,
+            progress: Callable[[float, str], None]) -> Dataset:
+    """Connect a large log where it lives (DuckDB reads it in place, or Spark)."""
+    ds = state.workspace().connect(uri, engine=engine, master=master, name=name, progress=progress)
+    _imported(ds)
+    return ds
+
+
+def _imported(ds: Dataset) -> None:
+    state.set_active_dataset(ds.id)
+    st.session_state[state.LAST_IMPORT] = ds.id

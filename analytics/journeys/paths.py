@@ -1,0 +1,249 @@
+"""Paths: what users do in the N steps after (or before) an event, as a Sankey and a transition table.
+
+One public entry point, :func:`paths`, computed in DuckDB SQL over the canonical
+events table; the result is a :class:`PathsResult` (nodes and links a Sankey
+draws, the step-by-step transition table, the most common whole paths).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from analytics.errors import InvalidParameterError
+from analytics.journeys._common import (
+    OTHER,
+    Progress,
+    check_event_name,
+    check_events_occur,
+    check_not_empty,
+    check_top,
+    report,
+    table_columns,
+)
+from analytics.jsonable import json_safe
+from analytics.sql import quote_ident, sql_literal
+
+END = "(end)"  # the user has no further event
+START = "(start)"  # the user has no earlier event (paths before the anchor)
+MAX_STEPS = 10
+TOP_PATHS = 20
+
+
+@dataclass(frozen=True)
+class PathNode:
+    """A box of the Sankey: an event (or "(other)", "(end)", "(start)") at a step from the anchor (step 0)."""
+
+    step: int  # negative before the anchor
+    label: str
+    users: int
+
+
+@dataclass(frozen=True)
+class PathLink:
+    """Users going from node ``source`` to node ``target`` (indexes into :attr:`PathsResult.nodes`)."""
+
+    source: int
+    target: int
+    users: int
+
+
+@dataclass(frozen=True)
+class PathsResult:
+    """The paths after (or before) each user's first ``event``.
+
+    ``nodes`` and ``links`` are what a Sankey draws (the top events per step,
+    the rest as "(other)"); ``transitions`` is the step-by-step table of every
+    event pair (``step, from_event, to_event, users, share``; ``step`` is the
+    step away from the anchor, negative before it, and ``share`` the fraction of the
+    users at the event nearer the anchor); ``top_paths`` the most
+    common whole paths (``path`` as a list of events, ``users``, ``share``).
+    """
+
+    event: str
+    direction: str
+    steps: int
+    users: int
+    collapse_repeats: bool
+    nodes: list[PathNode]
+    links: list[PathLink]
+    transitions: pd.DataFrame
+    top_paths: pd.DataFrame
+
+    def to_dict(self) -> dict:
+        return json_safe({
+            "event": self.event, "direction": self.direction, "steps": self.steps, "users": self.users,
+            "collapse_repeats": self.collapse_repeats,
+            "nodes": [{"step": n.step, "label": n.label, "users": n.users} for n in self.nodes],
+            "links": [{"source": k.source, "target": k.target, "users": k.users} for k in self.links],
+            "transitions": self.transitions.to_dict(orient="records"),
+            "top_paths": self.top_paths.to_dict(orient="records"),
+        })
+
+
+def paths(con: duckdb.DuckDBPyConnection, table: str, event: str, steps: int = 3, *, direction: str = "after",
+          top: int = 8, collapse_repeats: bool = True, progress: Progress = None) -> PathsResult:
+    """The ``steps`` events each user did right after (or before) their first ``event``.
+
+    A user's events are ordered by time, ties broken by event name; rows with
+    the same user, time and event are one step. The anchor is the user's first
+    occurrence of ``event`` (step 0). With ``collapse_repeats`` (default) a run of
+    the same event counts as one step (page_view, page_view, view_item is
+    page_view, view_item), including a run of the anchor event itself. A path
+    that runs out of events ends in "(end)" (after) or starts from "(start)"
+    (before).
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+    table : str
+        The canonical events table.
+    event : str
+        The anchor event.
+    steps : int
+        How many steps to follow, 1 to 10.
+    direction : {"after", "before"}
+    top : int
+        Events kept per step in the Sankey (most users first); the others are
+        drawn as one "(other)" node. The transition table keeps every event.
+    collapse_repeats : bool
+    progress : callable, optional
+        ``progress(fraction, message)``.
+
+    Returns
+    -------
+    PathsResult
+    """
+    check_event_name(event, "anchor event")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise InvalidParameterError(f"steps must be a whole number from 1 to {MAX_STEPS}, got {steps!r}.")
+    if direction not in ("after", "before"):
+        raise InvalidParameterError(f"direction must be 'after' or 'before', got {direction!r}.")
+    top = check_top(top)
+    report(progress, 0.0, "Checking the event")
+    table_columns(con, table)
+    check_not_empty(con, table)
+    check_events_occur(con, table, {"anchor event": event})
+    report(progress, 0.1, f"Following users {direction} their first {event}")
+    ctes = _step_ctes(table, steps, direction, collapse_repeats)
+    ends = END if direction == "after" else START
+    agg = con.execute(f"WITH {ctes} SELECT {', '.join(f'e{k}' for k in range(steps + 1))}, count(*) AS n "
+                      "FROM w GROUP BY ALL", {"anchor": event}).df()
+    report(progress, 0.8, "Drawing the branches")
+    return _result(event, direction, steps, collapse_repeats, agg, top, ends)
+
+
+def _step_ctes(table: str, steps: int, direction: str, collapse: bool) -> str:
+    """CTEs ``p0..pN`` (one row per user still on the path: time ``t`` and event ``e`` of step k) and ``w``.
+
+    Step k+1 is the smallest (time, event) after step k's (the largest before it,
+    for paths before), skipping step k's own event when runs are collapsed.
+    """
+    t = quote_ident(table)
+    after = direction == "after"
+    cmp, agg = (">", "min") if after else ("<", "max")
+    ctes = [f"p0 AS (SELECT user_id, min(ts) AS t, $anchor AS e FROM {t} WHERE event = $anchor GROUP BY user_id)"]
+    for k in range(1, steps + 1):
+        cond = f"(e.ts {cmp} p.t OR (e.ts = p.t AND e.event {cmp} p.e))"
+        if collapse:
+            cond += " AND e.event <> p.e"
+        ctes.append(f"q{k} AS (SELECT p.user_id, {agg}({{'t': e.ts, 'e': e.event}}) AS nx FROM p{k - 1} p "
+                    f"JOIN {t} e ON e.user_id = p.user_id WHERE {cond} GROUP BY p.user_id)")
+        ctes.append(f"p{k} AS (SELECT user_id, nx.t AS t, nx.e AS e FROM q{k})")
+    cols = ", ".join(f"p{k}.e AS e{k}" for k in range(steps + 1))
+    joins = " ".join(f"LEFT JOIN p{k} ON p{k}.user_id = p0.user_id" for k in range(1, steps + 1))
+    ctes.append(f"w AS (SELECT {cols} FROM p0 {joins})")
+    return ", ".join(ctes)
+
+
+def _result(event: str, direction: str, steps: int, collapse: bool, agg: pd.DataFrame, top: int,
+            ends: str) -> PathsResult:
+    """Nodes, links and tables from the distinct paths and their user counts (small: one row per path)."""
+    cols = [f"e{k}" for k in range(steps + 1)]
+    con = duckdb.connect()
+    try:
+        con.register("agg", agg)
+        transitions = _transitions(con, steps, direction, ends)
+        labelled = _labelled_paths(con, steps, top, ends)
+        nodes, links = _sankey(labelled, steps, direction)
+        paths_df = con.execute(
+            f"SELECT {', '.join(cols)}, sum(n) AS users FROM agg GROUP BY ALL ORDER BY users DESC, "
+            f"{', '.join(c + ' NULLS FIRST' for c in cols)} LIMIT {TOP_PATHS}").df()
+    finally:
+        con.close()
+    users = int(agg["n"].sum())
+    top_paths = pd.DataFrame({
+        "path": [_path_list(row, direction, ends) for row in paths_df[cols].itertuples(index=False)],
+        "users": paths_df["users"].astype(int), "share": paths_df["users"] / users if users else 0.0})
+    return PathsResult(event, direction, steps, users, collapse, nodes, links, transitions, top_paths)
+
+
+def _path_list(row: tuple, direction: str, ends: str) -> list[str]:
+    events = [e for e in row if e is not None and not pd.isna(e)]
+    if len(events) < len(row):
+        events.append(ends)
+    return events if direction == "after" else events[::-1]
+
+
+def _transitions(con: duckdb.DuckDBPyConnection, steps: int, direction: str, ends: str) -> pd.DataFrame:
+    """Every event pair per step in reading order (earlier event first); ``step`` is the far end's step.
+
+    ``share`` is the fraction of the users at the end nearer the anchor: of those
+    at ``from_event`` for paths after, of those at ``to_event`` for paths before.
+    """
+    parts = []
+    for k in range(steps):
+        near, far = f"e{k}", f"coalesce(e{k + 1}, {sql_literal(ends)})"
+        if direction == "after":
+            frm, to, step = near, far, k + 1
+        else:
+            frm, to, step = far, near, -(k + 1)
+        parts.append(f"SELECT {step} AS step, {frm} AS from_event, {to} AS to_event, sum(n) AS users "
+                     f"FROM agg WHERE {near} IS NOT NULL GROUP BY ALL")
+    near_col = "from_event" if direction == "after" else "to_event"
+    out = con.execute(
+        f"SELECT *, users / sum(users) OVER (PARTITION BY step, {near_col}) AS share "
+        f"FROM ({' UNION ALL '.join(parts)}) ORDER BY abs(step), users DESC, from_event, to_event").df()
+    out["users"] = out["users"].astype(int)
+    out["step"] = out["step"].astype(int)
+    return out
+
+
+def _labelled_paths(con: duckdb.DuckDBPyConnection, steps: int, top: int, ends: str) -> pd.DataFrame:
+    """Paths with each step's event replaced by "(other)" outside that step's top events; "(end)" after the last."""
+    tops = " UNION ALL ".join(
+        f"SELECT {k} AS k, v FROM (SELECT e{k} AS v FROM agg WHERE e{k} IS NOT NULL GROUP BY e{k} "
+        f"ORDER BY sum(n) DESC, e{k} LIMIT {top})" for k in range(1, steps + 1))
+    labels = ["e0 AS l0"]
+    for k in range(1, steps + 1):
+        labels.append(f"CASE WHEN e{k} IS NULL THEN (CASE WHEN e{k - 1} IS NOT NULL THEN {sql_literal(ends)} END) "
+                      f"WHEN e{k} IN (SELECT v FROM tops WHERE k = {k}) THEN e{k} ELSE {sql_literal(OTHER)} END "
+                      f"AS l{k}")
+    return con.execute(f"WITH tops AS ({tops}) SELECT {', '.join(labels)}, sum(n) AS n FROM agg GROUP BY ALL").df()
+
+
+def _sankey(labelled: pd.DataFrame, steps: int, direction: str) -> tuple[list[PathNode], list[PathLink]]:
+    """Node per (step, label) with its users; link per consecutive pair, in reading order."""
+    sign = 1 if direction == "after" else -1
+    order = range(steps + 1) if direction == "after" else range(steps, -1, -1)
+    index: dict[tuple[int, str], int] = {}
+    nodes: list[PathNode] = []
+    for k in order:
+        counts = labelled.dropna(subset=[f"l{k}"]).groupby(f"l{k}")["n"].sum()
+        for label in sorted(counts.index, key=lambda v: (v in (OTHER, END, START), -counts[v], v)):
+            index[(k, label)] = len(nodes)
+            nodes.append(PathNode(sign * k, label, int(counts[label])))
+    links = []
+    for k in range(steps):
+        pair = labelled.dropna(subset=[f"l{k}", f"l{k + 1}"])
+        pair = pair[~pair[f"l{k}"].isin([END, START])]
+        sums = pair.groupby([f"l{k}", f"l{k + 1}"])["n"].sum()
+        for (a, b), n in sums.items():
+            src, dst = (index[(k, a)], index[(k + 1, b)])
+            if direction == "before":
+                src, dst = dst, src
+            links.append(PathLink(src, dst, int(n)))
+    links.sort(key=lambda x: (x.source, -x.users, x.target))
+    return nodes, links

@@ -57,7 +57,7 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
 
 def check_not_empty(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """Refuse an events table without a single row."""
-    if con.execute(f"SELECT 1 FROM {quote_ident(table)} LIMIT 1").fetchone() is None:
+    if not con.execute(f"SELECT 1 FROM {quote_ident(table)} LIMIT 1").fetchall():
         raise NoDataError("This dataset has no events, so there is nothing to analyse. Import a log with events.")
 
 

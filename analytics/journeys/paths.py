@@ -7,6 +7,7 @@ draws, the step-by-step transition table, the most common whole paths).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import duckdb
@@ -132,7 +133,12 @@ def paths(con: duckdb.DuckDBPyConnection, table: str, event: str, steps: int = 3
     agg = con.execute(f"WITH {ctes} SELECT {', '.join(f'e{k}' for k in range(steps + 1))}, count(*) AS n "
                       "FROM w GROUP BY ALL", {"anchor": event}).df()
     report(progress, 0.8, "Drawing the branches")
-    return _result(event, direction, steps, collapse_repeats, agg, top, ends)
+    name = f"_ml_paths_{uuid.uuid4().hex}"
+    con.register(name, agg)
+    try:
+        return _result(con, name, event, direction, steps, collapse_repeats, top, ends)
+    finally:
+        con.unregister(name)
 
 
 def _step_ctes(table: str, steps: int, direction: str, collapse: bool) -> str:
@@ -158,22 +164,17 @@ def _step_ctes(table: str, steps: int, direction: str, collapse: bool) -> str:
     return ", ".join(ctes)
 
 
-def _result(event: str, direction: str, steps: int, collapse: bool, agg: pd.DataFrame, top: int,
-            ends: str) -> PathsResult:
-    """Nodes, links and tables from the distinct paths and their user counts (small: one row per path)."""
+def _result(con: duckdb.DuckDBPyConnection, agg: str, event: str, direction: str, steps: int, collapse: bool,
+            top: int, ends: str) -> PathsResult:
+    """Nodes, links and tables from ``agg``: the distinct paths and their users (small: one row per path)."""
     cols = [f"e{k}" for k in range(steps + 1)]
-    con = duckdb.connect()
-    try:
-        con.register("agg", agg)
-        transitions = _transitions(con, steps, direction, ends)
-        labelled = _labelled_paths(con, steps, top, ends)
-        nodes, links = _sankey(labelled, steps, direction)
-        paths_df = con.execute(
-            f"SELECT {', '.join(cols)}, sum(n) AS users FROM agg GROUP BY ALL ORDER BY users DESC, "
-            f"{', '.join(c + ' NULLS FIRST' for c in cols)} LIMIT {TOP_PATHS}").df()
-    finally:
-        con.close()
-    users = int(agg["n"].sum())
+    transitions = _transitions(con, agg, steps, direction, ends)
+    labelled = _labelled_paths(con, agg, steps, top, ends)
+    nodes, links = _sankey(labelled, steps, direction)
+    paths_df = con.execute(
+        f"SELECT {', '.join(cols)}, sum(n) AS users FROM {agg} GROUP BY ALL ORDER BY users DESC, "
+        f"{', '.join(c + ' NULLS FIRST' for c in cols)} LIMIT {TOP_PATHS}").df()
+    users = int(con.execute(f"SELECT coalesce(sum(n), 0) FROM {agg}").fetchall()[0][0])
     top_paths = pd.DataFrame({
         "path": [_path_list(row, direction, ends) for row in paths_df[cols].itertuples(index=False)],
         "users": paths_df["users"].astype(int), "share": paths_df["users"] / users if users else 0.0})
@@ -187,7 +188,7 @@ def _path_list(row: tuple, direction: str, ends: str) -> list[str]:
     return events if direction == "after" else events[::-1]
 
 
-def _transitions(con: duckdb.DuckDBPyConnection, steps: int, direction: str, ends: str) -> pd.DataFrame:
+def _transitions(con: duckdb.DuckDBPyConnection, agg: str, steps: int, direction: str, ends: str) -> pd.DataFrame:
     """Every event pair per step in reading order (earlier event first); ``step`` is the far end's step.
 
     ``share`` is the fraction of the users at the end nearer the anchor: of those
@@ -201,7 +202,7 @@ def _transitions(con: duckdb.DuckDBPyConnection, steps: int, direction: str, end
         else:
             frm, to, step = far, near, -(k + 1)
         parts.append(f"SELECT {step} AS step, {frm} AS from_event, {to} AS to_event, sum(n) AS users "
-                     f"FROM agg WHERE {near} IS NOT NULL GROUP BY ALL")
+                     f"FROM {agg} WHERE {near} IS NOT NULL GROUP BY ALL")
     near_col = "from_event" if direction == "after" else "to_event"
     out = con.execute(
         f"SELECT *, users / sum(users) OVER (PARTITION BY step, {near_col}) AS share "
@@ -211,17 +212,17 @@ def _transitions(con: duckdb.DuckDBPyConnection, steps: int, direction: str, end
     return out
 
 
-def _labelled_paths(con: duckdb.DuckDBPyConnection, steps: int, top: int, ends: str) -> pd.DataFrame:
+def _labelled_paths(con: duckdb.DuckDBPyConnection, agg: str, steps: int, top: int, ends: str) -> pd.DataFrame:
     """Paths with each step's event replaced by "(other)" outside that step's top events; "(end)" after the last."""
     tops = " UNION ALL ".join(
-        f"SELECT {k} AS k, v FROM (SELECT e{k} AS v FROM agg WHERE e{k} IS NOT NULL GROUP BY e{k} "
+        f"SELECT {k} AS k, v FROM (SELECT e{k} AS v FROM {agg} WHERE e{k} IS NOT NULL GROUP BY e{k} "
         f"ORDER BY sum(n) DESC, e{k} LIMIT {top})" for k in range(1, steps + 1))
     labels = ["e0 AS l0"]
     for k in range(1, steps + 1):
         labels.append(f"CASE WHEN e{k} IS NULL THEN (CASE WHEN e{k - 1} IS NOT NULL THEN {sql_literal(ends)} END) "
                       f"WHEN e{k} IN (SELECT v FROM tops WHERE k = {k}) THEN e{k} ELSE {sql_literal(OTHER)} END "
                       f"AS l{k}")
-    return con.execute(f"WITH tops AS ({tops}) SELECT {', '.join(labels)}, sum(n) AS n FROM agg GROUP BY ALL").df()
+    return con.execute(f"WITH tops AS ({tops}) SELECT {', '.join(labels)}, sum(n) AS n FROM {agg} GROUP BY ALL").df()
 
 
 def _sankey(labelled: pd.DataFrame, steps: int, direction: str) -> tuple[list[PathNode], list[PathLink]]:

@@ -203,7 +203,7 @@ def retention(con: duckdb.DuckDBPyConnection, table: str, period: str = "week", 
     top = check_top(top)
     report(progress, 0.0, "Checking the events")
     cols = check_retention_params(con, table, period, cohort_event, return_event, max_periods)
-    data_end = con.execute(f"SELECT max(ts) FROM {quote_ident(table)}").fetchone()[0]
+    data_end = con.execute(f"SELECT max(ts) FROM {quote_ident(table)}").fetchall()[0][0]
     ctes, params = cohort_ctes(table, period, cohort_event, return_event, max_periods)
     report(progress, 0.1, "Building cohorts")
     with grouping_for(con, cols, table, by=by, segments=segments, anchor_cte="s",

@@ -265,3 +265,20 @@ def test_progress_is_reported(sample):
 def test_steps_given_as_text():
     con, _ = log_con([("a", "2025-01-01 00:00:00", "view"), ("a", "2025-01-01 00:00:01", "cart")])
     assert users(con, "view,cart") == [1, 1]
+
+
+def test_on_a_workspace_dataset(sample_dataset, workspace, sample):
+    """The entry points run on the workspace's own connection and events table, as the page and CLI will call them."""
+    from analytics.journeys import paths, retention
+
+    cur = workspace.cursor()
+    table = sample_dataset.events_table
+    mem, _ = sample
+    assert funnel(cur, table, SHOP, 7, by="channel").to_dict() == funnel(mem, "ev", SHOP, 7, by="channel").to_dict()
+    assert retention(cur, table, "week").to_dict() == retention(mem, "ev", "week").to_dict()
+    assert paths(cur, table, "add_to_cart", 3).to_dict() == paths(mem, "ev", "add_to_cart", 3).to_dict()
+    # The connection is left clean: no registered views, no unfinished result.
+    funnel(cur, table, SHOP, segments=pd.DataFrame({"user_id": ["u0000001"], "segment": ["x"]}))
+    assert cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] == sample_dataset.rows
+    assert not [v for (v,) in cur.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+                if v.startswith("_ml_")]

@@ -113,3 +113,22 @@ def test_before_sankey_flows_towards_the_anchor(sample):
     assert sum(k.users for k in r.links if k.target == anchor) == r.users
     doc = r.to_dict()
     assert json.loads(json.dumps(doc)) == doc and doc["direction"] == "before"
+
+
+def test_many_event_names_and_long_time_spans_give_the_same_paths(sample, monkeypatch):
+    """The event code comes from a join beyond ENUM_LIMIT names, keys are HUGEINT when BIGINT could overflow."""
+    from analytics.journeys import _paths_sql
+
+    con, _ = sample
+    expected = paths(con, "ev", "view_item", 3, direction="before").to_dict()
+    monkeypatch.setattr(_paths_sql, "ENUM_LIMIT", 2)
+    assert paths(con, "ev", "view_item", 3, direction="before").to_dict() == expected
+    monkeypatch.setattr(_paths_sql, "_BIGINT_SAFE", 10)
+    assert paths(con, "ev", "view_item", 3, direction="before").to_dict() == expected
+    assert not [v for (v,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()]
+
+
+def test_event_names_with_quotes():
+    con, df = log_con([("a", "2025-01-01 00:00:00", "it's"), ("a", "2025-01-01 00:00:01", 'say "hi"')])
+    r = paths(con, "ev", "it's", 1)
+    assert list(r.top_paths["path"][0]) == ["it's", 'say "hi"']

@@ -24,8 +24,9 @@ from analytics.journeys._common import (
     report,
     table_columns,
 )
+from analytics.journeys._paths_sql import path_counts
 from analytics.jsonable import json_safe
-from analytics.sql import quote_ident, sql_literal
+from analytics.sql import sql_literal
 
 END = "(end)"  # the user has no further event
 START = "(start)"  # the user has no earlier event (paths before the anchor)
@@ -128,10 +129,8 @@ def paths(con: duckdb.DuckDBPyConnection, table: str, event: str, steps: int = 3
     check_not_empty(con, table)
     check_events_occur(con, table, {"anchor event": event})
     report(progress, 0.1, f"Following users {direction} their first {event}")
-    ctes = _step_ctes(table, steps, direction, collapse_repeats)
     ends = END if direction == "after" else START
-    agg = con.execute(f"WITH {ctes} SELECT {', '.join(f'e{k}' for k in range(steps + 1))}, count(*) AS n "
-                      "FROM w GROUP BY ALL", {"anchor": event}).df()
+    agg = path_counts(con, table, event, steps, direction, collapse_repeats)
     report(progress, 0.8, "Drawing the branches")
     name = f"_ml_paths_{uuid.uuid4().hex}"
     con.register(name, agg)
@@ -139,29 +138,6 @@ def paths(con: duckdb.DuckDBPyConnection, table: str, event: str, steps: int = 3
         return _result(con, name, event, direction, steps, collapse_repeats, top, ends)
     finally:
         con.unregister(name)
-
-
-def _step_ctes(table: str, steps: int, direction: str, collapse: bool) -> str:
-    """CTEs ``p0..pN`` (one row per user still on the path: time ``t`` and event ``e`` of step k) and ``w``.
-
-    Step k+1 is the smallest (time, event) after step k's (the largest before it,
-    for paths before), skipping step k's own event when runs are collapsed.
-    """
-    t = quote_ident(table)
-    after = direction == "after"
-    cmp, agg = (">", "min") if after else ("<", "max")
-    ctes = [f"p0 AS (SELECT user_id, min(ts) AS t, $anchor AS e FROM {t} WHERE event = $anchor GROUP BY user_id)"]
-    for k in range(1, steps + 1):
-        cond = f"(e.ts {cmp} p.t OR (e.ts = p.t AND e.event {cmp} p.e))"
-        if collapse:
-            cond += " AND e.event <> p.e"
-        ctes.append(f"q{k} AS (SELECT p.user_id, {agg}({{'t': e.ts, 'e': e.event}}) AS nx FROM p{k - 1} p "
-                    f"JOIN {t} e ON e.user_id = p.user_id WHERE {cond} GROUP BY p.user_id)")
-        ctes.append(f"p{k} AS (SELECT user_id, nx.t AS t, nx.e AS e FROM q{k})")
-    cols = ", ".join(f"p{k}.e AS e{k}" for k in range(steps + 1))
-    joins = " ".join(f"LEFT JOIN p{k} ON p{k}.user_id = p0.user_id" for k in range(1, steps + 1))
-    ctes.append(f"w AS (SELECT {cols} FROM p0 {joins})")
-    return ", ".join(ctes)
 
 
 def _result(con: duckdb.DuckDBPyConnection, agg: str, event: str, direction: str, steps: int, collapse: bool,

@@ -121,6 +121,11 @@ def test_bad_audience_options(con):
         cohort_users(con, "ev", "2025-01-06", -1)
     with pytest.raises(InvalidParameterError, match="cohort_start must be a date, got 'soon'"):
         cohort_users(con, "ev", "soon", 0)
+    with pytest.raises(InvalidParameterError, match="2025-01-07 is not the start of a week cohort: use a Monday"):
+        cohort_users(con, "ev", "2025-01-07", 0)
+    with pytest.raises(InvalidParameterError, match="use the first day of a month"):
+        cohort_users(con, "ev", "2025-01-06", 0, "month")
+    assert cohort_users(con, "ev", "2025-01-06", 0).size == 2
 
 
 def test_every_error_is_a_marketlens_error(con):

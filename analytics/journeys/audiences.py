@@ -136,6 +136,11 @@ def cohort_users(con: duckdb.DuckDBPyConnection, table: str, cohort_start: date 
         start = pd.Timestamp(cohort_start)
     except (TypeError, ValueError) as exc:
         raise InvalidParameterError(f"cohort_start must be a date, got {cohort_start!r}.") from exc
+    if start != start.normalize() or (start.weekday() if period == "week" else start.day - 1) != 0:
+        first = "a Monday" if period == "week" else "the first day of a month"
+        raise InvalidParameterError(
+            f"cohort_start {start.date() if start == start.normalize() else start} is not the start of a {period} "
+            f"cohort: use {first}, as listed in the retention result.")
     ctes, params = cohort_ctes(table, period, cohort_event, return_event, None)
     params["cs"] = start.to_pydatetime()
     cell = ""

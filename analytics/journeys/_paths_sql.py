@@ -1,12 +1,14 @@
-"""SQL of the paths: each user's events as one sorted list of numbers, cut at the anchor.
+"""SQL of the paths: each user's events as one list of numbers, searched step by step.
 
 Every event becomes one integer key, ``(time in microseconds since the log's
 start) * D + code`` with ``code`` the event's rank among the ``D`` distinct event
-names, so sorting the keys orders by time and then by event name, and
-``key % D`` gives the event back. One ``GROUP BY user_id`` builds each user's
-list; list functions find the anchor, collapse runs and keep the first steps.
-This needs no join of the events with themselves, which on 10M events is
-several times faster than stepping from event to event with joins.
+names, so keys order by time and then by event name, and ``key % D`` gives the
+event back. One ``GROUP BY user_id`` builds each user's list; the anchor is the
+smallest key with the anchor's code, and each next step the smallest key after
+the previous one (the largest before it, for paths before), with a different
+event when runs are collapsed. Equal keys (same time and event) are one step.
+This needs neither a join of the events with themselves nor a sort; on 10M
+events it is about 2.5 times cheaper than stepping from event to event with joins.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from analytics.journeys._common import check_events_occur
 from analytics.sql import quote_ident, sql_literal
 
 # Up to this many distinct events the code comes from an inline ENUM cast; beyond, from a join.
@@ -31,6 +34,8 @@ def path_counts(con: duckdb.DuckDBPyConnection, table: str, event: str, steps: i
     rows = con.execute(f"SELECT event, epoch_us(min(ts)), epoch_us(max(ts)) FROM {t} GROUP BY event "
                        "ORDER BY event").fetchall()
     events = [r[0] for r in rows]
+    if event not in events:
+        check_events_occur(con, table, {"anchor event": event})  # raises, naming the events there are
     lo, hi = min(r[1] for r in rows), max(r[2] for r in rows)
     d = len(events)
     anchor = events.index(event)
@@ -43,20 +48,16 @@ def path_counts(con: duckdb.DuckDBPyConnection, table: str, event: str, steps: i
         con.register(dict_name, pd.DataFrame({"event": events, "code": np.arange(d, dtype="int64")}))
         code, join = "dct.code", f" JOIN {dict_name} dct ON dct.event = e.event"
     key = f"(CAST(epoch_us(e.ts) - {lo} AS {key_type}) * {d} + {code})"
-    if direction == "after":
-        cut = "k[pos:]"
-    else:
-        cut = "list_reverse(k[1:pos])"
-    same = f"x % {d} <> c[i - 1] % {d}" if collapse else "x <> c[i - 1]"
-    cols = ", ".join(f"CAST(p[{j + 1}] % {d} AS INTEGER) AS e{j}" for j in range(steps + 1))
-    sql = (f"WITH u AS (SELECT e.user_id, list({key}) AS k FROM {t} e{join} GROUP BY e.user_id "
-           f"HAVING bool_or(e.event = $anchor)), "
-           f"s AS (SELECT list_sort(k) AS k FROM u), "
-           f"a AS (SELECT k, list_position(list_transform(k, lambda x: x % {d}), {anchor}) AS pos FROM s), "
-           f"c AS (SELECT {cut} AS c FROM a), "
-           # Drop each key that repeats the one before it (its event, when runs are collapsed).
-           f"f AS (SELECT list_filter(c, lambda x, i: i = 1 OR {same})[1:{steps + 1}] AS p FROM c) "
-           f"SELECT {cols}, count(*) AS n FROM f GROUP BY ALL")
+    nxt, cmp = ("list_min", ">") if direction == "after" else ("list_max", "<")
+    ctes = [f"u AS (SELECT list({key}) AS k FROM {t} e{join} GROUP BY e.user_id HAVING bool_or(e.event = $anchor))",
+            f"s0 AS (SELECT k, list_min(list_filter(k, lambda x: x % {d} = {anchor})) AS k0 FROM u)"]
+    for j in range(steps):
+        keep = ", ".join(f"k{i}" for i in range(j + 1))
+        cond = f"x {cmp} k{j}" + (f" AND x % {d} <> k{j} % {d}" if collapse else "")
+        ctes.append(f"s{j + 1} AS (SELECT k, {keep}, {nxt}(list_filter(k, lambda x: {cond})) AS k{j + 1} "
+                    f"FROM s{j})")
+    cols = ", ".join(f"CAST(k{j} % {d} AS INTEGER) AS e{j}" for j in range(steps + 1))
+    sql = f"WITH {', '.join(ctes)} SELECT {cols}, count(*) AS n FROM s{steps} GROUP BY ALL"
     try:
         codes = con.execute(sql, {"anchor": event}).df()
     finally:

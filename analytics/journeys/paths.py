@@ -18,7 +18,6 @@ from analytics.journeys._common import (
     OTHER,
     Progress,
     check_event_name,
-    check_events_occur,
     check_not_empty,
     check_top,
     report,
@@ -127,7 +126,6 @@ def paths(con: duckdb.DuckDBPyConnection, table: str, event: str, steps: int = 3
     report(progress, 0.0, "Checking the event")
     table_columns(con, table)
     check_not_empty(con, table)
-    check_events_occur(con, table, {"anchor event": event})
     report(progress, 0.1, f"Following users {direction} their first {event}")
     ends = END if direction == "after" else START
     agg = path_counts(con, table, event, steps, direction, collapse_repeats)

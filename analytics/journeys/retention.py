@@ -150,12 +150,15 @@ def cohort_ctes(table: str, period: str, cohort_event: str | None, return_event:
         ret_filter = " WHERE event = $re"
     off = period_offset_sql(period, "c.c", "a.p")
     limit = "" if max_periods is None else f" AND {off} <= {int(max_periods)}"
-    ctes = (f"s AS (SELECT user_id, min(ts) AS t0 FROM {t}{start_filter} GROUP BY user_id), "
-            f"c AS MATERIALIZED (SELECT user_id, t0, date_trunc({per}, t0) AS c FROM s), "
-            # One row per (user, period) with the user's last event in it: a period counts when that
-            # last event is at or after the user's start, which keeps this join small.
-            f"a AS (SELECT user_id, date_trunc({per}, ts) AS p, max(ts) AS last_ts FROM {t}{ret_filter} "
-            "GROUP BY ALL), "
+    # One row per (user, period) with the user's first and last event in it: a period counts when that
+    # last event is at or after the user's start, which keeps the join below small.
+    a = (f"a AS MATERIALIZED (SELECT user_id, date_trunc({per}, ts) AS p, min(ts) AS first_ts, max(ts) AS last_ts "
+         f"FROM {t}{ret_filter} GROUP BY ALL)")
+    if cohort_event is None and return_event is None:
+        s = "s AS (SELECT user_id, min(first_ts) AS t0 FROM a GROUP BY user_id)"  # no second pass over the log
+    else:
+        s = f"s AS (SELECT user_id, min(ts) AS t0 FROM {t}{start_filter} GROUP BY user_id)"
+    ctes = (f"{a}, {s}, c AS MATERIALIZED (SELECT user_id, t0, date_trunc({per}, t0) AS c FROM s), "
             f"r AS (SELECT c.user_id, c.c, {off} AS off FROM c JOIN a ON a.user_id = c.user_id AND a.p >= c.c "
             f"AND a.last_ts >= c.t0{limit})")
     return ctes, params

@@ -208,7 +208,7 @@ def funnel(con: duckdb.DuckDBPyConnection, table: str, steps: Sequence[str], win
     query = funnel_ctes(table, steps, window_us, exclude, any_order)
     report(progress, 0.1, "Following every user through the steps")
     with grouping_for(con, cols, table, by=by, segments=segments, anchor_cte="w0", anchor_event_param="e1") as grp:
-        rows = _aggregate(con, query, grp is not None and group_ctes(grp, "w0"), top)
+        rows = _aggregate(con, query, group_ctes(grp, "w0") if grp is not None else None, top)
     report(progress, 0.9, "Summing up")
     window_s = window_us / 1e6
     overall = _steps_from_rows(steps, [r for r in rows if r[0] == 1], window_s)
@@ -229,8 +229,11 @@ def _bucket_sql(expr: str) -> str:
     return f"CASE {cases} ELSE {len(TIME_EDGES) - 1} END"
 
 
-def _aggregate(con: duckdb.DuckDBPyConnection, query: FunnelQuery, group_sql: str | bool, top: int) -> list[tuple]:
-    """Rows ``(is_overall, group, step, users, median_prev_us, median_start_us, histogram)``."""
+def _aggregate(con: duckdb.DuckDBPyConnection, query: FunnelQuery, group_sql: str | None, top: int) -> list[tuple]:
+    """Rows ``(is_overall, group, step, users, median_prev_us, median_start_us, histogram)``.
+
+    With ``group_sql`` (the breakdown's CTEs) every step comes once over all users and once per group.
+    """
     n = query.n_steps
     times = ", ".join(f"t{k}" for k in range(1, n + 1))
     ctes = query.ctes

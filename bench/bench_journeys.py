@@ -108,6 +108,7 @@ out["funnel"] = [int(times[f"t{k}"].notna().sum()) for k in range(1, len(steps) 
 t0 = time.perf_counter()
 sizes, table = retention_counts(ev, "week")
 out["retention_s"] = time.perf_counter() - t0
+table = table.reindex(index=sizes.index, columns=range(int(table.columns.max()) + 1), fill_value=0)
 out["retention"] = [[int(n) for n in sizes], [[int(x) for x in row] for row in table.to_numpy()]]
 t0 = time.perf_counter()
 wide = paths_table(ev, "add_to_cart", 3)
@@ -134,8 +135,9 @@ def same_retention(engine: list, pandas: list) -> bool:
     """Engine triangle (ragged) against the pandas crosstab (rectangular, zeros past the data)."""
     sizes, counts = engine
     p_sizes, p_table = pandas
-    return sizes == p_sizes and all(row == p_row[:len(row)] and not any(p_row[len(row):])
-                                    for row, p_row in zip(counts, p_table))
+    padded = [list(p_row) + [0] * max(0, len(row) - len(p_row)) for row, p_row in zip(counts, p_table)]
+    return sizes == p_sizes and len(counts) == len(p_table) and all(
+        row == p_row[:len(row)] and not any(p_row[len(row):]) for row, p_row in zip(counts, padded))
 
 
 def main() -> None:

@@ -31,12 +31,9 @@ def path_counts(con: duckdb.DuckDBPyConnection, table: str, event: str, steps: i
                 collapse: bool) -> pd.DataFrame:
     """Distinct paths ``e0..eN`` (event names, ``None`` past the end) and their users ``n``."""
     t = quote_ident(table)
-    rows = con.execute(f"SELECT event, epoch_us(min(ts)), epoch_us(max(ts)) FROM {t} GROUP BY event "
-                       "ORDER BY event").fetchall()
-    events = [r[0] for r in rows]
-    if event not in events:
-        check_events_occur(con, table, {"anchor event": event})  # raises, naming the events there are
-    lo, hi = min(r[1] for r in rows), max(r[2] for r in rows)
+    check_events_occur(con, table, {"anchor event": event})
+    events = [r[0] for r in con.execute(f"SELECT DISTINCT event FROM {t} ORDER BY event").fetchall()]
+    lo, hi = con.execute(f"SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM {t}").fetchall()[0]
     d = len(events)
     anchor = events.index(event)
     key_type = "BIGINT" if (hi - lo + 1) * d < _BIGINT_SAFE else "HUGEINT"

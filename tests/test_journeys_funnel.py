@@ -210,6 +210,11 @@ def test_breakdown_by_segment_mapping(sample):
     sizes = {g.value: g.users for g in result.groups}
     assert sizes == {"early": 250, "late": 250, "(no segment)": 449}
     assert [g.value for g in result.groups][-1] == "(no segment)"
+    # A DuckDB relation works as well as a DataFrame.
+    relation = con.sql("SELECT user_id, CASE WHEN user_id < 'u0000500' THEN 'a' ELSE 'b' END AS segment "
+                       "FROM ev GROUP BY user_id")
+    by_relation = funnel(con, "ev", SHOP, 7, segments=relation)
+    assert sum(g.users for g in by_relation.groups) == 949 and {g.value for g in by_relation.groups} == {"a", "b"}
 
 
 def test_attribute_with_very_many_values_is_grouped():

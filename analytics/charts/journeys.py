@@ -1,0 +1,184 @@
+"""Plotly figures for the Journeys page: results of :mod:`analytics.journeys` in, ``go.Figure`` out.
+
+Pure builders: nothing is computed here that the result does not already hold.
+Event names, attribute values and segment names come from the data and pass
+through :func:`analytics.charts.safe` before they reach a label, legend or hover.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from analytics.charts import TEMPLATE, safe
+from analytics.journeys import FunnelResult, FunnelStep, LifecycleResult, PathsResult, RetentionResult
+from analytics.journeys.retention import CohortMatrix
+
+COLORS = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#EECA3B", "#9D755D", "#FF9DA6",
+          "#BAB0AC"]
+STATE_COLORS = {"new": "#4C78A8", "returning": "#54A24B", "resurrected": "#F58518", "dormant": "#E45756"}
+_MARGIN = dict(t=60, b=50, l=60, r=20)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _step_names(steps: list[FunnelStep]) -> list[str]:
+    return [f"{s.step}. {safe(s.event)}" for s in steps]
+
+
+def funnel_chart(result: FunnelResult, title: str | None = None) -> go.Figure:
+    """Bars of users per step labelled with conversion from the start and from the previous step.
+
+    With a breakdown, one bar colour per group (labels show conversion from
+    that group's start).
+    """
+    fig = go.Figure()
+    names = _step_names(result.steps)
+    series = [(g.value, g.steps) for g in result.groups] or [("all users", result.steps)]
+    for i, (value, steps) in enumerate(series):
+        text = [f"{s.users:,}<br>{_pct(s.conversion_from_start)}" if s.step == 1 else
+                f"{s.users:,}<br>{_pct(s.conversion_from_start)} of start<br>{_pct(s.conversion_from_previous)} "
+                "of previous" for s in steps]
+        fig.add_bar(x=names, y=[s.users for s in steps], name=safe(value), text=text, textposition="outside",
+                    marker_color=COLORS[i % len(COLORS)], cliponaxis=False,
+                    customdata=[[s.drop_off, _pct(s.drop_off_rate)] for s in steps],
+                    hovertemplate="%{x}<br>%{y:,} users<br>dropped since previous step: %{customdata[0]:,} "
+                                  f"(%{{customdata[1]}})<extra>{safe(value)}</extra>")
+    order = "in any order" if result.any_order else "in order"
+    sub = f"{result.users:,} users entering, steps {order} within {result.window_days:g} days"
+    if result.exclude:
+        sub += f", without {safe(result.exclude)} in between"
+    head = safe(title) if title else "Funnel"
+    fig.update_layout(template=TEMPLATE, height=460, margin=_MARGIN, barmode="group",
+                      title=f"{head}<br><span style='font-size:12px;color:gray'>{sub}</span>",
+                      yaxis_title="users", showlegend=bool(result.groups))
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def time_to_convert_chart(result: FunnelResult, step: int) -> go.Figure:
+    """Distribution of the time from step ``step - 1`` to ``step`` (users per time bucket), median marked."""
+    if not 2 <= step <= len(result.steps):
+        raise ValueError(f"step must be from 2 to {len(result.steps)}, got {step}")
+    s = result.steps[step - 1]
+    prev = result.steps[step - 2]
+    fig = go.Figure()
+    fig.add_bar(x=[b.label for b in s.time_to_convert], y=[b.users for b in s.time_to_convert],
+                marker_color=COLORS[0], hovertemplate="%{x}: %{y:,} users<extra></extra>")
+    med = s.median_seconds_from_previous
+    sub = "nobody converted" if med is None else f"median {_duration(med)}"
+    fig.update_layout(template=TEMPLATE, height=360, margin=_MARGIN, xaxis_title="time to convert",
+                      yaxis_title="users",
+                      title=f"Time from {safe(prev.event)} to {safe(s.event)}<br>"
+                            f"<span style='font-size:12px;color:gray'>{sub}</span>")
+    return fig
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", 86_400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} seconds"
+
+
+def cohort_heatmap(result: RetentionResult, group: str | None = None, show: str = "rates") -> go.Figure:
+    """The cohort triangle: colour by retention rate, each cell showing count and percent.
+
+    Parameters
+    ----------
+    group : str, optional
+        A breakdown group's value (default: all users).
+    show : {"rates", "counts"}
+        What the colour scale encodes.
+    """
+    m = _matrix(result, group)
+    unit = result.period
+    y = [f"{c.isoformat()} ({n:,})" for c, n in zip(m.cohort_starts, m.sizes)]
+    width = max((len(r) for r in m.counts), default=0)
+    pad = lambda row: list(row) + [None] * (width - len(row))
+    z = [pad(r) for r in (m.rates if show == "rates" else m.counts)]
+    text = [pad([f"{c:,}<br>{_pct(r)}" for c, r in zip(cr, rr)]) for cr, rr in zip(m.counts, m.rates)]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[f"{unit} {p}" for p in range(width)], y=y, text=text, texttemplate="%{text}",
+        textfont=dict(size=9), colorscale="Blues", zmin=0, zmax=1 if show == "rates" else None,
+        hovertemplate="cohort %{y}<br>%{x}<br>%{text}<extra></extra>", hoverongaps=False,
+        colorbar=dict(title="retained" if show == "rates" else "users", tickformat=".0%" if show == "rates" else "")))
+    who = "any event" if result.return_event is None else safe(result.return_event)
+    start = "first event" if result.cohort_event is None else f"first {safe(result.cohort_event)}"
+    sub = f"cohort = {unit} of {start}; retained = {who} in that {unit}"
+    if group is not None:
+        sub += f"; {safe(result.by)} = {safe(group)}"
+    fig.update_layout(template=TEMPLATE, height=max(360, 26 * len(y) + 140), margin=dict(t=70, b=50, l=150, r=20),
+                      title=f"Retention by {unit} cohort<br><span style='font-size:12px;color:gray'>{sub}</span>")
+    fig.update_yaxes(autorange="reversed", title="cohort (users)")
+    return fig
+
+
+def _matrix(result: RetentionResult, group: str | None) -> CohortMatrix:
+    if group is None:
+        return result.matrix
+    for g in result.groups:
+        if g.value == group:
+            return g.matrix
+    raise ValueError(f"no breakdown group {group!r}")
+
+
+def retention_curves(result: RetentionResult) -> go.Figure:
+    """The average retention curve (weighted by cohort size), one line per breakdown group when there is one."""
+    fig = go.Figure()
+    series = [("all users", result.matrix)] + [(g.value, g.matrix) for g in result.groups]
+    for i, (name, m) in enumerate(series):
+        fig.add_scatter(x=list(range(len(m.average))), y=m.average, mode="lines+markers", name=safe(name),
+                        line=dict(color=COLORS[i % len(COLORS)], width=3 if i == 0 else 2),
+                        customdata=m.average_users,
+                        hovertemplate=f"{result.period} %{{x}}: %{{y:.1%}} of %{{customdata:,}} users"
+                                      f"<extra>{safe(name)}</extra>")
+    fig.update_layout(template=TEMPLATE, height=400, margin=_MARGIN, title="Average retention",
+                      xaxis_title=f"{result.period}s since the cohort's start", yaxis_title="retained")
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return fig
+
+
+def sankey_chart(result: PathsResult) -> go.Figure:
+    """The paths as a Sankey: one column per step, the anchor event in its own column."""
+    labels = [safe(n.label) for n in result.nodes]
+    steps = [n.step for n in result.nodes]
+    lo, hi = min(steps), max(steps)
+    span = max(hi - lo, 1)
+    x = [0.01 + 0.98 * (s - lo) / span for s in steps]
+    colors = [_node_color(n.label) for n in result.nodes]
+    fig = go.Figure(go.Sankey(
+        arrangement="snap",
+        node=dict(label=labels, x=x, color=colors, pad=12, thickness=14,
+                  customdata=[[n.step, n.users] for n in result.nodes],
+                  hovertemplate="step %{customdata[0]}: %{label}<br>%{customdata[1]:,} users<extra></extra>"),
+        link=dict(source=[k.source for k in result.links], target=[k.target for k in result.links],
+                  value=[k.users for k in result.links], color="rgba(76,120,168,0.25)",
+                  hovertemplate="%{source.label} → %{target.label}: %{value:,} users<extra></extra>")))
+    how = "after" if result.direction == "after" else "before"
+    fig.update_layout(template=TEMPLATE, height=480, margin=dict(t=60, b=20, l=20, r=20),
+                      title=f"{result.steps} steps {how} the first {safe(result.event)}<br>"
+                            f"<span style='font-size:12px;color:gray'>{result.users:,} users</span>")
+    return fig
+
+
+def _node_color(label: str) -> str:
+    """Same event, same colour in every column (and every run); the catch-all nodes grey."""
+    return "#BAB0AC" if label.startswith("(") else COLORS[sum(map(ord, label)) % len(COLORS)]
+
+
+def lifecycle_chart(result: LifecycleResult) -> go.Figure:
+    """Stacked bars per period: new, returning and resurrected above zero, dormant below."""
+    t = result.table
+    fig = go.Figure()
+    for state in ("new", "returning", "resurrected", "dormant"):
+        y = -t[state] if state == "dormant" else t[state]
+        fig.add_bar(x=t["period_start"], y=y, name=state, marker_color=STATE_COLORS[state],
+                    customdata=t[state], hovertemplate=f"%{{x|%Y-%m-%d}}: %{{customdata:,}} {state}<extra></extra>")
+    what = "any event" if result.event is None else safe(result.event)
+    fig.update_layout(template=TEMPLATE, height=420, margin=_MARGIN, barmode="relative",
+                      title=f"Lifecycle per {result.period}<br><span style='font-size:12px;color:gray'>active = "
+                            f"{what}; dormant: active the {result.period} before, not this one</span>",
+                      xaxis_title=f"{result.period} starting", yaxis_title="users")
+    return fig

@@ -64,3 +64,7 @@ class WorkspaceError(MarketLensError):
 
 class InvalidParameterError(MarketLensError):
     """A parameter is out of range; the message names it and the valid range."""
+
+
+class FitError(MarketLensError):
+    """A statistical model could not be fitted to the data; the message says why and what to try."""

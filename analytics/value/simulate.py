@@ -130,7 +130,7 @@ def simulate_transaction_log(n: int, params: dict[str, float], *, model: str = "
     else:
         who, when = bgnbd_purchase_times(n, params["r"], params["alpha"], params["a"], params["b"], horizon, rng)
     users = np.concatenate([np.arange(n), who])
-    days = np.concatenate([first, first + when])
+    days = np.concatenate([first, first[who] + when])
     sp = {"p": 6.0, "q": 4.0, "gamma": 15.0, **(spend_params or {})}
     nu = rng.gamma(sp["q"], 1.0 / sp["gamma"], n)
     amount = np.round(rng.gamma(sp["p"], 1.0 / nu[users]), 2)

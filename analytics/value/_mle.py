@@ -24,8 +24,8 @@ from analytics.errors import FitError
 # purchase rate or spend scale (spend is rescaled before fitting); reaching the edge
 # means the data do not pin the parameter down, and is reported.
 LOG_BOUND = 13.0
-# A parameter within this distance (in log units) of the box edge is "at the bound".
-AT_BOUND = 0.05
+# A parameter within this distance (in log units, a factor 1.6) of the box edge is "at the bound".
+AT_BOUND = 0.5
 # Relative standard error above which a parameter is called poorly determined.
 POOR_SE = 1.0
 

@@ -278,7 +278,7 @@ def build_summary(con: duckdb.DuckDBPyConnection, table: str, purchase_event: st
                       {"event": purchase_event, "cal": cal, "end": end, "cal_day": cal.date(),
                        "cal_epoch": cal_epoch}).df()
     is_customer = raw["occasions"].fillna(0) > 0
-    new_in_holdout = int((raw["occasions"].isna() & (raw["holdout_frequency"] > 0)).sum())
+    new_in_holdout = int((~is_customer & (raw["holdout_frequency"] > 0)).sum())
     refund_rows = int(raw["refunds"].fillna(0).sum())
     refund_total = float(raw["refunded"].fillna(0).sum())
     raw = raw[is_customer]

@@ -156,7 +156,8 @@ def numerical_hessian(objective: Objective, theta: np.ndarray, has_grad: bool) -
 def maximise(objective: Objective, starts: Sequence[np.ndarray], names: Sequence[str], n: float, *,
              model: str, label: str, has_grad: bool, time_unit: str | None = None,
              bound_hints: dict[tuple[str, str], str] | None = None, maxiter: int = 1000,
-             scale: dict[str, float] | None = None, ll_offset: float = 0.0) -> FitResult:
+             scale: dict[str, float] | None = None, ll_offset: float = 0.0,
+             upper: dict[str, float] | None = None, max_starts: int = 3) -> FitResult:
     """Minimise a mean negative log-likelihood over log-parameters and describe the result.
 
     Parameters
@@ -183,6 +184,10 @@ def maximise(objective: Objective, starts: Sequence[np.ndarray], names: Sequence
         Parameter -> factor that maps the fitted (rescaled) value back to the data's units.
     ll_offset : float
         Added to the total log-likelihood (the Jacobian of a rescaling of the data).
+    upper : dict, optional
+        Parameter -> upper limit (natural scale) tighter than the default box.
+    max_starts : int
+        Try at most this many starting points.
 
     Raises
     ------
@@ -190,20 +195,25 @@ def maximise(objective: Objective, starts: Sequence[np.ndarray], names: Sequence
         No starting point gives a finite likelihood.
     """
     t0 = time.perf_counter()
-    bounds = [(-LOG_BOUND, LOG_BOUND)] * len(names)
-    best = None
+    tops = {nm: min(LOG_BOUND, float(np.log(v))) for nm, v in (upper or {}).items()}
+    bounds = [(-LOG_BOUND, tops.get(nm, LOG_BOUND)) for nm in names]
+    lo, hi = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
+    best, best_ok = None, False
     fun = objective if has_grad else (lambda th: (objective(th), central_gradient(objective, th)))
-    for start in starts:
-        start = np.clip(np.asarray(start, float), -LOG_BOUND + 1, LOG_BOUND - 1)
+    for start in list(starts)[:max_starts]:
+        start = np.clip(np.asarray(start, float), lo + 1, hi - 1)
         with np.errstate(all="ignore"):
             first = fun(start)
             if not np.isfinite(first[0]):
                 continue
             res = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=bounds,
                            options={"maxiter": maxiter, "ftol": 1e-12, "gtol": 1e-7})
-        if np.isfinite(res.fun) and np.all(np.isfinite(res.x)) and (best is None or res.fun < best.fun - 1e-12):
-            best = res
-        if best is not None and best.success:
+        if not (np.isfinite(res.fun) and np.all(np.isfinite(res.x))):
+            continue
+        ok = bool(res.success) or _stationary(res, lo, hi)
+        if best is None or res.fun < best.fun - 1e-12:
+            best, best_ok = res, ok
+        if best_ok:
             break
     if best is None:
         raise FitError(f"The {label} model could not be fitted: its likelihood is not finite for these data. "
@@ -211,13 +221,13 @@ def maximise(objective: Objective, starts: Sequence[np.ndarray], names: Sequence
                        "that are not all zero).")
     theta = best.x
     warnings: list[str] = []
-    if not best.success:
+    if not best_ok:
         warnings.append(f"The {label} fit did not converge ({_reason(best.message)}); "
                         "treat its numbers with caution.")
     params = {nm: float(np.exp(v)) for nm, v in zip(names, theta)}
     hints = bound_hints or {}
-    for nm, v in zip(names, theta):
-        side = "upper" if v > LOG_BOUND - AT_BOUND else "lower" if v < -LOG_BOUND + AT_BOUND else None
+    for nm, v, top in zip(names, theta, hi):
+        side = "upper" if v > top - AT_BOUND else "lower" if v < -LOG_BOUND + AT_BOUND else None
         if side:
             hint = hints.get((nm, side), "the data do not pin it down")
             warnings.append(f"{label}: parameter {nm} ran to its {side} limit ({params[nm]:.3g}): {hint}.")
@@ -239,8 +249,18 @@ def maximise(objective: Objective, starts: Sequence[np.ndarray], names: Sequence
             std_errors[nm] *= factor
     return FitResult(model=model, params=params, std_errors=std_errors,
                      log_likelihood=float(-best.fun * n + ll_offset), n_customers=int(round(n)),
-                     converged=bool(best.success), iterations=int(best.nit), warnings=warnings,
+                     converged=best_ok, iterations=int(best.nit), warnings=warnings,
                      time_unit=time_unit, seconds=time.perf_counter() - t0)
+
+
+def _stationary(res: object, lo: np.ndarray, hi: np.ndarray, tol: float = 1e-5) -> bool:
+    """The optimiser stopped where the projected gradient vanishes (a line search that gives up there,
+    as numerical gradients make it do, has still found the optimum)."""
+    g = np.asarray(getattr(res, "jac", np.full(lo.shape, np.inf)), float)
+    x = np.asarray(res.x, float)
+    g = np.where((x <= lo + 1e-9) & (g > 0), 0.0, g)
+    g = np.where((x >= hi - 1e-9) & (g < 0), 0.0, g)
+    return bool(np.all(np.isfinite(g)) and np.max(np.abs(g)) < tol)
 
 
 def _se_log(objective: Objective, theta: np.ndarray, n: float, has_grad: bool) -> np.ndarray | None:

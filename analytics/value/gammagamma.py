@@ -49,16 +49,34 @@ def log_likelihood(params: dict[str, float] | np.ndarray, x: np.ndarray, m: np.n
             + p * x * np.log(x) - (p * x + q) * np.log(g + m * x))
 
 
-def _loglik_grad(theta: np.ndarray, x: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+class _SpendData:
+    """Mean spends with everything that does not depend on the parameters computed once."""
+
+    def __init__(self, x: np.ndarray, m: np.ndarray):
+        self.ux, self.xi = np.unique(x, return_inverse=True)
+        self.x, self.m, self.mx = x, m, m * x
+        self.log_m = np.log(m)
+        self.log_x = np.log(x)
+
+
+def _loglik_grad(theta: np.ndarray, d: _SpendData) -> tuple[np.ndarray, np.ndarray]:
+    """Per-customer log-likelihood and its gradient w.r.t. the log-parameters.
+
+    The gamma-function terms depend on the parameters and the frequency only, so they
+    are computed once per distinct frequency, not once per customer.
+    """
     p, q, g = np.exp(theta)
-    ll = log_likelihood((p, q, g), x, m)
+    ux, xi, x = d.ux, d.xi, d.x
+    pux = p * ux
+    lg = (gammaln(pux + q) - gammaln(pux) - gammaln(q))[xi]
+    log_gmx = np.log(g + d.mx)
     px = p * x
-    log_gmx = np.log(g + m * x)
-    psi = digamma(px + q)
+    ll = lg + q * np.log(g) + (px - 1) * d.log_m + px * d.log_x - (px + q) * log_gmx
+    psi = digamma(pux + q)
     grad = np.empty((3, x.size))
-    grad[0] = x * (psi - digamma(px) + np.log(m) + np.log(x) - log_gmx) * p
-    grad[1] = (psi - digamma(q) + np.log(g) - log_gmx) * q
-    grad[2] = (q / g - (px + q) / (g + m * x)) * g
+    grad[0] = (x * ((psi - digamma(pux))[xi] + d.log_m + d.log_x - log_gmx)) * p
+    grad[1] = (psi[xi] - digamma(q) + np.log(g) - log_gmx) * q
+    grad[2] = (q / g - (px + q) / (g + d.mx)) * g
     return ll, grad
 
 
@@ -121,10 +139,11 @@ class GammaGammaModel:
         scale = float(np.mean(m))
         ms = m / scale
         n = float(x.size)
+        d = _SpendData(x, ms)
 
         def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            ll, g = _loglik_grad(theta, x, ms)
-            return float(-ll.mean()), -g.mean(axis=1)
+            ll, g = _loglik_grad(theta, d)
+            return float(-ll.sum() / n), -(g.sum(axis=1) / n)
 
         mean, var = float(np.mean(ms)), float(np.var(ms))
         q0 = 3.0

@@ -35,10 +35,16 @@ from scipy.special import gammaln, hyp2f1
 from analytics.value._mle import Compressed, FitResult, as_arrays, maximise
 
 PARAMS = ("r", "alpha", "s", "beta")
+# When customers' dropout rates hardly differ, the likelihood keeps rising, ever more slowly, as
+# s and beta grow together (s / beta, the mean dropout rate, fixed). Past s = 50 (dropout rates
+# within ~14% of each other) the model's predictions no longer change, while the hypergeometric
+# terms become slow and then inaccurate; so s stops there and the fit says so.
+S_MAX = 50.0
 BOUND_HINTS = {
     ("s", "lower"): "lifetimes vary enormously between customers",
     ("beta", "upper"): "almost nobody seems to drop out over the observed period",
-    ("s", "upper"): "customers look alike in how long they stay",
+    ("s", "upper"): "customers hardly differ in how fast they drop out; the fit holds s at this value, where "
+                    "predictions no longer change",
     ("r", "upper"): "customers look alike in how often they buy (no heterogeneity)",
     ("alpha", "upper"): "customers look alike in how often they buy (no heterogeneity)",
 }
@@ -154,7 +160,8 @@ class ParetoNBDModel:
                                      start.get("s", 1.0), start.get("beta", span)]))
         self.time_unit = time_unit or self.time_unit
         self.result = maximise(objective, starts, PARAMS, n, model=self.name, label=self.label, has_grad=False,
-                               time_unit=self.time_unit, bound_hints=BOUND_HINTS)
+                               time_unit=self.time_unit, bound_hints=BOUND_HINTS, upper={"s": S_MAX},
+                               max_starts=2)
         self._params = dict(self.result.params)
         return self
 

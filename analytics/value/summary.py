@@ -133,6 +133,8 @@ class CustomerSummary:
 
 def to_naive_utc(value: datetime | date | str | pd.Timestamp, name: str) -> datetime:
     """A date/time (naive = UTC, tz-aware, ISO text or a date) as a naive UTC datetime."""
+    if not isinstance(value, (str, date, datetime, pd.Timestamp, np.datetime64)):
+        raise InvalidParameterError(f"{name} must be a date or date-time like 2025-05-01, got {value!r}.")
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:

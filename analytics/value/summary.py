@@ -233,35 +233,33 @@ occ AS (  -- one row per user, day and period; a day with a purchase that is not
            coalesce(-sum(amount) FILTER (WHERE amount < 0), 0) AS refunded
     FROM p GROUP BY user_id, day, in_cal
 ),
-cal AS (
+u AS (  -- one pass per user: calibration occasions and spend, holdout occasions
     SELECT user_id,
-           count(*) FILTER (WHERE orders > 0) AS occasions,
-           min(day) FILTER (WHERE orders > 0) AS first_day,
-           max(day) FILTER (WHERE orders > 0) AS last_day,
-           arg_min_null(spend, day) FILTER (WHERE orders > 0) AS first_spend,
-           sum(spend) FILTER (WHERE orders > 0) AS spend_sum,
-           count(spend) FILTER (WHERE orders > 0) AS spend_known,
-           sum(orders) AS n_orders, sum(refunds) AS refunds, sum(refunded) AS refunded
-    FROM occ WHERE in_cal GROUP BY user_id
-),
-hold AS (
-    SELECT user_id, count(*) AS h_occ, coalesce(sum(spend), 0) AS h_spend,
-           count(*) FILTER (WHERE day = $cal_day) AS h_occ_cut, coalesce(sum(spend) FILTER (WHERE day = $cal_day), 0)
-               AS h_spend_cut
-    FROM occ WHERE NOT in_cal AND orders > 0 GROUP BY user_id
+           count(*) FILTER (WHERE in_cal AND orders > 0) AS occasions,
+           min(day) FILTER (WHERE in_cal AND orders > 0) AS first_day,
+           max(day) FILTER (WHERE in_cal AND orders > 0) AS last_day,
+           arg_min_null(spend, day) FILTER (WHERE in_cal AND orders > 0) AS first_spend,
+           sum(spend) FILTER (WHERE in_cal AND orders > 0) AS spend_sum,
+           count(spend) FILTER (WHERE in_cal AND orders > 0) AS spend_known,
+           coalesce(sum(orders) FILTER (WHERE in_cal), 0) AS n_orders,
+           coalesce(sum(refunds) FILTER (WHERE in_cal), 0) AS refunds,
+           coalesce(sum(refunded) FILTER (WHERE in_cal), 0) AS refunded,
+           count(*) FILTER (WHERE NOT in_cal AND orders > 0) AS h_occ,
+           coalesce(sum(spend) FILTER (WHERE NOT in_cal AND orders > 0), 0) AS h_spend,
+           count(*) FILTER (WHERE NOT in_cal AND orders > 0 AND day = $cal_day) AS h_occ_cut,
+           coalesce(sum(spend) FILTER (WHERE NOT in_cal AND orders > 0 AND day = $cal_day), 0) AS h_spend_cut
+    FROM occ GROUP BY user_id
 )
-SELECT coalesce(c.user_id, h.user_id) AS user_id, c.occasions, c.first_day, c.last_day,
-       date_diff('day', c.first_day, c.last_day) AS recency_days,
-       ($cal_epoch - epoch(CAST(c.first_day AS TIMESTAMP))) / 86400.0 AS age_days,
-       c.spend_sum - coalesce(c.first_spend, 0) AS repeat_spend,
-       c.spend_known - CASE WHEN c.first_spend IS NULL THEN 0 ELSE 1 END AS repeat_spend_known,
-       coalesce(c.spend_sum, 0) AS total_spend, c.n_orders, c.refunds, c.refunded,
+SELECT user_id, occasions, first_day, last_day,
+       date_diff('day', first_day, last_day) AS recency_days,
+       ($cal_epoch - epoch(CAST(first_day AS TIMESTAMP))) / 86400.0 AS age_days,
+       spend_sum - coalesce(first_spend, 0) AS repeat_spend,
+       spend_known - CASE WHEN first_spend IS NULL THEN 0 ELSE 1 END AS repeat_spend_known,
+       coalesce(spend_sum, 0) AS total_spend, n_orders, refunds, refunded,
        -- a calibration day that runs past the calibration end is one occasion, counted in calibration only
-       coalesce(h.h_occ, 0) - CASE WHEN c.last_day = $cal_day THEN coalesce(h.h_occ_cut, 0) ELSE 0 END
-           AS holdout_frequency,
-       coalesce(h.h_spend, 0) - CASE WHEN c.last_day = $cal_day THEN coalesce(h.h_spend_cut, 0) ELSE 0 END
-           AS holdout_spend
-FROM cal c FULL OUTER JOIN hold h ON c.user_id = h.user_id
+       h_occ - CASE WHEN last_day = $cal_day THEN h_occ_cut ELSE 0 END AS holdout_frequency,
+       h_spend - CASE WHEN last_day = $cal_day THEN h_spend_cut ELSE 0 END AS holdout_spend
+FROM u ORDER BY user_id
 """
 
 
@@ -301,7 +299,6 @@ def build_summary(con: duckdb.DuckDBPyConnection, table: str, purchase_event: st
     if holdout_days is not None:
         frame["holdout_frequency"] = raw["holdout_frequency"].astype(np.int64).to_numpy()
         frame["holdout_spend"] = raw["holdout_spend"].astype(float).to_numpy()
-    frame = frame.sort_values("user_id", ignore_index=True)
     summary = CustomerSummary(frame=frame, purchase_event=purchase_event, calibration_end=cal,
                               holdout_days=holdout_days, time_unit=time_unit, data_start=extent.start,
                               data_end=extent.end, refund_rows=refund_rows, refund_total=refund_total,

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 LOG = OUT / "events_10m.csv"
 DB = OUT / "value_bench.duckdb"
-SUMMARY = OUT / "value_summary_500k.parquet"
+SUMMARY = OUT / "value_summary_500k.csv"
 CAL_END, HOLDOUT = "2025-05-01", 60
 
 SETUP = """
@@ -65,6 +65,7 @@ sys.path.insert(0, sys.argv[1])
 from analytics.value import *
 con = duckdb.connect(sys.argv[2], read_only=True)
 con.execute("SET threads = 2")
+con.execute("SET enable_progress_bar = false")  # it would print to stdout
 def rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 out = {}
@@ -86,7 +87,7 @@ out["total_s"] = time.perf_counter() - t0
 out["bgnbd"] = report.fits["bgnbd"].params
 out["gg"] = gg.fits["gamma_gamma"].params
 out["warnings"] = report.warnings + gg.warnings
-summary.frame[["frequency", "recency", "T", "monetary_value"]].to_parquet(sys.argv[5])
+summary.frame[["frequency", "recency", "T", "monetary_value"]].to_csv(sys.argv[5], index=False)
 out["peak_rss_mb"] = rss()
 print(json.dumps(out))
 """
@@ -123,7 +124,7 @@ t0 = time.perf_counter()
 import pandas as pd
 from pymc_marketing.clv import BetaGeoModel
 t1 = time.perf_counter()
-f = pd.read_parquet(sys.argv[1])
+f = pd.read_csv(sys.argv[1])
 data = pd.DataFrame({"customer_id": range(len(f)), "frequency": f["frequency"], "recency": f["recency"],
                      "T": f["T"]})
 t2 = time.perf_counter()

@@ -10,7 +10,7 @@ Features per customer (SQL over the events table, all events up to the cutoff):
 the RFM-T summary (frequency, recency, T, time since the last purchase, mean
 spend, orders, spend), plus activity that the models ignore: events, active days,
 sessions, days since the last event, events and active days in the last 28 days,
-purchase days in the last 28 and 91 days.
+purchase days in the last 28 and 91 days (calendar days up to the cutoff's day).
 """
 
 from __future__ import annotations
@@ -63,18 +63,21 @@ class ChallengerResult:
 
 
 def _activity_sql(table: str, has_session: bool) -> str:
+    # Per user and day first (one row per active day), then per user: no DISTINCT aggregates over raw events.
     sessions = "count(DISTINCT session_id)" if has_session else "CAST(NULL AS BIGINT)"
     return f"""
-SELECT CAST(user_id AS VARCHAR) AS user_id, count(*) AS n_events,
-       count(DISTINCT CAST(ts AS DATE)) AS active_days, {sessions} AS sessions,
-       ($cut_epoch - epoch(max(ts))) / 86400.0 AS days_since_last_event,
-       count(*) FILTER (WHERE ts > $cut - INTERVAL 28 DAY) AS events_28d,
-       count(DISTINCT CAST(ts AS DATE)) FILTER (WHERE ts > $cut - INTERVAL 28 DAY) AS active_days_28d,
-       count(DISTINCT CAST(ts AS DATE)) FILTER (WHERE event = $event AND ts > $cut - INTERVAL 28 DAY)
-           AS purchase_days_28d,
-       count(DISTINCT CAST(ts AS DATE)) FILTER (WHERE event = $event AND ts > $cut - INTERVAL 91 DAY)
-           AS purchase_days_91d
-FROM {quote_ident(table)} WHERE ts <= $cut AND user_id IS NOT NULL GROUP BY user_id
+WITH d AS (
+    SELECT user_id, CAST(ts AS DATE) AS day, count(*) AS events, max(ts) AS last_ts,
+           count(*) FILTER (WHERE event = $event) AS purchases, {sessions} AS sessions
+    FROM {quote_ident(table)} WHERE ts <= $cut AND user_id IS NOT NULL GROUP BY user_id, day
+)
+SELECT CAST(user_id AS VARCHAR) AS user_id, sum(events) AS n_events, count(*) AS active_days,
+       sum(sessions) AS sessions, ($cut_epoch - epoch(max(last_ts))) / 86400.0 AS days_since_last_event,
+       coalesce(sum(events) FILTER (WHERE day > $day28), 0) AS events_28d,
+       count(*) FILTER (WHERE day > $day28) AS active_days_28d,
+       count(*) FILTER (WHERE purchases > 0 AND day > $day28) AS purchase_days_28d,
+       count(*) FILTER (WHERE purchases > 0 AND day > $day91) AS purchase_days_91d
+FROM d GROUP BY user_id
 """
 
 
@@ -82,9 +85,12 @@ def customer_features(con: duckdb.DuckDBPyConnection, table: str, summary: Custo
     """Per-customer features as of ``summary.calibration_end`` (rows aligned with ``summary.frame``)."""
     cut = summary.calibration_end
     cols = {r[0] for r in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()}
+    day = pd.Timestamp(cut).normalize()
+    # "Last 28 days" = the 28 calendar days up to the cutoff's day (sessions: summed per day).
     activity = con.execute(_activity_sql(table, "session_id" in cols),
                            {"cut": cut, "cut_epoch": (pd.Timestamp(cut) - pd.Timestamp(0)).total_seconds(),
-                            "event": summary.purchase_event}).df()
+                            "event": summary.purchase_event, "day28": (day - pd.Timedelta(days=28)).date(),
+                            "day91": (day - pd.Timedelta(days=91)).date()}).df()
     f = summary.frame
     unit = TIME_UNITS[summary.time_unit]
     base = pd.DataFrame({"user_id": f["user_id"], "frequency": f["frequency"], "recency": f["recency"] * unit,

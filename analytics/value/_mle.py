@@ -115,6 +115,14 @@ class Compressed:
         return float(self.w.sum())
 
 
+def unique_rows(*cols: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Distinct combinations of the columns and, for each row, the index of its combination."""
+    frame = pd.DataFrame({str(i): np.asarray(c, float) for i, c in enumerate(cols)})
+    codes = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+    first = np.unique(codes, return_index=True)[1]
+    return [np.asarray(c, float)[first] for c in cols], codes
+
+
 def central_gradient(f: Callable[[np.ndarray], float], theta: np.ndarray, h: float = 1e-5) -> np.ndarray:
     """Gradient by central differences (for likelihoods without an analytic gradient)."""
     g = np.empty_like(theta)

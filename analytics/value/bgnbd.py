@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-from analytics.value._mle import Compressed, FitResult, as_arrays, maximise
+from analytics.value._mle import Compressed, FitResult, as_arrays, maximise, unique_rows
 
 PARAMS = ("r", "alpha", "a", "b")
 BOUND_HINTS = {
@@ -193,10 +193,8 @@ def expected_purchases_curve(params: dict[str, float] | np.ndarray, ts: Sequence
     """Expected purchases in the next ``t`` for every ``t`` in ``ts``: an array ``(len(ts), customers)``."""
     x, T = np.asarray(x, float), np.asarray(T, float)
     alive = p_alive(params, x, tx, T)
-    keys = np.stack([x, T], axis=1)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    inv = inv.ravel()
-    return np.stack([_conditional_mean(params, float(t), uniq[:, 0], uniq[:, 1])[inv] * alive for t in ts])
+    (ux, uT), inv = unique_rows(x, T)
+    return np.stack([_conditional_mean(params, float(t), ux, uT)[inv] * alive for t in ts])
 
 
 def _conditional_mean(params: dict[str, float] | np.ndarray, t: float | np.ndarray, x: np.ndarray,

@@ -29,7 +29,7 @@ from analytics.sql import quote_ident
 from analytics.value.summary import TIME_UNITS, CustomerSummary, build_summary
 
 SUMMARY_FEATURES = ["frequency", "recency", "T", "since_last_purchase", "monetary_value", "n_orders", "total_spend"]
-MAX_TRAIN_ROWS = 200_000
+MAX_TRAIN_ROWS = 100_000
 MIN_TRAIN_CUSTOMERS = 50
 
 
@@ -44,7 +44,7 @@ class ChallengerResult:
     train_cutoff : datetime
         Features of the training rows are as of this instant; targets run to the calibration end.
     train_customers : int
-        Customers the model learned on (a seeded sample when there are more than 200,000).
+        Customers the model learned on (a seeded sample when there are more than 100,000).
     features : list of str
         Feature names.
     seconds : float
@@ -133,7 +133,7 @@ def ml_challenger(con: duckdb.DuckDBPyConnection, table: str, summary: CustomerS
     if len(y_train) > MAX_TRAIN_ROWS:
         idx = np.sort(rng.choice(len(y_train), MAX_TRAIN_ROWS, replace=False))
         X_train, y_train = X_train.iloc[idx], y_train[idx]
-    model = HistGradientBoostingRegressor(loss="poisson", max_iter=200, learning_rate=0.08, max_leaf_nodes=31,
+    model = HistGradientBoostingRegressor(loss="poisson", max_iter=100, learning_rate=0.1, max_leaf_nodes=31,
                                           min_samples_leaf=40, l2_regularization=1.0, early_stopping=True,
                                           validation_fraction=0.15, n_iter_no_change=15,
                                           random_state=random_state)

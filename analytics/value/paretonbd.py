@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln, hyp2f1
 
-from analytics.value._mle import Compressed, FitResult, as_arrays, maximise
+from analytics.value._mle import Compressed, FitResult, as_arrays, maximise, unique_rows
 
 PARAMS = ("r", "alpha", "s", "beta")
 # When customers' dropout rates hardly differ, the likelihood keeps rising, ever more slowly, as
@@ -60,10 +60,7 @@ class _Pairs:
     """Distinct (x, t) pairs over recency and age: the hypergeometric term is computed once per pair."""
 
     def __init__(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray):
-        keys = np.concatenate([np.stack([x, tx], 1), np.stack([x, T], 1)])
-        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-        inv = inv.ravel()
-        self.x, self.t = uniq[:, 0], uniq[:, 1]
+        (self.x, self.t), inv = unique_rows(np.concatenate([x, x]), np.concatenate([tx, T]))
         self.i_tx, self.i_T = inv[: x.size], inv[x.size:]
 
 

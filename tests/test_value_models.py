@@ -8,6 +8,7 @@ import pytest
 from scipy import integrate, stats
 from scipy.special import betaln, gammaln, hyp2f1
 
+from analytics.errors import InvalidParameterError
 from analytics.value import BetaGeoModel, GammaGammaModel, ParetoNBDModel, bgnbd, gammagamma, paretonbd
 from analytics.value._mle import Compressed
 from analytics.value.simulate import simulate_bgnbd, simulate_gamma_gamma, simulate_paretonbd
@@ -238,3 +239,35 @@ def test_gamma_gamma_warns_when_spend_depends_on_frequency():
     model = GammaGammaModel().fit(pd.DataFrame({"frequency": x, "monetary_value": m}))
     assert model.spend_frequency_correlation > 0.3
     assert any("correlated" in w for w in model.result.warnings)
+
+
+def _pnbd_p_alive_direct(params, x, tx, T):
+    r, alpha, s, beta = params
+    alive = _gamma_moment(x, (r, alpha), T) * _gamma_moment(0, (s, beta), T)
+    dead = _quad(lambda tau: _gamma_moment(x, (r, alpha), tau) * _gamma_moment(1, (s, beta), tau), tx, T)
+    return alive / (alive + dead)
+
+
+def test_paretonbd_holds_s_at_its_limit_when_dropout_rates_hardly_differ():
+    truth = {"r": 0.8, "alpha": 10.0, "s": 400.0, "beta": 8000.0}  # dropout rates within 5% of each other
+    data = simulate_paretonbd(4000, **truth, T=(20, 39), random_state=3)
+    data[["recency", "T"]] = data[["recency", "T"]].round(1)
+    model = ParetoNBDModel().fit(data)
+    fit = model.result
+    assert fit.params["s"] == pytest.approx(paretonbd.S_MAX)
+    assert any("s ran to its upper limit" in w for w in fit.warnings)
+    # The mean dropout rate s / beta is still learned, and P(alive) agrees with the truth
+    # (computed by direct integration, where the hypergeometric route would fail at s = 400).
+    assert fit.params["s"] / fit.params["beta"] == pytest.approx(truth["s"] / truth["beta"], rel=0.25)
+    sample = data.iloc[:25]
+    ours = model.p_alive(sample)
+    direct = [_pnbd_p_alive_direct(tuple(truth.values()), *row) for row in sample[["frequency", "recency", "T"]]
+              .itertuples(index=False)]
+    assert np.abs(ours - direct).mean() < 0.03
+
+
+def test_paretonbd_refuses_parameters_it_cannot_evaluate_accurately():
+    with pytest.raises(InvalidParameterError, match="s at most 50"):
+        ParetoNBDModel({"r": 0.8, "alpha": 10.0, "s": 400.0, "beta": 8000.0})
+    with pytest.raises(InvalidParameterError, match="positive numbers"):
+        ParetoNBDModel({"r": 0.8, "alpha": -1.0, "s": 1.0, "beta": 8.0})

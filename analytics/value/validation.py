@@ -110,8 +110,8 @@ class ValidationReport:
     warnings: list[str] = field(default_factory=list)
 
     @property
-    def best_model(self) -> str | None:
-        """The model with the lowest per-customer MAE."""
+    def lowest_mae_model(self) -> str | None:
+        """The model with the lowest per-customer MAE (MAE favours cautious predictions; read it with the bias)."""
         return min(self.scores, key=lambda k: self.scores[k].mae) if self.scores else None
 
     def to_dict(self) -> dict:
@@ -139,7 +139,7 @@ class ValidationReport:
                 "repeat_customers": self.summary.n_repeat_customers, "models": models,
                 "spend_model": None if gg is None else gg.to_dict(),
                 "spend_frequency_correlation": self.report.spend_frequency_correlation,
-                "best_model": self.best_model, "skipped": dict(self.report.skipped),
+                "lowest_mae_model": self.lowest_mae_model, "skipped": dict(self.report.skipped),
                 "warnings": list(self.warnings)}
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from analytics.errors import FitError
+from analytics.errors import FitError, InvalidParameterError
 
 # Parameters live in [e^-13, e^13] ~ [2e-6, 4.4e5]. Wide enough for any sensible
 # purchase rate or spend scale (spend is rescaled before fitting); reaching the edge
@@ -297,7 +297,6 @@ def as_arrays(data: pd.DataFrame, columns: Sequence[str]) -> list[np.ndarray]:
     """Columns of a summary frame as float arrays, with a clear error when one is missing."""
     missing = [c for c in columns if c not in data.columns]
     if missing:
-        from analytics.errors import InvalidParameterError
         raise InvalidParameterError(f"The customer summary lacks the column(s) {', '.join(missing)}; build it with "
                                     "analytics.value.customer_summary (columns frequency, recency, T, "
                                     "monetary_value).")

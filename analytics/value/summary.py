@@ -147,6 +147,7 @@ def to_naive_utc(value: datetime | date | str | pd.Timestamp, name: str) -> date
 
 
 def check_time_unit(time_unit: str) -> str:
+    """``time_unit`` if it is ``"days"`` or ``"weeks"``, else a clear error."""
     if time_unit not in TIME_UNITS:
         raise InvalidParameterError(f"time_unit must be one of {', '.join(TIME_UNITS)}, got {time_unit!r}.")
     return time_unit

@@ -72,6 +72,7 @@ def test_by_frequency_table_and_tracking(validation):
     assert tr["actual"].iloc[-1] == validation.summary.frame["frequency"].sum() + validation.per_customer[
         "actual"].sum()
     assert tr["in_holdout"].any() and not tr["in_holdout"].all()
+    assert (tr["days"].iloc[:-1] == 7).all() and 0 < tr["days"].iloc[-1] <= 7
     # In the calibration weeks the fit follows the actual cumulative curve closely.
     cal = tr[~tr["in_holdout"]].iloc[-1]
     assert cal["bgnbd"] == pytest.approx(cal["actual"], rel=0.05)

@@ -48,17 +48,21 @@ def frequency_chart(validation: ValidationReport) -> go.Figure:
 
 
 def tracking_chart(validation: ValidationReport, cumulative: bool = True) -> go.Figure:
-    """Repeat purchases per calendar week, actual vs each count model; the calibration end marked."""
+    """Repeat purchases per calendar week (cumulative or not), actual vs each count model; calibration end marked.
+
+    Not cumulative, a last week cut short by the holdout end is scaled to a 7-day rate.
+    """
     t = validation.tracking
     x = pd.to_datetime(t["week_end"])
     fig = go.Figure()
-    actual = t["actual"] if cumulative else t["actual_weekly"]
+    per_week = 7.0 / t["days"].to_numpy(float)  # a last week cut short is scaled to 7 days
+    actual = t["actual"] if cumulative else t["actual_weekly"] * per_week
     fig.add_scatter(x=x, y=actual, mode="lines", name="actual", line=dict(color=COLORS["actual"], width=2),
                     hovertemplate="week to %{x|%Y-%m-%d}<br>actual %{y:,.0f}<extra></extra>")
     for key in ("bgnbd", "paretonbd"):
         if key not in t:
             continue
-        y = t[key] if cumulative else np.diff(t[key].to_numpy(), prepend=0.0)
+        y = t[key] if cumulative else np.diff(t[key].to_numpy(), prepend=0.0) * per_week
         fig.add_scatter(x=x, y=y, mode="lines", name=ALL_LABELS[key],
                         line=dict(color=COLORS[key], width=2, dash="dash"),
                         hovertemplate="week to %{x|%Y-%m-%d}<br>expected %{y:,.0f}" f"<extra>{ALL_LABELS[key]}</extra>")

@@ -92,8 +92,9 @@ class ValidationReport:
         (mean holdout purchases) and the mean prediction of each model.
     tracking : DataFrame
         One row per calendar week: ``week_end`` (date), ``actual_weekly``, ``actual``
-        (cumulative repeat purchases) and one cumulative column per count model;
-        ``in_holdout`` is True after the calibration end.
+        (cumulative repeat purchases), ``days`` (7, or fewer for a last week cut short by
+        the holdout end) and one cumulative column per count model; ``in_holdout`` is
+        True after the calibration end.
     challenger : ChallengerResult or None
         The gradient-boosting run (None when not asked for or not possible).
     warnings : list of str
@@ -202,6 +203,8 @@ def tracking_table(con: duckdb.DuckDBPyConnection, table: str, summary: Customer
     cum_actual = np.array([counts[day < w.to_datetime64()].sum() for w in week_ends])
     out = pd.DataFrame({"week_end": week_ends.date, "actual": cum_actual})
     out["actual_weekly"] = np.diff(cum_actual, prepend=0.0)
+    # The last week may be cut short by the holdout end; weekly charts scale it to 7 days.
+    out["days"] = np.diff(np.r_[0.0, ((week_ends - start) / pd.Timedelta(days=1)).to_numpy(float)])
     cohorts = f.groupby("first_purchase").size()
     unit_days = TIME_UNITS[summary.time_unit]
     for key in COUNT_MODELS:

@@ -89,6 +89,8 @@ def test_only_refunds_means_no_customers(log):
 @pytest.mark.parametrize("amount,reason", [(0.0, "mean spend is zero"), (None, "no purchase has an amount")])
 def test_without_usable_spend_the_counts_still_work_and_value_is_empty(log, amount, reason):
     summary = customer_summary(_con(log.assign(amount=amount)), "ev", "purchase")
+    said = "Every purchase amount is zero" if amount == 0 else "Purchases carry no amounts"
+    assert any(said in w for w in summary.warnings), summary.warnings
     report = fit_value_models(summary, models=("bgnbd", "gg"))
     assert "gamma_gamma" in report.skipped and reason in report.skipped["gamma_gamma"]
     assert report.spend_model is None and "gamma_gamma" not in report.to_dict()["models"]

@@ -159,7 +159,8 @@ class _Extent:
     end: datetime
     purchases: int
     first_purchase: datetime | None
-    has_amount: bool
+    has_amount: bool  # the table has an amount column
+    priced: bool  # some purchase carries an amount
 
 
 def _extent(con: duckdb.DuckDBPyConnection, table: str, purchase_event: str) -> _Extent:
@@ -181,7 +182,11 @@ def _extent(con: duckdb.DuckDBPyConnection, table: str, purchase_event: str) -> 
         names = ", ".join(repr(r[0]) for r in top)
         raise InvalidParameterError(f"No event in the log is called {purchase_event!r}, so there are no purchases to "
                                     f"model. Pick the purchase event among: {names}.")
-    return _Extent(row[0], row[1], int(row[2]), row[3], "amount" in cols)
+    priced = False
+    if "amount" in cols:
+        priced = con.execute(f"SELECT count(amount) FILTER (WHERE event = $e) > 0 FROM {t}",
+                             {"e": purchase_event}).fetchone()[0]
+    return _Extent(row[0], row[1], int(row[2]), row[3], "amount" in cols, bool(priced))
 
 
 def resolve_window(extent: _Extent, calibration_end: datetime | date | str | None,
@@ -304,20 +309,20 @@ def build_summary(con: duckdb.DuckDBPyConnection, table: str, purchase_event: st
                               holdout_days=holdout_days, time_unit=time_unit, data_start=extent.start,
                               data_end=extent.end, refund_rows=refund_rows, refund_total=refund_total,
                               gross_spend=float(frame["total_spend"].sum()), new_in_holdout=new_in_holdout)
-    summary.warnings.extend(_warnings(summary, extent.has_amount))
+    summary.warnings.extend(_warnings(summary, extent.priced))
     return summary
 
 
-def _warnings(s: CustomerSummary, has_amount: bool) -> list[str]:
+def _warnings(s: CustomerSummary, priced: bool) -> list[str]:
     out = []
     f = s.frame
     if s.refund_rows:
-        out.append(f"{s.refund_rows} refunds (purchase events with a negative amount, {s.refund_total:,.2f} in total) "
+        what = "refund" if s.refund_rows == 1 else "refunds"
+        out.append(f"{s.refund_rows} {what} (purchase events with a negative amount, {s.refund_total:,.2f} in total) "
                    "are not counted as purchases and not subtracted from spend: values are gross. They undo "
                    f"{100 * s.refund_rate:.1f}% of the customers' spend; multiply values by "
                    f"{1 - min(s.refund_rate, 1):.3f} for a net figure.")
-    if not has_amount or (len(f) and f["total_spend"].eq(0).all() and f["n_orders"].gt(0).all()
-                          and f["monetary_value"].isna().all()):
+    if not priced:
         out.append("Purchases carry no amounts, so spend and customer value cannot be estimated; "
                    "P(alive) and expected purchases still can.")
     elif len(f) and f["total_spend"].eq(0).all():

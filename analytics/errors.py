@@ -76,3 +76,7 @@ class SparkUnavailableError(MarketLensError):
 
 class LeakageWarning(UserWarning):
     """One feature predicts the label almost perfectly: probably leakage (a warning, not an error)."""
+
+
+class FitError(MarketLensError):
+    """A statistical model could not be fitted to the data; the message says why and what to try."""

@@ -64,3 +64,7 @@ class WorkspaceError(MarketLensError):
 
 class InvalidParameterError(MarketLensError):
     """A parameter is out of range; the message names it and the valid range."""
+
+
+class ModelFileError(MarketLensError):
+    """A saved model file is missing, altered, or not what its description says; it is refused."""

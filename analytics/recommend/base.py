@@ -49,7 +49,7 @@ class Recommender(ABC):
         self.note: str | None = None  # what the model left out, in words
         self._train: sp.csr_matrix | None = None
 
-    def _check_params(self) -> None:
+    def _check_params(self) -> None:  # noqa: B027 - optional hook, most models override it
         """Validate ``self.params``; raise InvalidParameterError naming the bad value."""
 
     def fit(self, interactions: Interactions, progress: Progress = None) -> Recommender:

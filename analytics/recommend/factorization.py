@@ -53,7 +53,7 @@ class ALS(Recommender):
 
     key = "als"
     label = "ALS (implicit)"
-    defaults = {"factors": 64, "regularization": 0.05, "alpha": 5.0, "iterations": 15, "random_state": 0}
+    defaults = {"factors": 32, "regularization": 50.0, "alpha": 5.0, "iterations": 15, "random_state": 0}
 
     def _check_params(self) -> None:
         _check_int("factors", self.params["factors"], 2, 512)
@@ -65,9 +65,10 @@ class ALS(Recommender):
     def _new_model(self):
         als, _ = _implicit()
         p = self.params
-        return als.AlternatingLeastSquares(
-            factors=int(p["factors"]), regularization=float(p["regularization"]), alpha=float(p["alpha"]),
-            iterations=int(p["iterations"]), random_state=int(p["random_state"]), calculate_training_loss=False)
+        with threadpool_limits(1, "blas"):  # implicit warns at construction when BLAS is multithreaded
+            return als.AlternatingLeastSquares(
+                factors=int(p["factors"]), regularization=float(p["regularization"]), alpha=float(p["alpha"]),
+                iterations=int(p["iterations"]), random_state=int(p["random_state"]), calculate_training_loss=False)
 
     def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress) -> None:
         model = self._new_model()
@@ -116,7 +117,7 @@ class BPR(Recommender):
 
     key = "bpr"
     label = "BPR (implicit)"
-    defaults = {"factors": 64, "learning_rate": 0.05, "regularization": 0.01, "iterations": 100, "random_state": 0}
+    defaults = {"factors": 32, "learning_rate": 0.01, "regularization": 0.01, "iterations": 100, "random_state": 0}
 
     def _check_params(self) -> None:
         _check_int("factors", self.params["factors"], 2, 512)
@@ -128,11 +129,11 @@ class BPR(Recommender):
     def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress) -> None:
         _, bpr = _implicit()
         p = self.params
-        model = bpr.BayesianPersonalizedRanking(
-            factors=int(p["factors"]), learning_rate=float(p["learning_rate"]),
-            regularization=float(p["regularization"]), iterations=int(p["iterations"]),
-            random_state=int(p["random_state"]))
         with threadpool_limits(1, "blas"):
+            model = bpr.BayesianPersonalizedRanking(
+                factors=int(p["factors"]), learning_rate=float(p["learning_rate"]),
+                regularization=float(p["regularization"]), iterations=int(p["iterations"]),
+                random_state=int(p["random_state"]))
             model.fit(X, show_progress=False, callback=_callback(progress, self.label, int(p["iterations"])))
         # implicit appends a bias column to the products and a constant 1 to the users.
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)

@@ -1,7 +1,7 @@
 """Saving a fitted recommender without pickle: numpy arrays plus a JSON description.
 
-A model folder holds ``arrays.npz`` (the fitted arrays and the user and product
-ids, plain numeric/text arrays written with ``np.savez`` and read with
+A model folder holds ``arrays.npz`` (the fitted arrays, the training matrix and
+the user and product ids, plain numeric/text arrays written with ``np.savez`` and read with
 ``allow_pickle=False``) and ``metadata.json`` (model, parameters, library
 versions, item column, event weights, data fingerprint, the SHA-256 of the
 arrays file and the name, shape and type of every array). Loading checks all of
@@ -24,7 +24,7 @@ import numpy as np
 
 from analytics.errors import InvalidParameterError, ModelFileError
 from analytics.jsonable import json_safe
-from analytics.recommend.base import Recommender
+from analytics.recommend.base import Recommender, csr_from_state, csr_state
 from analytics.recommend.interactions import Interactions
 from analytics.recommend.zoo import MODELS
 
@@ -82,6 +82,8 @@ def save_recommender(model: Recommender, interactions: Interactions, directory: 
         raise InvalidParameterError(f"The folder '{d}' is not empty; choose a new folder or allow overwriting.")
     d.mkdir(parents=True, exist_ok=True)
     arrays = {f"state_{k}": np.ascontiguousarray(v) for k, v in model._state().items()}
+    # The training matrix too, so the loaded model recommends for its users (and leaves out what they had).
+    arrays |= csr_state("train", model._train)
     arrays["item_ids"] = np.asarray([str(x) for x in interactions.item_ids], dtype=str)
     arrays["user_ids"] = np.asarray([str(x) for x in interactions.user_ids], dtype=str)
     for name, a in arrays.items():
@@ -174,6 +176,9 @@ def load_recommender(directory: str | Path) -> SavedRecommender:
     model.note = meta.get("note")
     try:
         model._load_state({k[len("state_"):]: v for k, v in arrays.items() if k.startswith("state_")})
+        model._train = csr_from_state("train", arrays)
+        if model._train.shape != (len(user_ids), model.n_items):
+            raise ValueError(f"the training matrix is {model._train.shape} for {len(user_ids)} users")
         _check_shapes(model)
     except (KeyError, ValueError, IndexError) as exc:
         raise ModelFileError(f"The recommender in '{d}' is incomplete or inconsistent ({exc}); it is refused.") \

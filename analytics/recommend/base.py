@@ -150,39 +150,41 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
     Ties are broken by the lower index, also at the cut: products are indexed
     from the most to the least frequent, so equal scores favour popular products.
+    NaN scores are never selected (their slots get index -1 and value -inf).
     """
     scores = np.ascontiguousarray(scores, dtype=np.float32)
-    n = scores.shape[1]
-    k = min(int(k), n)
-    if k < n:
-        # numpy's partition is vectorised (SIMD); one compiled pass then picks the k per row.
-        kth = np.ascontiguousarray(np.partition(scores, n - k, axis=1)[:, n - k])
-        part = np.empty((len(scores), k), dtype=np.int64)
-        _select_at_least(scores, kth, k, part)
-    else:
-        part = np.broadcast_to(np.arange(n), scores.shape).copy()
-    vals = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -vals), axis=1)
-    return np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1)
+    k = min(int(k), scores.shape[1])
+    idx = np.empty((len(scores), k), dtype=np.int64)
+    val = np.empty((len(scores), k), dtype=np.float32)
+    _top_k_rows(scores, k, idx, val)
+    return idx, val
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _select_at_least(scores: np.ndarray, kth: np.ndarray, k: int, out: np.ndarray) -> None:  # pragma: no cover
+def _top_k_rows(scores: np.ndarray, k: int, idx: np.ndarray, val: np.ndarray) -> None:  # pragma: no cover
+    # One pass per row keeping a sorted buffer of the best k: most values fail the first comparison.
     for r in numba.prange(scores.shape[0]):
-        t = kth[r]
-        above = 0
-        for j in range(scores.shape[1]):
-            if scores[r, j] > t:
-                above += 1
-        need = k - above
-        c = 0
+        cnt = 0
         for j in range(scores.shape[1]):
             v = scores[r, j]
-            if v > t or (v == t and need > 0):
-                if not v > t:
-                    need -= 1
-                out[r, c] = j
-                c += 1
+            if v != v:
+                continue
+            if cnt == k:
+                if v <= val[r, k - 1]:  # an equal value with a higher index loses
+                    continue
+                pos = k - 1
+            else:
+                pos = cnt
+                cnt += 1
+            while pos > 0 and val[r, pos - 1] < v:
+                val[r, pos] = val[r, pos - 1]
+                idx[r, pos] = idx[r, pos - 1]
+                pos -= 1
+            val[r, pos] = v
+            idx[r, pos] = j
+        for c in range(cnt, k):
+            idx[r, c] = -1
+            val[r, c] = -np.inf
 
 
 def csr_state(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:

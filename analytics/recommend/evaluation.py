@@ -280,7 +280,7 @@ def evaluate(interactions: Interactions, models: str | Sequence[str] = DEFAULT_M
         progress(0.0, "Splitting the interactions")
     split = split_last_n(interactions, n) if protocol == "last-n" else split_by_time(interactions, split_date)
     users = split.test_users
-    notes = list(split.notes)
+    notes = list(interactions.notes) + list(split.notes)
     if max_users is not None and len(users) > max_users:
         users = np.sort(np.random.default_rng(random_state).choice(users, size=int(max_users), replace=False))
         notes.append(f"Evaluated on a random sample of {len(users):,} of {len(split.test_users):,} test users.")

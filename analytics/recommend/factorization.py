@@ -40,7 +40,10 @@ class ALS(Recommender):
 
     Users and products get ``factors`` numbers each; a user's interest in a
     product is the dot product. The confidence of an observed interaction is
-    ``1 + alpha * log(1 + weight)``.
+    ``1 + alpha * log(1 + weight)``. The defaults were chosen on generated shop logs
+    (300 to 10,000 products): with summed log-weights as confidences, a low
+    regularisation overfits and falls below popularity; 50 with alpha 5 beat it.
+    Fewer than 15 iterations lost quality on small logs.
 
     Parameters
     ----------

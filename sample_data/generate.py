@@ -1,14 +1,16 @@
 """Generate a realistic e-commerce behaviour log with known structure.
 
 The log has one row per event (``user_id, event_time, event, amount, channel,
-platform, country, category``) and hides structure that later features,
-segmentations and models should find again. What is hidden is described in
-``sample_data/README.md``; the ground truth per user (customer type, new vs
-returning, lapsed) is written next to the log with ``--truth``.
+platform, country, category, item_id``) and hides structure that later features,
+segmentations, models and recommenders should find again. What is hidden is
+described in the README ("Sample data"); the ground truth per user (customer
+type, new vs returning, lapsed, product tastes) is written next to the log with
+``--truth``, and the product truth (category, line, popularity, bundles) next to
+that (``truth.csv`` -> ``truth_items.csv``). ``--no-items`` leaves products out.
 
 Usage::
 
-    python sample_data/generate.py --events 1000000 -o big.csv [--truth truth.csv]
+    python sample_data/generate.py --events 1000000 -o big.csv [--truth truth.csv] [--no-items]
 
 Everything is vectorised with numpy, so 10M events take seconds, and the
 output is fully determined by ``--seed``.
@@ -26,6 +28,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+
+try:  # run as a script (python sample_data/generate.py) or imported as sample_data.generate
+    from sample_data import products
+except ImportError:  # pragma: no cover
+    import products  # type: ignore[no-redef]
 
 DAY = 86_400
 # The log covers 26 weeks ending on this instant (UTC).
@@ -102,9 +109,25 @@ def _seasonal_times(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) ->
     return out
 
 
+@dataclass(frozen=True)
+class SampleLog:
+    """A generated log with its hidden truth per user and (when it has products) per product."""
+
+    events: pa.Table
+    truth: pa.Table
+    items: pa.Table | None
+
+
 def generate(n_events: int = 50_000, seed: int = 7, days: int = DEFAULT_DAYS,
-             end: np.datetime64 = DEFAULT_END) -> tuple[pa.Table, pa.Table]:
-    """Build the event log and the per-user truth table.
+             end: np.datetime64 = DEFAULT_END, items: bool = True) -> tuple[pa.Table, pa.Table]:
+    """Build the event log and the per-user truth table (see :func:`generate_log`)."""
+    log = generate_log(n_events, seed=seed, days=days, end=end, items=items)
+    return log.events, log.truth
+
+
+def generate_log(n_events: int = 50_000, seed: int = 7, days: int = DEFAULT_DAYS,
+                 end: np.datetime64 = DEFAULT_END, items: bool = True) -> SampleLog:
+    """Build the event log, the per-user truth table and the product truth table.
 
     Parameters
     ----------
@@ -116,11 +139,17 @@ def generate(n_events: int = 50_000, seed: int = 7, days: int = DEFAULT_DAYS,
         Length of the observation window in days.
     end : numpy.datetime64
         End of the window (UTC).
+    items : bool
+        Add an ``item_id`` column (products of view_item, add_to_cart,
+        begin_checkout and purchase events). Products are drawn from a separate
+        random generator (seeded ``seed + 1000``), so every other column is the
+        same with or without them.
 
     Returns
     -------
-    events, truth : pyarrow.Table
-        The log sorted by time, and one row per user with the hidden labels.
+    SampleLog
+        The log sorted by time, one row per user with the hidden labels, and one
+        row per product (None without products).
     """
     if n_events < 100:
         raise ValueError(f"n_events must be at least 100, got {n_events}")
@@ -210,6 +239,12 @@ def generate(n_events: int = 50_000, seed: int = 7, days: int = DEFAULT_DAYS,
     e_ts, e_user, e_kind = e_ts[order], e_user[order], e_kind[order]
     amount, category, has_cat = amount[order], category[order], has_cat[order]
     e_channel = s_channel[e_session[order]]
+    drawn = None
+    if items:
+        # A generator of its own: the draws above (and so every other column) stay as they were.
+        drawn = products.draw_items(
+            np.random.default_rng(seed + 1000), n_events, len(CATEGORIES), fav_category, e_user, e_kind,
+            category, has_cat, e_session[order], {name: i for i, name in enumerate(EVENT_NAMES)})
 
     user_labels = pa.array([f"u{i:07d}" for i in range(n_users)])
     ts = pa.array(e_ts.astype("datetime64[s]"), type=pa.timestamp("s"))
@@ -230,7 +265,37 @@ def generate(n_events: int = 50_000, seed: int = 7, days: int = DEFAULT_DAYS,
         "lapsed": pa.array(lapses),
         "first_seen": pa.array(join.astype("datetime64[s]"), type=pa.timestamp("s", tz="UTC")),
     })
-    return events, truth
+    if drawn is None:
+        return SampleLog(events, truth, None)
+    item_labels = pa.array([f"p{i:05d}" for i in range(drawn.catalogue.n_items)])
+    events = events.append_column("item_id", _decode_nullable(drawn.event_item, item_labels))
+    favourites = np.array(item_labels.to_pylist(), dtype=object)[drawn.favourites]
+    truth = truth.append_column("taste_line", _decode(drawn.user_line, pa.array(products.LINES)))
+    truth = truth.append_column("favourite_items", pa.array([" ".join(f) for f in favourites]))
+    return SampleLog(events, truth, _items_truth(drawn.catalogue, item_labels))
+
+
+def _items_truth(cat: products.Catalogue, item_labels: pa.Array) -> pa.Table:
+    """One row per product: category, line, popularity, bundle and the other products of the bundle."""
+    labels = np.array(item_labels.to_pylist(), dtype=object)
+    rank = np.empty(cat.n_items, dtype=np.int64)
+    for c in np.unique(cat.category):
+        idx = np.flatnonzero(cat.category == c)
+        rank[idx[np.argsort(-cat.weight[idx], kind="stable")]] = np.arange(1, len(idx) + 1)
+    others = []
+    for i in range(cat.n_items):
+        b = cat.bundle[i]
+        members = cat.bundle_members[b, :cat.bundle_size[b]] if b >= 0 else []
+        others.append(" ".join(labels[m] for m in members if m != i) or None)
+    return pa.table({
+        "item_id": item_labels,
+        "category": _decode(cat.category, pa.array(CATEGORIES)),
+        "line": _decode(cat.line, pa.array(products.LINES)),
+        "popularity_rank": pa.array(rank),
+        "weight_in_category": pa.array(np.round(cat.weight, 6)),
+        "bundle": pa.array([f"b{b:04d}" if b >= 0 else None for b in cat.bundle]),
+        "bundle_with": pa.array(others, type=pa.string()),
+    })
 
 
 CUSTOMER_TYPES_ARRAY_NEW = np.array([t.new_share > 0.5 for t in CUSTOMER_TYPES])
@@ -238,6 +303,21 @@ CUSTOMER_TYPES_ARRAY_NEW = np.array([t.new_share > 0.5 for t in CUSTOMER_TYPES])
 
 def _decode(codes: np.ndarray, labels: pa.Array) -> pa.Array:
     return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), labels).dictionary_decode()
+
+
+def _decode_nullable(codes: np.ndarray, labels: pa.Array) -> pa.Array:
+    """Like :func:`_decode`, with -1 as null."""
+    indices = pa.array(np.maximum(codes, 0).astype(np.int32), mask=codes < 0)
+    return pa.DictionaryArray.from_arrays(indices, labels).dictionary_decode()
+
+
+def items_truth_path(truth_path: Path) -> Path:
+    """Where the product truth goes next to the user truth: ``truth.csv.gz`` -> ``truth_items.csv.gz``."""
+    name = truth_path.name
+    for suffix in (".csv.gz", ".csv"):
+        if name.endswith(suffix):
+            return truth_path.with_name(name[: -len(suffix)] + "_items" + suffix)
+    return truth_path.with_name(name + "_items.csv")
 
 
 def write_csv(table: pa.Table, path: Path) -> None:
@@ -257,12 +337,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--days", type=int, default=DEFAULT_DAYS)
     parser.add_argument("-o", "--output", type=Path, required=True, help="CSV path (.csv or .csv.gz)")
-    parser.add_argument("--truth", type=Path, help="also write the hidden per-user truth here")
+    parser.add_argument("--truth", type=Path,
+                        help="also write the hidden per-user truth here (and the product truth next to it)")
+    parser.add_argument("--no-items", action="store_true", help="no item_id column (the log as before products)")
     args = parser.parse_args(argv)
-    events, truth = generate(args.events, seed=args.seed, days=args.days)
+    log = generate_log(args.events, seed=args.seed, days=args.days, items=not args.no_items)
+    events, truth = log.events, log.truth
     write_csv(events, args.output)
     if args.truth:
         write_csv(truth, args.truth)
+        if log.items is not None:
+            write_csv(log.items, items_truth_path(args.truth))
     print(f"wrote {events.num_rows:,} events of {truth.num_rows:,} users to {args.output}", file=sys.stderr)
     return 0
 

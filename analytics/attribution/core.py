@@ -100,7 +100,7 @@ def attribute(con: duckdb.DuckDBPyConnection, table: str, conversion: str = "pur
         build_touches(con, table, spec, touches)
         jc = journey_counts(con, touches)
         n_conv = counts[conversion]
-        _check_touches(jc.journeys, jc.converting, n_conv, spec)
+        _check_touches(con, table, jc.converting, n_conv, spec)
         say(0.45, "Rule-based credit (first, last, linear, time decay)")
         rules = rule_credits(con, touches, half_life_days * DAY)
         say(0.65, "Markov chain removal effects")
@@ -150,16 +150,23 @@ def _event_counts(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, int]:
     return {str(e): int(n) for e, n in rows if e is not None}
 
 
-def _check_touches(journeys: int, converting: int, conversions: int, spec: PathSpec) -> None:
+def _check_touches(con: duckdb.DuckDBPyConnection, table: str, converting: int, conversions: int,
+                   spec: PathSpec) -> None:
+    if converting:
+        return
     which = "events" if spec.touch_events is None else ", ".join(f"'{e}'" for e in spec.touch_events) + " events"
-    if journeys == 0:
+    only = "" if spec.touch_events is None else " AND list_contains($events, event)"
+    any_touch = con.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {quote_ident(table)} WHERE {quote_ident(spec.by)} IS NOT NULL "
+        f"AND event <> $conv{only})",
+        {"conv": spec.conversion, **({"events": list(spec.touch_events)} if spec.touch_events else {})}).fetchone()[0]
+    if not any_touch:
         raise NoDataError(f"No touches: none of the {which} has a value in '{spec.by}'. Attribution needs rows "
                           f"that say which {spec.by} a person came through; pick another touch column.")
-    if converting == 0:
-        days = spec.lookback_seconds / DAY
-        raise NoDataError(f"None of the {conversions:,} '{spec.conversion}' conversions has a touch (a row with a "
-                          f"'{spec.by}') in the {days:g} days before it, so there is nothing to attribute. "
-                          "Lengthen the lookback window or check the touch column and events.")
+    days = spec.lookback_seconds / DAY
+    raise NoDataError(f"None of the {conversions:,} '{spec.conversion}' conversions has a touch (a row with a "
+                      f"'{spec.by}') in the {days:g} days before it, so there is nothing to attribute. "
+                      "Lengthen the lookback window or check the touch column and events.")
 
 
 def _notes(jc, conversions: int, spec: PathSpec) -> list[str]:

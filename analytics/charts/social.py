@@ -68,7 +68,7 @@ def removal_effect_chart(result: AttributionResult) -> go.Figure:
     fig.update_layout(**_LAYOUT, height=max(260, 40 + 28 * len(eff)),
                       title=f"Removal effect per {safe(result.by)} (data-driven model)",
                       xaxis_title="share of the chain's conversions lost when removed")
-    fig.update_xaxes(tickformat=".0%", range=[0, 1.1])
+    fig.update_xaxes(tickformat=".0%", range=[0, 1.2])
     return fig
 
 
@@ -94,6 +94,8 @@ def path_chart(result: AttributionResult, top: int = 10, sep: str = " → ") -> 
     fig.update_layout(**_LAYOUT, height=max(280, 60 + 30 * len(t)),
                       title=f"Top paths to '{safe(result.conversion)}' ({result.distinct_paths:,} distinct paths)",
                       xaxis_title="conversions")
+    # Room for the labels outside the bars.
+    fig.update_xaxes(range=[0, max(1.0, float(t["conversions"].max()) if len(t) else 1.0) * 1.3])
     return fig
 
 
@@ -117,13 +119,13 @@ def content_chart(perf: ContentPerformance, metric: str = "engagement", top: int
         x=x, y=labels, mode="markers", marker=dict(size=10, color=np.where(few, FEW_COLOR, MODEL_COLORS["markov"])),
         error_x=dict(type="data", symmetric=False, array=hi - x, arrayminus=x - lo, color="#888888", thickness=1.5),
         customdata=np.c_[t["reach"], t["impressions"], lo, hi],
-        hovertemplate="%{y}<br>" + axis + ": %{x:.3f}<br>interval %{customdata[2]:.3f} to %{customdata[3]:.3f}"
+        hovertemplate="%{y}<br>" + safe(axis) + ": %{x:.3f}<br>interval %{customdata[2]:.3f} to %{customdata[3]:.3f}"
                       "<br>reach %{customdata[0]:,}, impressions %{customdata[1]:,}<extra></extra>"))
     level = f"{perf.confidence:.0%}"
     fig.update_layout(**_LAYOUT, height=max(300, 70 + 28 * len(t)), showlegend=False,
                       title=f"Top {safe(perf.by)} by {metric} ({level} intervals; ranked by the lower end)",
                       xaxis_title=axis)
-    fig.update_xaxes(rangemode="tozero")
+    fig.update_xaxes(rangemode="tozero", tickformat=".1f" if col == "engagement_rate" else ".0%")
     return fig
 
 

@@ -275,3 +275,15 @@ def test_temp_tables_are_dropped():
     left = con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '_ml_%'").fetchall()
     assert left == []
     assert np.isfinite(attribute(con, t, "purchase").conversion_probability)
+
+
+def test_collapsing_repeats_changes_only_linear_and_time_decay(social):
+    con, table, _, _ = social
+    # Uncollapsed paths are longer: raise the cap so that both keep every touch.
+    merged = attribute(con, table, "purchase", by="campaign", max_touches=200)
+    every = attribute(con, table, "purchase", by="campaign", max_touches=200, collapse_repeats=False)
+    assert merged.capped_paths == every.capped_paths == 0
+    merged, every = merged.credits.set_index("campaign"), every.credits.set_index("campaign")
+    for model in ("first_touch", "last_touch", "markov"):
+        assert merged[model].to_dict() == pytest.approx(every[model].to_dict(), rel=1e-9), model
+    assert merged["linear"].to_dict() != pytest.approx(every["linear"].to_dict(), rel=1e-3)

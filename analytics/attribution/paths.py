@@ -12,7 +12,8 @@ Rules (the tests pin each of them):
   conversion, or before the last touch of a non-converting journey.
 - With ``collapse_repeats`` (default) consecutive touches on the same value count
   once, at the time of the last of them (``email, email, search`` -> ``email,
-  search``). First-touch, last-touch and the Markov chain do not depend on it;
+  search``). For paths under the cap, first-touch, last-touch and the Markov
+  chain do not depend on it (a self-loop does not change where a chain ends);
   linear and time-decay credit do.
 - A path keeps its last ``max_touches`` touches (the ones nearest the
   conversion); longer paths are counted as capped.

@@ -287,3 +287,15 @@ def test_collapsing_repeats_changes_only_linear_and_time_decay(social):
     for model in ("first_touch", "last_touch", "markov"):
         assert merged[model].to_dict() == pytest.approx(every[model].to_dict(), rel=1e-9), model
     assert merged["linear"].to_dict() != pytest.approx(every["linear"].to_dict(), rel=1e-3)
+
+
+def test_too_many_values_for_the_markov_chain(monkeypatch):
+    import analytics.attribution.core as core
+
+    monkeypatch.setattr(core, "MAX_MARKOV_STATES", 2)
+    con, t = events_table(path_log([(["a", "b", "c"], True), (["b"], False)]))
+    r = attribute(con, t, "purchase")
+    assert r.credits["markov"].isna().all() and r.shares()["markov"].isna().all()
+    assert r.credits["linear"].sum() == pytest.approx(1.0)
+    assert any("3 distinct values" in n and "at most 2" in n for n in r.notes)
+    assert r.to_dict()["credits"][0]["markov"]["conversions"] is None

@@ -14,7 +14,7 @@ from analytics.attribution.markov import MAX_MARKOV_STATES, markov_credit
 from analytics.attribution.paths import PathSpec, build_touches, journey_counts, path_table, transition_counts
 from analytics.attribution.result import MODELS, AttributionResult
 from analytics.attribution.rules import RULE_MODELS, rule_credits
-from analytics.attribution.table import data_columns, require_attribute, require_events
+from analytics.attribution.table import data_columns, event_counts, require_attribute, require_events
 from analytics.errors import InvalidParameterError, NoDataError
 from analytics.sql import quote_ident
 
@@ -80,7 +80,7 @@ def attribute(con: duckdb.DuckDBPyConnection, table: str, conversion: str = "pur
     _check_numbers(lookback_days, half_life_days, max_touches, top_paths)
     columns = data_columns(con, table)
     require_attribute(columns, by, "touch column")
-    counts = _event_counts(con, table)
+    counts = event_counts(con, table)
     if not isinstance(conversion, str) or not conversion.strip():
         raise InvalidParameterError("Name the conversion event (for example purchase or sign_up).")
     require_events(counts, [conversion], "conversion event")
@@ -143,11 +143,6 @@ def _check_numbers(lookback_days: float, half_life_days: float, max_touches: int
                                     f"got {max_touches!r}.")
     if isinstance(top_paths, bool) or not isinstance(top_paths, (int, np.integer)) or not 1 <= top_paths <= 1000:
         raise InvalidParameterError(f"top_paths must be a whole number from 1 to 1000, got {top_paths!r}.")
-
-
-def _event_counts(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, int]:
-    rows = con.execute(f"SELECT event, count(*) FROM {quote_ident(table)} GROUP BY event").fetchall()
-    return {str(e): int(n) for e, n in rows if e is not None}
 
 
 def _check_touches(con: duckdb.DuckDBPyConnection, table: str, converting: int, conversions: int,

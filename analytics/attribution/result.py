@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from analytics.jsonable import json_safe
@@ -96,8 +97,8 @@ class AttributionResult:
         """Credits as shares of the attributed conversions (each model's column sums to 1)."""
         out = self.credits.copy()
         for m in MODELS:
-            total = out[m].sum()
-            out[m] = out[m] / total if total else 0.0
+            total = out[m].sum(min_count=1)
+            out[m] = out[m] / total if total > 0 else np.nan
         return out
 
     def path_text(self, sep: str = " > ") -> pd.DataFrame:

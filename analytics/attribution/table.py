@@ -27,6 +27,12 @@ def data_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     return {r[0]: r[1] for r in rows if not r[0].startswith("_")}
 
 
+def event_counts(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, int]:
+    """Rows per event name (one cheap scan)."""
+    rows = con.execute(f"SELECT event, count(*) FROM {quote_ident(table)} GROUP BY event").fetchall()
+    return {str(e): int(n) for e, n in rows if e is not None}
+
+
 def require_attribute(columns: dict[str, str], name: str, what: str) -> None:
     """Raise a :class:`MappingError` naming the usable columns when ``name`` is not an attribute column."""
     attrs = [c for c in columns if c not in CORE_COLUMNS]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from analytics.attribution.table import event_counts
 from analytics.errors import InvalidParameterError, NoDataError
 from analytics.sql import quote_ident, sql_literal
 
@@ -133,12 +134,6 @@ class ResolvedKinds:
         for e, k in sorted(self.mapping.items()):
             out.setdefault(k, []).append(e)
         return out
-
-
-def event_counts(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, int]:
-    """Rows per event name (one cheap scan)."""
-    rows = con.execute(f"SELECT event, count(*) FROM {quote_ident(table)} GROUP BY event").fetchall()
-    return {str(e): int(n) for e, n in rows if e is not None}
 
 
 def resolve_kinds(con: duckdb.DuckDBPyConnection, table: str, kinds: EventKinds | None = None,

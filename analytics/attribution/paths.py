@@ -50,8 +50,9 @@ def build_touches(con: duckdb.DuckDBPyConnection, table: str, spec: PathSpec, ou
     second, 1 for a non-converting journey), value (their amounts), pos
     (1 = first), from_end (1 = last), n (touches kept), capped``.
 
-    One window pass over the log finds, for each touch, the next touch and the
-    next conversion; everything after it works on the touches that count.
+    One window pass over the log finds, for each touch, the next touch, the next
+    conversion (its journey) and the user's last event (the end of the journey
+    after the last conversion); everything after it works on the touches that count.
     """
     t, by = quote_ident(table), quote_ident(spec.by)
     only = ""
@@ -69,7 +70,7 @@ def build_touches(con: duckdb.DuckDBPyConnection, table: str, spec: PathSpec, ou
             SELECT user_id, ts, is_conv, touch,
                    lead(touch) OVER w AS next_touch,
                    min(CASE WHEN is_conv = 1 THEN ts END) OVER ahead AS journey,
-                   max(ts) OVER ahead AS user_end
+                   max(ts) OVER (PARTITION BY user_id) AS user_end
             FROM base
             WINDOW w AS (PARTITION BY user_id ORDER BY ts, is_conv, touch),
                    ahead AS (w ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from social_helpers import events_table, social_sample
-from social_reference import journeys, markov, path_counts, rule_credits
 
 from analytics.attribution import ATTRIBUTION_NOTE, MODELS, attribute, counts_from_paths, markov_credit
 from analytics.errors import DatasetNotFoundError, InvalidParameterError, MappingError, NoDataError
+from tests.social_helpers import events_table, social_sample
+from tests.social_reference import journeys, markov, path_counts, rule_credits
 
 T0 = pd.Timestamp("2025-03-01")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
-from social_helpers import events_table
 
 from analytics.attribution import MODELS, attribute
 from analytics.charts.social import (
@@ -16,6 +15,7 @@ from analytics.charts.social import (
     removal_effect_chart,
 )
 from analytics.social import content_performance, engagement_conversion
+from tests.social_helpers import events_table
 
 D0 = pd.Timestamp("2025-05-01")
 EVIL = "<b>evil</b>"

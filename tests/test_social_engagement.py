@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from social_helpers import events_table
 
 from analytics.errors import InvalidParameterError, MappingError, NoDataError
 from analytics.social import (
@@ -18,6 +17,7 @@ from analytics.social import (
 )
 from analytics.social.intervals import poisson_rate_interval, wilson_interval
 from analytics.social.kinds import normalise
+from tests.social_helpers import events_table
 
 D0 = pd.Timestamp("2025-05-01 10:00")
 COLS = ("channel", "content_id")

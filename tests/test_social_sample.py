@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from scipy.stats import spearmanr
-from social_helpers import SOCIAL_LOG, social_sample
 
 from analytics.social import content_performance, engagement_conversion, engagement_features, guess_social_columns
 from sample_data.generate_social import AUDIENCE_TYPES, CAMPAIGNS, CHANNELS, generate
+from tests.social_helpers import SOCIAL_LOG, social_sample
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,116 @@
+"""Saved audiences from social behaviour: "users who engaged with X"."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+from analytics.attribution.table import data_columns, require_attribute
+from analytics.errors import InvalidParameterError, NoDataError
+from analytics.jsonable import json_safe
+from analytics.social.kinds import ENGAGEMENT_KINDS, KINDS, EventKinds, resolve_kinds
+from analytics.sql import quote_ident, sql_literal
+
+
+@dataclass
+class Audience:
+    """Users picked by a rule, ready to store or export.
+
+    Attributes
+    ----------
+    name : str
+        A default name for the saved audience (the user may change it).
+    rule : dict
+        What picked them (column, values, kinds, time range, minimum), stored with the audience.
+    users : DataFrame
+        ``user_id, engagements, first_engaged, last_engaged``, most engaged first.
+    """
+
+    name: str
+    rule: dict
+    users: pd.DataFrame
+
+    @property
+    def size(self) -> int:
+        return len(self.users)
+
+    def to_dict(self) -> dict:
+        return json_safe({"name": self.name, "rule": self.rule, "users": self.size})
+
+
+def engaged_audience(con: duckdb.DuckDBPyConnection, table: str, column: str, values: Sequence[str], *,
+                     kinds: Sequence[str] = ENGAGEMENT_KINDS, event_kinds: EventKinds | None = None,
+                     since: datetime | None = None, until: datetime | None = None,
+                     min_engagements: int = 1) -> Audience:
+    """The users who engaged with given posts, campaigns or channels.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+    table : str
+        A canonical events table.
+    column : str
+        Where ``values`` are looked up: ``content_id``, ``campaign``, ``channel``, ...
+    values : sequence of str
+        The posts (campaigns, ...) engaged with; any of them counts.
+    kinds : sequence of str
+        Which kinds count as engaging (default: click, like, comment, share, save;
+        add ``impression`` for "users who saw X").
+    event_kinds : EventKinds, optional
+        How event names map to kinds.
+    since, until : datetime, optional
+        Only engagements in this time range (UTC, inclusive).
+    min_engagements : int
+        At least this many such events per user (1 to 10,000).
+
+    Returns
+    -------
+    Audience
+
+    Raises
+    ------
+    NoDataError
+        None of the values occurs in the column, or no user qualifies.
+    """
+    values = [str(v) for v in values]
+    if not values:
+        raise InvalidParameterError(f"Pick at least one {column} value whose engaged users form the audience.")
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise InvalidParameterError(f"Unknown kind {bad[0] if bad else '(none)'!r}; pick from {', '.join(KINDS)}.")
+    if isinstance(min_engagements, bool) or not isinstance(min_engagements, int) or not 1 <= min_engagements <= 10_000:
+        raise InvalidParameterError(
+            f"min_engagements must be a whole number from 1 to 10,000, got {min_engagements!r}.")
+    if since is not None and until is not None and since > until:
+        raise InvalidParameterError(f"The time range is empty: since {since} is after until {until}.")
+    columns = data_columns(con, table)
+    require_attribute(columns, column, "column to pick from")
+    resolved = resolve_kinds(con, table, event_kinds)
+    events = resolved.events_of(*kinds)
+    if not events:
+        raise NoDataError(f"The log has no {' / '.join(kinds)} events, so nobody engaged that way. "
+                          f"Its social events are: {resolved.describe()}.")
+    col = f"CAST({quote_ident(column)} AS VARCHAR)"
+    val_list = ", ".join(sql_literal(v) for v in values)
+    found = con.execute(f"SELECT count(*) FROM {quote_ident(table)} WHERE {col} IN ({val_list})").fetchone()[0]
+    if not found:
+        shown = ", ".join(f"'{v}'" for v in values[:5])
+        raise NoDataError(f"No row has {column} {shown}; check the spelling or pick from the content table.")
+    df = con.execute(f"""
+        SELECT user_id, count(*) AS engagements, min(ts) AS first_engaged, max(ts) AS last_engaged
+        FROM {quote_ident(table)}
+        WHERE {col} IN ({val_list}) AND event IN ({', '.join(sql_literal(e) for e in events)})
+          AND ($since IS NULL OR ts >= $since) AND ($until IS NULL OR ts <= $until)
+        GROUP BY user_id HAVING count(*) >= $min
+        ORDER BY engagements DESC, user_id
+    """, {"since": since, "until": until, "min": min_engagements}).df()
+    df["engagements"] = df["engagements"].astype("int64")
+    shown = values[0] if len(values) == 1 else f"{values[0]} +{len(values) - 1}"
+    name = f"Engaged with {column} {shown}"
+    rule = {"column": column, "values": values, "kinds": list(kinds), "since": since, "until": until,
+            "min_engagements": min_engagements}
+    return Audience(name, rule, df)

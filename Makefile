@@ -42,12 +42,7 @@ chromium:
 
 ## bench: print speed and memory figures (generates big logs into bench/out/; takes a while)
 bench: $(DEV_STAMP)
-	PYTHONPATH=. $(BIN)/python bench/bench_features.py
-	PYTHONPATH=. $(BIN)/python bench/bench_upload.py
-	PYTHONPATH=. $(BIN)/python bench/bench_segmentation.py
-	PYTHONPATH=. $(BIN)/python bench/bench_models.py
-	PYTHONPATH=. $(BIN)/python bench/bench_engines.py
-	PYTHONPATH=. $(BIN)/python bench/bench_load.py
+	@for script in bench/bench_*.py; do echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script || exit 1; done
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check analytics ui pages app.py tests bench sample_data

@@ -8,7 +8,7 @@ import tempfile
 import duckdb
 import pandas as pd
 
-from tests.conftest import SAMPLE_LOG
+from tests.helpers import SAMPLE_LOG
 
 COLUMNS = ["user_id", "ts", "event", "amount", "session_id", "channel"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import duckdb
 import numpy as np
@@ -16,6 +16,7 @@ from analytics.attribution.result import MODELS, AttributionResult
 from analytics.attribution.rules import RULE_MODELS, rule_credits
 from analytics.attribution.table import data_columns, event_counts, require_attribute, require_events
 from analytics.errors import InvalidParameterError, NoDataError
+from analytics.progress import Progress
 from analytics.sql import quote_ident
 
 DAY = 86_400
@@ -25,7 +26,6 @@ DEFAULT_HALF_LIFE_DAYS = 7.0
 MAX_TOUCHES = 50
 MAX_TOUCHES_LIMIT = 200
 
-Progress = Callable[[float, str], None]
 
 
 def attribute(con: duckdb.DuckDBPyConnection, table: str, conversion: str = "purchase", *, by: str = "channel",

@@ -11,7 +11,7 @@ mapping. Only the ``top`` most common values keep their own group; the rest go t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -19,9 +19,8 @@ import duckdb
 import pandas as pd
 
 from analytics.errors import DatasetNotFoundError, InvalidParameterError, NoDataError
+from analytics.progress import Progress
 from analytics.sql import quote_ident, sql_literal
-
-Progress = Callable[[float, str], None] | None
 
 OTHER = "(other)"
 NONE = "(none)"
@@ -32,7 +31,7 @@ CORE_COLUMNS = ("user_id", "ts", "event")
 MICROS_PER_DAY = 86_400_000_000
 
 
-def report(progress: Progress, fraction: float, message: str) -> None:
+def report(progress: Progress | None, fraction: float, message: str) -> None:
     """Call the progress callback when there is one."""
     if progress is not None:
         progress(fraction, message)

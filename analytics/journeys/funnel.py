@@ -140,7 +140,7 @@ class FunnelResult:
 
 def funnel(con: duckdb.DuckDBPyConnection, table: str, steps: Sequence[str], window_days: float = 7, *,
            by: str | None = None, segments: pd.DataFrame | duckdb.DuckDBPyRelation | None = None, top: int = 10,
-           exclude: str | None = None, any_order: bool = False, progress: Progress = None) -> FunnelResult:
+           exclude: str | None = None, any_order: bool = False, progress: Progress | None = None) -> FunnelResult:
     """Unique users through ordered steps within a conversion window.
 
     The rule: a user's first step-1 event opens the window; each next step is

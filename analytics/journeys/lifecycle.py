@@ -46,7 +46,7 @@ class LifecycleResult:
 
 
 def lifecycle(con: duckdb.DuckDBPyConnection, table: str, period: str = "week", *, event: str | None = None,
-              progress: Progress = None) -> LifecycleResult:
+              progress: Progress | None = None) -> LifecycleResult:
     """New, returning, resurrected and dormant users per week (or month).
 
     A user is *active* in a period (UTC; ISO weeks starting Monday, or calendar

@@ -85,7 +85,7 @@ class PathsResult:
 
 
 def paths(con: duckdb.DuckDBPyConnection, table: str, event: str, steps: int = 3, *, direction: str = "after",
-          top: int = 8, collapse_repeats: bool = True, progress: Progress = None) -> PathsResult:
+          top: int = 8, collapse_repeats: bool = True, progress: Progress | None = None) -> PathsResult:
     """The ``steps`` events each user did right after (or before) their first ``event``.
 
     A user's events are ordered by time, ties broken by event name; rows with

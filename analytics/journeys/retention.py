@@ -167,7 +167,7 @@ def cohort_ctes(table: str, period: str, cohort_event: str | None, return_event:
 def retention(con: duckdb.DuckDBPyConnection, table: str, period: str = "week", *, cohort_event: str | None = None,
               return_event: str | None = None, max_periods: int | None = None, by: str | None = None,
               segments: pd.DataFrame | duckdb.DuckDBPyRelation | None = None, top: int = 10,
-              progress: Progress = None) -> RetentionResult:
+              progress: Progress | None = None) -> RetentionResult:
     """Cohort retention matrix by week or month.
 
     A user's cohort is the period (UTC; ISO weeks starting Monday, or calendar

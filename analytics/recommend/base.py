@@ -9,7 +9,6 @@ stays bounded whatever the number of users.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numba
@@ -18,9 +17,9 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from analytics.errors import InvalidParameterError, NoDataError
+from analytics.progress import Progress
 from analytics.recommend.interactions import Interactions
 
-Progress = Callable[[float, str], None] | None
 # Cells of the dense score block per batch (float32): 4M cells = 16 MB.
 BATCH_CELLS = 4_000_000
 MAX_K = 1000
@@ -53,7 +52,7 @@ class Recommender(ABC):
     def _check_params(self) -> None:  # noqa: B027 - optional hook, most models override it
         """Validate ``self.params``; raise InvalidParameterError naming the bad value."""
 
-    def fit(self, interactions: Interactions, progress: Progress = None) -> Recommender:
+    def fit(self, interactions: Interactions, progress: Progress | None = None) -> Recommender:
         """Learn from ``interactions`` (its users x products matrix); returns self."""
         if not isinstance(interactions, Interactions):
             raise InvalidParameterError(f"fit needs Interactions (from build_interactions), got "
@@ -71,7 +70,8 @@ class Recommender(ABC):
         return self.n_items is not None
 
     def recommend(self, users: np.ndarray | list[int], k: int = 20, *, exclude_seen: bool = True,
-                  user_items: sp.csr_matrix | None = None, progress: Progress = None) -> tuple[np.ndarray, np.ndarray]:
+                  user_items: sp.csr_matrix | None = None,
+                  progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` products for each user.
 
         Parameters
@@ -117,7 +117,8 @@ class Recommender(ABC):
         return items, scores
 
     def _recommend_batches(self, users: np.ndarray, source: sp.csr_matrix, k_eff: int, batch: int, fresh: bool,
-                           exclude_seen: bool, items: np.ndarray, scores: np.ndarray, progress: Progress) -> None:
+                           exclude_seen: bool, items: np.ndarray, scores: np.ndarray,
+                           progress: Progress | None) -> None:
         for start in range(0, len(users), batch):
             rows = users[start:start + batch]
             seen = source[rows]
@@ -134,7 +135,7 @@ class Recommender(ABC):
     # --- for subclasses ---------------------------------------------------------------------------
 
     @abstractmethod
-    def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress) -> None:
+    def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress | None) -> None:
         """Learn from the users x products matrix ``X``."""
 
     @abstractmethod

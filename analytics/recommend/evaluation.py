@@ -17,7 +17,7 @@ and catalogue coverage.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -28,6 +28,7 @@ import scipy.sparse as sp
 
 from analytics.errors import InvalidParameterError, MarketLensError, NoDataError
 from analytics.jsonable import json_safe
+from analytics.progress import Progress
 from analytics.recommend.interactions import Interactions, as_date
 from analytics.recommend.zoo import DEFAULT_MODELS, make_model, parse_models
 
@@ -38,7 +39,6 @@ METRIC_LABELS = {"recall": "Recall", "ndcg": "NDCG", "hit_rate": "Hit rate", "co
 # Without a date, the time split leaves about this share of the records after it.
 DEFAULT_TEST_SHARE = 0.2
 
-Progress = Callable[[float, str], None] | None
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,7 @@ class EvaluationResult:
 def evaluate(interactions: Interactions, models: str | Sequence[str] = DEFAULT_MODELS, *,
              protocol: str = "last-n", n: int = 5, split_date: str | date | datetime | None = None,
              ks: Sequence[int] = DEFAULT_KS, model_params: Mapping[str, Mapping[str, Any]] | None = None,
-             max_users: int | None = None, random_state: int = 0, progress: Progress = None) -> EvaluationResult:
+             max_users: int | None = None, random_state: int = 0, progress: Progress | None = None) -> EvaluationResult:
     """Fit every model on the same training split and score its top-K on the held-out products.
 
     Parameters
@@ -318,7 +318,7 @@ def evaluate(interactions: Interactions, models: str | Sequence[str] = DEFAULT_M
         split_date=split.split_date, skipped=skipped, notes=tuple(notes))
 
 
-def _sub_progress(progress: Progress, j: int, n: int) -> Progress:
+def _sub_progress(progress: Progress | None, j: int, n: int) -> Progress | None:
     if not progress:
         return None
     return lambda f, msg: progress((j + min(1.0, max(0.0, f))) / n, msg)

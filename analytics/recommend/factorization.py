@@ -29,7 +29,7 @@ def _implicit():
     return als, bpr
 
 
-def _callback(progress: Progress, label: str, iterations: int):
+def _callback(progress: Progress | None, label: str, iterations: int):
     if not progress:
         return None
     return lambda epoch, elapsed, *_: progress(min(1.0, (epoch + 1) / iterations), f"{label}: iteration {epoch + 1}")
@@ -73,7 +73,7 @@ class ALS(Recommender):
                 factors=int(p["factors"]), regularization=float(p["regularization"]), alpha=float(p["alpha"]),
                 iterations=int(p["iterations"]), random_state=int(p["random_state"]), calculate_training_loss=False)
 
-    def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress) -> None:
+    def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress | None) -> None:
         model = self._new_model()
         # implicit runs its own threads; a multithreaded BLAS inside them only oversubscribes the cores.
         with threadpool_limits(1, "blas"):
@@ -129,7 +129,7 @@ class BPR(Recommender):
         _check_int("iterations", self.params["iterations"], 1, 1000)
         _check_int("random_state", self.params["random_state"], 0, 2**32 - 1)
 
-    def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress) -> None:
+    def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress | None) -> None:
         _, bpr = _implicit()
         p = self.params
         with threadpool_limits(1, "blas"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
@@ -22,6 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from analytics.errors import InvalidParameterError, MappingError, NoDataError
+from analytics.progress import Progress
 from analytics.sql import quote_ident, sql_literal
 
 # A purchase says more than a view; editable per call (events not listed are ignored).
@@ -31,7 +32,6 @@ MAX_ITEMS = 200_000
 # An item column whose values are mostly numbers with decimals is a price, not a product id.
 PRICE_DECIMAL_SHARE = 0.3
 
-Progress = Callable[[float, str], None] | None
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class Interactions:
 
 def build_interactions(con: duckdb.DuckDBPyConnection, table: str, item_col: str | None = "item_id", *,
                        weights: Mapping[str, float] | None = None, max_items: int = MAX_ITEMS,
-                       progress: Progress = None) -> Interactions:
+                       progress: Progress | None = None) -> Interactions:
     """Reduce an events table to weighted user x product interactions.
 
     Parameters

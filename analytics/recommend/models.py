@@ -64,7 +64,7 @@ class Popularity(Recommender):
         if self.params["days"] is not None:
             _check_int("days", self.params["days"], 1, 3650)
 
-    def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress) -> None:
+    def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress | None) -> None:
         days = self.params["days"]
         if days is None:
             self.popularity = np.diff(sp.csc_matrix(X).indptr).astype(np.float32)
@@ -77,7 +77,8 @@ class Popularity(Recommender):
         return np.broadcast_to(self.popularity, (len(rows), self.n_items)).copy()
 
     def _recommend_batches(self, users: np.ndarray, source: sp.csr_matrix, k_eff: int, batch: int, fresh: bool,
-                           exclude_seen: bool, items: np.ndarray, scores: np.ndarray, progress: Progress) -> None:
+                           exclude_seen: bool, items: np.ndarray, scores: np.ndarray,
+                           progress: Progress | None) -> None:
         # Everyone gets the same ranking: only its first k + (products the user had) places can be needed,
         # so no users x catalogue score block is built (same result as the generic path, 3-4x faster).
         order = np.lexsort((np.arange(self.n_items), -self.popularity))
@@ -145,7 +146,7 @@ class ItemKNN(Recommender):
         _check_int("neighbours", self.params["neighbours"], 1, 1000)
         _check_float("shrink", self.params["shrink"], 0.0, 1e6)
 
-    def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress) -> None:
+    def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress | None) -> None:
         self.similarity = item_similarity(log_weights(X), int(self.params["neighbours"]),
                                           float(self.params["shrink"]), progress)
 
@@ -166,7 +167,7 @@ class ItemKNN(Recommender):
 
 
 def item_similarity(X: sp.csr_matrix, neighbours: int, shrink: float = 0.0,
-                    progress: Progress = None) -> sp.csr_matrix:
+                    progress: Progress | None = None) -> sp.csr_matrix:
     """Items x items cosine similarity, top ``neighbours`` per row, diagonal zero (CSR, float32).
 
     Computed in blocks of rows so memory stays bounded for large catalogues.
@@ -227,7 +228,7 @@ class EASE(Recommender):
                 "frequent products) or use item-kNN or ALS for the whole catalogue.")
         _check_int("max_items", m, 2, EASE_MAX_ITEMS)
 
-    def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress) -> None:
+    def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress | None) -> None:
         m = min(self.n_items, int(self.params["max_items"]))
         self.modelled = m
         if m < self.n_items:

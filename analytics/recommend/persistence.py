@@ -115,17 +115,20 @@ def read_recommender_metadata(directory: str | Path) -> dict[str, Any]:
     d = Path(directory)
     path = d / META_FILE
     if not path.is_file() or not (d / ARRAYS_FILE).is_file():
-        raise ModelCompatibilityError(f"There is no saved recommender in '{d}' (expected {ARRAYS_FILE} and {META_FILE}).")
+        raise ModelCompatibilityError(
+            f"There is no saved recommender in '{d}' (expected {ARRAYS_FILE} and {META_FILE}).")
     try:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise ModelCompatibilityError(f"The description of the recommender in '{d}' cannot be read ({exc}); save the model "
-                             "again.") from exc
+        raise ModelCompatibilityError(
+            f"The description of the recommender in '{d}' cannot be read ({exc}); save the model "
+            "again.") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelCompatibilityError(f"'{d}' does not hold a MarketLens recommender.")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ModelCompatibilityError(f"The recommender in '{d}' was saved in format version {meta.get('format_version')}; "
-                             f"this MarketLens reads version {FORMAT_VERSION}. Fit it again.")
+        raise ModelCompatibilityError(
+            f"The recommender in '{d}' was saved in format version {meta.get('format_version')}; "
+            f"this MarketLens reads version {FORMAT_VERSION}. Fit it again.")
     if meta.get("model") not in MODELS:
         raise ModelCompatibilityError(f"The recommender in '{d}' is of an unknown kind ({meta.get('model')!r}).")
     return meta
@@ -145,33 +148,38 @@ def load_recommender(directory: str | Path) -> SavedRecommender:
     meta = read_recommender_metadata(d)
     path = d / ARRAYS_FILE
     if _sha256(path) != meta.get("arrays_sha256"):
-        raise ModelCompatibilityError(f"The recommender file in '{d}' has changed since it was saved (it does not match its "
-                             "description); it is refused. Save the model again.")
+        raise ModelCompatibilityError(
+            f"The recommender file in '{d}' has changed since it was saved (it does not match its "
+            "description); it is refused. Save the model again.")
     expected = meta.get("arrays") or {}
     try:
         with np.load(path, allow_pickle=False) as npz:
             if sorted(npz.files) != sorted(expected):
-                raise ModelCompatibilityError(f"The recommender file in '{d}' holds other arrays than its description says; "
-                                     "it is refused.")
+                raise ModelCompatibilityError(
+                    f"The recommender file in '{d}' holds other arrays than its description says; "
+                    "it is refused.")
             arrays = {name: npz[name] for name in npz.files}
     except ModelCompatibilityError:
         raise
     except (OSError, ValueError, KeyError, EOFError) as exc:
-        raise ModelCompatibilityError(f"The recommender file in '{d}' cannot be read ({type(exc).__name__}: {exc}); it is "
-                             "refused.") from exc
+        raise ModelCompatibilityError(
+            f"The recommender file in '{d}' cannot be read ({type(exc).__name__}: {exc}); it is "
+            "refused.") from exc
     for name, a in arrays.items():
         want = expected[name]
         if a.dtype.kind not in _ALLOWED_KINDS or list(a.shape) != list(want.get("shape", [])) \
                 or a.dtype.str != want.get("dtype"):
-            raise ModelCompatibilityError(f"Array '{name}' in '{d}' is not what the description says ({a.dtype} {a.shape}); "
-                                 "the file is refused.")
+            raise ModelCompatibilityError(
+                f"Array '{name}' in '{d}' is not what the description says ({a.dtype} {a.shape}); "
+                "the file is refused.")
     item_ids, user_ids = arrays.pop("item_ids", None), arrays.pop("user_ids", None)
     if item_ids is None or user_ids is None or len(item_ids) != meta.get("n_items"):
         raise ModelCompatibilityError(f"The recommender in '{d}' lacks its product index; it is refused.")
     try:
         model = MODELS[meta["model"]](**(meta.get("params") or {}))
     except InvalidParameterError as exc:
-        raise ModelCompatibilityError(f"The recommender in '{d}' has parameters this MarketLens refuses ({exc}).") from exc
+        raise ModelCompatibilityError(
+            f"The recommender in '{d}' has parameters this MarketLens refuses ({exc}).") from exc
     model.n_items = int(meta["n_items"])
     model.note = meta.get("note")
     try:
@@ -181,7 +189,8 @@ def load_recommender(directory: str | Path) -> SavedRecommender:
             raise ValueError(f"the training matrix is {model._train.shape} for {len(user_ids)} users")
         _check_shapes(model)
     except (KeyError, ValueError, IndexError) as exc:
-        raise ModelCompatibilityError(f"The recommender in '{d}' is incomplete or inconsistent ({exc}); it is refused.") \
+        raise ModelCompatibilityError(
+            f"The recommender in '{d}' is incomplete or inconsistent ({exc}); it is refused.") \
             from exc
     return SavedRecommender(model=model, item_ids=item_ids.astype(object), user_ids=user_ids.astype(object),
                             meta=meta)

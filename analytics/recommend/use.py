@@ -20,7 +20,7 @@ EXPORT_COLUMNS = ["user_id", "rank", "item_id", "score"]
 
 def top_items(model: Recommender, interactions: Interactions, k: int = 20, *, users: Sequence[str] | None = None,
               item_attributes: pd.DataFrame | None = None, exclude_seen: bool = True,
-              progress: Progress = None) -> pd.DataFrame:
+              progress: Progress | None = None) -> pd.DataFrame:
     """The top ``k`` products of every user (or of ``users``), one row per (user, rank).
 
     Parameters
@@ -71,7 +71,7 @@ def top_items(model: Recommender, interactions: Interactions, k: int = 20, *, us
 
 def recommend_latest(model: Recommender, item_ids: np.ndarray, interactions: Interactions, k: int = 20, *,
                      item_attributes: pd.DataFrame | None = None, exclude_seen: bool = True,
-                     progress: Progress = None) -> pd.DataFrame:
+                     progress: Progress | None = None) -> pd.DataFrame:
     """Top ``k`` for the users of newer data with a model fitted (or saved) earlier.
 
     Parameters

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from analytics.errors import FitError, InvalidParameterError, NoDataError
+from analytics.progress import Progress
 from analytics.value._mle import FitResult
 from analytics.value.bgnbd import BetaGeoModel
 from analytics.value.gammagamma import GammaGammaModel
 from analytics.value.paretonbd import ParetoNBDModel
 from analytics.value.summary import CustomerSummary
 
-Progress = Callable[[float, str], None] | None
 CountModel = BetaGeoModel | ParetoNBDModel
 
 # Aliases accepted in ``models`` -> the key used everywhere else.
@@ -124,7 +124,7 @@ def parse_models(models: Sequence[str] | str) -> list[str]:
 
 
 def fit_value_models(summary: CustomerSummary, models: Sequence[str] | str = ("bgnbd", "paretonbd", "gg"),
-                     progress: Progress = None) -> ValueReport:
+                     progress: Progress | None = None) -> ValueReport:
     """Fit the requested models by maximum likelihood on a customer summary.
 
     Parameters

@@ -21,7 +21,6 @@ same way on the same customers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -30,12 +29,12 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from analytics.errors import FitError, InvalidParameterError
+from analytics.progress import Progress
 from analytics.sql import quote_ident
 from analytics.value.challenger import ChallengerResult, ml_challenger
 from analytics.value.fitting import COUNT_MODELS, LABELS, ValueReport
 from analytics.value.summary import TIME_UNITS, CustomerSummary
 
-Progress = Callable[[float, str], None] | None
 CHALLENGER = "ml"
 ALL_LABELS = {**LABELS, CHALLENGER: "Gradient boosting"}
 
@@ -221,7 +220,7 @@ def tracking_table(con: duckdb.DuckDBPyConnection, table: str, summary: Customer
 
 def validate_value(con: duckdb.DuckDBPyConnection, table: str, summary: CustomerSummary, report: ValueReport,
                    challenger: bool = True, max_group: int = 7, random_state: int = 0,
-                   progress: Progress = None) -> ValidationReport:
+                   progress: Progress | None = None) -> ValidationReport:
     """Score the fitted models (and a gradient-boosting challenger) on the holdout.
 
     Parameters

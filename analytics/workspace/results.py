@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analytics.audiences import Audience
 from analytics.errors import (
     DatasetNotFoundError,
     InvalidParameterError,
@@ -115,6 +116,18 @@ class ResultStore:
             cur.execute("DELETE FROM results WHERE dataset_id = ? AND kind = ? AND key = ?", [dataset_id, kind, key])
         if kind == "model":
             shutil.rmtree(self.root / "models" / dataset_id / key, ignore_errors=True)
+
+    def save_audience(self, dataset_id: str, audience: Audience, name: str | None = None) -> str:
+        """Store an audience (its users and the rule that picked them) under the dataset; returns its key."""
+        users = audience.users.assign(user_id=audience.users["user_id"].astype(str))
+        return self.put_result(dataset_id, "audience", name or audience.name,
+                               audience.to_dict() | {"name": name or audience.name}, {"users": users})
+
+    def audience(self, dataset_id: str, key: str) -> Audience:
+        """A stored audience."""
+        stored = self.result(dataset_id, "audience", key)
+        return Audience(stored.meta.get("name", key), stored.meta.get("description", ""), stored.frames["users"],
+                        stored.meta.get("rule") or {})
 
     def save_model_files(self, dataset_id: str, name: str, write: Callable[[Path], None], meta: dict) -> Path:
         """Store a model folder under its dataset, all or nothing.

@@ -1,4 +1,6 @@
 # MarketLens: `make run` installs and starts the app with the sample data; `make test` runs every test.
+# Both work on a fresh Debian/Ubuntu machine with Python 3.11: what the system lacks (the venv module,
+# Java 17 for Spark, Chromium for browser tests) is installed with apt, or the one command to run is said.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,10 +9,33 @@ DEV_STAMP := $(VENV)/.installed-dev
 # apt needs root; use sudo when we are not root and it exists.
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo)
 PORT ?= 8501
+PY_VENV_PACKAGE := $(shell $(PY) -c 'import sys; print(f"python{sys.version_info[0]}.{sys.version_info[1]}-venv")' 2>/dev/null)
 
-.PHONY: run test test-fast bench chromium lint clean
+# A JAVA_HOME that points nowhere makes Spark fail although a Java may be on the PATH: ignore it then.
+ifneq ($(JAVA_HOME),)
+ifeq ($(wildcard $(JAVA_HOME)/bin/java),)
+$(warning JAVA_HOME=$(JAVA_HOME) has no bin/java; ignoring it and using the java on the PATH)
+unexport JAVA_HOME
+endif
+endif
 
-$(BIN)/python:
+# apt_install(packages, what for): install Debian/Ubuntu packages, or say the command when that is impossible.
+define apt_install
+	@echo "Installing $(1) ($(2))..."
+	@{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(1) >/dev/null; } \
+		|| { echo "Could not install $(1) ($(2)). Run: sudo apt-get install $(1)  and try again." >&2; exit 1; }
+endef
+
+.PHONY: run test test-fast bench chromium java venv-module lint clean
+
+venv-module:
+	@$(PY) -c "import ensurepip" 2>/dev/null || { $(MAKE) --no-print-directory apt-venv; }
+
+.PHONY: apt-venv
+apt-venv:
+	$(call apt_install,python3-venv $(PY_VENV_PACKAGE),Python's venv module)
+
+$(BIN)/python: | venv-module
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
@@ -28,17 +53,31 @@ run: $(APP_STAMP)
 	$(BIN)/python -m analytics import sample_data/sample_events.csv.gz --name "Sample shop" --if-new
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
-## test: install test dependencies (and Debian's chromium for browser tests) and run the whole suite
-test: $(DEV_STAMP) chromium
+## test: install test dependencies (Java 17 for Spark, Chromium for browser tests) and run the whole suite
+test: $(DEV_STAMP) java chromium
 	$(BIN)/python -m pytest
 
 ## test-fast: everything but the browser tests
-test-fast: $(DEV_STAMP)
+test-fast: $(DEV_STAMP) java
 	$(BIN)/python -m pytest -m "not e2e"
 
+# Java 17 (or newer) for pyspark: the java on the PATH, or in JAVA_HOME.
+java:
+	@java -version 2>&1 | grep -Eq 'version "(1[7-9]|2[0-9])' || \
+		$(MAKE) --no-print-directory apt-java
+
+.PHONY: apt-java
+apt-java:
+	$(call apt_install,openjdk-17-jre-headless,Java 17 for the Spark engine and its tests)
+
+# Chromium for the browser tests, wherever the system puts it (tests/e2e/conftest.py finds it).
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		$(MAKE) --no-print-directory apt-chromium
+
+.PHONY: apt-chromium
+apt-chromium:
+	$(call apt_install,chromium chromium-driver,a browser for the browser tests)
 
 ## bench: print speed and memory figures (generates big logs into bench/out/; takes a while)
 bench: $(DEV_STAMP)

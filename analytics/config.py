@@ -11,7 +11,12 @@
 | ``MARKETLENS_MODEL_THREADS`` | (all cores) | threads for the forest and kNN (and boosting on big data) |
 | ``MARKETLENS_SPARK_MASTER`` | ``local[*]`` | Spark master for the Spark engine |
 | ``MARKETLENS_SPARK_PARTITIONS`` | 8 local, 200 cluster | Spark shuffle partitions |
-| ``MARKETLENS_CONNECT_ROOTS`` | (any) | folders "Connect a large log" may read (``:``-separated) |
+| ``MARKETLENS_CONNECT_ROOTS`` | (any; none with sign-in) | folders "Connect a large log" may read (``:``-separated) |
+| ``MARKETLENS_CONNECT_SCHEMES`` | (none) | remote URI schemes "Connect a large log" may read, e.g. ``s3a,abfss,gs`` |
+| ``MARKETLENS_SPARK_MASTERS`` | (none) | further Spark masters the app may offer (``,``-separated) |
+| ``MARKETLENS_MAX_STAGED_MB`` | ``8192`` | uploads waiting to be imported, in total (unpacked copies included) |
+| ``MARKETLENS_STAGED_HOURS`` | ``6`` | uploads never imported are removed after this many hours |
+| ``MARKETLENS_MAX_EXCEL_CELLS`` | ``20000000`` | largest Excel sheet read (rows x columns) |
 | ``NUMBA_CACHE_DIR`` | ``<workspace>/cache/numba`` | where UMAP's compiled code is cached |
 
 This is the only module that reads environment variables.
@@ -88,3 +93,36 @@ def connect_roots() -> list[Path]:
 def numba_cache_dir() -> Path:
     """Where numba caches UMAP's compiled code: ``NUMBA_CACHE_DIR`` or ``<workspace>/cache/numba``."""
     return Path(os.environ.get("NUMBA_CACHE_DIR") or workspace_dir() / "cache" / "numba")
+
+
+def connect_schemes() -> set[str]:
+    """Remote URI schemes "Connect a large log" may read (``MARKETLENS_CONNECT_SCHEMES``, e.g. ``s3a,gs``)."""
+    return {part.strip().lower().removesuffix("://") for part in os.environ.get("MARKETLENS_CONNECT_SCHEMES", "")
+            .split(",") if part.strip()}
+
+
+def spark_masters() -> list[str]:
+    """Spark masters the app may offer: the configured default first, then ``MARKETLENS_SPARK_MASTERS``."""
+    default = spark_master() or "local[*]"
+    extra = [m.strip() for m in os.environ.get("MARKETLENS_SPARK_MASTERS", "").split(",") if m.strip()]
+    return list(dict.fromkeys([default, *extra]))
+
+
+def max_staged_bytes() -> int:
+    """Total size of uploads waiting to be imported (``MARKETLENS_MAX_STAGED_MB``, default 8 GB)."""
+    return _int_env("MARKETLENS_MAX_STAGED_MB", 8192) * MB
+
+
+def staged_max_age_seconds() -> int:
+    """Uploads never imported are removed after ``MARKETLENS_STAGED_HOURS`` (default 6) hours."""
+    return _int_env("MARKETLENS_STAGED_HOURS", 6) * 3600
+
+
+def max_excel_cells() -> int:
+    """Largest Excel sheet read, in cells (``MARKETLENS_MAX_EXCEL_CELLS``, default 20 million)."""
+    return _int_env("MARKETLENS_MAX_EXCEL_CELLS", 20_000_000)
+
+
+def java_home() -> str | None:
+    """``JAVA_HOME``, which pyspark prefers to the java on the PATH."""
+    return os.environ.get("JAVA_HOME") or None

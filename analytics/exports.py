@@ -10,6 +10,7 @@ through pandas.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -28,16 +29,23 @@ def neutralise(value: object) -> object:
     return value
 
 
+# Types whose CSV text cannot start with a formula character (negative numbers are numbers).
+# Every other type (VARCHAR, ENUM, lists, structs, JSON, ...) is written as text and neutralised.
+_NOT_TEXT = re.compile(r"^(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|REAL|DOUBLE|DECIMAL|BOOLEAN|DATE|"
+                       r"TIME|TIMESTAMP|INTERVAL|UUID)\b")
+
+
 def _safe_select(con: duckdb.DuckDBPyConnection, relation: str) -> str:
     cols = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
     starts = ", ".join("'" + c.replace("'", "''") + "'" for c in FORMULA_START)
     parts = []
     for name, typ, *_ in cols:
         q = quote_ident(name)
-        if str(typ).upper().startswith("VARCHAR"):
-            parts.append(f"CASE WHEN left({q}, 1) IN ({starts}) THEN '''' || {q} ELSE {q} END AS {q}")
-        else:
+        if _NOT_TEXT.match(str(typ).upper()):
             parts.append(q)
+        else:
+            text = f"CAST({q} AS VARCHAR)"
+            parts.append(f"CASE WHEN left({text}, 1) IN ({starts}) THEN '''' || {text} ELSE {text} END AS {q}")
     return f"SELECT {', '.join(parts)} FROM {relation}"
 
 
@@ -61,9 +69,9 @@ def write_table(con: duckdb.DuckDBPyConnection, relation: str, path: str | Path,
     return path
 
 
-def table_bytes(con: duckdb.DuckDBPyConnection, table: str, fmt: str) -> bytes:
-    """A stored table as CSV/Parquet bytes, for a download button."""
-    with tempfile.TemporaryDirectory(prefix="marketlens-export-") as tmp:
+def table_bytes(con: duckdb.DuckDBPyConnection, table: str, fmt: str, tmp_dir: Path | None = None) -> bytes:
+    """A stored table as CSV/Parquet bytes, for a download button (written through a file in ``tmp_dir``)."""
+    with tempfile.TemporaryDirectory(prefix="marketlens-export-", dir=tmp_dir) as tmp:
         out = write_table(con, quote_ident(table), Path(tmp) / f"export.{fmt}", fmt)
         return out.read_bytes()
 

@@ -5,7 +5,7 @@ Usage::
     python bench/bench_load.py [--sessions 10] [--events 20000]
 
 Starts one app server (``streamlit run``) on an empty workspace, then drives N
-headless Chromium sessions concurrently (Playwright, ``/usr/bin/chromium``).
+headless Chromium sessions concurrently (Playwright, the Chromium the tests find).
 Each session uploads its own generated log, imports it, opens the Features
 page, runs a K-means segmentation and trains a logistic regression. The script
 checks every session finished with its own dataset and no error box, and prints
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sample_data.generate import generate, write_csv  # noqa: E402
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, free_port, start_server, wait_healthy  # noqa: E402
+from tests.e2e.conftest import CHROMIUM_ARGS, find_chromium, free_port, start_server, wait_healthy  # noqa: E402
 
 
 class PeakMemory:
@@ -108,7 +108,7 @@ async def run(n: int, events: int, timeout_s: int) -> None:
         try:
             wait_healthy(url, server)
             async with async_playwright() as p:
-                browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                browser = await p.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_ARGS)
                 with PeakMemory(server.pid) as mem:
                     t0 = time.perf_counter()
                     results = await asyncio.gather(*(one_session(browser, url, log, log.stem, timeout_s * 1000)

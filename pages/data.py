@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from analytics.ingest.roles import ROLE_LABELS, ROLES
-from ui import datasets, state, uploads, widgets
+from ui import auth, datasets, state, uploads, widgets
+from ui.escape import plain
 from ui.guard import user_errors
 
 NONE = "(none)"
@@ -15,6 +16,7 @@ DATE_ORDER_LABELS = {"auto": "Decide from the data", "dmy": "Day first (31/12/20
 
 widgets.page_start("Data")
 ws = state.workspace()
+editor = auth.can_edit()
 
 
 def with_status(run) -> None:
@@ -24,7 +26,7 @@ def with_status(run) -> None:
         if ds is None:
             status.update(label="The import needs your decision", state="error", expanded=False)
             return
-        status.update(label=f"Imported '{ds.name}': {ds.rows:,} events of {ds.users:,} users", state="complete",
+        status.update(label=f"Imported '{plain(ds.name)}': {ds.rows:,} events of {ds.users:,} users", state="complete",
                       expanded=False)
 
 
@@ -32,7 +34,8 @@ def with_status(run) -> None:
 if not ws.datasets():
     st.info("The workspace is empty. Upload a behaviour log below (one row per user event), "
             "or start with the sample shop log.", icon=":material/info:")
-    if st.button("Load the sample shop log", icon=":material/storefront:", disabled=not uploads.SAMPLE.exists()):
+    if st.button("Load the sample shop log", icon=":material/storefront:",
+                 disabled=not (editor and uploads.SAMPLE.exists())):
         with user_errors("Loading the sample"):
             with_status(uploads.import_sample)
             st.rerun()
@@ -41,20 +44,20 @@ if not ws.datasets():
 st.subheader("Upload a behaviour log")
 uploaded = st.file_uploader(
     "CSV, TSV or TXT (optionally gzipped), Parquet or Excel .xlsx. The format is recognised from the content.",
-    key=uploads.uploader_key())
+    key=uploads.uploader_key(), disabled=not editor, help=None if editor else auth.READ_ONLY_HELP)
 upload = None
 with user_errors("Reading the upload"):
     upload = uploads.current(uploaded)
 
 if upload:
     src, guess = upload.inspection.source, upload.inspection.guess
-    st.caption(f"{widgets.plain(upload.staged.name)}: {src.describe()}, {upload.staged.size / 1e6:,.1f} MB")
+    st.caption(f"{plain(upload.staged.name)}: {src.describe()}, {upload.staged.size / 1e6:,.1f} MB")
     for note in src.notes[1:]:
-        st.caption(widgets.plain(note))
+        st.caption(plain(note))
     duplicate = uploads.duplicate_of(upload)
     again = True
     if duplicate:
-        st.warning(f"This exact file was already imported as '{duplicate.name}' on "
+        st.warning(f"This exact file was already imported as '{plain(duplicate.name)}' on "
                    f"{duplicate.created_at:%Y-%m-%d %H:%M} UTC.", icon=":material/content_copy:")
         again = st.checkbox("Import it again anyway", key="import_again")
 
@@ -72,7 +75,7 @@ if upload:
                                key=f"role_{role}")
         roles[role] = None if choice == NONE else choice
         if role in guess.reasons:
-            box.caption(widgets.plain(guess.reasons[role]))
+            box.caption(plain(guess.reasons[role]))
     event_name = "purchase"
     if roles["event"] is None:
         event_name = st.text_input("No event column: every row is this event", value="purchase", key="event_name")
@@ -90,13 +93,13 @@ if upload:
     ragged = uploads.ragged_rows()
     allow_bad_rows = False
     if ragged:
-        st.error(ragged.message, icon=":material/warning:")
+        st.error(plain(ragged.message), icon=":material/warning:")
         st.dataframe(pd.DataFrame([{"line": e["line"], **e["values"]} for e in ragged.examples]),
                      hide_index=True, width="stretch")
         allow_bad_rows = st.checkbox(f"Import the other rows anyway (the {ragged.n_bad:,} bad rows are "
                                      "left out and listed in the report)", key="allow_bad_rows")
 
-    if st.button("Import", type="primary", icon=":material/download_done:", disabled=not again):
+    if st.button("Import", type="primary", icon=":material/download_done:", disabled=not (again and editor)):
         with user_errors("The import"):
             with_status(lambda say: uploads.import_upload(
                 upload, roles, attributes=attributes, event_name=event_name, date_order=date_order, name=name,
@@ -111,10 +114,11 @@ with st.expander("Connect a large log (by path or URI, without uploading)"):
                       format_func={"duckdb": "DuckDB (this machine)", "spark": "Spark"}.get)
     master = None
     if engine == "spark":
-        master = st.text_input("Spark master", value=widgets.default_spark_master(), key="connect_master",
-                               help="local[*], spark://host:7077, or a Spark Connect URL sc://host:15002")
+        master = st.selectbox("Spark master", uploads.spark_masters(), key="connect_master",
+                              help="The masters this server is configured for (MARKETLENS_SPARK_MASTER, "
+                                   "MARKETLENS_SPARK_MASTERS).")
     connect_name = st.text_input("Name of the connected dataset", key="connect_name", placeholder="(from the path)")
-    if st.button("Connect", icon=":material/cable:", disabled=not uri.strip()):
+    if st.button("Connect", icon=":material/cable:", disabled=not (uri.strip() and editor)):
         with user_errors("Connecting the log"):
             with_status(lambda say: uploads.connect(uri.strip(), engine, master, connect_name or None, say))
             st.rerun()
@@ -131,10 +135,10 @@ if ws.datasets():
     })
     ds = state.active_dataset()
     if st.session_state.get(state.LAST_IMPORT) == ds.id:
-        st.success(f"Imported '{ds.name}'. The per-user feature table is ready on the Features page.",
+        st.success(f"Imported '{plain(ds.name)}'. The per-user feature table is ready on the Features page.",
                    icon=":material/check_circle:")
-    st.markdown(f"#### {widgets.plain(ds.name)}")
-    st.caption(f"From {widgets.plain(ds.source_file)} ({widgets.plain(ds.source_format)}); "
+    st.markdown(f"#### {plain(ds.name)}")
+    st.caption(f"From {plain(ds.source_file)} ({plain(ds.source_format)}); "
                f"choose another dataset in the sidebar.")
     widgets.cleaning_report(ds.report)
 
@@ -143,19 +147,19 @@ if ws.datasets():
             with user_errors("Reading the events"):
                 st.dataframe(datasets.events_head(ds), hide_index=True, width="stretch")
     if ds.source_uri:
-        st.caption(f"Connected log: the events stay at {widgets.plain(ds.source_uri)}"
+        st.caption(f"Connected log: the events stay at {plain(ds.source_uri)}"
                    + (" (processed with Spark)." if ds.engine == "spark" else "."))
 
     left, mid, right = st.columns([2, 1, 1], vertical_alignment="bottom")
     new_name = left.text_input("New name", value=ds.name, key=f"rename_{ds.id}")
-    if mid.button("Rename", icon=":material/edit:", disabled=new_name.strip() in ("", ds.name)):
+    if mid.button("Rename", icon=":material/edit:", disabled=not editor or new_name.strip() in ("", ds.name)):
         with user_errors("Renaming"):
             ws.rename(ds.id, new_name)
             st.rerun()
-    if right.button("Delete dataset", icon=":material/delete:"):
+    if right.button("Delete dataset", icon=":material/delete:", disabled=not editor):
         st.session_state[state.CONFIRM_DELETE] = ds.id
     if st.session_state.get(state.CONFIRM_DELETE) == ds.id:
-        st.warning(f"Delete '{ds.name}' with its feature tables and the kept upload? This cannot be undone.",
+        st.warning(f"Delete '{plain(ds.name)}' with its feature tables and the kept upload? This cannot be undone.",
                    icon=":material/warning:")
         yes, no = st.columns(2)
         if yes.button("Yes, delete it", type="primary", key="confirm_delete"):

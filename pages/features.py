@@ -5,13 +5,14 @@ import streamlit as st
 from analytics.charts import features as feature_charts
 from analytics.features.spec import FEATURE_DOCS
 from ui import datasets, featuring, widgets
+from ui.escape import plain
 from ui.guard import user_errors
 
 SHOWN_ROWS = 5_000
 
 widgets.page_start("Features")
 ds = widgets.require_dataset()
-st.caption(f"One row per user of **{widgets.plain(ds.name)}** ({ds.users:,} users, {ds.rows:,} events), "
+st.caption(f"One row per user of **{plain(ds.name)}** ({ds.users:,} users, {ds.rows:,} events), "
            "computed in the database engine.")
 
 events = ds.profile.events_by_count
@@ -56,7 +57,7 @@ with user_errors("Showing the features"):
                  column_config=widgets.feature_column_config(list(frame.columns)))
     if meta.get("skipped_attributes"):
         skipped = meta["skipped_attributes"]
-        st.caption(f"Not summarised (identifiers, or too many columns): {widgets.plain(', '.join(skipped[:20]))}"
+        st.caption(f"Not summarised (identifiers, or too many columns): {plain(', '.join(skipped[:20]))}"
                    + (f" and {len(skipped) - 20} more" if len(skipped) > 20 else ""))
     if len(frame) > SHOWN_ROWS:
         st.caption(f"Showing the first {SHOWN_ROWS:,} of {len(frame):,} users; the downloads hold all of them.")

@@ -6,7 +6,8 @@ import streamlit as st
 
 from analytics.charts import models as model_charts
 from analytics.models import TargetDefinition, class_names
-from ui import featuring, modeling, state, widgets
+from ui import auth, featuring, modeling, state, widgets
+from ui.escape import plain
 from ui.guard import user_errors
 
 widgets.page_start("Models")
@@ -52,12 +53,12 @@ if training is None:
 neg_name, pos_name = class_names(training.target)
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Users", f"{training.n_users:,}")
-m2.metric(pos_name.capitalize(), f"{training.positives:,}")
-m3.metric(neg_name.capitalize(), f"{training.negatives:,}")
+m2.metric(plain(pos_name.capitalize()), f"{training.positives:,}")
+m3.metric(plain(neg_name.capitalize()), f"{training.negatives:,}")
 m4.metric("Positive rate", f"{training.positive_rate:.1%}")
-st.caption(widgets.plain(training.target.describe()))
+st.caption(plain(training.target.describe()))
 for warning in training.warnings:
-    st.warning(warning, icon=":material/warning:")
+    st.warning(plain(warning), icon=":material/warning:")
 
 # --- 2. train and compare ---------------------------------------------------------------------------------
 st.subheader("2. Train and compare")
@@ -91,7 +92,7 @@ if run is None:
     st.info("Pick models and press Train: each ROC curve appears as soon as its model is done.",
             icon=":material/info:")
     st.stop()
-st.caption(f"Run {run.key}: {widgets.plain(run.target.describe())}")
+st.caption(f"Run {run.key}: {plain(run.target.describe())}")
 st.plotly_chart(model_charts.roc_chart(run.results), width="stretch")
 st.dataframe(modeling.results_table(run.results), hide_index=True, width="stretch")
 ok = run.usable
@@ -161,7 +162,7 @@ with tabs[7]:
         b.metric("ROC AUC after", f"{tuned.auc_after:.3f} ± {tuned.auc_after_std:.3f}",
                  f"{tuned.auc_after - tuned.auc_before:+.3f}")
         st.json(tuned.best_params)
-        st.caption(widgets.plain(tuned.note))
+        st.caption(plain(tuned.note))
 
 # --- 4. decide with money -------------------------------------------------------------------------------------
 st.subheader("4. Decide with money")
@@ -189,10 +190,11 @@ with user_errors("The profit curve"):
 st.subheader("5. Keep and reuse")
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
 model_name = c1.text_input("Model name", value=f"{result.key}_{run.key}", key="model_name")
-if c2.button("Save model", icon=":material/save:", disabled=not same_target, help=needs_training):
+if c2.button("Save model", icon=":material/save:", disabled=not (same_target and auth.can_edit()),
+             help=needs_training if auth.can_edit() else auth.READ_ONLY_HELP):
     with user_errors("Saving the model"):
         modeling.save_model(ds, training, run, result, model_name)
-        st.success(f"Saved '{model_name}'.", icon=":material/check_circle:")
+        st.success(f"Saved '{plain(model_name)}'.", icon=":material/check_circle:")
 saved = modeling.saved_models(ds)
 if len(saved):
     st.dataframe(saved, hide_index=True, width="stretch", column_config={

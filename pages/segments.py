@@ -5,7 +5,8 @@ import streamlit as st
 
 from analytics import segments
 from analytics.charts import segments as segment_charts
-from ui import datasets, featuring, segmenting, widgets
+from ui import auth, datasets, featuring, segmenting, widgets
+from ui.escape import plain
 from ui.guard import user_errors
 
 widgets.page_start("Segments")
@@ -14,7 +15,7 @@ segmenting.warm_umap_in_background()
 
 table = featuring.build(ds)
 features = featuring.table(table)
-st.caption(f"Segmenting the {len(features):,} users of **{widgets.plain(ds.name)}** on their feature table "
+st.caption(f"Segmenting the {len(features):,} users of **{plain(ds.name)}** on their feature table "
            "(as of the last event).")
 
 # --- saved segmentations -------------------------------------------------------------------------------
@@ -28,7 +29,7 @@ if len(saved):
             with user_errors("Opening the segmentation"):
                 segmenting.open_saved(ds, pick)
                 st.rerun()
-        if c3.button("Delete", icon=":material/delete:"):
+        if c3.button("Delete", icon=":material/delete:", disabled=not auth.can_edit()):
             with user_errors("Deleting the segmentation"):
                 segmenting.delete_saved(ds, pick)
                 st.rerun()
@@ -52,7 +53,7 @@ with st.container(border=True):
                       format_func={"kmeans": "K-means", "hierarchical": "Hierarchical (Ward)"}.get)
 prep = segments.Preprocessing(scaling=scaling, cap_quantiles=(0.01, 0.99) if capping else None)
 for notice in choice.notices:
-    st.caption(widgets.plain(notice))
+    st.caption(plain(notice))
 
 # --- 2. how many segments --------------------------------------------------------------------------------------
 st.subheader("2. How many segments")
@@ -62,7 +63,7 @@ if st.button("Help me choose k (2 to 12)", icon=":material/query_stats:", disabl
 sweep = segmenting.last_sweep(ds, table, columns, prep)
 if sweep is not None:
     st.plotly_chart(segment_charts.k_sweep_chart(sweep), width="stretch")
-    st.info(widgets.plain(sweep.reason), icon=":material/lightbulb:")
+    st.info(plain(sweep.reason), icon=":material/lightbulb:")
     if sweep.silhouette_sampled:
         st.caption(f"Silhouette computed on a seeded sample of {sweep.silhouette_sample_size:,} users; the other "
                    "scores on all of them.")
@@ -82,18 +83,18 @@ if result is None:
 # --- 3. the segments --------------------------------------------------------------------------------------------
 st.subheader("3. The segments")
 for notice in result.notices:
-    st.caption(widgets.plain(notice))
+    st.caption(plain(notice))
 cards = st.columns(min(result.k, 4))
 for i, row in result.summary.iterrows():
     with cards[i % len(cards)].container(border=True):
-        st.markdown(f"**{widgets.plain(row['name'])}**")
+        st.markdown(f"**{plain(row['name'])}**")
         st.metric("Users", f"{int(row['users']):,}", f"{row['share']:.0%} of all", delta_color="off")
         st.caption(" · ".join(part for part in (
             f"revenue share {row['revenue_share']:.0%}" if pd.notna(row.get("revenue_share")) else "",
             f"conversion {row['session_conversion']:.1%}" if pd.notna(row.get("session_conversion")) else "",
             f"median recency {row['median_recency_days']:.0f} days" if pd.notna(row.get("median_recency_days"))
             else "") if part))
-st.write(widgets.plain(result.stability_text))
+st.write(plain(result.stability_text))
 left, right = st.columns([1, 1.4])
 left.plotly_chart(segment_charts.segment_sizes_chart(result), width="stretch")
 right.plotly_chart(segment_charts.profile_heatmap(result), width="stretch")
@@ -137,16 +138,16 @@ if emb is not None:
                                                    labels=result.labels, names=result.names, features=features,
                                                    color_by=color_by), width="stretch")
     for notice in emb.notices:
-        st.caption(widgets.plain(notice))
+        st.caption(plain(notice))
 
 # --- 5. act on them -------------------------------------------------------------------------------------------------
 st.subheader("5. Keep and export")
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
 seg_name = c1.text_input("Segmentation name", value=f"{result.method}_k{result.k}", key="seg_name")
-if c2.button("Save segmentation", icon=":material/save:"):
+if c2.button("Save segmentation", icon=":material/save:", disabled=not auth.can_edit()):
     with user_errors("Saving the segmentation"):
         key = segmenting.save(ds, table, result, seg_name)
-        st.success(f"Saved as '{key}': the Models page can now compare models per segment.",
+        st.success(f"Saved as '{plain(key)}': the Models page can now compare models per segment.",
                    icon=":material/check_circle:")
 st.download_button("Download user_id → segment (CSV)",
                    data=lambda: datasets.frame_download(segmenting.audience(result)),

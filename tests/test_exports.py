@@ -35,3 +35,14 @@ def test_stored_table_export():
     con = duckdb.connect()
     con.execute("CREATE TABLE t AS SELECT '+cmd' AS a, 1 AS b")
     assert table_bytes(con, "t", "csv").decode().splitlines() == ["a,b", "'+cmd,1"]
+
+
+@pytest.mark.parametrize("type_sql", ["ENUM ('=1+1', 'ok')", "VARCHAR", "VARCHAR[]", "STRUCT(a VARCHAR)"])
+def test_every_text_like_type_is_neutralised(type_sql):
+    con = duckdb.connect()
+    value = {"VARCHAR[]": "['=1+1']", "STRUCT(a VARCHAR)": "{'a': '=1+1'}"}.get(type_sql, "'=1+1'")
+    con.execute(f"CREATE TABLE t AS SELECT CAST({value} AS {type_sql}) AS a, -2 AS n, DATE '2025-01-01' AS d")
+    first = table_bytes(con, "t", "csv").decode().splitlines()[1]
+    assert not first.startswith(("=", "+", "-", "@")) and first.endswith(",-2,2025-01-01")
+    if type_sql in ("ENUM ('=1+1', 'ok')", "VARCHAR"):
+        assert first.startswith("'=1+1")

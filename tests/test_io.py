@@ -205,3 +205,29 @@ def test_original_file_is_never_modified(tmp_path):
         preview(duckdb.connect(), src)
     assert path.read_bytes() == before
     assert io.BytesIO(before).read(3) != b"\xef\xbb\xbf"
+
+
+def test_excel_zip_bomb_is_caught_while_unpacking(tmp_path):
+    import zipfile
+
+    path = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("xl/worksheets/sheet1.xml", b"0" * (80 * MB))  # packs to about 80 kB
+    with pytest.raises(FileTooLargeError, match="decompression bomb|unpacks to more than"):
+        open_source(path, "bomb.xlsx", limits=Limits(max_file_bytes=10 * MB, max_unpacked_bytes=4096 * MB,
+                                                      max_ratio=200, max_columns=500))
+
+
+def test_excel_reads_one_sheet_within_the_cell_cap(tmp_path, monkeypatch):
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as xw:
+        pd.DataFrame().to_excel(xw, sheet_name="cover", index=False)
+        pd.DataFrame({"user": ["a", "b"], "time": ["2025-01-01", "2025-01-02"]}).to_excel(xw, sheet_name="log",
+                                                                                        index=False)
+        pd.DataFrame({"other": range(50)}).to_excel(xw, sheet_name="big", index=False)
+    src = open_source(path, "book.xlsx")
+    assert src.columns == ["user", "time"] and "only the first with data, 'log'" in " ".join(src.notes)
+    monkeypatch.setenv("MARKETLENS_MAX_EXCEL_CELLS", "5")  # the log sheet has 3 x 2 cells
+    with pytest.raises(FileTooLargeError, match="MARKETLENS_MAX_EXCEL_CELLS"):
+        open_source(path, "book.xlsx")

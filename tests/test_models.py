@@ -282,16 +282,17 @@ def test_learning_curve_says_whether_more_data_helps(sample_ts):
 
 @pytest.mark.slow
 def test_tuning_is_time_bounded_and_reports_before_after(sample_ts, monkeypatch):
-    # A clock that moves one second each time the search looks at it: the budget of 5 s
-    # then allows exactly 4 candidates whatever the machine's speed.
+    # A clock that moves one second each time the search looks at it, whatever the machine's speed:
+    # start 0; the defaults run from 1 to 2 (slowest 1 s); candidate 1 starts at 3 (3 + 1 <= 7), ends 4;
+    # candidate 2 starts at 5 (5 + 1 <= 7), ends 6; candidate 3 would start at 7: 7 + 1 is over the 7 s budget.
     import types
 
     from analytics.models import tuning
 
     ticks = iter(range(10_000))
     monkeypatch.setattr(tuning, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
-    t = M.tune_model(sample_ts, "tree", time_budget_s=5, max_candidates=50)
-    assert t.stopped_by_time and t.candidates == 4
+    t = M.tune_model(sample_ts, "tree", time_budget_s=7, max_candidates=50)
+    assert t.stopped_by_time and t.candidates == 2
     assert t.auc_after >= t.auc_before
     assert t.improved == bool(t.best_params)
     assert t.candidates == len(t.trials) - 1 and t.candidates < 50

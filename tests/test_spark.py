@@ -121,3 +121,27 @@ def test_classifier_labels_on_spark_equal_duckdb(workspace, log_files, spark):
     assert (on_spark.y == on_duckdb.y).all() and 0 < on_spark.positives < on_spark.n_users
     churn = TargetDefinition(kind="churn", horizon_days=21)
     assert (build_training_set(workspace, lake.id, churn).y == build_training_set(workspace, local.id, churn).y).all()
+
+
+def test_missing_java_is_explained_before_spark_starts(monkeypatch, tmp_path):
+    from analytics.engines import spark as sp
+    from analytics.errors import SparkUnavailableError
+
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java anywhere
+    with pytest.raises(SparkUnavailableError, match="needs Java 17"):
+        sp.session("local[1]")
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "nowhere"))
+    with pytest.raises(SparkUnavailableError, match="has no bin/java"):
+        sp.session("local[1]")
+
+
+def test_cli_says_java_is_missing(tmp_path, sample_log):
+    import os
+
+    env = {**os.environ, "PATH": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    env.pop("JAVA_HOME", None)
+    res = subprocess.run([sys.executable, "-m", "analytics", "features", str(sample_log), "--engine", "spark",
+                          "-o", str(tmp_path / "f.parquet")], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 2 and "needs Java 17" in res.stderr and "Traceback" not in res.stderr

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import streamlit as st
 
 from analytics.errors import MarketLensError
+from ui.escape import plain
 
 log = logging.getLogger("marketlens")
 
@@ -23,7 +24,7 @@ def user_errors(step: str = "This step") -> Iterator[None]:
     try:
         yield
     except MarketLensError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(str(exc)), icon=":material/error:")
     except Exception:  # noqa: BLE001 - the last line of defence for the UI
         log.exception("%s failed", step)
         st.error(f"{step} failed unexpectedly. Nothing stored was changed; the details are in the server log. "

@@ -20,6 +20,7 @@ import streamlit as st
 from analytics import config
 from analytics.errors import DatasetNotFoundError
 from analytics.workspace import Dataset, Workspace
+from ui import auth
 
 ACTIVE_DATASET = "active_dataset_id"
 CONFIRM_DELETE = "confirm_delete_id"
@@ -28,13 +29,19 @@ _MEMORY = "remembered_results"
 
 
 @st.cache_resource(show_spinner=False)
-def _workspace(root: str) -> Workspace:
-    return Workspace(root)
+def _workspace(root: str, sandbox: bool) -> Workspace:
+    return Workspace(root, sandbox=sandbox)
 
 
 def workspace() -> Workspace:
-    """The workspace of this server (``MARKETLENS_WORKSPACE``)."""
-    return _workspace(str(config.workspace_dir().expanduser().resolve()))
+    """The workspace of this server (``MARKETLENS_WORKSPACE``).
+
+    A server shared by a team (sign-in on, or connect roots set) sandboxes its
+    database: DuckDB then reads files only in the workspace and the connect roots,
+    whatever SQL runs on it.
+    """
+    sandbox = auth.auth_configured() or bool(config.connect_roots())
+    return _workspace(str(config.workspace_dir().expanduser().resolve()), sandbox)
 
 
 def active_dataset() -> Dataset | None:

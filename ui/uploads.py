@@ -13,10 +13,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from analytics.errors import RaggedRowsError
+from analytics import config
+from analytics.errors import InvalidParameterError, RaggedRowsError
 from analytics.ingest.roles import mapping_with
 from analytics.workspace import Dataset, Inspection, StagedFile
-from ui import state
+from ui import auth, state
 
 _STAGED = "staged_upload"
 _RAGGED = "ragged_rows"
@@ -55,6 +56,12 @@ def current(uploaded) -> Upload | None:
     """The staged upload for what the uploader holds: staged and inspected once per file, discarded after."""
     ws = state.workspace()
     entry: Upload | None = st.session_state.get(_STAGED)
+    if entry is not None and uploaded is not None and entry.file_id == uploaded.file_id \
+            and not entry.staged.folder.exists():
+        st.session_state.pop(_STAGED, None)  # swept after MARKETLENS_STAGED_HOURS
+        st.session_state[_ROUND] = st.session_state.get(_ROUND, 0) + 1
+        raise InvalidParameterError("This upload waited too long and was removed from the server. "
+                                    "Upload the file again.")
     if entry is not None and (uploaded is None or entry.file_id != uploaded.file_id):
         ws.discard(entry.staged)
         st.session_state.pop(_STAGED, None)
@@ -109,10 +116,24 @@ def import_sample(progress: Callable[[float, str], None]) -> Dataset:
     return ds
 
 
+def spark_masters() -> list[str]:
+    """The Spark masters the operator configured; users pick one, they never type a master."""
+    return config.spark_masters()
+
+
 def connect(uri: str, engine: str, master: str | None, name: str | None,
             progress: Callable[[float, str], None]) -> Dataset:
-    """Connect a large log where it lives (DuckDB reads it in place, or Spark)."""
-    ds = state.workspace().connect(uri, engine=engine, master=master, name=name, progress=progress)
+    """Connect a large log where it lives (DuckDB reads it in place, or Spark on a configured master).
+
+    On a server with sign-in, local paths are refused unless the operator set
+    ``MARKETLENS_CONNECT_ROOTS``.
+    """
+    if engine == "spark" and master not in spark_masters():
+        raise InvalidParameterError(f"'{master}' is not one of the Spark masters this server may use "
+                                    f"({', '.join(spark_masters())}); the administrator sets them with "
+                                    "MARKETLENS_SPARK_MASTER and MARKETLENS_SPARK_MASTERS.")
+    ds = state.workspace().connect(uri, engine=engine, master=master, name=name, progress=progress,
+                                   require_roots=auth.auth_configured())
     _imported(ds)
     return ds
 

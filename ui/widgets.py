@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics.engines.spark import spark_master
 from analytics.features.spec import FEATURE_DOCS
 from analytics.ingest.report import CleaningReport
 from analytics.workspace import Dataset
@@ -102,16 +101,3 @@ def feature_column_config(columns: list[str]) -> dict:
         elif help_text:
             config[col] = st.column_config.Column(col, help=help_text)
     return config
-
-
-_MARKDOWN_SPECIAL = "\\`*_{}[]()#+-.!|<>~$:"
-
-
-def plain(text: object) -> str:
-    """Escape text from the data (names, values) for use inside Markdown labels."""
-    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text))
-
-
-def default_spark_master() -> str:
-    """The Spark master this server is configured with (shown as the default)."""
-    return spark_master()

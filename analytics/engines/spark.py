@@ -17,8 +17,10 @@ set ``MARKETLENS_SPARK_MASTER`` or pass it explicitly.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import re
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -46,6 +48,7 @@ from analytics.progress import Progress, no_progress
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+log = logging.getLogger(__name__)
 DEFAULT_MASTER = "local[*]"
 
 PREVIEW_ROWS = 2000
@@ -64,6 +67,8 @@ def session(master: str | None = None) -> SparkSession:
     except ImportError as exc:
         raise SparkUnavailableError("The Spark engine is not installed here. Install it with "
                                     "`pip install -r requirements-spark.txt` (it also needs Java 17).") from exc
+    if not master.startswith("sc://"):  # a Spark Connect client needs no local Java
+        check_java()
     builder = SparkSession.builder.appName("MarketLens")
     builder = builder.remote(master) if master.startswith("sc://") else builder.master(master)
     log_config = Path(__file__).with_name("spark-log4j2.properties")
@@ -74,12 +79,54 @@ def session(master: str | None = None) -> SparkSession:
                .config("spark.ui.showConsoleProgress", "false")
                # Few shuffle partitions on one machine; a cluster sets its own.
                .config("spark.sql.shuffle.partitions", str(config.spark_partitions(master.startswith("local")))))
+    _stop_if_other_master(SparkSession, master)
     try:
         with _jvm_output_to(Path(tempfile.gettempdir()) / "marketlens-spark.log"):
             return builder.getOrCreate()
     except Exception as exc:  # py4j/JVM failures have no common type
         raise SparkUnavailableError(f"Spark could not start with master '{master}': {str(exc).splitlines()[0]}. "
                                     "Check the master URL, that Java 17 is installed, and the Spark logs.") from exc
+
+
+def check_java() -> Path:
+    """The Java the local Spark driver will start, or a clear :class:`SparkUnavailableError`.
+
+    pyspark uses ``JAVA_HOME`` when it is set and the ``java`` on the PATH
+    otherwise; it needs Java 17 or newer.
+    """
+    java_home = config.java_home()
+    if java_home:
+        java = Path(java_home) / "bin" / "java"
+        if not java.exists():
+            raise SparkUnavailableError(
+                f"JAVA_HOME is set to {java_home}, which has no bin/java, so Spark cannot start. Point JAVA_HOME at "
+                "a Java 17 installation, or unset it to use the java on the PATH.")
+        return java
+    found = shutil.which("java")
+    if not found:
+        raise SparkUnavailableError(
+            "The Spark engine needs Java 17, which is not installed here (no java on the PATH). Install it, e.g. "
+            "`sudo apt-get install openjdk-17-jre-headless` (`make test` does this), or use the DuckDB engine.")
+    return Path(found)
+
+
+def _stop_if_other_master(session_class, master: str) -> None:
+    """Stop a running local session that uses another master.
+
+    ``getOrCreate`` would otherwise hand back the running session and silently
+    ignore the master asked for: a dataset meant for the cluster would run on
+    ``local[*]``, or the other way round.
+    """
+    active = session_class.getActiveSession()
+    if active is None:
+        return
+    try:
+        current = active.sparkContext.master
+    except Exception:  # noqa: BLE001 - a Spark Connect session has no local context to ask
+        return
+    if current != master:
+        log.info("Stopping the Spark session on %s to start one on %s", current, master)
+        active.stop()
 
 
 @contextmanager

@@ -21,8 +21,9 @@ import zlib
 from pathlib import Path
 
 import pandas as pd
+from python_calamine import CalamineWorkbook
 
-from analytics.config import MB, Limits
+from analytics.config import MB, Limits, max_excel_cells
 from analytics.errors import (
     EmptyFileError,
     FileTooLargeError,
@@ -31,7 +32,6 @@ from analytics.errors import (
 )
 from analytics.ingest.source import CHUNK, SourceFile, check_width, unique_names
 from analytics.ingest.text import _text_source, looks_like_header
-from analytics.sql import quote_ident, sql_literal  # noqa: F401 - re-exported until callers move
 
 # Magic bytes of formats people upload by mistake, with what to say about them.
 _NOT_A_LOG = [
@@ -185,25 +185,33 @@ def _parquet_source(path: Path, name: str, size: int, limits: Limits) -> SourceF
 
 
 def _excel_source(path: Path, name: str, size: int, limits: Limits) -> SourceFile:
+    """The first sheet with data of a workbook, every cell as text.
+
+    The archive is checked by unpacking it (the sizes a zip declares can lie), and
+    only one sheet is read, up to :func:`analytics.config.max_excel_cells` cells.
+    """
+    _check_workbook_archive(path, name, size, limits)
     try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            unpacked = sum(info.file_size for info in zf.infolist())
-    except zipfile.BadZipFile as exc:
-        raise ParseError(f"'{name}' looks like a zip/Excel file but is damaged. Save it again.") from exc
-    if not any(n.startswith("xl/") for n in names):
-        raise UnsupportedFileError(
-            f"'{name}' is a zip archive, not an Excel workbook. Unzip it and upload the CSV inside.")
-    _check_unpacked(unpacked, size, name, limits)
-    try:
-        book = pd.read_excel(path, sheet_name=None, header=None, dtype=object, engine="calamine")
+        book = CalamineWorkbook.from_path(str(path))
+        frame = None
+        for sheet_name in book.sheet_names:  # stop at the first sheet with data: later ones are never loaded
+            sheet = book.get_sheet_by_name(sheet_name)
+            if sheet.height * sheet.width > max_excel_cells():
+                raise FileTooLargeError(
+                    f"Sheet '{sheet_name}' of '{name}' has {sheet.height:,} rows x {sheet.width:,} "
+                    f"columns, over the {max_excel_cells():,} cells MarketLens reads from Excel "
+                    "(MARKETLENS_MAX_EXCEL_CELLS). Export the log as CSV instead.")
+            candidate = pd.DataFrame(sheet.to_python(skip_empty_area=True), dtype=object).replace("", None)
+            candidate = candidate.dropna(how="all").dropna(axis=1, how="all")
+            if not candidate.empty:
+                frame, chosen = candidate, sheet_name
+                break
+    except (FileTooLargeError, EmptyFileError):
+        raise
     except Exception as exc:  # calamine raises its own error types for broken workbooks
         raise ParseError(f"'{name}' is an Excel workbook that cannot be read ({exc}). Save it again as .xlsx.") from exc
-    sheets = {k: v.dropna(how="all").dropna(axis=1, how="all") for k, v in book.items()}
-    sheets = {k: v for k, v in sheets.items() if not v.empty}
-    if not sheets:
+    if frame is None:
         raise EmptyFileError(f"'{name}' is an Excel workbook with no data in any sheet.")
-    sheet, frame = max(sheets.items(), key=lambda kv: kv[1].size)
     frame = frame.apply(_excel_column_as_text)
     rows = frame.where(frame.notna(), None).values.tolist()
     header = len(rows) > 1 and looks_like_header(rows[0], rows[1:200])
@@ -216,11 +224,30 @@ def _excel_source(path: Path, name: str, size: int, limits: Limits) -> SourceFil
     frame = frame.set_axis(columns, axis=1).reset_index(drop=True)
     if frame.empty:
         raise EmptyFileError(f"'{name}' has a header row but no data rows.")
-    notes = [f"Read sheet '{sheet}' ({len(frame):,} rows)."]
-    if len(sheets) > 1:
-        notes.append(f"The workbook has {len(sheets)} sheets with data; the largest, '{sheet}', was used.")
+    notes = [f"Read sheet '{chosen}' ({len(frame):,} rows)."]
+    if len(book.sheet_names) > 1:
+        notes.append(f"The workbook has {len(book.sheet_names)} sheets; only the first with data, '{chosen}', was "
+                     "read. Move the sheet you want first, or save it as CSV.")
     return SourceFile(path=path, kind="excel", name=name, size_bytes=size, header=header,
                       columns=columns, notes=notes, frame=frame)
+
+
+def _check_workbook_archive(path: Path, name: str, size: int, limits: Limits) -> None:
+    """An .xlsx is a zip: unpack every member once, counting the bytes it really yields, within the caps."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+            if not any(m.filename.startswith("xl/") for m in members):
+                raise UnsupportedFileError(
+                    f"'{name}' is a zip archive, not an Excel workbook. Unzip it and upload the CSV inside.")
+            unpacked = 0
+            for member in members:
+                with zf.open(member) as fh:
+                    while chunk := fh.read(CHUNK):
+                        unpacked += len(chunk)
+                        _check_unpacked(unpacked, size, name, limits)
+    except zipfile.BadZipFile as exc:
+        raise ParseError(f"'{name}' looks like a zip/Excel file but is damaged. Save it again.") from exc
 
 
 def _excel_column_as_text(col: pd.Series) -> pd.Series:

@@ -63,15 +63,31 @@ class Inspection:
     notes: list[str] = field(default_factory=list)
 
 
-def check_connect_location(uri: str) -> None:
-    """Refuse a local path outside ``MARKETLENS_CONNECT_ROOTS`` (when set), for servers shared by a team.
+def check_connect_location(uri: str, *, require_roots: bool = False) -> None:
+    """Refuse a location "Connect a large log" may not read on this server.
 
-    Remote URIs (``hdfs://``, ``s3a://``, ...) are left to the cluster's own permissions.
+    Local paths and ``file:`` URIs are resolved (symbolic links and ``..`` included)
+    and must lie inside one of ``MARKETLENS_CONNECT_ROOTS``; other schemes
+    (``s3a://``, ``hdfs://``, ...) must be listed in ``MARKETLENS_CONNECT_SCHEMES``.
+    With no roots set, local paths are allowed unless ``require_roots`` (a server
+    with sign-in: connecting is then off until the operator sets roots). The
+    message names the setting, never anything read from the location.
     """
-    roots = config.connect_roots()
-    if not roots or "://" in uri:
+    scheme, sep, rest = str(uri).partition("://")
+    if sep and scheme.lower() != "file":
+        if scheme.lower() not in config.connect_schemes():
+            raise InvalidParameterError(
+                f"This server does not read '{scheme}://' locations. The administrator can allow it with "
+                "MARKETLENS_CONNECT_SCHEMES (e.g. s3a,abfss,gs).")
         return
-    target = Path(uri.removeprefix("file:")).expanduser().resolve()
+    local = rest if sep else str(uri).removeprefix("file:")
+    roots = config.connect_roots()
+    if not roots:
+        if require_roots:
+            raise InvalidParameterError("Connecting logs by path is off on this server. The administrator can turn it "
+                                        "on for some folders with MARKETLENS_CONNECT_ROOTS.")
+        return
+    target = Path(local).expanduser().resolve()
     if not any(target == r or r in target.parents for r in roots):
         raise InvalidParameterError(f"'{uri}' is outside the folders this server may read "
                                     f"({', '.join(map(str, roots))}); ask the administrator.")
@@ -113,7 +129,16 @@ class Importing:
         """Copy an upload into tmp/ in chunks, hashing it on the way.
 
         The stream is read once and never held whole in memory by this function.
+        Refused when the uploads already waiting to be imported, plus this one, would
+        pass ``MARKETLENS_MAX_STAGED_MB`` (a disk-exhaustion guard for shared servers).
         """
+        self.sweep_staged()
+        waiting, incoming, cap = self.staged_bytes(), int(getattr(stream, "size", 0) or 0), config.max_staged_bytes()
+        if waiting + incoming > cap:
+            raise FileTooLargeError(
+                f"Uploads waiting to be imported already take {waiting / config.MB:,.0f} MB of the "
+                f"{cap / config.MB:,.0f} MB this server allows (MARKETLENS_MAX_STAGED_MB). Import or remove them, "
+                "or try again later: uploads never imported are removed after MARKETLENS_STAGED_HOURS.")
         folder = self._new_tmp_folder()
         dst = folder / "upload"
         hasher = HashingReader(stream)
@@ -270,7 +295,7 @@ class Importing:
 
     def connect(self, uri: str, *, engine: str = "duckdb", master: str | None = None, changes: dict | None = None,
                 name: str | None = None, progress: Progress | None = None,
-                feature_overrides: dict | None = None) -> Dataset:
+                feature_overrides: dict | None = None, require_roots: bool = False) -> Dataset:
         """Use a large log where it lives, by path or URI, instead of uploading it.
 
         Parameters
@@ -290,8 +315,10 @@ class Importing:
         feature_overrides : dict, optional
             :class:`FeatureParams` fields for the first feature table (Spark computes it
             while the log is loaded).
+        require_roots : bool
+            Refuse local paths unless ``MARKETLENS_CONNECT_ROOTS`` is set (servers with sign-in).
         """
-        check_connect_location(uri)
+        check_connect_location(uri, require_roots=require_roots)
         if engine == "duckdb":
             return self.import_file(uri, changes=changes, name=name, progress=progress, keep_original=False)
         if engine != "spark":

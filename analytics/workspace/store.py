@@ -86,8 +86,17 @@ def params_key(params: dict) -> str:
     return hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def connect_db(path: Path, spill: Path, in_memory: bool = False) -> duckdb.DuckDBPyConnection:
-    """The process's one connection to the workspace database at ``path`` (in memory: a new one per path)."""
+def connect_db(path: Path, spill: Path, in_memory: bool = False,
+               readable: list[Path] | None = None) -> duckdb.DuckDBPyConnection:
+    """The process's one connection to the workspace database at ``path`` (in memory: a new one per path).
+
+    Parameters
+    ----------
+    readable : list of Path, optional
+        Sandbox the connection: DuckDB may then read and write files only in these
+        folders (and its own database and spill files), whatever SQL runs on it.
+        Settled when the connection is first opened; it cannot be lifted afterwards.
+    """
     with _LOCK:
         con = _CONNECTIONS.get(path)
         if con is not None:
@@ -96,6 +105,10 @@ def connect_db(path: Path, spill: Path, in_memory: bool = False) -> duckdb.DuckD
         try:
             con = duckdb.connect(":memory:" if in_memory else str(path),
                                  config={"memory_limit": config.memory_limit(), "temp_directory": str(spill)})
+            if readable is not None:
+                folders = [str(p).rstrip("/") + "/" for p in readable]
+                con.execute("SET allowed_directories = ?", [folders])
+                con.execute("SET enable_external_access = false")
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise WorkspaceError(
@@ -125,12 +138,14 @@ def close_all() -> None:
 class Store:
     """Connection, schema and the sweep of what a crash left behind."""
 
-    def __init__(self, root: str | Path | None = None, *, in_memory: bool = False):
+    def __init__(self, root: str | Path | None = None, *, in_memory: bool = False, sandbox: bool = False):
         self.root = Path(root or config.workspace_dir()).expanduser().resolve()
         for sub in ("uploads", "tmp", "models"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "workspace.duckdb"
-        self._con = connect_db(self.db_path, self.root / "tmp" / "spill", in_memory)
+        # A server's workspace reads files only in itself and in the folders logs may be connected from.
+        readable = [self.root, *config.connect_roots()] if sandbox else None
+        self._con = connect_db(self.db_path, self.root / "tmp" / "spill", in_memory, readable)
         self._init_schema()
         self._sweep()
 
@@ -151,7 +166,7 @@ class Store:
 
     def table_bytes(self, table: str, fmt: str) -> bytes:
         """A stored table as formula-safe CSV or Parquet bytes, for a download."""
-        return exports.table_bytes(self.cursor(), table, fmt)
+        return exports.table_bytes(self.cursor(), table, fmt, tmp_dir=self.root / "tmp")
 
     def _init_schema(self) -> None:
         cur = self.cursor()
@@ -187,10 +202,30 @@ class Store:
         for d in (self.root / "models").glob("*/*"):
             if (d.parent.name, d.name) not in saved:  # written but never registered, or half-written
                 shutil.rmtree(d, ignore_errors=True)
-        cutoff = time.time() - 24 * 3600
+        self.sweep_staged()
+
+    def sweep_staged(self, max_age_s: float | None = None) -> None:
+        """Remove uploads staged longer ago than ``MARKETLENS_STAGED_HOURS`` and never imported.
+
+        Runs when the workspace opens and before every new upload, so abandoned
+        uploads do not pile up while a server runs for weeks.
+        """
+        cutoff = time.time() - (config.staged_max_age_seconds() if max_age_s is None else max_age_s)
         for d in (self.root / "tmp").iterdir():
-            if d.name != "spill" and d.stat().st_mtime < cutoff:
+            try:
+                old = d.name != "spill" and d.stat().st_mtime < cutoff
+            except FileNotFoundError:  # removed meanwhile by another session
+                continue
+            if old:
                 shutil.rmtree(d, ignore_errors=True) if d.is_dir() else d.unlink(missing_ok=True)
+
+    def staged_bytes(self) -> int:
+        """Bytes held by uploads waiting to be imported (unpacked copies included)."""
+        total = 0
+        for d in (self.root / "tmp").iterdir():
+            if d.name != "spill":
+                total += sum(f.stat().st_size for f in d.rglob("*") if f.is_file()) if d.is_dir() else 0
+        return total
 
     def _new_tmp_folder(self) -> Path:
         folder = self.root / "tmp" / uuid.uuid4().hex

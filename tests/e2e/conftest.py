@@ -7,6 +7,7 @@ then open pages with Playwright using Debian's ``/usr/bin/chromium``.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,7 +18,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -28,15 +28,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(workspace: Path, port: int) -> subprocess.Popen:
+def start_server(workspace: Path, port: int, extra_env: dict | None = None,
+                 cwd: Path = ROOT) -> subprocess.Popen:
     """``streamlit run app.py`` with its output in ``<workspace>.log`` (a pipe nobody reads would fill up
     and stall the server)."""
-    env = {**os.environ, "MARKETLENS_WORKSPACE": str(workspace), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "MARKETLENS_WORKSPACE": str(workspace), "PYTHONPATH": str(ROOT), **(extra_env or {})}
     log = open(Path(str(workspace) + ".log"), "ab")  # noqa: SIM115 - lives as long as the server
     return subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
          "--server.headless", "true", "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
@@ -54,10 +55,16 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
 
 
 @pytest.fixture
-def app_server(tmp_path):
+def server_env() -> dict:
+    """Environment variables for the app server (a test overrides this fixture to set some)."""
+    return {}
+
+
+@pytest.fixture
+def app_server(tmp_path, server_env):
     """URL of a running app with an empty workspace in ``tmp_path``."""
     port = free_port()
-    proc = start_server(tmp_path / "ws", port)
+    proc = start_server(tmp_path / "ws", port, server_env)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc)
@@ -70,13 +77,27 @@ def app_server(tmp_path):
             proc.kill()
 
 
+def find_chromium(playwright=None) -> str | None:
+    """Chromium wherever the system put it: MARKETLENS_CHROMIUM, then the usual names on the PATH, then
+    the browser Playwright downloaded itself (if any)."""
+    candidates = [os.environ.get("MARKETLENS_CHROMIUM"),
+                  *(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome", "chrome"))]
+    if playwright is not None:
+        try:
+            candidates.append(playwright.chromium.executable_path)
+        except Exception:  # noqa: BLE001 - Playwright without a browser of its own
+            pass
+    return next((c for c in candidates if c and Path(c).exists()), None)
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run `make test`, which installs Debian's chromium"
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = find_chromium(p)
+        assert chromium, "No Chromium found: run `make test`, which installs Debian's chromium"
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield b
         b.close()
 

@@ -1,12 +1,12 @@
 """Models: who will buy or leave next, which classifier answers best, and whom to target."""
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import streamlit as st
 
 from analytics.charts import models as model_charts
 from analytics.models import TargetDefinition, class_names
-from ui import auth, featuring, modeling, state, widgets
+from ui import auth, featuring, modeling, settings, state, widgets
 from ui.escape import plain
 from ui.guard import user_errors
 
@@ -22,20 +22,35 @@ st.subheader("1. What to predict")
 events = ds.profile.events_by_count
 KINDS = {"event": "Will do an event (e.g. buy) in the next days", "churn": "Will stop coming back (churn)",
          "column": "An existing per-user column"}
+k_kind, k_event, k_horizon, k_cutoff = (f"{name}_{ds.id}" for name in ("kind", "target_event", "horizon", "cutoff"))
+settings.restore(k_kind, "event", url="target", valid=lambda v: v in KINDS)
+settings.restore(k_event, ds.purchase_event if ds.purchase_event in events else events[0], url="event",
+                 valid=lambda v: v in events)
+settings.restore(k_horizon, 30, url="horizon", parse=int, valid=lambda v: 1 <= v <= 365)
 with st.container(border=True):
-    kind = st.radio("Target", list(KINDS), format_func=KINDS.get, horizontal=True, key=f"kind_{ds.id}")
+    st.radio("Target", list(KINDS), format_func=KINDS.get, horizontal=True, key=k_kind)
+    kind = settings.keep(k_kind, url="target")
     c1, c2, c3 = st.columns(3)
     target_event = None
     if kind == "event":
-        target_event = c1.selectbox("Target event", events, key=f"target_event_{ds.id}",
-                                    index=events.index(ds.purchase_event) if ds.purchase_event in events else 0)
-    horizon = c2.number_input("Horizon (days)", 1, 365, 30, key=f"horizon_{ds.id}",
-                              help="The label looks at the days right after the cutoff.")
-    default_cutoff = (ds.ts_max - timedelta(days=int(horizon))).date()
-    cutoff_date = c3.date_input("Cutoff", value=max(default_cutoff, ds.ts_min.date()), min_value=ds.ts_min.date(),
-                                max_value=ds.ts_max.date(), key=f"cutoff_{ds.id}_{horizon}",
-                                help="Features use only events up to the cutoff; the label only the horizon "
-                                     "after it. Default: the last full horizon of the data.")
+        c1.selectbox("Target event", events, key=k_event)
+        target_event = settings.keep(k_event, url="event")
+    c2.number_input("Horizon (days)", 1, 365, key=k_horizon, help="The label looks at the days right after the cutoff.")
+    horizon = settings.keep(k_horizon, url="horizon")
+    default_cutoff = max((ds.ts_max - timedelta(days=int(horizon))).date(), ds.ts_min.date())
+    # The cutoff follows the horizon (the last full window) until the user picks a date of their own.
+    settings.restore(k_cutoff, default_cutoff, url="cutoff", parse=date.fromisoformat,
+                     valid=lambda v: ds.ts_min.date() <= v <= ds.ts_max.date())
+    if "cutoff" in st.query_params and st.session_state[k_cutoff] != default_cutoff:
+        settings.mark_touched(k_cutoff)()
+    if not settings.touched(k_cutoff):
+        st.session_state[k_cutoff] = default_cutoff
+    c3.date_input("Cutoff", min_value=ds.ts_min.date(), max_value=ds.ts_max.date(), key=k_cutoff,
+                  on_change=settings.mark_touched(k_cutoff),
+                  help="Features use only events up to the cutoff; the label only the horizon after it. "
+                       "Default: the last full horizon of the data, following the horizon until you pick a date.")
+    cutoff_date = settings.keep(k_cutoff, url="cutoff" if settings.touched(k_cutoff) else None,
+                                show=lambda d: d.isoformat())
     column = None
     if kind == "column":
         feature_cols = [c for c in featuring.table(featuring.build(ds)).columns if c != "user_id"]
@@ -75,6 +90,8 @@ if st.button("Train", type="primary", icon=":material/model_training:", disabled
         chart_slot, table_slot = st.empty(), st.empty()
         finished = []
         with st.status("Training...", expanded=True) as status:
+            st.button("Stop", key="stop_training", icon=":material/stop_circle:",
+                      help="Stop training (the models finished so far are not kept)")
             bar = st.progress(0.0)
             for result in modeling.train(ds, training, chosen, int(folds), out_of_time,
                                          progress=lambda f, msg: bar.progress(f, text=msg)):
@@ -111,7 +128,8 @@ tabs = st.tabs(["Precision-recall", "Gain and lift", "Calibration", "Threshold",
                 "Learning curve", "Tuning"])
 with tabs[0]:
     st.plotly_chart(model_charts.pr_chart(ok), width="stretch")
-    st.caption(f"Base rate {result.base_rate:.1%}: with rare positives, precision-recall says more than ROC.")
+    st.caption(f"Base rate {result.base_rate:.1%}: a model that guesses at random has this precision at every "
+               "recall; the higher the curve above it, the better the model finds positives.")
 with tabs[1]:
     curves = modeling.gain_curves(run)
     left, right = st.columns(2)
@@ -119,15 +137,24 @@ with tabs[1]:
     right.plotly_chart(model_charts.lift_chart(curves), width="stretch")
 with tabs[2]:
     st.plotly_chart(model_charts.calibration_chart(modeling.calibration(run, result), result.name), width="stretch")
-with tabs[3]:
+
+
+@st.fragment
+def threshold_view() -> None:
+    """Moving the threshold redraws only this chart."""
     threshold = st.slider("Threshold", 0.0, 1.0, 0.5, 0.01, key="threshold")
     st.plotly_chart(model_charts.confusion_chart(modeling.confusion(run, result, threshold), class_names(run.target)),
                     width="stretch")
+
+
+with tabs[3]:
+    threshold_view()
 needs_training = "Change the target back to this run's to compute this (it needs the training data)."
 with tabs[4]:
     if st.button("Compute permutation importance", key="importance", disabled=not same_target, help=needs_training):
-        with user_errors("Importance"), st.spinner("Shuffling each feature in turn..."):
-            modeling.importance(training, run, result)
+        with user_errors("Importance"):
+            widgets.long_step("Permutation importance",
+                              lambda say: modeling.importance(training, run, result, progress=say), key="importance")
     found = modeling.last_importance(run, result)
     if found is not None:
         st.plotly_chart(model_charts.importance_chart(found, name=result.name), width="stretch")
@@ -142,19 +169,23 @@ with tabs[5]:
         with user_errors("Per-segment performance"):
             st.dataframe(modeling.segment_performance(ds, training, result, seg_key), hide_index=True,
                          width="stretch")
+            st.caption("Users are placed in segments by their features as of the cutoff (the nearest segment "
+                       "centre), not by their latest ones, which include the days the label looks at.")
 with tabs[6]:
     if st.button("Compute the learning curve", key="learning", disabled=not same_target, help=needs_training):
-        with user_errors("Learning curve"), st.spinner("Training on growing shares of the data..."):
-            modeling.learning_curve(training, run, result)
+        with user_errors("Learning curve"):
+            widgets.long_step("Learning curve",
+                              lambda say: modeling.learning_curve(training, run, result, progress=say), key="learning")
     lc = modeling.last_learning_curve(run, result)
     if lc is not None:
         st.plotly_chart(model_charts.learning_curve_chart(lc, result.name), width="stretch")
-        st.write(lc.verdict)
+        st.write(plain(lc.verdict))
 with tabs[7]:
     budget = st.slider("Time budget (seconds)", 10, 600, 60, 10, key="tune_budget")
     if st.button("Tune hyperparameters", key="tune", disabled=not same_target, help=needs_training):
-        with user_errors("Tuning"), st.spinner(f"Randomized search for up to {budget} s..."):
-            modeling.tune(training, run, result, budget)
+        with user_errors("Tuning"):
+            widgets.long_step(f"Randomized search for up to {budget} s",
+                              lambda say: modeling.tune(training, run, result, budget, progress=say), key="tune")
     tuned = modeling.last_tuning(run, result)
     if tuned is not None:
         a, b = st.columns(2)
@@ -166,25 +197,49 @@ with tabs[7]:
 
 # --- 4. decide with money -------------------------------------------------------------------------------------
 st.subheader("4. Decide with money")
-c1, c2 = st.columns(2)
-cost = c1.number_input("Cost per contact", 0.0, 1e6, 1.0, 0.1, key="cost")
-value = c2.number_input("Value per conversion", 0.0, 1e9, 40.0, 1.0, key="value")
-with user_errors("The profit curve"):
-    pc = modeling.profit(run, result, cost, value)
-    st.plotly_chart(model_charts.profit_chart(pc, result.name), width="stretch")
-    st.caption(pc.note)
-    depth = st.slider("Contact the top % of users", 0.0, 100.0, float(round(pc.best_depth_pct, 1)), 0.5,
-                      key=f"depth_{run.key}_{pick}")
-    if st.button("Score today's users and build the target list", icon=":material/checklist:",
-                 disabled=not same_target, help=needs_training):
-        with st.spinner("Fitting on all labelled users and scoring the latest data..."):
-            modeling.build_target_list(ds, training, run, result, depth)
-    targets = modeling.last_target_list(run, result)
-    if targets is not None:
-        st.dataframe(targets.head(1000), hide_index=True, width="stretch")
-        st.download_button("Download the target list (CSV)", data=modeling.targets_csv(targets),
-                           file_name=f"targets_{run.key}.csv", mime="text/csv", icon=":material/download:",
-                           on_click="ignore")
+if result.near_chance:
+    st.warning(f"{result.name} ranks users barely better than chance (ROC AUC {result.auc_mean:.3f} ± "
+               f"{result.auc_std or 0:.3f}): its scores carry little signal, so the advice below would mostly "
+               "contact people at random. The features may not carry the signal for this target: try another "
+               "target or horizon, more history, or other attributes.", icon=":material/warning:")
+
+
+@st.fragment
+def money_view() -> None:
+    """Cost, value, depth and the target list: moving them redraws only this section."""
+    c1, c2 = st.columns(2)
+    cost = c1.number_input("Cost per contact", 0.0, 1e6, 1.0, 0.1, key="cost")
+    value = c2.number_input("Value per conversion", 0.0, 1e9, 40.0, 1.0, key="value")
+    with user_errors("The profit curve"):
+        pc = modeling.profit(run, result, cost, value)
+        best_depth = float(round(pc.best_depth_pct, 1))
+        st.plotly_chart(model_charts.profit_chart(pc, result.name), width="stretch")
+        st.caption(pc.note)
+        k_depth = f"depth_{ds.id}_{run.key}_{pick}"
+        # The depth follows the best one (as costs change) until the user moves it.
+        if not settings.touched(k_depth):
+            st.session_state[k_depth] = best_depth
+        left, right = st.columns([4, 1], vertical_alignment="bottom")
+        depth = left.slider("Contact the top % of users", 0.0, 100.0, step=0.5, key=k_depth,
+                            on_change=settings.mark_touched(k_depth))
+        if settings.touched(k_depth) and depth != best_depth and right.button(
+                f"Back to the best ({best_depth:g}%)", key=f"best_{k_depth}"):
+            settings.untouch(k_depth)
+            st.rerun(scope="fragment")
+        if st.button("Score today's users and build the target list", icon=":material/checklist:",
+                     disabled=not same_target, help=needs_training):
+            with st.spinner("Fitting on all labelled users and scoring the latest data..."):
+                modeling.build_target_list(ds, training, run, result, depth)
+        targets = modeling.last_target_list(run, result, depth)
+        if targets is not None:
+            st.caption(f"The top {depth:g}% of today's users: {len(targets):,} users, best first.")
+            st.dataframe(targets.head(1000), hide_index=True, width="stretch")
+            st.download_button("Download the target list (CSV)", data=modeling.targets_csv(targets),
+                               file_name=f"targets_{run.key}_{pick}_top{depth:g}.csv", mime="text/csv",
+                               icon=":material/download:", on_click="ignore")
+
+
+money_view()
 
 # --- 5. keep and reuse -------------------------------------------------------------------------------------------
 st.subheader("5. Keep and reuse")

@@ -34,47 +34,56 @@ if len(saved):
                 segmenting.delete_saved(ds, pick)
                 st.rerun()
 
-# --- 1. what to cluster on ----------------------------------------------------------------------------------
-st.subheader("1. What to cluster on")
+# --- 1. how to segment ----------------------------------------------------------------------------------
+st.subheader("1. How to segment")
+METHOD_LABELS = {"kmeans": "K-means", "hierarchical": "Hierarchical (Ward)", "rfm": "RFM grid"}
+method = st.radio("Method", list(METHOD_LABELS), horizontal=True, key="seg_method", format_func=METHOD_LABELS.get,
+                  help="K-means and Ward find groups in the features you pick; the RFM grid puts buyers in the "
+                       "named cells marketers know from their recency and frequency scores.")
 choice = None
 with user_errors("Choosing features"):
     choice = segmenting.choose_features(features)
 if choice is None:
     st.stop()
-with st.container(border=True):
-    columns = st.multiselect("Features", choice.available, default=choice.columns, key=f"seg_cols_{ds.id}",
-                             format_func=segments.feature_label,
-                             help="RFM and behaviour by default. Counts and money are log-transformed.")
-    c1, c2, c3 = st.columns(3)
-    scaling = c1.radio("Scaling", segments.SCALINGS, horizontal=True, key="seg_scaling",
-                       help="Robust scaling is less pulled by extreme users.")
-    capping = c2.toggle("Cap outliers at the 1st/99th percentile", value=True, key="seg_cap")
-    method = c3.radio("Method", segments.METHODS, horizontal=True, key="seg_method",
-                      format_func={"kmeans": "K-means", "hierarchical": "Hierarchical (Ward)"}.get)
-prep = segments.Preprocessing(scaling=scaling, cap_quantiles=(0.01, 0.99) if capping else None)
-for notice in choice.notices:
-    st.caption(plain(notice))
+if method == "rfm":
+    st.caption("Each buyer gets R, F and M scores from 1 to 5 (fifths of the buyers: R 5 = bought most recently, "
+               "F 5 = most purchases, M 5 = spent most); the R and F scores pick the cell.")
+    st.dataframe(segmenting.rfm_grid(), hide_index=True, width="stretch")
+    columns, prep = choice.columns, segments.Preprocessing()
+else:
+    with st.container(border=True):
+        columns = st.multiselect("Features", choice.available, default=choice.columns, key=f"seg_cols_{ds.id}",
+                                 format_func=segments.feature_label,
+                                 help="RFM and behaviour by default. Counts and money are log-transformed.")
+        c1, c2 = st.columns(2)
+        scaling = c1.radio("Scaling", segments.SCALINGS, horizontal=True, key="seg_scaling",
+                           help="Robust scaling is less pulled by extreme users.")
+        capping = c2.toggle("Cap outliers at the 1st/99th percentile", value=True, key="seg_cap")
+    prep = segments.Preprocessing(scaling=scaling, cap_quantiles=(0.01, 0.99) if capping else None)
+    for notice in choice.notices:
+        st.caption(plain(notice))
 
-# --- 2. how many segments --------------------------------------------------------------------------------------
-st.subheader("2. How many segments")
-if st.button("Help me choose k (2 to 12)", icon=":material/query_stats:", disabled=not columns):
-    with user_errors("The k sweep"), st.spinner("Clustering with k = 2..12 and scoring each..."):
-        st.session_state[f"k_{ds.id}"] = segmenting.sweep(ds, table, features, columns, prep).recommended_k
-sweep = segmenting.last_sweep(ds, table, columns, prep)
-if sweep is not None:
-    st.plotly_chart(segment_charts.k_sweep_chart(sweep), width="stretch")
-    st.info(plain(sweep.reason), icon=":material/lightbulb:")
-    if sweep.silhouette_sampled:
-        st.caption(f"Silhouette computed on a seeded sample of {sweep.silhouette_sample_size:,} users; the other "
-                   "scores on all of them.")
-st.session_state.setdefault(f"k_{ds.id}", 4)  # the sweep sets it to its recommendation
-k = st.number_input("Number of segments", 2, 30, key=f"k_{ds.id}", help="The recommended k once you ask for help.")
+    # --- 2. how many segments ----------------------------------------------------------------------------------
+    st.subheader("2. How many segments")
+    if st.button("Help me choose k (2 to 12)", icon=":material/query_stats:", disabled=not columns):
+        with user_errors("The k sweep"):
+            found = widgets.long_step("Trying k = 2 to 12", lambda say: segmenting.sweep(
+                ds, table, features, columns, prep, progress=say), key="sweep")
+            st.session_state[f"k_{ds.id}"] = found.recommended_k
+    sweep = segmenting.last_sweep(ds, table, columns, prep)
+    if sweep is not None:
+        st.plotly_chart(segment_charts.k_sweep_chart(sweep), width="stretch")
+        st.info(plain(sweep.reason), icon=":material/lightbulb:")
+        if sweep.silhouette_sampled:
+            st.caption(f"Silhouette computed on a seeded sample of {sweep.silhouette_sample_size:,} users; the "
+                       "other scores on all of them.")
+    st.session_state.setdefault(f"k_{ds.id}", 4)  # the sweep sets it to its recommendation
+    st.number_input("Number of segments", 2, 30, key=f"k_{ds.id}", help="The recommended k once you ask for help.")
+k = st.session_state.get(f"k_{ds.id}", 4)
 if st.button("Segment", type="primary", icon=":material/scatter_plot:", disabled=not columns):
     with user_errors("Segmenting"):
-        with st.status("Segmenting...", expanded=True) as status:
-            result = segmenting.segment(ds, table, features, int(k), method=method, columns=columns, prep=prep,
-                                        progress=lambda _f, msg: status.write(msg))
-            status.update(label=f"{result.k} segments", state="complete", expanded=False)
+        result = widgets.long_step("Segmenting", lambda say: segmenting.segment(
+            ds, table, features, int(k), method=method, columns=columns, prep=prep, progress=say), key="segment")
 
 result = segmenting.current(ds, table)
 if result is None:
@@ -126,13 +135,11 @@ params["max_points"] = int(c4.number_input("Users on the map (cap)", 100, 200_00
                                            help="Larger populations are sampled, every segment in proportion."))
 color_options = ["segment", *[c for c in result.columns if c in features.columns]]
 color_by = st.selectbox("Colour by", color_options, key="color_by", format_func=segments.feature_label)
-emb = segmenting.map_for(result, map_method, **params)
+emb = segmenting.map_for(ds, result, map_method, **params)
 if emb is None and st.button(f"Draw the {map_method.upper()} map", icon=":material/map:"):
     with user_errors("Drawing the map"):
-        with st.status("Computing the map...", expanded=True) as status:
-            emb = segmenting.draw_map(result, features, map_method, progress=lambda _f, msg: status.write(msg),
-                                      **params)
-            status.update(label=f"Map ready in {emb.seconds:.1f} s", state="complete", expanded=False)
+        emb = widgets.long_step(f"Computing the {map_method.upper()} map", lambda say: segmenting.draw_map(
+            ds, result, features, map_method, progress=say, **params), key="map")
 if emb is not None:
     st.plotly_chart(segment_charts.embedding_chart(emb, user_ids=features["user_id"].to_numpy(),
                                                    labels=result.labels, names=result.names, features=features,
@@ -143,7 +150,8 @@ if emb is not None:
 # --- 5. act on them -------------------------------------------------------------------------------------------------
 st.subheader("5. Keep and export")
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-seg_name = c1.text_input("Segmentation name", value=f"{result.method}_k{result.k}", key="seg_name")
+seg_name = c1.text_input("Segmentation name", value=result.method if result.method == "rfm" else
+                         f"{result.method}_k{result.k}", key="seg_name")
 if c2.button("Save segmentation", icon=":material/save:", disabled=not auth.can_edit()):
     with user_errors("Saving the segmentation"):
         key = segmenting.save(ds, table, result, seg_name)

@@ -42,3 +42,15 @@ def open_page(at: AppTest, path: str) -> AppTest:
     at.switch_page(path).run()
     no_traceback(at)
     return at
+
+
+def app_with_url(query_params: dict, page: str | None = None) -> AppTest:
+    """A new session opened on a URL with these query parameters (a reload, or a shared link)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    for key, value in query_params.items():
+        at.query_params[key] = value
+    if page:
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at

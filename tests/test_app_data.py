@@ -183,3 +183,17 @@ def test_upload_over_the_size_limit_is_refused(workspace, monkeypatch):
     no_traceback(at)
     assert any("over the 1 MB limit" in e for e in errors(at)), errors(at)
     assert workspace.datasets() == [] and not any((workspace.root / "tmp").glob("*/upload"))
+
+
+def test_a_new_upload_starts_a_fresh_form(workspace):
+    ragged = b"user,time,event\nu1,2025-01-01,view\nu2,2025-01-02\nu3,2025-01-03,view\n"
+    at = upload(app(), "first.csv", ragged)
+    at.text_input(key="ds_name").set_value("First file").run()
+    button(at, "Import").click().run()  # stops to ask about the malformed row
+    assert any("cannot be read as rows" in e for e in errors(at))
+    at = upload(at, "second.csv", GOOD)
+    assert at.text_input(key="ds_name").value == "second"
+    assert not any("cannot be read as rows" in e for e in errors(at))
+    button(at, "Import").click().run()
+    no_traceback(at)
+    assert [d.name for d in workspace.datasets()] == ["second"]

@@ -130,3 +130,16 @@ def test_summary_splits_numbers_and_text(small, workspace):
     assert "recency_days" in set(numbers["feature"]) and set(texts["feature"]) == {"top_channel"}
     row = numbers.set_index("feature").loc["monetary"]
     assert row["max"] == 40 and row["min"] == 0
+
+
+def test_a_log_without_amounts_leaves_money_empty_not_zero(workspace, tmp_path):
+    text = "user,time,event\nu1,2025-01-01 10:00,view\nu1,2025-01-02 10:00,purchase\nu2,2025-01-03 10:00,view\n"
+    ds = workspace.import_file(write(tmp_path / "no_amounts.csv", text))
+    feats = workspace.features(ds.id).set_index("user_id")
+    assert feats.loc["u1", "frequency"] == 1  # purchases still count
+    assert feats["monetary"].isna().all() and feats["avg_order_value"].isna().all()
+    assert workspace.feature_meta(ds.id, workspace.feature_params(ds.id))["has_amounts"] is False
+    from analytics import segments
+
+    choice = segments.choose_features(feats.reset_index())
+    assert "monetary" not in choice.columns and any("monetary" in n for n in choice.notices)

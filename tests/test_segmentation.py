@@ -363,3 +363,16 @@ def test_charts_build_and_escape_data_text(sample_features):
     sweep_json = figs[0].to_json()
     assert f"Recommended: {result.sweep.recommended_k} segments" in sweep_json
     assert len(figs[0].data) >= 8  # four score lines + four recommended markers
+
+
+def test_assigning_segments_reproduces_them_and_reads_no_later_events(sample_features):
+    result = seg.segment(sample_features, 4, random_state=0, stability_resamples=0)
+    again = seg.assign_segments(result, sample_features, sample_features)
+    names = result.assignments.set_index("user_id")["segment_name"]
+    assert (again.reindex(names.index.astype(str)).to_numpy() == names.to_numpy()).mean() > 0.99
+    # Users described differently (e.g. as of an earlier date) go to the nearest centre of the same segments.
+    earlier = sample_features.assign(recency_days=sample_features["recency_days"] + 60)
+    moved = seg.assign_segments(result, sample_features, earlier)
+    assert set(moved) <= set(result.names) and (moved.to_numpy() != again.to_numpy()).any()
+    with pytest.raises(InvalidParameterError, match="lack"):
+        seg.assign_segments(result, sample_features, sample_features.drop(columns=[result.columns[0]]))

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analytics import models
+from analytics import models, segments
 from analytics.workspace import Dataset
 from ui import state
 
@@ -123,33 +123,34 @@ def confusion(run: TrainingRun, result: models.ModelResult, threshold: float) ->
     return models.confusion_at(run.labels, result.oof_scores, threshold)
 
 
-def importance(training: models.TrainingSet, run: TrainingRun, result: models.ModelResult) -> models.ImportanceResult:
-    return state.remember("importance", run.memo_key(result), models.permutation_importance_report(
-        training, result.key, params=result.params))
+def importance(training: models.TrainingSet, run: TrainingRun, result: models.ModelResult,
+               progress=None) -> models.ImportanceResult:
+    found = models.permutation_importance_report(training, result.key, params=result.params, progress=progress)
+    return state.remember("importance", run.memo_key(result), found, keep=lambda r: r.to_parts())
 
 
 def last_importance(run: TrainingRun, result: models.ModelResult) -> models.ImportanceResult | None:
-    return state.recall("importance", run.memo_key(result))
+    return state.recall("importance", run.memo_key(result), load=models.ImportanceResult.from_parts)
 
 
-def learning_curve(training: models.TrainingSet, run: TrainingRun,
-                   result: models.ModelResult) -> models.LearningCurveResult:
-    return state.remember("learning_curve", run.memo_key(result), models.learning_curve_report(
-        training, result.key, params=result.params))
+def learning_curve(training: models.TrainingSet, run: TrainingRun, result: models.ModelResult,
+                   progress=None) -> models.LearningCurveResult:
+    found = models.learning_curve_report(training, result.key, params=result.params, progress=progress)
+    return state.remember("learningcurve", run.memo_key(result), found, keep=lambda r: r.to_parts())
 
 
 def last_learning_curve(run: TrainingRun, result: models.ModelResult) -> models.LearningCurveResult | None:
-    return state.recall("learning_curve", run.memo_key(result))
+    return state.recall("learningcurve", run.memo_key(result), load=models.LearningCurveResult.from_parts)
 
 
-def tune(training: models.TrainingSet, run: TrainingRun, result: models.ModelResult,
-         budget_s: float) -> models.TuningResult:
-    return state.remember("tuning", run.memo_key(result), models.tune_model(training, result.key,
-                                                                             time_budget_s=float(budget_s)))
+def tune(training: models.TrainingSet, run: TrainingRun, result: models.ModelResult, budget_s: float,
+         progress=None) -> models.TuningResult:
+    found = models.tune_model(training, result.key, time_budget_s=float(budget_s), progress=progress)
+    return state.remember("tuning", run.memo_key(result), found, keep=lambda r: r.to_parts())
 
 
 def last_tuning(run: TrainingRun, result: models.ModelResult) -> models.TuningResult | None:
-    return state.recall("tuning", run.memo_key(result))
+    return state.recall("tuning", run.memo_key(result), load=models.TuningResult.from_parts)
 
 
 def saved_segmentations(ds: Dataset) -> list[str]:
@@ -158,8 +159,25 @@ def saved_segmentations(ds: Dataset) -> list[str]:
 
 def segment_performance(ds: Dataset, training: models.TrainingSet, result: models.ModelResult,
                         segmentation: str) -> pd.DataFrame:
-    labels = state.workspace().result(ds.id, "segmentation", segmentation).frames["labels"]
-    return models.segment_performance(training, result.oof_scores, labels.set_index("user_id")["segment"])
+    """How the model ranks within each segment, users placed in segments by their features as of the cutoff.
+
+    A saved segmentation was made from the latest features, which include the label
+    window; placing users by their features as of the cutoff (nearest segment centre)
+    keeps the comparison free of what happened after it.
+    """
+    segments_as_of_cutoff = _segments_at_cutoff(ds, training, segmentation)
+    return models.segment_performance(training, result.oof_scores, segments_as_of_cutoff)
+
+
+def _segments_at_cutoff(ds: Dataset, training: models.TrainingSet, segmentation: str) -> pd.Series:
+    ws = state.workspace()
+    stored = ws.result(ds.id, "segmentation", segmentation)
+    labels = stored.frames["labels"]
+    result = segments.SegmentationResult.from_dict(stored.meta["result"], labels.rename(
+        columns={"segment": "segment_name", "segment_id": "segment"}))
+    fitted_on = ws.read_table(stored.meta["features_table"])
+    at_cutoff = training.X.assign(user_id=training.user_ids)
+    return segments.assign_segments(result, fitted_on, at_cutoff)
 
 
 # --- money and targets ---------------------------------------------------------------------------------------
@@ -192,11 +210,14 @@ def build_target_list(ds: Dataset, training: models.TrainingSet, run: TrainingRu
     """Today's users scored by the model fitted on all labelled users, top ``depth_pct`` percent."""
     targets = models.score_dataset(state.workspace(), ds.id, fitted(training, result), segments=_latest_segments(ds),
                                    top_pct=depth_pct)
-    return state.remember("target_list", run.memo_key(result), targets)
+    return state.remember("targetlist", run.memo_key(result, round(depth_pct, 3)), targets,
+                          keep=lambda t: ({}, {"targets": t}))
 
 
-def last_target_list(run: TrainingRun, result: models.ModelResult) -> pd.DataFrame | None:
-    return state.recall("target_list", run.memo_key(result))
+def last_target_list(run: TrainingRun, result: models.ModelResult, depth_pct: float) -> pd.DataFrame | None:
+    """The target list built for this run, model and depth (none when any of them changed since)."""
+    return state.recall("targetlist", run.memo_key(result, round(depth_pct, 3)),
+                        load=lambda _meta, frames: frames["targets"])
 
 
 def targets_csv(targets: pd.DataFrame) -> bytes:
@@ -224,8 +245,8 @@ def score_with_saved(ds: Dataset, model_name: str, on_dataset: str) -> pd.DataFr
     """Score the latest data of a dataset with a saved model (checked before use)."""
     ws = state.workspace()
     scored = models.score_dataset(ws, on_dataset, ws.model_path(ds.id, model_name))
-    return state.remember("saved_model_scores", (ds.id, model_name, on_dataset), scored)
+    return state.remember("scores", (ds.id, model_name, on_dataset), scored, keep=lambda t: ({}, {"scores": t}))
 
 
 def last_scores(ds: Dataset, model_name: str, on_dataset: str) -> pd.DataFrame | None:
-    return state.recall("saved_model_scores", (ds.id, model_name, on_dataset))
+    return state.recall("scores", (ds.id, model_name, on_dataset), load=lambda _meta, frames: frames["scores"])

@@ -44,25 +44,35 @@ def _sweep_key(ds: Dataset, table: str, columns: list[str], prep: segments.Prepr
 
 
 def sweep(ds: Dataset, table: str, features: pd.DataFrame, columns: list[str],
-          prep: segments.Preprocessing) -> segments.KSweepResult:
-    """The k sweep for these features and settings (computed once per session)."""
+          prep: segments.Preprocessing, progress=None) -> segments.KSweepResult:
+    """The k sweep for these features and settings (computed once, kept in the workspace)."""
     result = last_sweep(ds, table, columns, prep)
     if result is None:
-        result = state.remember("k_sweep", _sweep_key(ds, table, columns, prep),
-                                segments.k_sweep(features, columns, preprocessing=prep))
+        result = state.remember("ksweep", _sweep_key(ds, table, columns, prep),
+                                segments.k_sweep(features, columns, preprocessing=prep, progress=progress),
+                                keep=lambda r: (r.to_dict(), {}))
     return result
 
 
 def last_sweep(ds: Dataset, table: str, columns: list[str],
                prep: segments.Preprocessing) -> segments.KSweepResult | None:
-    return state.recall("k_sweep", _sweep_key(ds, table, columns, prep))
+    return state.recall("ksweep", _sweep_key(ds, table, columns, prep),
+                        load=lambda meta, _frames: segments.KSweepResult.from_dict(meta))
+
+
+def rfm_grid() -> pd.DataFrame:
+    """The RFM grid's cells and their definitions."""
+    return segments.rfm_grid_table()
 
 
 def segment(ds: Dataset, table: str, features: pd.DataFrame, k: int, *, method: str, columns: list[str],
             prep: segments.Preprocessing, progress=None) -> segments.SegmentationResult:
-    """Segment the users and make the result this session's current segmentation."""
-    result = segments.segment(features, int(k), method=method, columns=columns, preprocessing=prep,
-                              progress=progress)
+    """Segment the users (K-means, Ward or the RFM grid) and make the result this session's current one."""
+    if method == "rfm":
+        result = segments.rfm_segment(features)
+    else:
+        result = segments.segment(features, int(k), method=method, columns=columns, preprocessing=prep,
+                                  progress=progress)
     set_current(ds, table, result)
     return result
 
@@ -81,17 +91,36 @@ def set_current(ds: Dataset, table: str, result: segments.SegmentationResult) ->
     st.session_state[_MAPS] = {}
 
 
-def map_for(result: segments.SegmentationResult, method: str, **params) -> segments.Embedding | None:
-    return st.session_state.setdefault(_MAPS, {}).get((id(result), method, json.dumps(params, sort_keys=True)))
+def _result_key(result: segments.SegmentationResult) -> str:
+    """What a map of this segmentation depends on (not the segment names, which a rename changes)."""
+    d = result.to_dict()
+    return json.dumps([d["method"], d["k"], d["columns"], d["preprocessing"], d["random_state"], d["centers"]],
+                      sort_keys=True)
 
 
-def draw_map(result: segments.SegmentationResult, features: pd.DataFrame, method: str, progress=None,
+def _map_key(ds: Dataset, result: segments.SegmentationResult, method: str, params: dict) -> tuple:
+    return ds.id, _result_key(result), method, json.dumps(params, sort_keys=True)
+
+
+def map_for(ds: Dataset, result: segments.SegmentationResult, method: str, **params) -> segments.Embedding | None:
+    """The map drawn for this segmentation and settings, in this session or stored in the workspace."""
+    key = _map_key(ds, result, method, params)
+    emb = st.session_state.setdefault(_MAPS, {}).get(key)
+    if emb is None:
+        emb = state.recall("map", key, load=lambda meta, frames: segments.Embedding.from_parts(meta, frames["xy"]))
+        if emb is not None:
+            st.session_state[_MAPS][key] = emb
+    return emb
+
+
+def draw_map(ds: Dataset, result: segments.SegmentationResult, features: pd.DataFrame, method: str, progress=None,
              **params) -> segments.Embedding:
     emb = segments.embed(features, method, labels=result.labels, columns=result.columns,
                          preprocessing=segments.Preprocessing.from_dict(result.preprocessing),
                          random_state=result.random_state, progress=progress, **params)
-    st.session_state.setdefault(_MAPS, {})[(id(result), method, json.dumps(params, sort_keys=True))] = emb
-    return emb
+    key = _map_key(ds, result, method, params)
+    st.session_state.setdefault(_MAPS, {})[key] = emb
+    return state.remember("map", key, emb, keep=lambda e: (e.meta(), {"xy": e.frame()[["row", "x", "y"]]}))
 
 
 def audience(result: segments.SegmentationResult) -> pd.DataFrame:
@@ -113,8 +142,8 @@ def save(ds: Dataset, table: str, result: segments.SegmentationResult, name: str
                            "segment_id": result.assignments["segment"].astype(int)})
     frames = {"labels": labels}
     maps = {}
-    for (rid, method, _params), emb in st.session_state.get(_MAPS, {}).items():
-        if rid == id(result):
+    for (dataset_id, result_key, method, _params), emb in st.session_state.get(_MAPS, {}).items():
+        if dataset_id == ds.id and result_key == _result_key(result):
             frames[f"map_{method}"] = emb.frame()[["row", "x", "y"]]
             maps[method] = emb.meta()
     meta = {"result": result.to_dict(), "features_table": table, "maps": maps, "brief": result.brief()}

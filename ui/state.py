@@ -13,12 +13,16 @@ shown: :func:`recall` with another key finds nothing.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
 
 from analytics import config
 from analytics.errors import DatasetNotFoundError
+from analytics.jsonable import json_safe
 from analytics.workspace import Dataset, Workspace
 from ui import auth
 
@@ -26,6 +30,7 @@ ACTIVE_DATASET = "active_dataset_id"
 CONFIRM_DELETE = "confirm_delete_id"
 LAST_IMPORT = "last_import_id"
 _MEMORY = "remembered_results"
+URL_DATASET = "dataset"  # the query parameter naming the active dataset
 
 
 @st.cache_resource(show_spinner=False)
@@ -45,17 +50,21 @@ def workspace() -> Workspace:
 
 
 def active_dataset() -> Dataset | None:
-    """The dataset this session works on, or the newest one, or None in an empty workspace."""
+    """The dataset this session works on: the session's choice, the one in the URL (a reload or a shared
+    link), or the newest one; None in an empty workspace. The choice is kept in the URL."""
     ws = workspace()
-    dataset_id = st.session_state.get(ACTIVE_DATASET)
-    if dataset_id:
-        try:
-            return ws.get(dataset_id)
-        except DatasetNotFoundError:
-            st.session_state.pop(ACTIVE_DATASET, None)  # deleted, maybe in another tab
+    for dataset_id in (st.session_state.get(ACTIVE_DATASET), st.query_params.get(URL_DATASET)):
+        if dataset_id:
+            try:
+                ds = ws.get(dataset_id)
+            except DatasetNotFoundError:
+                st.session_state.pop(ACTIVE_DATASET, None)  # deleted, maybe in another tab
+                continue
+            set_active_dataset(ds.id)
+            return ds
     datasets = ws.datasets()
     if datasets:
-        st.session_state[ACTIVE_DATASET] = datasets[0].id
+        set_active_dataset(datasets[0].id)
         return datasets[0]
     return None
 
@@ -63,20 +72,49 @@ def active_dataset() -> Dataset | None:
 def set_active_dataset(dataset_id: str | None) -> None:
     if dataset_id is None:
         st.session_state.pop(ACTIVE_DATASET, None)
+        st.query_params.pop(URL_DATASET, None)
     else:
         st.session_state[ACTIVE_DATASET] = dataset_id
+        if st.query_params.get(URL_DATASET) != dataset_id:
+            st.query_params[URL_DATASET] = dataset_id
 
 
-def remember(kind: str, key: tuple, value: Any) -> Any:
-    """Keep the latest result of one kind (a map, a tuning, ...) for this session, under its key."""
+def remember(kind: str, key: tuple, value: Any, *, keep: Callable[[Any], tuple[dict, dict]] | None = None) -> Any:
+    """Keep the latest result of one kind (a map, a tuning, ...) for this session, under its key.
+
+    With ``keep`` (a result -> ``(meta, tables)`` function) it is also stored in the
+    workspace under the dataset (``key[0]``), so it comes back after a reload or a restart.
+    """
+    st.session_state.setdefault(_MEMORY, {})[kind] = (key, value)
+    if keep is not None:
+        meta, frames = keep(value)
+        workspace().put_result(key[0], kind, _stored_key(key), meta | {"memory_key": json_safe(list(key))}, frames)
+    return value
+
+
+def recall(kind: str, key: tuple, *, load: Callable[[dict, dict], Any] | None = None) -> Any | None:
+    """The remembered result of this kind if it was computed for exactly this key, else None.
+
+    With ``load`` (``(meta, tables)`` -> result) a result stored in the workspace by
+    :func:`remember` is found too, after a reload or a restart.
+    """
+    entry = st.session_state.get(_MEMORY, {}).get(kind)
+    if entry is not None and entry[0] == key:
+        return entry[1]
+    if load is None:
+        return None
+    try:
+        stored = workspace().result(key[0], kind, _stored_key(key))
+    except DatasetNotFoundError:
+        return None
+    value = load(stored.meta, stored.frames)
     st.session_state.setdefault(_MEMORY, {})[kind] = (key, value)
     return value
 
 
-def recall(kind: str, key: tuple) -> Any | None:
-    """The remembered result of this kind if it was computed for exactly this key, else None."""
-    entry = st.session_state.get(_MEMORY, {}).get(kind)
-    return entry[1] if entry is not None and entry[0] == key else None
+def _stored_key(key: tuple) -> str:
+    """A workspace key for a memory key (dataset id first, then everything the result depends on)."""
+    return "k" + hashlib.sha1(json.dumps(json_safe(list(key)), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def forget(*kinds: str) -> None:

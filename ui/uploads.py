@@ -69,6 +69,7 @@ def current(uploaded) -> Upload | None:
         entry = None
     if uploaded is None or entry is not None:
         return entry
+    _reset_form()  # a new file starts from its own guess and name, never the previous file's choices
     staged = ws.stage(uploaded, uploaded.name)
     try:
         inspection = ws.inspect(staged)
@@ -78,6 +79,18 @@ def current(uploaded) -> Upload | None:
     entry = Upload(uploaded.file_id, staged, inspection)
     st.session_state[_STAGED] = entry
     return entry
+
+
+# Widgets of the mapping form on the Data page; their values belong to one uploaded file.
+FORM_KEYS = ("ds_name", "event_name", "date_order", "allow_bad_rows", "import_again")
+FORM_PREFIXES = ("role_", "attributes_")
+
+
+def _reset_form() -> None:
+    for key in list(st.session_state):
+        if key in FORM_KEYS or str(key).startswith(FORM_PREFIXES):
+            del st.session_state[key]
+    st.session_state.pop(_RAGGED, None)
 
 
 def duplicate_of(upload: Upload) -> Dataset | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -9,6 +12,7 @@ from analytics.features.spec import FEATURE_DOCS
 from analytics.ingest.report import CleaningReport
 from analytics.workspace import Dataset
 from ui import auth, state
+from ui.escape import plain
 
 
 def page_start(title: str) -> None:
@@ -101,3 +105,20 @@ def feature_column_config(columns: list[str]) -> dict:
         elif help_text:
             config[col] = st.column_config.Column(col, help=help_text)
     return config
+
+
+def long_step(label: str, run: Callable[[Callable[[float, str], None]], Any], key: str) -> Any:
+    """Run a long step with a bar saying what is being done, and a Stop button.
+
+    Clicking Stop (or any other widget) asks Streamlit for a new run, which
+    interrupts this one at its next progress report; nothing half-done is kept.
+    """
+    stop = st.empty()
+    stop.button("Stop", key=f"stop_{key}", icon=":material/stop_circle:", help="Stop this step (nothing is kept)")
+    bar = st.progress(0.0, text=label)
+    try:
+        return run(lambda fraction, message: bar.progress(min(1.0, max(0.0, float(fraction))),
+                                                          text=f"{label}: {plain(message)}"))
+    finally:
+        bar.empty()
+        stop.empty()

@@ -81,6 +81,8 @@ class FeatureSpec:
         Attribute columns not summarised (identifiers, or beyond the caps for very wide files).
     has_sessions : bool
         The log carries session ids.
+    has_amounts : bool
+        Some events carry an amount; without any, money features are empty, not 0.
     """
 
     as_of: datetime
@@ -89,6 +91,7 @@ class FeatureSpec:
     number_attributes: list[str] = field(default_factory=list)
     has_sessions: bool = False
     skipped_attributes: list[str] = field(default_factory=list)
+    has_amounts: bool = True
 
 
 def event_column_names(events: list[str]) -> dict[str, str]:
@@ -149,4 +152,5 @@ def resolve_spec(params: FeatureParams, profile: DatasetProfile) -> FeatureSpec:
     text_attrs, number_attrs = text_attrs[:MAX_TEXT_ATTRIBUTES], number_attrs[:MAX_NUMBER_ATTRIBUTES]
     return FeatureSpec(as_of=as_of, event_columns=event_column_names(top), text_attributes=text_attrs,
                        number_attributes=number_attrs, has_sessions=profile.has_sessions,
-                       skipped_attributes=[a for a in attrs if a not in text_attrs + number_attrs])
+                       skipped_attributes=[a for a in attrs if a not in text_attrs + number_attrs],
+                       has_amounts=any(profile.amount_counts.values()))

@@ -59,7 +59,8 @@ def feature_table(events: ir.Table, params: FeatureParams, spec: FeatureSpec) ->
     )
     sessions = _sessions(ev, params, spec)
     out = base.join(sessions, "user_id")
-    monetary = out._monetary.fill_null(0.0)
+    # No amount anywhere in the log: spend is unknown, not zero (it would look like a shop of non-buyers).
+    monetary = out._monetary.fill_null(0.0) if spec.has_amounts else ibis.null().cast("float64")
     other = out.n_events - sum((out[c] for c in spec.event_columns), ibis.literal(0))
     out = out.mutate(
         recency_days=(as_of_s - out._last) / DAY_SECONDS,

@@ -13,6 +13,7 @@ from analytics.models.economics import segment_lookup
 from analytics.models.fitting import fit_one, positive_scores, stratified_folds, stratified_holdout
 from analytics.models.training_set import TrainingSet, check_classes
 from analytics.models.zoo import MODELS, SAMPLE_CAPS, feature_kinds, model_spec, prepare_features
+from analytics.progress import Progress, no_progress
 from analytics.sampling import MIN_PER_CLASS, stratified_sample
 
 
@@ -26,25 +27,37 @@ class ImportanceResult:
     n_repeats: int
     note: str
 
+    def to_parts(self) -> tuple[dict, dict[str, pd.DataFrame]]:
+        """JSON metadata and tables, for the workspace (:meth:`from_parts` reads them back)."""
+        return ({"baseline_auc": self.baseline_auc, "n_rows": self.n_rows, "n_repeats": self.n_repeats,
+                 "note": self.note}, {"table": self.table})
+
+    @classmethod
+    def from_parts(cls, meta: dict, frames: dict[str, pd.DataFrame]) -> ImportanceResult:
+        return cls(table=frames["table"], **{k: meta[k] for k in ("baseline_auc", "n_rows", "n_repeats", "note")})
+
 
 def permutation_importance_report(training: TrainingSet, key: str, *, params: dict | None = None,
                                   n_repeats: int = 5, max_rows: int = 10_000, test_size: float = 0.25,
-                                  balance_classes: bool = True, random_state: int = 0) -> ImportanceResult:
+                                  balance_classes: bool = True, random_state: int = 0,
+                                  progress: Progress | None = None) -> ImportanceResult:
     """Permutation feature importance of one model on a held-out split.
 
     The model is fitted on a stratified ``1 - test_size`` share (sampled like in
     cross-validation for the slow models) and each feature column is shuffled
     ``n_repeats`` times in at most ``max_rows`` held-out users. A text feature is
-    shuffled as one column (not per one-hot value).
+    shuffled as one column (not per one-hot value). ``progress(fraction, message)``
+    is called after each feature (the loop is ours rather than scikit-learn's
+    ``permutation_importance`` so that it can report, and be stopped, per feature).
 
     Returns
     -------
     ImportanceResult
         ``table`` has ``feature``, ``importance`` (mean AUC drop) and ``std``.
     """
-    from sklearn.inspection import permutation_importance
     from sklearn.metrics import roc_auc_score
 
+    say = progress or no_progress
     model_spec(key)
     if not 1 <= n_repeats <= 50:
         raise InvalidParameterError(f"n_repeats must be between 1 and 50, got {n_repeats}.")
@@ -59,11 +72,20 @@ def permutation_importance_report(training: TrainingSet, key: str, *, params: di
     if len(te) > max_rows:
         te = te[stratified_sample(training.y[te], max_rows, random_state=random_state,
                                   min_per_group=MIN_PER_CLASS)]
-    Xt, yt = Xp.iloc[te], training.y[te]
-    base = float(roc_auc_score(yt, positive_scores(pipe, Xt, MODELS[key].name)))
-    r = permutation_importance(pipe, Xt, yt, scoring="roc_auc", n_repeats=n_repeats, random_state=random_state)
-    table = pd.DataFrame({"feature": list(Xt.columns), "importance": r.importances_mean,
-                          "std": r.importances_std}).sort_values("importance", ascending=False, kind="stable")
+    Xt, yt = Xp.iloc[te].reset_index(drop=True), training.y[te]
+    name = MODELS[key].name
+    say(0.0, f"Fitted {name}; shuffling each of {Xt.shape[1]} features")
+    base = float(roc_auc_score(yt, positive_scores(pipe, Xt, name)))
+    rng = np.random.default_rng(random_state)
+    drops = np.zeros((Xt.shape[1], n_repeats))
+    for j, col in enumerate(Xt.columns):
+        shuffled = Xt.copy()
+        for r in range(n_repeats):
+            shuffled[col] = Xt[col].to_numpy()[rng.permutation(len(Xt))]
+            drops[j, r] = base - roc_auc_score(yt, positive_scores(pipe, shuffled, name))
+        say((j + 1) / Xt.shape[1], f"Shuffled '{col}' ({j + 1} of {Xt.shape[1]})")
+    table = pd.DataFrame({"feature": list(Xt.columns), "importance": drops.mean(axis=1),
+                          "std": drops.std(axis=1)}).sort_values("importance", ascending=False, kind="stable")
     note = (f"Drop in ROC AUC (from {base:.3f}) when one feature is shuffled, over {n_repeats} shuffles of "
             f"{len(te):,} held-out users. Near 0: the model does not rely on it (or another feature carries "
             "the same information).")
@@ -130,11 +152,27 @@ class LearningCurveResult:
     verdict: str
     note: str = ""
 
+    def to_parts(self) -> tuple[dict, dict[str, pd.DataFrame]]:
+        """JSON metadata and tables, for the workspace (:meth:`from_parts` reads them back)."""
+        curve = pd.DataFrame({"size": self.sizes, "train_auc": self.train_auc, "train_std": self.train_std,
+                              "valid_auc": self.valid_auc, "valid_std": self.valid_std})
+        return {"verdict": self.verdict, "note": self.note}, {"curve": curve}
+
+    @classmethod
+    def from_parts(cls, meta: dict, frames: dict[str, pd.DataFrame]) -> LearningCurveResult:
+        c = frames["curve"]
+        return cls(sizes=c["size"].to_numpy(), train_auc=c["train_auc"].to_numpy(), train_std=c["train_std"].to_numpy(),
+                   valid_auc=c["valid_auc"].to_numpy(), valid_std=c["valid_std"].to_numpy(), verdict=meta["verdict"],
+                   note=meta.get("note", ""))
+
 
 def learning_curve_report(training: TrainingSet, key: str, *, fractions: Sequence[float] = (0.1, 0.25, 0.5, 1.0),
                           n_folds: int = 3, max_rows: int = 60_000, params: dict | None = None,
-                          balance_classes: bool = True, random_state: int = 0) -> LearningCurveResult:
+                          balance_classes: bool = True, random_state: int = 0,
+                          progress: Progress | None = None) -> LearningCurveResult:
     """AUC against training size, with a plain sentence on whether more data would help.
+
+    ``progress(fraction, message)`` is called after each fit.
 
     For each of ``n_folds`` stratified folds the model is fitted on growing
     stratified shares (``fractions``) of the training part and scored on the
@@ -169,8 +207,10 @@ def learning_curve_report(training: TrainingSet, key: str, *, fractions: Sequenc
         note = (note + " " if note else "") + f"Computed on a sample of {len(y):,} of {len(y_all):,} users."
     tr_auc = np.full((len(sizes), n_folds), np.nan)
     va_auc = np.full((len(sizes), n_folds), np.nan)
+    say, done = progress or no_progress, 0
     for j, (tr, te) in enumerate(folds):
         for i, n in enumerate(sizes):
+            done += 1
             sub = (tr[stratified_sample(y[tr], n, random_state=random_state + j, min_per_group=2)] if n < len(tr)
                    else tr)
             if y[sub].min() == y[sub].max():
@@ -179,6 +219,7 @@ def learning_curve_report(training: TrainingSet, key: str, *, fractions: Sequenc
                               random_state=random_state)
             tr_auc[i, j] = roc_auc_score(y[sub], positive_scores(pipe, Xp.iloc[sub], key))
             va_auc[i, j] = roc_auc_score(y[te], positive_scores(pipe, Xp.iloc[te], key))
+            say(done / (len(folds) * len(sizes)), f"Fold {j + 1} of {len(folds)}: trained on {len(sub):,} users")
     keep = ~np.isnan(va_auc).all(axis=1)
     if keep.sum() < len(sizes):
         note = (note + " " if note else "") + "The smallest sizes had only one class and are left out."

@@ -13,6 +13,9 @@ from analytics.errors import InvalidParameterError
 from analytics.jsonable import json_safe, rounded
 from analytics.models.training_set import TrainingSet
 
+# A model whose AUC minus its fold spread is at or below this ranks within noise of a coin toss.
+NEAR_CHANCE_AUC = 0.55
+
 
 @dataclass
 class Curve:
@@ -103,6 +106,14 @@ class ModelResult:
     @property
     def ok(self) -> bool:
         return self.error is None and self.auc_mean is not None
+
+    @property
+    def near_chance(self) -> bool:
+        """Its ranking is within noise of random: the fold spread reaches down to AUC 0.55 (or AUC is undefined).
+
+        Advice built on such scores (whom to contact, how many) would mostly pick people at random.
+        """
+        return self.auc_mean is None or self.auc_mean - (self.auc_std or 0.0) <= NEAR_CHANCE_AUC
 
     @property
     def label(self) -> str:

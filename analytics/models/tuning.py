@@ -59,6 +59,15 @@ class TuningResult:
     trials: pd.DataFrame
     note: str
 
+    def to_parts(self) -> tuple[dict, dict[str, pd.DataFrame]]:
+        """JSON metadata and tables, for the workspace (:meth:`from_parts` reads them back)."""
+        meta = {k: v for k, v in self.__dict__.items() if k != "trials"}
+        return json_safe(meta), {"trials": self.trials}
+
+    @classmethod
+    def from_parts(cls, meta: dict, frames: dict[str, pd.DataFrame]) -> TuningResult:
+        return cls(**meta, trials=frames["trials"])
+
 
 def tune_model(training: TrainingSet, key: str, *, time_budget_s: float = 60.0, max_candidates: int = 30,
                n_folds: int = 5, max_rows: int = 100_000, balance_classes: bool = True, random_state: int = 0,

@@ -16,6 +16,7 @@ run and its result), ``maps`` (t-SNE, UMAP, PCA) and ``umap_loader``.
 
 from __future__ import annotations
 
+from analytics.segments.assign import assign_segments
 from analytics.segments.clustering import METHODS
 from analytics.segments.describe import name_segments, segment_kpis
 from analytics.segments.features import (
@@ -29,10 +30,13 @@ from analytics.segments.ksweep import KSweepResult, k_sweep, recommend_k
 from analytics.segments.maps import DEFAULT_MAX_POINTS, Embedding, embed, warm_up
 from analytics.segments.maps import METHODS as MAP_METHODS
 from analytics.segments.preprocessing import SCALINGS, Prepared, Preprocessing, prepare
+from analytics.segments.rfm import grid_table as rfm_grid_table
+from analytics.segments.rfm import rfm_scores, rfm_segment
 from analytics.segments.segment import SegmentationResult, rename_segments, segment
 from analytics.segments.umap_loader import load_umap
 
-__all__ = ["DEFAULT_FEATURES", "DEFAULT_MAX_POINTS", "MAP_METHODS", "METHODS", "SCALINGS", "Embedding", "FeatureChoice",
-           "KSweepResult", "Prepared", "Preprocessing", "SegmentationResult", "choose_features", "embed",
-           "feature_label", "k_sweep", "load_umap", "name_segments", "numeric_candidates", "prepare", "recommend_k",
-           "rename_segments", "segment", "segment_kpis", "warm_up"]
+__all__ = ["DEFAULT_FEATURES", "DEFAULT_MAX_POINTS", "MAP_METHODS", "METHODS", "SCALINGS", "assign_segments",
+           "choose_features", "embed", "Embedding", "feature_label", "FeatureChoice", "k_sweep", "KSweepResult",
+           "load_umap", "name_segments", "numeric_candidates", "prepare", "Prepared", "Preprocessing", "recommend_k",
+           "rename_segments", "rfm_grid_table", "rfm_scores", "rfm_segment", "segment", "segment_kpis",
+           "SegmentationResult", "warm_up"]

@@ -82,12 +82,20 @@ def segment_kpis(features: pd.DataFrame, labels: np.ndarray, k: int | None = Non
     return out
 
 
+# Half a year without a visit: lapsed in any trade, whatever the other segments look like.
+LAPSED_DAYS = 180
+
+
 def name_segments(profile: pd.DataFrame, summary: pd.DataFrame | None = None) -> list[str]:
     """A short descriptive name per segment, unique and non-empty.
 
     The name is "<lifecycle> <value>". Lifecycle comes from the profile: "Lapsed"
-    (long since last visit), "New" (short tenure), "Loyal" / "Engaged" (many
-    purchases or visits), "Occasional" (few visits), else "Regular". Value comes
+    (long since last visit: a median recency of :data:`LAPSED_DAYS` days or more, or
+    well above everyone's), "New" (short tenure), "Loyal" / "Engaged" (many
+    purchases or visits), "Occasional" (few visits), else "Regular"; a lapsed
+    segment that was loyal is "Lapsed loyal ...". Recency comes first because it
+    is what tells customers apart on transaction data: a segment last seen 16
+    months ago is never called "Regular". Value comes
     from the KPIs when they are there: "browsers" (under a quarter bought),
     "high spenders" (revenue per buyer at least 1.5x all buyers'), "bargain
     buyers" (average order under 0.7x everyone's), else "buyers"; without KPIs
@@ -105,7 +113,9 @@ def name_segments(profile: pd.DataFrame, summary: pd.DataFrame | None = None) ->
     """
     k = len(profile)
     value = value_ratios(summary, k)
-    names = [segment_name(profile.iloc[i], *value[i]) for i in range(k)]
+    recency = (summary["median_recency_days"].to_numpy(dtype=float)
+               if summary is not None and "median_recency_days" in summary.columns else np.full(k, np.nan))
+    names = [segment_name(profile.iloc[i], *value[i], recency_days=recency[i]) for i in range(k)]
     return unique_names(names, profile)
 
 
@@ -132,7 +142,7 @@ def z_of(row: pd.Series, *cols: str) -> float | None:
 
 
 def segment_name(row: pd.Series, buyer_share: float = np.nan, spend_ratio: float = np.nan,
-          basket_ratio: float = np.nan) -> str:
+                 basket_ratio: float = np.nan, recency_days: float = np.nan) -> str:
     recency = z_of(row, "recency_days", "days_since_last_purchase")
     tenure = z_of(row, "tenure_days")
     visits = z_of(row, "n_sessions", "active_days", "n_events")
@@ -158,8 +168,9 @@ def segment_name(row: pd.Series, buyer_share: float = np.nan, spend_ratio: float
         noun = "buyers"
 
     loyal = (buys is not None and buys >= 0.6) or (visits is not None and visits >= 0.8)
-    if recency is not None and recency >= 0.8:
-        adjective = "Lapsed"
+    lapsed = (recency is not None and recency >= 0.8) or (np.isfinite(recency_days) and recency_days >= LAPSED_DAYS)
+    if lapsed:
+        adjective = "Lapsed loyal" if loyal and noun != "browsers" else "Lapsed"
     elif tenure is not None and tenure <= -0.8:
         adjective = "New"
     elif loyal:

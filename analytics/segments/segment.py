@@ -60,7 +60,7 @@ class SegmentationResult:
 
     Attributes
     ----------
-    method : {"kmeans", "hierarchical"}
+    method : {"kmeans", "hierarchical", "rfm"}
     k : int
     columns : list of str
         Features clustered on.
@@ -121,6 +121,7 @@ class SegmentationResult:
     dendrogram: Dendrogram | None = None
     sample_size: int | None = None
     notices: list[str] = field(default_factory=list)
+    rules: dict | None = None  # the RFM grid's score boundaries (method "rfm"), to place other users the same way
 
     @property
     def labels(self) -> np.ndarray:
@@ -329,3 +330,4 @@ def rename_segments(result: SegmentationResult, names: dict[int, str] | Sequence
     assignments = result.assignments.copy()
     assignments["segment_name"] = np.asarray(new, dtype=object)[assignments["segment"].to_numpy()]
     return SegmentationResult(**{**result.__dict__, "names": new, "summary": summary, "assignments": assignments})
+

@@ -109,7 +109,7 @@ class FeatureStore:
         cur.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS {select_sql}")
         meta = {"as_of": spec.as_of.isoformat(), "event_columns": spec.event_columns,
                 "text_attributes": spec.text_attributes, "number_attributes": spec.number_attributes,
-                "skipped_attributes": spec.skipped_attributes}
+                "skipped_attributes": spec.skipped_attributes, "has_amounts": spec.has_amounts}
         cur.execute("INSERT OR REPLACE INTO results VALUES (?, 'features', ?, ?, ?, ?, ?, ?)",
                     [dataset_id, key, table, json.dumps(params.to_dict()), json.dumps(meta), utc_now(),
                      json.dumps([table])])

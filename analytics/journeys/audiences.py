@@ -2,20 +2,22 @@
 
 Both functions apply exactly the definitions of :func:`analytics.journeys.funnel`
 and :func:`analytics.journeys.retention` (same SQL), so an audience always has as
-many users as the number shown on the chart it was picked from. The result is an
-:class:`Audience`: a description a marketer can read and the users, ready to be
-stored in the workspace or downloaded (``analytics.exports.frame_bytes``).
+many users as the number shown on the chart it was picked from. The result is the
+shared :class:`analytics.audiences.Audience`: a default name, a description a
+marketer can read, the users and the rule that picked them, ready to be
+stored in the workspace (:meth:`analytics.workspace.Workspace.save_audience`) or
+downloaded (``analytics.exports.frame_bytes``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import duckdb
 import pandas as pd
 
+from analytics.audiences import Audience
 from analytics.errors import InvalidParameterError
 from analytics.journeys._common import (
     check_event_name,
@@ -32,24 +34,6 @@ from analytics.journeys._funnel_sql import funnel_ctes
 from analytics.journeys.retention import check_retention_params, cohort_ctes
 
 
-@dataclass(frozen=True)
-class Audience:
-    """Users picked from a journey view.
-
-    ``users`` has a ``user_id`` column (sorted) plus context: for a funnel the
-    time the user reached their last step (``reached_at``), for a cohort cell the
-    cohort start (``cohort``).
-    """
-
-    description: str
-    users: pd.DataFrame
-    params: dict = field(default_factory=dict)
-
-    @property
-    def size(self) -> int:
-        return len(self.users)
-
-
 def funnel_dropoff_users(con: duckdb.DuckDBPyConnection, table: str, steps: Sequence[str], reached: int,
                          window_days: float = 7, *, exclude: str | None = None, any_order: bool = False,
                          by: str | None = None, segments: pd.DataFrame | duckdb.DuckDBPyRelation | None = None,
@@ -64,8 +48,8 @@ def funnel_dropoff_users(con: duckdb.DuckDBPyConnection, table: str, steps: Sequ
 
     Returns
     -------
-    Audience
-        ``user_id, reached_at``.
+    analytics.audiences.Audience
+        ``user_id, reached_at``; ``rule`` holds the parameters.
     """
     steps = check_steps(steps)
     if isinstance(reached, bool) or not isinstance(reached, int) or not 1 <= reached <= len(steps):
@@ -93,13 +77,18 @@ def funnel_dropoff_users(con: duckdb.DuckDBPyConnection, table: str, steps: Sequ
             join, where = "JOIN grp ON grp.user_id = f.user_id", " AND grp.g = $grp"
         users = con.execute(f"WITH {ctes} SELECT f.user_id, f.t{reached} AS reached_at FROM f {join} "
                             f"WHERE f.t{reached} IS NOT NULL{nxt}{where} ORDER BY f.user_id", params).df()
+    in_group = grp is not None and group is not None
     if reached < len(steps):
         what = f"Reached {steps[reached - 1]!r} (step {reached}) but not {steps[reached]!r} (step {reached + 1})"
+        name = f"Stopped after {steps[reached - 1]} (step {reached})"
     else:
         what = f"Completed the funnel {' > '.join(steps)}"
-    desc = f"{what} within {window_days:g} days" + (f", {grp.label} = {group}" if grp is not None and group else "")
-    return Audience(desc, users, {"kind": "funnel", "steps": steps, "reached": reached, "window_days": window_days,
-                                  "exclude": exclude, "any_order": bool(any_order), "by": by, "group": group})
+        name = f"Completed {steps[0]} to {steps[-1]}"
+    desc = f"{what} within {window_days:g} days" + (f", {grp.label} = {group}" if in_group else "")
+    return Audience(name + (f", {group}" if in_group else ""), desc, users,
+                    {"kind": "funnel", "steps": steps, "reached": reached, "window_days": window_days,
+                     "exclude": exclude, "any_order": bool(any_order), "by": by,
+                     "segments": segments is not None, "group": group})
 
 
 def cohort_users(con: duckdb.DuckDBPyConnection, table: str, cohort_start: date | datetime | str,
@@ -124,8 +113,8 @@ def cohort_users(con: duckdb.DuckDBPyConnection, table: str, cohort_start: date 
 
     Returns
     -------
-    Audience
-        ``user_id, cohort``.
+    analytics.audiences.Audience
+        ``user_id, cohort``; ``rule`` holds the parameters.
     """
     cols = check_retention_params(con, table, period, cohort_event, return_event, None)
     top = check_top(top)
@@ -159,13 +148,17 @@ def cohort_users(con: duckdb.DuckDBPyConnection, table: str, cohort_start: date 
                             f"WHERE c.c = $cs::TIMESTAMP{cell}{where} ORDER BY c.user_id", params).df()
     unit = "week" if period == "week" else "month"
     desc = f"{unit.capitalize()} cohort of {start.date()}"
+    name = f"{unit.capitalize()} {start.date()} cohort"
     if offset is not None:
         desc += f", {'active' if retained else 'not active'} in {unit} {offset}"
-    if grp is not None and group:
+        name += f", {'back' if retained else 'not back'} in {unit} {offset}"
+    if grp is not None and group is not None:
         desc += f", {grp.label} = {group}"
-    return Audience(desc, users, {"kind": "cohort", "cohort_start": str(start.date()), "offset": offset,
-                                  "period": period, "retained": retained, "cohort_event": cohort_event,
-                                  "return_event": return_event, "by": by, "group": group})
+        name += f", {group}"
+    return Audience(name, desc, users, {"kind": "cohort", "cohort_start": str(start.date()), "offset": offset,
+                                        "period": period, "retained": retained, "cohort_event": cohort_event,
+                                        "return_event": return_event, "by": by, "segments": segments is not None,
+                                        "group": group})
 
 
 def _check_group(group: str | None, by: str | None, segments: object) -> None:

@@ -83,6 +83,12 @@ class CohortMatrix:
                         for p, (a, u) in enumerate(zip(self.average, self.average_users))],
         })
 
+    @classmethod
+    def from_dict(cls, d: dict) -> CohortMatrix:
+        return cls([date.fromisoformat(c["start"]) for c in d["cohorts"]], [int(c["users"]) for c in d["cohorts"]],
+                   [[int(n) for n in c["retained"]] for c in d["cohorts"]],
+                   [float(a["rate"]) for a in d["average"]], [int(a["users"]) for a in d["average"]])
+
 
 @dataclass(frozen=True)
 class RetentionGroup:
@@ -111,6 +117,13 @@ class RetentionResult:
             **self.matrix.to_dict(), "by": self.by,
             "breakdown": [{"value": g.value, **g.matrix.to_dict()} for g in self.groups],
         })
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RetentionResult:
+        """The result back from :meth:`to_dict` (as stored in the workspace)."""
+        return cls(d["period"], d["cohort_event"], d["return_event"], CohortMatrix.from_dict(d),
+                   datetime.fromisoformat(d["data_end"]), bool(d["last_period_partial"]), d["by"],
+                   [RetentionGroup(g["value"], CohortMatrix.from_dict(g)) for g in d["breakdown"]])
 
 
 def check_retention_params(con: duckdb.DuckDBPyConnection, table: str, period: str, cohort_event: str | None,

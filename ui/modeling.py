@@ -20,6 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics import models
+from analytics.audiences import membership
 from analytics.workspace import Dataset
 from ui import state
 
@@ -156,10 +157,32 @@ def saved_segmentations(ds: Dataset) -> list[str]:
     return [s.key for s in state.workspace().results(ds.id, "segmentation")]
 
 
+def segment_choices(ds: Dataset) -> list[tuple[str, str]]:
+    """What can split users for the per-segment view: saved segmentations, then saved audiences, as (kind, key)."""
+    ws = state.workspace()
+    return ([("segmentation", s.key) for s in ws.results(ds.id, "segmentation")]
+            + [("audience", s.key) for s in ws.results(ds.id, "audience")])
+
+
+def segment_choice_label(ds: Dataset, choice: tuple[str, str]) -> str:
+    kind, key = choice
+    if kind == "audience":
+        name = next((s.meta.get("name", key) for s in state.workspace().results(ds.id, "audience") if s.key == key),
+                    key)
+        return f"audience: {name} (in it / not in it)"
+    return f"segmentation: {key}"
+
+
 def segment_performance(ds: Dataset, training: models.TrainingSet, result: models.ModelResult,
-                        segmentation: str) -> pd.DataFrame:
-    labels = state.workspace().result(ds.id, "segmentation", segmentation).frames["labels"]
-    return models.segment_performance(training, result.oof_scores, labels.set_index("user_id")["segment"])
+                        choice: tuple[str, str]) -> pd.DataFrame:
+    """Model quality per segment of a saved segmentation, or in and out of a saved audience."""
+    kind, key = choice
+    ws = state.workspace()
+    if kind == "audience":
+        segments = membership(ws.audience(ds.id, key), training.user_ids)
+    else:
+        segments = ws.result(ds.id, "segmentation", key).frames["labels"][["user_id", "segment"]]
+    return models.segment_performance(training, result.oof_scores, segments)
 
 
 # --- money and targets ---------------------------------------------------------------------------------------

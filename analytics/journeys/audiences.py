@@ -80,12 +80,10 @@ def funnel_dropoff_users(con: duckdb.DuckDBPyConnection, table: str, steps: Sequ
     in_group = grp is not None and group is not None
     if reached < len(steps):
         what = f"Reached {steps[reached - 1]!r} (step {reached}) but not {steps[reached]!r} (step {reached + 1})"
-        name = f"Stopped after {steps[reached - 1]} (step {reached})"
     else:
         what = f"Completed the funnel {' > '.join(steps)}"
-        name = f"Completed {steps[0]} to {steps[-1]}"
     desc = f"{what} within {window_days:g} days" + (f", {grp.label} = {group}" if in_group else "")
-    return Audience(name + (f", {group}" if in_group else ""), desc, users,
+    return Audience(dropoff_name(steps, reached, group if in_group else None), desc, users,
                     {"kind": "funnel", "steps": steps, "reached": reached, "window_days": window_days,
                      "exclude": exclude, "any_order": bool(any_order), "by": by,
                      "segments": segments is not None, "group": group})
@@ -148,17 +146,35 @@ def cohort_users(con: duckdb.DuckDBPyConnection, table: str, cohort_start: date 
                             f"WHERE c.c = $cs::TIMESTAMP{cell}{where} ORDER BY c.user_id", params).df()
     unit = "week" if period == "week" else "month"
     desc = f"{unit.capitalize()} cohort of {start.date()}"
-    name = f"{unit.capitalize()} {start.date()} cohort"
     if offset is not None:
         desc += f", {'active' if retained else 'not active'} in {unit} {offset}"
-        name += f", {'back' if retained else 'not back'} in {unit} {offset}"
-    if grp is not None and group is not None:
+    in_group = grp is not None and group is not None
+    if in_group:
         desc += f", {grp.label} = {group}"
-        name += f", {group}"
-    return Audience(name, desc, users, {"kind": "cohort", "cohort_start": str(start.date()), "offset": offset,
-                                        "period": period, "retained": retained, "cohort_event": cohort_event,
-                                        "return_event": return_event, "by": by, "segments": segments is not None,
-                                        "group": group})
+    rule = {"kind": "cohort", "cohort_start": str(start.date()), "offset": offset, "period": period,
+            "retained": retained, "cohort_event": cohort_event, "return_event": return_event, "by": by,
+            "segments": segments is not None, "group": group}
+    return Audience(cohort_name(period, start.date(), offset, retained, group if in_group else None), desc, users,
+                    rule)
+
+
+def dropoff_name(steps: Sequence[str], reached: int, group: str | None = None) -> str:
+    """The default name of a funnel audience (the user may change it)."""
+    if reached < len(steps):
+        name = f"Stopped after {steps[reached - 1]} (step {reached})"
+    else:
+        name = f"Completed {steps[0]} to {steps[-1]}"
+    return name + (f", {group}" if group is not None else "")
+
+
+def cohort_name(period: str, cohort_start: date, offset: int | None, retained: bool = True,
+                group: str | None = None) -> str:
+    """The default name of a cohort audience (the user may change it)."""
+    unit = "Week" if period == "week" else "Month"
+    name = f"{unit} {cohort_start} cohort"
+    if offset is not None:
+        name += f", {'back' if retained else 'not back'} in {unit.lower()} {offset}"
+    return name + (f", {group}" if group is not None else "")
 
 
 def _check_group(group: str | None, by: str | None, segments: object) -> None:

@@ -156,6 +156,13 @@ class FunnelResult:
         out = pd.concat(frames, ignore_index=True)
         return out[["group"] + [c for c in out.columns if c != "group"]]
 
+    def time_table(self) -> pd.DataFrame:
+        """Time to convert from the previous step: one row per (step, time bucket), steps 2..n."""
+        return pd.DataFrame([{"step": s.step, "event": s.event, "time_to_convert": b.label,
+                              "from_seconds": b.lower_seconds, "to_seconds": b.upper_seconds, "users": b.users}
+                             for s in self.steps for b in s.time_to_convert],
+                            columns=["step", "event", "time_to_convert", "from_seconds", "to_seconds", "users"])
+
 
 def funnel(con: duckdb.DuckDBPyConnection, table: str, steps: Sequence[str], window_days: float = 7, *,
            by: str | None = None, segments: pd.DataFrame | duckdb.DuckDBPyRelation | None = None, top: int = 10,

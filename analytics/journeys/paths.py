@@ -83,6 +83,10 @@ class PathsResult:
             "top_paths": self.top_paths.to_dict(orient="records"),
         })
 
+    def paths_table(self) -> pd.DataFrame:
+        """The most common whole paths with the path as text (``a > b > c``), for display and download."""
+        return self.top_paths.assign(path=[" > ".join(p) for p in self.top_paths["path"]])
+
     @classmethod
     def from_dict(cls, d: dict) -> PathsResult:
         """The result back from :meth:`to_dict` (as stored in the workspace)."""

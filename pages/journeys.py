@@ -21,7 +21,6 @@ st.caption(f"**{widgets.plain(ds.name)}**: {ds.rows:,} events of {ds.users:,} us
 if ds.users < 2:
     st.warning(f"This dataset has {ds.users} user: every view works, but percentages of one user say little. "
                "Import a log with more users.", icon=":material/warning:")
-PERCENT = st.column_config.NumberColumn(format="percent")
 
 
 def seed(key: str, value) -> str:
@@ -30,12 +29,19 @@ def seed(key: str, value) -> str:
     return key
 
 
-def pick(options: list, wanted, fallback=None):
+def pick(options: list, wanted, fallback=""):
+    """``wanted`` if it is an option (None: the first), else ``fallback``, else the first option."""
     return wanted if wanted in options else fallback if fallback in options else options[0]
 
 
 def any_of(label: str):
-    return lambda e: label if e is None else e
+    """Format an event choice where "" (Streamlit shows None as "no choice yet") means no particular event."""
+    return lambda e: label if e == "" else e
+
+
+def all_of(groups: list, label: str = "all users"):
+    """Format a group choice by index, -1 meaning every group."""
+    return lambda i: label if i < 0 else groups[i].value
 
 
 # --- saved audiences ----------------------------------------------------------------------------------------------
@@ -55,7 +61,7 @@ if len(saved):
                 journeys.delete_audience(ds, chosen)
                 st.rerun()
 
-options_breakdown = [None, *journeys.breakdowns(ds)]
+breakdown_ids = journeys.breakdown_ids(ds)  # "" (no breakdown) first
 funnel_tab, retention_tab, paths_tab, lifecycle_tab = st.tabs(["Funnel", "Retention", "Paths", "Lifecycle"])
 
 # --- funnel -----------------------------------------------------------------------------------------------------------
@@ -68,12 +74,11 @@ with funnel_tab:
         window = c2.number_input("Window (days)", 0.0, 366.0, step=1.0, key=seed(k + "window", init.window_days),
                                  help="Counted from each user's first step-1 event; later steps must happen no later "
                                       "than that plus the window (more than 0, at most 366 days).")
-        exclude = c3.selectbox("Without doing in between", [None, *names], format_func=any_of("(no exclusion)"),
-                               key=seed(k + "exclude", pick([None, *names], init.exclude)),
+        exclude = c3.selectbox("Without doing in between", ["", *names], format_func=any_of("(no exclusion)"),
+                               key=seed(k + "exclude", pick(["", *names], init.exclude)),
                                help="The user's first such event after step 1 closes their window.")
-        breakdown = c4.selectbox("Break down by", options_breakdown, key=seed(k + "by", pick(options_breakdown,
-                                                                                              init.breakdown)),
-                                 format_func=lambda b, ds=ds: journeys.breakdown_label(ds, b))
+        by_id = c4.selectbox("Break down by", list(breakdown_ids), format_func=lambda b: journeys.breakdown_label(
+            ds, breakdown_ids[b]), key=seed(k + "by", pick(list(breakdown_ids), journeys.breakdown_id(init.breakdown))))
         cols = st.columns(5)
         steps = [cols[i % 5].selectbox(f"Step {i + 1}", names, key=seed(
             f"{k}step{i}", pick(names, init.steps[i] if i < len(init.steps) else None, names[min(i, len(names) - 1)])))
@@ -84,10 +89,11 @@ with funnel_tab:
             first = steps.index(event) + 1
             st.caption(f"Step {i + 1} repeats step {first} ({widgets.plain(event)}): it counts a later "
                        f"{widgets.plain(event)}, strictly after the one of step {first}.")
+    breakdown = breakdown_ids[by_id]
     note = journeys.breakdown_note(ds, breakdown)
     if note:
         st.caption(widgets.plain(note))
-    settings = FunnelSettings(tuple(steps), float(window), exclude, any_order, breakdown, journeys.TOP_GROUPS)
+    settings = FunnelSettings(tuple(steps), float(window), exclude or None, any_order, breakdown, journeys.TOP_GROUPS)
     if st.button("Compute the funnel", type="primary", icon=":material/filter_alt:", key="j_funnel_go"):
         with user_errors("The funnel"):
             journeys.compute(ds, settings, "Following every user through the steps...")
@@ -112,46 +118,50 @@ with funnel_tab:
                     f"{r.window_days:g} days. Check the order of the steps, or try a longer window or any order.",
                     icon=":material/info:")
         table = journeys.steps_table(r.table())
-        st.dataframe(table, hide_index=True, width="stretch", column_config={
-            "conversion_from_start": PERCENT, "conversion_from_previous": PERCENT, "drop_off_rate": PERCENT})
-        st.download_button("Download the steps (CSV)", journeys.csv(table), file_name="funnel_steps.csv",
+        st.dataframe(table, hide_index=True, width="stretch", column_config=journeys.percent_columns(table))
+        st.download_button("Download the steps (CSV)", journeys.csv(r.table()), file_name="funnel_steps.csv",
                            mime="text/csv", on_click="ignore", icon=":material/download:", key="j_dl_steps")
         if r.groups:
             st.markdown(f"**Per {widgets.plain(journeys.breakdown_title(ds, breakdown))}** (the {len(r.groups)} "
                         "groups; users entering the funnel are counted in the group of their step-1 event)")
             groups = journeys.steps_table(r.breakdown_table())
-            st.dataframe(groups, hide_index=True, width="stretch", column_config={
-                "conversion_from_start": PERCENT, "conversion_from_previous": PERCENT, "drop_off_rate": PERCENT})
-            st.download_button("Download the breakdown (CSV)", journeys.csv(groups), file_name="funnel_breakdown.csv",
+            st.dataframe(groups, hide_index=True, width="stretch", column_config=journeys.percent_columns(groups))
+            st.download_button("Download the breakdown (CSV)", journeys.csv(r.breakdown_table()),
+                               file_name="funnel_breakdown.csv",
                                mime="text/csv", on_click="ignore", icon=":material/download:", key="j_dl_groups")
         st.markdown("**Time to convert**")
-        c1, c2 = st.columns([1, 3])
+        c1, _ = st.columns([1, 2])
         to_step = c1.selectbox("From the previous step to", list(range(2, len(r.steps) + 1)), key=k + "ttc",
                                format_func=lambda s, r=r: f"step {s}: {r.steps[s - 1].event}")
-        c2.plotly_chart(journey_charts.time_to_convert_chart(r, to_step), width="stretch")
+        st.plotly_chart(journey_charts.time_to_convert_chart(r, to_step), width="stretch")
         st.download_button("Download times to convert (CSV)", journeys.csv(r.time_table()),
                            file_name="funnel_time_to_convert.csv", mime="text/csv", on_click="ignore",
                            icon=":material/download:", key="j_dl_ttc")
 
-        st.markdown("**Act on it: save the users behind a step as an audience**")
-        c1, c2 = st.columns(2)
+        act = st.container(border=True)
+        act.markdown("**Act on it: save the users behind a step as an audience**")
+        c1, c2 = act.columns(2)
         reached = c1.selectbox("Users who", list(range(1, len(r.steps) + 1)), key=k + "aud_step",
                                format_func=lambda s, r=r: journeys.reached_label(r, s))
-        group = c2.selectbox("Of", [None, *[g.value for g in r.groups]], key=k + "aud_group",
-                             format_func=any_of("all users")) if r.groups else None
+        group_i = c2.selectbox("Of", list(range(-1, len(r.groups))), key=k + "aud_group",
+                               format_func=all_of(r.groups)) if r.groups else -1
+        group = None if group_i < 0 else r.groups[group_i].value
         base = next(g.steps for g in r.groups if g.value == group) if group is not None else r.steps
         count = base[reached].drop_off if reached < len(base) else base[-1].users
-        c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+        c1, c2, c3 = act.columns([3, 1, 1], vertical_alignment="bottom")
         aud_name = c1.text_input(f"Audience name ({count:,} users)", key=f"{k}aud_name_{reached}_{group}",
                                  value=journeys.funnel_audience_name(settings, reached, group))
         if c2.button("Save audience", icon=":material/group_add:", key="j_save_funnel_audience"):
             with user_errors("Saving the audience"):
-                key = journeys.save_audience(ds, journeys.funnel_audience(ds, settings, reached, group), aud_name)
-                st.success(f"Saved '{widgets.plain(aud_name)}' ({count:,} users). Use it as a breakdown here, or as a "
-                           "segment on the Models page.", icon=":material/check_circle:")
+                journeys.save_audience(ds, journeys.funnel_audience(ds, settings, reached, group), aud_name, "funnel")
+                st.rerun()  # the audience lists above (saved audiences, breakdowns) include it now
         c3.download_button("Download (CSV)", journeys.funnel_audience_csv(ds, settings, reached, group),
                            file_name="funnel_audience.csv", mime="text/csv", on_click="ignore",
                            icon=":material/download:", key="j_dl_funnel_audience")
+        saved_now = journeys.just_saved(ds, "funnel")
+        if saved_now:
+            act.success(f"Saved '{widgets.plain(saved_now.name)}' ({saved_now.size:,} users). Use it as a breakdown "
+                        "here, or as a segment on the Models page.", icon=":material/check_circle:")
 
 # --- retention --------------------------------------------------------------------------------------------------------
 with retention_tab:
@@ -161,18 +171,19 @@ with retention_tab:
         c1, c2, c3, c4 = st.columns([1, 2, 2, 2], vertical_alignment="bottom")
         period = c1.radio("Cohorts by", ["week", "month"], key=seed(k + "period", init.period), horizontal=True,
                           help="UTC; weeks start on Monday.")
-        cohort_event = c2.selectbox("Starting event", [None, *names], format_func=any_of("first event of any kind"),
-                                    key=seed(k + "start", pick([None, *names], init.cohort_event)),
+        cohort_event = c2.selectbox("Starting event", ["", *names], format_func=any_of("first event of any kind"),
+                                    key=seed(k + "start", pick(["", *names], init.cohort_event)),
                                     help="A user's cohort is the period of their first such event.")
-        return_event = c3.selectbox("Coming back means", [None, *names], format_func=any_of("any event"),
-                                    key=seed(k + "return", pick([None, *names], init.return_event)))
-        r_breakdown = c4.selectbox("Break down by", options_breakdown, key=seed(k + "by", pick(options_breakdown,
-                                                                                                init.breakdown)),
-                                   format_func=lambda b, ds=ds: journeys.breakdown_label(ds, b))
+        return_event = c3.selectbox("Coming back means", ["", *names], format_func=any_of("any event"),
+                                    key=seed(k + "return", pick(["", *names], init.return_event)))
+        r_by_id = c4.selectbox("Break down by", list(breakdown_ids), format_func=lambda b: journeys.breakdown_label(
+            ds, breakdown_ids[b]), key=seed(k + "by", pick(list(breakdown_ids), journeys.breakdown_id(init.breakdown))))
+    r_breakdown = breakdown_ids[r_by_id]
     note = journeys.breakdown_note(ds, r_breakdown)
     if note:
         st.caption(widgets.plain(note))
-    r_settings = RetentionSettings(period, cohort_event, return_event, r_breakdown, journeys.TOP_GROUPS)
+    r_settings = RetentionSettings(period, cohort_event or None, return_event or None, r_breakdown,
+                                   journeys.TOP_GROUPS)
     if st.button("Compute retention", type="primary", icon=":material/event_repeat:", key="j_retention_go"):
         with user_errors("Retention"):
             journeys.compute(ds, r_settings, "Building cohorts...")
@@ -186,9 +197,10 @@ with retention_tab:
         if r.last_period_partial:
             st.caption(f"The data ends on {r.data_end:%Y-%m-%d}, inside its last {period}: the last cell of each "
                        "cohort covers only part of that period, so it reads lower than it will be.")
-        c1, c2 = st.columns([2, 1])
-        group = c1.selectbox("Cohorts of", [None, *[g.value for g in r.groups]], key=k + "group",
-                             format_func=any_of("all users")) if r.groups else None
+        c1, c2 = st.columns([2, 1]) if r.groups else (None, st.container())
+        group_i = c1.selectbox("Cohorts of", list(range(-1, len(r.groups))), key=k + "group",
+                               format_func=all_of(r.groups)) if r.groups else -1
+        group = None if group_i < 0 else r.groups[group_i].value
         show = c2.radio("Colour by", ["rates", "counts"], horizontal=True, key=k + "show",
                         format_func={"rates": "percentages", "counts": "counts"}.get)
         matrix = r.matrix_of(group)
@@ -197,9 +209,9 @@ with retention_tab:
         else:
             st.plotly_chart(journey_charts.cohort_heatmap(r, group=group, show=show), width="stretch")
             st.plotly_chart(journey_charts.retention_curves(r), width="stretch")
-            cells = journeys.cohort_table(matrix.frame(rates=show == "rates"), period)
-            st.dataframe(cells, hide_index=True, width="stretch", column_config={
-                c: PERCENT for c in cells.columns if show == "rates" and str(c).startswith(period)})
+            cells = journeys.cohort_table(matrix.frame(rates=show == "rates"), period, rates=show == "rates")
+            st.dataframe(cells, hide_index=True, width="stretch", column_config=journeys.percent_columns(
+                cells, period if show == "rates" else None))
             c1, c2, c3 = st.columns(3)
             c1.download_button("Download counts (CSV)", journeys.csv(r.table(rates=False)),
                                file_name=f"retention_{period}_counts.csv", mime="text/csv", on_click="ignore",
@@ -211,34 +223,39 @@ with retention_tab:
                                file_name=f"retention_{period}_average.csv", mime="text/csv", on_click="ignore",
                                icon=":material/download:", key="j_dl_average")
 
-            st.markdown("**Act on it: save the users of a cohort cell as an audience**")
-            c1, c2, c3 = st.columns(3)
+            act = st.container(border=True)
+            act.markdown("**Act on it: save the users of a cohort cell as an audience**")
+            c1, c2, c3 = act.columns(3)
             cohort_i = c1.selectbox("Cohort", list(range(len(matrix.sizes))), key=k + "aud_cohort",
                                     format_func=lambda i, m=matrix: f"{m.cohort_starts[i]} ({m.sizes[i]:,} users)")
             row = matrix.counts[cohort_i]
-            offset = c2.selectbox(f"In {period}", [None, *range(len(row))], key=f"{k}aud_offset_{cohort_i}",
-                                  format_func=lambda p, row=row, period=period: "the whole cohort" if p is None else
-                                  f"{period} {p} ({row[p]:,} came back)")
+            offset_i = c2.selectbox(f"In {period}", [-1, *range(len(row))], key=f"{k}aud_offset_{cohort_i}",
+                                    format_func=lambda p, row=row, period=period: "the whole cohort" if p < 0 else
+                                    f"{period} {p} ({row[p]:,} came back)")
+            offset = None if offset_i < 0 else offset_i
             retained = c3.radio("Users who", [True, False], horizontal=True, key=k + "aud_retained",
                                 format_func={True: "came back", False: "did not come back"}.get,
                                 disabled=offset is None)
             size = matrix.sizes[cohort_i]
             count = size if offset is None else row[offset] if retained else size - row[offset]
             start = matrix.cohort_starts[cohort_i]
-            c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+            c1, c2, c3 = act.columns([3, 1, 1], vertical_alignment="bottom")
             aud_name = c1.text_input(f"Audience name ({count:,} users)", key=f"{k}aud_name_{cohort_i}_{offset}_"
                                      f"{retained}_{group}", value=journeys.cohort_audience_name(
                                          r_settings, start, offset, retained, group))
             if c2.button("Save audience", icon=":material/group_add:", key="j_save_cohort_audience"):
                 with user_errors("Saving the audience"):
                     journeys.save_audience(ds, journeys.cohort_audience(ds, r_settings, start, offset, retained,
-                                                                        group), aud_name)
-                    st.success(f"Saved '{widgets.plain(aud_name)}' ({count:,} users). Use it as a breakdown here, "
-                               "or as a segment on the Models page.", icon=":material/check_circle:")
+                                                                        group), aud_name, "retention")
+                    st.rerun()
             c3.download_button("Download (CSV)", journeys.cohort_audience_csv(ds, r_settings, start, offset, retained,
                                                                               group),
                                file_name="cohort_audience.csv", mime="text/csv", on_click="ignore",
                                icon=":material/download:", key="j_dl_cohort_audience")
+            saved_now = journeys.just_saved(ds, "retention")
+            if saved_now:
+                act.success(f"Saved '{widgets.plain(saved_now.name)}' ({saved_now.size:,} users). Use it as a "
+                            "breakdown here, or as a segment on the Models page.", icon=":material/check_circle:")
 
 # --- paths ----------------------------------------------------------------------------------------------------------
 with paths_tab:
@@ -266,13 +283,15 @@ with paths_tab:
         r = view.result
         st.plotly_chart(journey_charts.sankey_chart(r), width="stretch")
         st.markdown("**Step by step** (share: of the users at the event nearer the anchor)")
-        st.dataframe(r.transitions, hide_index=True, width="stretch", column_config={"share": PERCENT})
+        transitions = journeys.share_table(r.transitions)
+        st.dataframe(transitions, hide_index=True, width="stretch", column_config=journeys.percent_columns(transitions))
         st.download_button("Download the transitions (CSV)", journeys.csv(r.transitions),
                            file_name="paths_transitions.csv", mime="text/csv", on_click="ignore",
                            icon=":material/download:", key="j_dl_transitions")
         st.markdown("**Most common paths**")
         whole = r.paths_table()
-        st.dataframe(whole, hide_index=True, width="stretch", column_config={"share": PERCENT})
+        st.dataframe(journeys.share_table(whole), hide_index=True, width="stretch",
+                     column_config=journeys.percent_columns(whole))
         st.download_button("Download the paths (CSV)", journeys.csv(whole), file_name="paths_top.csv",
                            mime="text/csv", on_click="ignore", icon=":material/download:", key="j_dl_paths")
 
@@ -282,9 +301,9 @@ with lifecycle_tab:
     init = journeys.initial(ds, "lifecycle") or LifecycleSettings()
     c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
     l_period = c1.radio("Per", ["week", "month"], horizontal=True, key=seed(k + "period", init.period))
-    activity = c2.selectbox("Active means doing", [None, *names], format_func=any_of("any event"),
-                            key=seed(k + "event", pick([None, *names], init.event)))
-    l_settings = LifecycleSettings(l_period, activity)
+    activity = c2.selectbox("Active means doing", ["", *names], format_func=any_of("any event"),
+                            key=seed(k + "event", pick(["", *names], init.event)))
+    l_settings = LifecycleSettings(l_period, activity or None)
     if st.button("Compute the lifecycle", type="primary", icon=":material/autorenew:", key="j_lifecycle_go"):
         with user_errors("Lifecycle"):
             journeys.compute(ds, l_settings, "Finding active users per period...")

@@ -10,6 +10,7 @@ widgets start from the settings of the view's newest stored result.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
@@ -46,6 +47,15 @@ def default_steps(ds: Dataset) -> list[str]:
 def breakdowns(ds: Dataset) -> list[Breakdown]:
     """Attributes, saved segmentations and saved audiences of the dataset."""
     return stored.breakdowns(state.workspace(), ds.id)
+
+
+def breakdown_ids(ds: Dataset) -> dict[str, Breakdown | None]:
+    """The breakdowns by a text id for a select box ("" first: no breakdown)."""
+    return {"": None} | {breakdown_id(b): b for b in breakdowns(ds)}
+
+
+def breakdown_id(breakdown: Breakdown | None) -> str:
+    return "" if breakdown is None else f"{breakdown.kind}:{breakdown.name}"
 
 
 def breakdown_label(ds: Dataset, breakdown: Breakdown | None) -> str:
@@ -128,17 +138,28 @@ def cohort_audience(ds: Dataset, settings: RetentionSettings, cohort_start: date
     return stored.cohort_audience(state.workspace(), ds.id, settings, cohort_start, offset, retained, group)
 
 
-def save_audience(ds: Dataset, audience: Audience, name: str) -> str:
-    """Store the audience under the user's name; it becomes this session's last saved audience."""
+@dataclass(frozen=True)
+class SavedAudience:
+    """What the page says after a save: the name given and how many users."""
+
+    key: str
+    name: str
+    size: int
+
+
+def save_audience(ds: Dataset, audience: Audience, name: str, view: str) -> str:
+    """Store the audience under the user's name; the view that saved it says so once after the rerun."""
     key = stored.save_audience(state.workspace(), ds.id, audience, name)
-    st.session_state[_SAVED] = (ds.id, key)
+    st.session_state[_SAVED] = (ds.id, view, SavedAudience(key, name.strip(), audience.size))
     return key
 
 
-def last_saved(ds: Dataset) -> str | None:
+def just_saved(ds: Dataset, view: str) -> SavedAudience | None:
+    """The audience this view saved right before this run (reported once), or None."""
     entry = st.session_state.get(_SAVED)
-    if entry and entry[0] == ds.id and entry[1] in {s.key for s in state.workspace().results(ds.id, "audience")}:
-        return entry[1]
+    if entry and entry[0] == ds.id and entry[1] == view:
+        st.session_state.pop(_SAVED)
+        return entry[2]
     return None
 
 
@@ -205,13 +226,39 @@ def reached_label(result: FunnelResult, step: int) -> str:
 
 
 def steps_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """A funnel step table with the median times also in words, for display."""
-    return frame.assign(median_from_previous=frame["median_seconds_from_previous"].map(duration),
-                        median_from_start=frame["median_seconds_from_start"].map(duration))
+    """A funnel step table for the screen: rates in percent, median times in words (downloads keep the raw table)."""
+    out = pd.DataFrame({"step": frame["step"], "event": frame["event"], "users": frame["users"],
+                        "% of start": 100 * frame["conversion_from_start"],
+                        "% of previous": 100 * frame["conversion_from_previous"],
+                        "dropped": frame["drop_off"], "% dropped": 100 * frame["drop_off_rate"],
+                        "median time from previous": frame["median_seconds_from_previous"].map(duration),
+                        "median time from start": frame["median_seconds_from_start"].map(duration)})
+    if "group" in frame.columns:
+        out.insert(0, "group", frame["group"])
+    return out
 
 
-def cohort_table(frame: pd.DataFrame, period: str) -> pd.DataFrame:
-    """A cohort matrix with readable column names (``week 0``, ``week 1``, ...) and dates as dates."""
+def cohort_table(frame: pd.DataFrame, period: str, rates: bool) -> pd.DataFrame:
+    """A cohort matrix for the screen: ``week 0``, ``week 1``, ... columns (rates in percent), dates as dates."""
     out = frame.rename(columns={c: f"{period} {c}" for c in frame.columns if isinstance(c, int)})
+    if rates:
+        cells = [c for c in out.columns if str(c).startswith(f"{period} ")]
+        out[cells] = 100 * out[cells]
     out["cohort"] = pd.to_datetime(out["cohort"]).dt.date
     return out
+
+
+def share_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A paths table for the screen: ``share`` in percent."""
+    return frame.assign(share=100 * frame["share"])
+
+
+def percent_columns(frame: pd.DataFrame, rates_by_period: str | None = None) -> dict:
+    """Column formats for ``st.dataframe``: percent columns (``% ...``, ``share``, and with ``rates_by_period``
+    the cohort cells ``week 0``, ...) shown with one decimal."""
+    def is_percent(c: object) -> bool:
+        text = str(c)
+        return text.startswith("%") or text == "share" or (
+            rates_by_period is not None and text.startswith(f"{rates_by_period} "))
+
+    return {c: st.column_config.NumberColumn(str(c), format="%.1f%%") for c in frame.columns if is_percent(c)}

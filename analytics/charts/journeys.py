@@ -96,22 +96,39 @@ def cohort_heatmap(result: RetentionResult, group: str | None = None, show: str 
     unit = result.period
     y = [f"{c.isoformat()} ({n:,})" for c, n in zip(m.cohort_starts, m.sizes)]
     width = max((len(r) for r in m.counts), default=0)
-    pad = lambda row: list(row) + [None] * (width - len(row))
-    z = [pad(r) for r in (m.rates if show == "rates" else m.counts)]
-    text = [pad([f"{c:,}<br>{_pct(r)}" for c, r in zip(cr, rr)]) for cr, rr in zip(m.counts, m.rates)]
+
+    def pad(row: list, fill: object = None) -> list:
+        return list(row) + [fill] * (width - len(row))
+
+    rates = show == "rates"
+    dense = width > 12  # no room for two figures per cell: show the one the colours encode
+    z = [pad(r) for r in (m.rates if rates else m.counts)]
+    both = [[f"{c:,} users, {_pct(r)}" for c, r in zip(cr, rr)] for cr, rr in zip(m.counts, m.rates)]
+    if dense:
+        text = [pad([f"{100 * v:.0f}%" if rates else f"{v:,}" for v in row], "")
+                for row in (m.rates if rates else m.counts)]
+    else:
+        text = [pad([f"{c:,}<br>{_pct(r)}" for c, r in zip(cr, rr)], "") for cr, rr in zip(m.counts, m.rates)]
+    # Offset 0 is 100% by definition with "any event": scale the colours to the later periods so they differ.
+    later = [v for row in z for v in row[1:] if v is not None]
+    top = max(later, default=0) or None
     fig = go.Figure(go.Heatmap(
-        z=z, x=[f"{unit} {p}" for p in range(width)], y=y, text=text, texttemplate="%{text}",
-        textfont=dict(size=9), colorscale="Blues", zmin=0, zmax=1 if show == "rates" else None,
-        hovertemplate="cohort %{y}<br>%{x}<br>%{text}<extra></extra>", hoverongaps=False,
-        colorbar=dict(title="retained" if show == "rates" else "users", tickformat=".0%" if show == "rates" else "")))
+        z=z, x=[str(p) if dense else f"{unit} {p}" for p in range(width)], y=y, text=text, texttemplate="%{text}",
+        customdata=[pad(r, "") for r in both], textfont=dict(size=10), colorscale="Blues", zmin=0, zmax=top,
+        hovertemplate=f"cohort %{{y}}<br>{unit} %{{x}}: %{{customdata}}<extra></extra>" if dense else
+        "cohort %{y}<br>%{x}: %{customdata}<extra></extra>", hoverongaps=False,
+        colorbar=dict(title="retained" if rates else "users", tickformat=".0%" if rates else "")))
     who = "any event" if result.return_event is None else safe(result.return_event)
     start = "first event" if result.cohort_event is None else f"first {safe(result.cohort_event)}"
     sub = f"cohort = {unit} of {start}; retained = {who} in that {unit}"
     if group is not None:
         sub += f"; {safe(result.by)} = {safe(group)}"
-    fig.update_layout(template=TEMPLATE, height=max(360, 26 * len(y) + 140), margin=dict(t=70, b=50, l=150, r=20),
+    top_axis = len(y) > 12
+    fig.update_layout(template=TEMPLATE, height=max(360, 26 * len(y) + 160),
+                      margin=dict(t=120 if top_axis else 70, b=20 if top_axis else 50, l=150, r=20),
                       title=f"Retention by {unit} cohort<br><span style='font-size:12px;color:gray'>{sub}</span>")
     fig.update_yaxes(autorange="reversed", title="cohort (users)")
+    fig.update_xaxes(title=f"{unit}s since the cohort's start", side="top" if top_axis else "bottom")
     return fig
 
 
@@ -141,31 +158,51 @@ def retention_curves(result: RetentionResult) -> go.Figure:
 
 
 def sankey_chart(result: PathsResult) -> go.Figure:
-    """The paths as a Sankey: one column per step, the anchor event in its own column."""
+    """The paths as a Sankey: one column per step, the anchor event in its own column.
+
+    Every node is placed explicitly (column by step, stacked by users in the
+    result's order), so a path that ends early ends in its own column rather
+    than being pushed to the last one.
+    """
     labels = [safe(n.label) for n in result.nodes]
     steps = [n.step for n in result.nodes]
     lo, hi = min(steps), max(steps)
     span = max(hi - lo, 1)
     x = [0.01 + 0.98 * (s - lo) / span for s in steps]
+    total = max(result.users, 1)
+    y, filled = [], {}
+    for n in result.nodes:
+        before = filled.get(n.step, 0)
+        y.append(0.02 + 0.96 * (before + n.users / 2) / total)
+        filled[n.step] = before + n.users
     colors = [_node_color(n.label) for n in result.nodes]
     fig = go.Figure(go.Sankey(
         arrangement="snap",
-        node=dict(label=labels, x=x, color=colors, pad=12, thickness=14,
+        node=dict(label=labels, x=x, y=y, color=colors, pad=10, thickness=14,
                   customdata=[[n.step, n.users] for n in result.nodes],
                   hovertemplate="step %{customdata[0]}: %{label}<br>%{customdata[1]:,} users<extra></extra>"),
         link=dict(source=[k.source for k in result.links], target=[k.target for k in result.links],
-                  value=[k.users for k in result.links], color="rgba(76,120,168,0.25)",
+                  value=[k.users for k in result.links],
+                  color=[_translucent(colors[k.target if result.direction == "after" else k.source])
+                         for k in result.links],
                   hovertemplate="%{source.label} → %{target.label}: %{value:,} users<extra></extra>")))
     how = "after" if result.direction == "after" else "before"
-    fig.update_layout(template=TEMPLATE, height=480, margin=dict(t=60, b=20, l=20, r=20),
+    fig.update_layout(template=TEMPLATE, height=520, margin=dict(t=60, b=20, l=20, r=20),
                       title=f"{result.steps} steps {how} the first {safe(result.event)}<br>"
-                            f"<span style='font-size:12px;color:gray'>{result.users:,} users</span>")
+                            f"<span style='font-size:12px;color:gray'>{result.users:,} users; one column per step, "
+                            "the rarer events of a step in (other)</span>")
     return fig
 
 
 def _node_color(label: str) -> str:
     """Same event, same colour in every column (and every run); the catch-all nodes grey."""
-    return "#BAB0AC" if label.startswith("(") else COLORS[sum(map(ord, label)) % len(COLORS)]
+    events = COLORS[:-1]  # the last colour is the catch-alls' grey
+    return COLORS[-1] if label.startswith("(") else events[sum(map(ord, label)) % len(events)]
+
+
+def _translucent(hex_color: str, alpha: float = 0.35) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
 
 
 def lifecycle_chart(result: LifecycleResult) -> go.Figure:

@@ -109,8 +109,9 @@ def cohort_heatmap(result: RetentionResult, group: str | None = None, show: str 
                 for row in (m.rates if rates else m.counts)]
     else:
         text = [pad([f"{c:,}<br>{_pct(r)}" for c, r in zip(cr, rr)], "") for cr, rr in zip(m.counts, m.rates)]
-    # Offset 0 is 100% by definition with "any event": scale the colours to the later periods so they differ.
-    later = [v for row in z for v in row[1:] if v is not None]
+    # With "any event" offset 0 is 100% by definition: scale the colours to the later periods so they differ.
+    first = 1 if result.return_event is None else 0
+    later = [v for row in z for v in row[first:] if v is not None]
     top = max(later, default=0) or None
     fig = go.Figure(go.Heatmap(
         z=z, x=[str(p) if dense else f"{unit} {p}" for p in range(width)], y=y, text=text, texttemplate="%{text}",
@@ -175,7 +176,8 @@ def sankey_chart(result: PathsResult) -> go.Figure:
         before = filled.get(n.step, 0)
         y.append(0.02 + 0.96 * (before + n.users / 2) / total)
         filled[n.step] = before + n.users
-    colors = [_node_color(n.label) for n in result.nodes]
+    palette = _event_colors(result)
+    colors = [palette[n.label] for n in result.nodes]
     fig = go.Figure(go.Sankey(
         arrangement="snap",
         node=dict(label=labels, x=x, y=y, color=colors, pad=10, thickness=14,
@@ -194,10 +196,15 @@ def sankey_chart(result: PathsResult) -> go.Figure:
     return fig
 
 
-def _node_color(label: str) -> str:
-    """Same event, same colour in every column (and every run); the catch-all nodes grey."""
+def _event_colors(result: PathsResult) -> dict[str, str]:
+    """Same event, same colour in every column; the commonest events get distinct colours, catch-alls grey."""
     events = COLORS[:-1]  # the last colour is the catch-alls' grey
-    return COLORS[-1] if label.startswith("(") else events[sum(map(ord, label)) % len(events)]
+    users: dict[str, int] = {}
+    for n in result.nodes:
+        users[n.label] = users.get(n.label, 0) + n.users
+    ranked = sorted((e for e in users if not e.startswith("(")), key=lambda e: (-users[e], e))
+    return {e: COLORS[-1] for e in users if e.startswith("(")} | {
+        e: events[i % len(events)] for i, e in enumerate(ranked)}
 
 
 def _translucent(hex_color: str, alpha: float = 0.35) -> str:

@@ -1,4 +1,4 @@
-"""Journey views of a workspace dataset: stored once per (dataset, settings), found again, audiences saved and reused."""
+"""Journey views of a workspace dataset: stored once per (dataset, settings), found again; audiences reused."""
 
 from __future__ import annotations
 

@@ -210,8 +210,7 @@ with retention_tab:
             st.plotly_chart(journey_charts.cohort_heatmap(r, group=group, show=show), width="stretch")
             st.plotly_chart(journey_charts.retention_curves(r), width="stretch")
             cells = journeys.cohort_table(matrix.frame(rates=show == "rates"), period, rates=show == "rates")
-            st.dataframe(cells, hide_index=True, width="stretch", column_config=journeys.percent_columns(
-                cells, period if show == "rates" else None))
+            st.dataframe(cells, hide_index=True, width="stretch")
             c1, c2, c3 = st.columns(3)
             c1.download_button("Download counts (CSV)", journeys.csv(r.table(rates=False)),
                                file_name=f"retention_{period}_counts.csv", mime="text/csv", on_click="ignore",

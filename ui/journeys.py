@@ -239,12 +239,13 @@ def steps_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def cohort_table(frame: pd.DataFrame, period: str, rates: bool) -> pd.DataFrame:
-    """A cohort matrix for the screen: ``week 0``, ``week 1``, ... columns (rates in percent), dates as dates."""
-    out = frame.rename(columns={c: f"{period} {c}" for c in frame.columns if isinstance(c, int)})
-    if rates:
-        cells = [c for c in out.columns if str(c).startswith(f"{period} ")]
-        out[cells] = 100 * out[cells]
-    out["cohort"] = pd.to_datetime(out["cohort"]).dt.date
+    """A cohort matrix for the screen: ``week 0``, ``week 1``, ... columns as text ("38.1%" or "1,234"; empty
+    where the data does not reach yet), dates as dates. The downloads keep the numbers."""
+    out = pd.DataFrame({"cohort": pd.to_datetime(frame["cohort"]).dt.date, "users": frame["users"]})
+    for c in frame.columns:
+        if isinstance(c, int):
+            out[f"{period} {c}"] = [("" if pd.isna(v) else f"{100 * v:.1f}%" if rates else f"{int(v):,}")
+                                    for v in frame[c]]
     return out
 
 
@@ -253,12 +254,7 @@ def share_table(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(share=100 * frame["share"])
 
 
-def percent_columns(frame: pd.DataFrame, rates_by_period: str | None = None) -> dict:
-    """Column formats for ``st.dataframe``: percent columns (``% ...``, ``share``, and with ``rates_by_period``
-    the cohort cells ``week 0``, ...) shown with one decimal."""
-    def is_percent(c: object) -> bool:
-        text = str(c)
-        return text.startswith("%") or text == "share" or (
-            rates_by_period is not None and text.startswith(f"{rates_by_period} "))
-
-    return {c: st.column_config.NumberColumn(str(c), format="%.1f%%") for c in frame.columns if is_percent(c)}
+def percent_columns(frame: pd.DataFrame) -> dict:
+    """Column formats for ``st.dataframe``: percent columns (``% ...``, ``share``) shown with one decimal."""
+    return {c: st.column_config.NumberColumn(str(c), format="%.1f%%") for c in frame.columns
+            if str(c).startswith("%") or str(c) == "share"}

@@ -30,21 +30,26 @@ def _step_names(steps: list[FunnelStep]) -> list[str]:
 def funnel_chart(result: FunnelResult, title: str | None = None) -> go.Figure:
     """Bars of users per step labelled with conversion from the start and from the previous step.
 
-    With a breakdown, one bar colour per group (labels show conversion from
-    that group's start).
+    With a breakdown, one bar colour per group, labelled with the conversion
+    from that group's start only (the bars are narrow); the hover has the rest.
     """
     fig = go.Figure()
     names = _step_names(result.steps)
     series = [(g.value, g.steps) for g in result.groups] or [("all users", result.steps)]
     for i, (value, steps) in enumerate(series):
-        text = [f"{s.users:,}<br>{_pct(s.conversion_from_start)}" if s.step == 1 else
-                f"{s.users:,}<br>{_pct(s.conversion_from_start)} of start<br>{_pct(s.conversion_from_previous)} "
-                "of previous" for s in steps]
+        if result.groups:
+            text = [f"{100 * s.conversion_from_start:.0f}%" for s in steps]
+        else:
+            text = [f"{s.users:,}<br>{_pct(s.conversion_from_start)}" if s.step == 1 else
+                    f"{s.users:,}<br>{_pct(s.conversion_from_start)} of start<br>"
+                    f"{_pct(s.conversion_from_previous)} of previous" for s in steps]
         fig.add_bar(x=names, y=[s.users for s in steps], name=safe(value), text=text, textposition="outside",
                     marker_color=COLORS[i % len(COLORS)], cliponaxis=False,
-                    customdata=[[s.drop_off, _pct(s.drop_off_rate)] for s in steps],
-                    hovertemplate="%{x}<br>%{y:,} users<br>dropped since previous step: %{customdata[0]:,} "
-                                  f"(%{{customdata[1]}})<extra>{safe(value)}</extra>")
+                    customdata=[[s.drop_off, _pct(s.drop_off_rate), _pct(s.conversion_from_start),
+                                 _pct(s.conversion_from_previous)] for s in steps],
+                    hovertemplate="%{x}<br>%{y:,} users: %{customdata[2]} of start, %{customdata[3]} of previous"
+                                  "<br>dropped since previous step: %{customdata[0]:,} (%{customdata[1]})"
+                                  f"<extra>{safe(value)}</extra>")
     order = "in any order" if result.any_order else "in order"
     sub = f"{result.users:,} users entering, steps {order} within {result.window_days:g} days"
     if result.exclude:

@@ -24,7 +24,7 @@ def choose(page, label: str, option: str) -> None:
             break
         except PlaywrightTimeoutError:
             page.keyboard.press("Escape")
-    expect(box).to_contain_text(option, timeout=60_000)
+    expect(box.get_by_role("combobox")).to_have_value(option, timeout=60_000)
 
 
 def test_funnel_audience_retention_paths_lifecycle(app_server, page):

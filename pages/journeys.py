@@ -5,7 +5,8 @@ import streamlit as st
 
 from analytics.charts import journeys as journey_charts
 from analytics.journeys.settings import FunnelSettings, LifecycleSettings, PathsSettings, RetentionSettings
-from ui import journeys, widgets
+from ui import auth, journeys, widgets
+from ui.escape import plain
 from ui.guard import user_errors
 
 widgets.page_start("Journeys")
@@ -16,7 +17,7 @@ if not ds.has_events:
             icon=":material/info:")
     st.stop()
 names = journeys.events(ds)
-st.caption(f"**{widgets.plain(ds.name)}**: {ds.rows:,} events of {ds.users:,} users. Each view is computed in the "
+st.caption(f"**{plain(ds.name)}**: {ds.rows:,} events of {ds.users:,} users. Each view is computed in the "
            "workspace's engine when you press its button, and kept there for these settings.")
 if ds.users < 2:
     st.warning(f"This dataset has {ds.users} user: every view works, but percentages of one user say little. "
@@ -56,7 +57,8 @@ if len(saved):
         c2.download_button("Download (CSV)", data=journeys.audience_csv(ds, chosen),
                            file_name=f"audience_{chosen}.csv", mime="text/csv", on_click="ignore",
                            icon=":material/download:")
-        if c3.button("Delete", icon=":material/delete:", key="j_delete_audience"):
+        if c3.button("Delete", icon=":material/delete:", key="j_delete_audience", disabled=not auth.can_edit(),
+                     help=None if auth.can_edit() else auth.READ_ONLY_HELP):
             with user_errors("Deleting the audience"):
                 journeys.delete_audience(ds, chosen)
                 st.rerun()
@@ -87,12 +89,12 @@ with funnel_tab:
     for i, event in enumerate(steps):
         if event in steps[:i]:
             first = steps.index(event) + 1
-            st.caption(f"Step {i + 1} repeats step {first} ({widgets.plain(event)}): it counts a later "
-                       f"{widgets.plain(event)}, strictly after the one of step {first}.")
+            st.caption(f"Step {i + 1} repeats step {first} ({plain(event)}): it counts a later "
+                       f"{plain(event)}, strictly after the one of step {first}.")
     breakdown = breakdown_ids[by_id]
     note = journeys.breakdown_note(ds, breakdown)
     if note:
-        st.caption(widgets.plain(note))
+        st.caption(plain(note))
     settings = FunnelSettings(tuple(steps), float(window), exclude or None, any_order, breakdown, journeys.TOP_GROUPS)
     if st.button("Compute the funnel", type="primary", icon=":material/filter_alt:", key="j_funnel_go"):
         with user_errors("The funnel"):
@@ -114,7 +116,7 @@ with funnel_tab:
                                                     if breakdown else None), width="stretch")
         stuck = next((s for s in r.steps[1:] if s.users == 0), None)
         if r.users and stuck is not None:
-            st.info(f"Nobody reached step {stuck.step} ({widgets.plain(stuck.event)}) in order within "
+            st.info(f"Nobody reached step {stuck.step} ({plain(stuck.event)}) in order within "
                     f"{r.window_days:g} days. Check the order of the steps, or try a longer window or any order.",
                     icon=":material/info:")
         table = journeys.steps_table(r.table())
@@ -122,7 +124,7 @@ with funnel_tab:
         st.download_button("Download the steps (CSV)", journeys.csv(r.table()), file_name="funnel_steps.csv",
                            mime="text/csv", on_click="ignore", icon=":material/download:", key="j_dl_steps")
         if r.groups:
-            st.markdown(f"**Per {widgets.plain(journeys.breakdown_title(ds, breakdown))}** (the {len(r.groups)} "
+            st.markdown(f"**Per {plain(journeys.breakdown_title(ds, breakdown))}** (the {len(r.groups)} "
                         "groups; users entering the funnel are counted in the group of their step-1 event)")
             groups = journeys.steps_table(r.breakdown_table())
             st.dataframe(groups, hide_index=True, width="stretch", column_config=journeys.percent_columns(groups))
@@ -151,7 +153,8 @@ with funnel_tab:
         c1, c2, c3 = act.columns([3, 1, 1], vertical_alignment="bottom")
         aud_name = c1.text_input(f"Audience name ({count:,} users)", key=f"{k}aud_name_{reached}_{group}",
                                  value=journeys.funnel_audience_name(settings, reached, group))
-        if c2.button("Save audience", icon=":material/group_add:", key="j_save_funnel_audience"):
+        if c2.button("Save audience", icon=":material/group_add:", key="j_save_funnel_audience",
+                     disabled=not auth.can_edit(), help=None if auth.can_edit() else auth.READ_ONLY_HELP):
             with user_errors("Saving the audience"):
                 journeys.save_audience(ds, journeys.funnel_audience(ds, settings, reached, group), aud_name, "funnel")
                 st.rerun()  # the audience lists above (saved audiences, breakdowns) include it now
@@ -160,7 +163,7 @@ with funnel_tab:
                            icon=":material/download:", key="j_dl_funnel_audience")
         saved_now = journeys.just_saved(ds, "funnel")
         if saved_now:
-            act.success(f"Saved '{widgets.plain(saved_now.name)}' ({saved_now.size:,} users). Use it as a breakdown "
+            act.success(f"Saved '{plain(saved_now.name)}' ({saved_now.size:,} users). Use it as a breakdown "
                         "here, or as a segment on the Models page.", icon=":material/check_circle:")
 
 # --- retention --------------------------------------------------------------------------------------------------------
@@ -181,7 +184,7 @@ with retention_tab:
     r_breakdown = breakdown_ids[r_by_id]
     note = journeys.breakdown_note(ds, r_breakdown)
     if note:
-        st.caption(widgets.plain(note))
+        st.caption(plain(note))
     r_settings = RetentionSettings(period, cohort_event or None, return_event or None, r_breakdown,
                                    journeys.TOP_GROUPS)
     if st.button("Compute retention", type="primary", icon=":material/event_repeat:", key="j_retention_go"):
@@ -242,7 +245,8 @@ with retention_tab:
             aud_name = c1.text_input(f"Audience name ({count:,} users)", key=f"{k}aud_name_{cohort_i}_{offset}_"
                                      f"{retained}_{group}", value=journeys.cohort_audience_name(
                                          r_settings, start, offset, retained, group))
-            if c2.button("Save audience", icon=":material/group_add:", key="j_save_cohort_audience"):
+            if c2.button("Save audience", icon=":material/group_add:", key="j_save_cohort_audience",
+                         disabled=not auth.can_edit(), help=None if auth.can_edit() else auth.READ_ONLY_HELP):
                 with user_errors("Saving the audience"):
                     journeys.save_audience(ds, journeys.cohort_audience(ds, r_settings, start, offset, retained,
                                                                         group), aud_name, "retention")
@@ -253,7 +257,7 @@ with retention_tab:
                                icon=":material/download:", key="j_dl_cohort_audience")
             saved_now = journeys.just_saved(ds, "retention")
             if saved_now:
-                act.success(f"Saved '{widgets.plain(saved_now.name)}' ({saved_now.size:,} users). Use it as a "
+                act.success(f"Saved '{plain(saved_now.name)}' ({saved_now.size:,} users). Use it as a "
                             "breakdown here, or as a segment on the Models page.", icon=":material/check_circle:")
 
 # --- paths ----------------------------------------------------------------------------------------------------------

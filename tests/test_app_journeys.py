@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 
 from tests.apptest_helpers import app, button, errors, no_traceback, open_page
+from tests.helpers import write
+from tests.test_app_auth import run
+from tests.test_app_hostile_text import IMAGE, LINK, assert_no_markup
 
 PAGE = "pages/journeys.py"
 
@@ -148,3 +151,33 @@ def test_one_user_and_an_attribute_with_100k_values(workspace, tmp_path):
     no_traceback(at)
     groups = next(d.value for d in at.dataframe if "group" in d.value.columns)
     assert groups["group"].nunique() == 11 and "(other)" in set(groups["group"])
+
+
+def test_hostile_event_and_audience_names_stay_text(workspace, tmp_path):
+    rows = ["user,time,event"] + [f"u{i % 20},2025-0{1 + i % 6}-{1 + i % 27:02d} 10:00,"
+                                  f"{LINK + ' buy' if i % 3 else 'view'}" for i in range(90)]
+    ds = workspace.import_file(write(tmp_path / "hostile.csv", "\n".join(rows) + "\n"), name=f"{IMAGE} shop",
+                               features=False)
+    f = f"jf_{ds.id}_"
+    at = open_page(app(), PAGE)
+    assert_no_markup(at)
+    hostile = next(e for e in ds.profile.event_counts if LINK in e)
+    at.number_input(key=f + "n").set_value(3).run()
+    for i, event in enumerate([hostile, "view", hostile]):  # the repeated step is named in a caption
+        at.selectbox(key=f"{f}step{i}").set_value(event).run()
+    for label in ("Compute the funnel", "Compute retention", "Compute the paths", "Compute the lifecycle"):
+        button(at, label).click().run()
+    at.text_input(key=f"{f}aud_name_1_None").set_value(f"{IMAGE} mine").run()
+    at.button(key="j_save_funnel_audience").click().run()
+    assert any("Saved" in s.value for s in at.success) and any("repeats step 1" in c.value for c in at.caption)
+    assert errors(at) == []
+    assert_no_markup(at)
+
+
+def test_viewers_compute_but_do_not_save_audiences(sample_dataset, workspace):
+    at = run({"is_logged_in": True, "email": "eve@agency.example"}, PAGE)
+    button(at, "Compute the funnel").click().run()
+    no_traceback(at)
+    assert {m.label: m.value for m in at.metric}["Users entering"] == "949"
+    assert at.button(key="j_save_funnel_audience").disabled
+    assert workspace.results(sample_dataset.id, "audience") == []

@@ -11,7 +11,6 @@ import plotly.graph_objects as go
 
 from analytics.charts import TEMPLATE, safe
 from analytics.journeys import FunnelResult, FunnelStep, LifecycleResult, PathsResult, RetentionResult
-from analytics.journeys.retention import CohortMatrix
 
 COLORS = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#EECA3B", "#9D755D", "#FF9DA6",
           "#BAB0AC"]
@@ -97,7 +96,7 @@ def cohort_heatmap(result: RetentionResult, group: str | None = None, show: str 
     show : {"rates", "counts"}
         What the colour scale encodes.
     """
-    m = _matrix(result, group)
+    m = result.matrix_of(group)
     unit = result.period
     y = [f"{c.isoformat()} ({n:,})" for c, n in zip(m.cohort_starts, m.sizes)]
     width = max((len(r) for r in m.counts), default=0)
@@ -136,15 +135,6 @@ def cohort_heatmap(result: RetentionResult, group: str | None = None, show: str 
     fig.update_yaxes(autorange="reversed", title="cohort (users)")
     fig.update_xaxes(title=f"{unit}s since the cohort's start", side="top" if top_axis else "bottom")
     return fig
-
-
-def _matrix(result: RetentionResult, group: str | None) -> CohortMatrix:
-    if group is None:
-        return result.matrix
-    for g in result.groups:
-        if g.value == group:
-            return g.matrix
-    raise ValueError(f"no breakdown group {group!r}")
 
 
 def retention_curves(result: RetentionResult) -> go.Figure:

@@ -49,3 +49,23 @@ class Audience:
     def to_dict(self) -> dict:
         return json_safe({"name": self.name, "description": self.description, "rule": self.rule,
                           "users": self.size})
+
+
+def membership(audience: Audience, user_ids: pd.Series | list | object) -> pd.DataFrame:
+    """Every given user as a member of the audience or not, for use as a two-group segmentation.
+
+    Parameters
+    ----------
+    audience : Audience
+    user_ids : sequence of user ids
+        The population (all users of a dataset, the users of a training set, ...).
+
+    Returns
+    -------
+    DataFrame
+        ``user_id`` (text) and ``segment``: ``"in <name>"`` or ``"not in <name>"``.
+    """
+    ids = pd.Series(pd.unique(pd.Series(user_ids, dtype="object").astype(str)), dtype="object")
+    inside = ids.isin(set(audience.users["user_id"].astype(str)))
+    return pd.DataFrame({"user_id": ids, "segment": inside.map({True: f"in {audience.name}",
+                                                                False: f"not in {audience.name}"})})

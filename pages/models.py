@@ -159,18 +159,21 @@ with tabs[4]:
     if found is not None:
         st.plotly_chart(model_charts.importance_chart(found, name=result.name), width="stretch")
 with tabs[5]:
-    segmentations = modeling.saved_segmentations(ds)
+    segmentations = modeling.segment_choices(ds)
     if not segmentations:
-        st.info("Save a segmentation on the Segments page to compare the model across segments.")
+        st.info("Save a segmentation on the Segments page, or an audience on the Journeys page, to compare the "
+                "model across segments.")
     elif not same_target:
         st.info(needs_training)
     else:
-        seg_key = st.selectbox("Segmentation", segmentations, key="perf_seg")
+        seg_choice = st.selectbox("Segmentation", segmentations, key="perf_seg",
+                                  format_func=lambda c: modeling.segment_choice_label(ds, c))
         with user_errors("Per-segment performance"):
-            st.dataframe(modeling.segment_performance(ds, training, result, seg_key), hide_index=True,
+            st.dataframe(modeling.segment_performance(ds, training, result, seg_choice), hide_index=True,
                          width="stretch")
-            st.caption("Users are placed in segments by their features as of the cutoff (the nearest segment "
-                       "centre), not by their latest ones, which include the days the label looks at.")
+            st.caption("A saved segmentation's users are placed again by their features as of the cutoff, not "
+                       "by their latest ones, which include the days the label looks at. An audience is used as "
+                       "saved: if it was picked with later events, its numbers can look better than they are.")
 with tabs[6]:
     if st.button("Compute the learning curve", key="learning", disabled=not same_target, help=needs_training):
         with user_errors("Learning curve"):

@@ -41,7 +41,7 @@ def test_dropoff_audiences_match_the_funnel_and_pandas(sample):
         assert aud.users["reached_at"].notna().all()
     aud = funnel_dropoff_users(con, "ev", SHOP, 3, 7)
     assert aud.description == "Reached 'add_to_cart' (step 3) but not 'begin_checkout' (step 4) within 7 days"
-    assert aud.params["reached"] == 3
+    assert aud.rule["reached"] == 3 and aud.name == "Stopped after add_to_cart (step 3)"
 
 
 def test_dropoff_audience_of_one_breakdown_group(sample):

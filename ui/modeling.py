@@ -20,6 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics import models, segments
+from analytics.audiences import membership
 from analytics.workspace import Dataset
 from ui import state
 
@@ -157,16 +158,38 @@ def saved_segmentations(ds: Dataset) -> list[str]:
     return [s.key for s in state.workspace().results(ds.id, "segmentation")]
 
 
+def segment_choices(ds: Dataset) -> list[tuple[str, str]]:
+    """What can split users for the per-segment view: saved segmentations, then saved audiences, as (kind, key)."""
+    ws = state.workspace()
+    return ([("segmentation", s.key) for s in ws.results(ds.id, "segmentation")]
+            + [("audience", s.key) for s in ws.results(ds.id, "audience")])
+
+
+def segment_choice_label(ds: Dataset, choice: tuple[str, str]) -> str:
+    kind, key = choice
+    if kind == "audience":
+        name = next((s.meta.get("name", key) for s in state.workspace().results(ds.id, "audience") if s.key == key),
+                    key)
+        return f"audience: {name} (in it / not in it)"
+    return f"segmentation: {key}"
+
+
 def segment_performance(ds: Dataset, training: models.TrainingSet, result: models.ModelResult,
-                        segmentation: str) -> pd.DataFrame:
-    """How the model ranks within each segment, users placed in segments by their features as of the cutoff.
+                        choice: tuple[str, str]) -> pd.DataFrame:
+    """Model quality per segment of a saved segmentation, or in and out of a saved audience.
 
     A saved segmentation was made from the latest features, which include the label
-    window; placing users by their features as of the cutoff (nearest segment centre)
-    keeps the comparison free of what happened after it.
+    window: its users are placed again by their features as of the cutoff (nearest
+    segment centre, or the RFM grid's boundaries), so the comparison is free of what
+    happened after the cutoff. An audience is used as it was saved.
     """
-    segments_as_of_cutoff = _segments_at_cutoff(ds, training, segmentation)
-    return models.segment_performance(training, result.oof_scores, segments_as_of_cutoff)
+    kind, key = choice
+    ws = state.workspace()
+    if kind == "audience":
+        groups = membership(ws.audience(ds.id, key), training.user_ids)
+    else:
+        groups = _segments_at_cutoff(ds, training, key)
+    return models.segment_performance(training, result.oof_scores, groups)
 
 
 def _segments_at_cutoff(ds: Dataset, training: models.TrainingSet, segmentation: str) -> pd.Series:

@@ -1,4 +1,4 @@
-"""What the commands share: column-role and feature flags, importing a log, printing the result."""
+"""What the commands share: column-role and feature flags, importing a log or naming a stored dataset, printing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from analytics.errors import InvalidParameterError
+from analytics.errors import DatasetNotFoundError, InvalidParameterError
 from analytics.ingest.formats import DATE_ORDERS
 
 
@@ -76,6 +76,45 @@ def scratch_workspace() -> Iterator:
 
     with temporary_workspace(in_memory=False) as ws:
         yield ws
+
+
+def source_args(p: argparse.ArgumentParser) -> None:
+    """A log file, or ``--dataset`` for a dataset already in the workspace (use with :func:`log_or_dataset`)."""
+    p.add_argument("log", nargs="?", help="a behaviour log (as for features); or give --dataset instead")
+    p.add_argument("--dataset", metavar="NAME_OR_ID",
+                   help="a dataset already in the workspace (MARKETLENS_WORKSPACE), by id or name, instead of a log")
+
+
+@contextmanager
+def log_or_dataset(args: argparse.Namespace) -> Iterator[tuple]:
+    """``(workspace, dataset)``: the log imported into a scratch workspace, or the named stored dataset."""
+    if args.log and args.dataset:
+        raise InvalidParameterError("Give a log file or --dataset, not both.")
+    if args.dataset:
+        from analytics.workspace import Workspace
+
+        ws = Workspace()
+        yield ws, find_dataset(ws, args.dataset)
+    elif args.log:
+        with scratch_workspace() as ws:
+            yield ws, import_log(ws, args, features=False)
+    else:
+        raise InvalidParameterError("Give a log file, or --dataset NAME_OR_ID for a dataset in the workspace.")
+
+
+def find_dataset(ws, name_or_id: str):
+    """A dataset of the workspace by id, else by name (exact, then ignoring case); refused when ambiguous."""
+    datasets = ws.datasets()
+    for matches in ([d for d in datasets if d.id == name_or_id], [d for d in datasets if d.name == name_or_id],
+                    [d for d in datasets if d.name.casefold() == name_or_id.strip().casefold()]):
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidParameterError(
+                f"{len(matches)} datasets are named '{name_or_id}': give the id instead "
+                f"({', '.join(d.id for d in matches)}).")
+    known = "; ".join(f"'{d.name}' (id {d.id})" for d in datasets[:10]) or "none"
+    raise DatasetNotFoundError(f"There is no dataset '{name_or_id}' in the workspace at {ws.root}. Datasets: {known}.")
 
 
 def dataset_summary(ds) -> dict:

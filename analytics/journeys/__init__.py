@@ -13,18 +13,21 @@ and returns a small result dataclass.
   as Sankey nodes/links and a transition table.
 - :func:`lifecycle` -> :class:`LifecycleResult`: new, returning, resurrected and
   dormant users per week.
-- :func:`funnel_dropoff_users` and :func:`cohort_users` -> :class:`Audience`:
-  the users behind a funnel step or a cohort cell.
+- :func:`funnel_dropoff_users` and :func:`cohort_users` ->
+  :class:`analytics.audiences.Audience`: the users behind a funnel step or a
+  cohort cell, to store with ``Workspace.save_audience``.
+- :mod:`analytics.journeys.stored`: the same views for a dataset of a
+  workspace, computed once per (dataset, settings) and stored there.
 """
 
-from analytics.journeys.audiences import Audience, cohort_users, funnel_dropoff_users
+from analytics.journeys.audiences import cohort_users, funnel_dropoff_users
 from analytics.journeys.funnel import FunnelGroup, FunnelResult, FunnelStep, TimeBucket, funnel
 from analytics.journeys.lifecycle import LifecycleResult, lifecycle
 from analytics.journeys.paths import PathLink, PathNode, PathsResult, paths
 from analytics.journeys.retention import CohortMatrix, RetentionGroup, RetentionResult, retention
 
 __all__ = [
-    "Audience", "CohortMatrix", "FunnelGroup", "FunnelResult", "FunnelStep", "LifecycleResult", "PathLink",
+    "CohortMatrix", "FunnelGroup", "FunnelResult", "FunnelStep", "LifecycleResult", "PathLink",
     "PathNode", "PathsResult", "RetentionGroup", "RetentionResult", "TimeBucket", "cohort_users", "funnel",
     "funnel_dropoff_users", "lifecycle", "paths", "retention",
 ]

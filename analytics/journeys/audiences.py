@@ -2,20 +2,22 @@
 
 Both functions apply exactly the definitions of :func:`analytics.journeys.funnel`
 and :func:`analytics.journeys.retention` (same SQL), so an audience always has as
-many users as the number shown on the chart it was picked from. The result is an
-:class:`Audience`: a description a marketer can read and the users, ready to be
-stored in the workspace or downloaded (``analytics.exports.frame_bytes``).
+many users as the number shown on the chart it was picked from. The result is the
+shared :class:`analytics.audiences.Audience`: a default name, a description a
+marketer can read, the users and the rule that picked them, ready to be
+stored in the workspace (:meth:`analytics.workspace.Workspace.save_audience`) or
+downloaded (``analytics.exports.frame_bytes``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import duckdb
 import pandas as pd
 
+from analytics.audiences import Audience
 from analytics.errors import InvalidParameterError
 from analytics.journeys._common import (
     check_event_name,
@@ -32,24 +34,6 @@ from analytics.journeys._funnel_sql import funnel_ctes
 from analytics.journeys.retention import check_retention_params, cohort_ctes
 
 
-@dataclass(frozen=True)
-class Audience:
-    """Users picked from a journey view.
-
-    ``users`` has a ``user_id`` column (sorted) plus context: for a funnel the
-    time the user reached their last step (``reached_at``), for a cohort cell the
-    cohort start (``cohort``).
-    """
-
-    description: str
-    users: pd.DataFrame
-    params: dict = field(default_factory=dict)
-
-    @property
-    def size(self) -> int:
-        return len(self.users)
-
-
 def funnel_dropoff_users(con: duckdb.DuckDBPyConnection, table: str, steps: Sequence[str], reached: int,
                          window_days: float = 7, *, exclude: str | None = None, any_order: bool = False,
                          by: str | None = None, segments: pd.DataFrame | duckdb.DuckDBPyRelation | None = None,
@@ -64,8 +48,8 @@ def funnel_dropoff_users(con: duckdb.DuckDBPyConnection, table: str, steps: Sequ
 
     Returns
     -------
-    Audience
-        ``user_id, reached_at``.
+    analytics.audiences.Audience
+        ``user_id, reached_at``; ``rule`` holds the parameters.
     """
     steps = check_steps(steps)
     if isinstance(reached, bool) or not isinstance(reached, int) or not 1 <= reached <= len(steps):
@@ -93,13 +77,16 @@ def funnel_dropoff_users(con: duckdb.DuckDBPyConnection, table: str, steps: Sequ
             join, where = "JOIN grp ON grp.user_id = f.user_id", " AND grp.g = $grp"
         users = con.execute(f"WITH {ctes} SELECT f.user_id, f.t{reached} AS reached_at FROM f {join} "
                             f"WHERE f.t{reached} IS NOT NULL{nxt}{where} ORDER BY f.user_id", params).df()
+    in_group = grp is not None and group is not None
     if reached < len(steps):
         what = f"Reached {steps[reached - 1]!r} (step {reached}) but not {steps[reached]!r} (step {reached + 1})"
     else:
         what = f"Completed the funnel {' > '.join(steps)}"
-    desc = f"{what} within {window_days:g} days" + (f", {grp.label} = {group}" if grp is not None and group else "")
-    return Audience(desc, users, {"kind": "funnel", "steps": steps, "reached": reached, "window_days": window_days,
-                                  "exclude": exclude, "any_order": bool(any_order), "by": by, "group": group})
+    desc = f"{what} within {window_days:g} days" + (f", {grp.label} = {group}" if in_group else "")
+    return Audience(dropoff_name(steps, reached, group if in_group else None), desc, users,
+                    {"kind": "funnel", "steps": steps, "reached": reached, "window_days": window_days,
+                     "exclude": exclude, "any_order": bool(any_order), "by": by,
+                     "segments": segments is not None, "group": group})
 
 
 def cohort_users(con: duckdb.DuckDBPyConnection, table: str, cohort_start: date | datetime | str,
@@ -124,8 +111,8 @@ def cohort_users(con: duckdb.DuckDBPyConnection, table: str, cohort_start: date 
 
     Returns
     -------
-    Audience
-        ``user_id, cohort``.
+    analytics.audiences.Audience
+        ``user_id, cohort``; ``rule`` holds the parameters.
     """
     cols = check_retention_params(con, table, period, cohort_event, return_event, None)
     top = check_top(top)
@@ -161,11 +148,33 @@ def cohort_users(con: duckdb.DuckDBPyConnection, table: str, cohort_start: date 
     desc = f"{unit.capitalize()} cohort of {start.date()}"
     if offset is not None:
         desc += f", {'active' if retained else 'not active'} in {unit} {offset}"
-    if grp is not None and group:
+    in_group = grp is not None and group is not None
+    if in_group:
         desc += f", {grp.label} = {group}"
-    return Audience(desc, users, {"kind": "cohort", "cohort_start": str(start.date()), "offset": offset,
-                                  "period": period, "retained": retained, "cohort_event": cohort_event,
-                                  "return_event": return_event, "by": by, "group": group})
+    rule = {"kind": "cohort", "cohort_start": str(start.date()), "offset": offset, "period": period,
+            "retained": retained, "cohort_event": cohort_event, "return_event": return_event, "by": by,
+            "segments": segments is not None, "group": group}
+    return Audience(cohort_name(period, start.date(), offset, retained, group if in_group else None), desc, users,
+                    rule)
+
+
+def dropoff_name(steps: Sequence[str], reached: int, group: str | None = None) -> str:
+    """The default name of a funnel audience (the user may change it)."""
+    if reached < len(steps):
+        name = f"Stopped after {steps[reached - 1]} (step {reached})"
+    else:
+        name = f"Completed {steps[0]} to {steps[-1]}"
+    return name + (f", {group}" if group is not None else "")
+
+
+def cohort_name(period: str, cohort_start: date, offset: int | None, retained: bool = True,
+                group: str | None = None) -> str:
+    """The default name of a cohort audience (the user may change it)."""
+    unit = "Week" if period == "week" else "Month"
+    name = f"{unit} {cohort_start} cohort"
+    if offset is not None:
+        name += f", {'back' if retained else 'not back'} in {unit.lower()} {offset}"
+    return name + (f", {group}" if group is not None else "")
 
 
 def _check_group(group: str | None, by: str | None, segments: object) -> None:

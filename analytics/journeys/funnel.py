@@ -50,6 +50,11 @@ class TimeBucket:
         return {"label": self.label, "from_seconds": self.lower_seconds, "to_seconds": self.upper_seconds,
                 "users": self.users}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> TimeBucket:
+        return cls(d["label"], float(d["from_seconds"]), None if d["to_seconds"] is None else float(d["to_seconds"]),
+                   int(d["users"]))
+
 
 @dataclass(frozen=True)
 class FunnelStep:
@@ -80,6 +85,13 @@ class FunnelStep:
             "median_seconds_from_start": self.median_seconds_from_start,
             "time_to_convert": [b.to_dict() for b in self.time_to_convert],
         })
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FunnelStep:
+        return cls(int(d["step"]), d["event"], int(d["users"]), float(d["conversion_from_start"]),
+                   float(d["conversion_from_previous"]), int(d["drop_off"]), float(d["drop_off_rate"]),
+                   d["median_seconds_from_previous"], d["median_seconds_from_start"],
+                   [TimeBucket.from_dict(b) for b in d["time_to_convert"]])
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,13 @@ class FunnelResult:
             "breakdown": [{"value": g.value, "steps": [s.to_dict() for s in g.steps]} for g in self.groups],
         })
 
+    @classmethod
+    def from_dict(cls, d: dict) -> FunnelResult:
+        """The result back from :meth:`to_dict` (as stored in the workspace)."""
+        return cls([FunnelStep.from_dict(s) for s in d["steps"]], float(d["window_days"]), d["order"] == "any",
+                   d["exclude"], d["by"],
+                   [FunnelGroup(g["value"], [FunnelStep.from_dict(s) for s in g["steps"]]) for g in d["breakdown"]])
+
     def table(self) -> pd.DataFrame:
         """One row per step, for display and download."""
         return _steps_frame(self.steps)
@@ -136,6 +155,13 @@ class FunnelResult:
             return pd.DataFrame()
         out = pd.concat(frames, ignore_index=True)
         return out[["group"] + [c for c in out.columns if c != "group"]]
+
+    def time_table(self) -> pd.DataFrame:
+        """Time to convert from the previous step: one row per (step, time bucket), steps 2..n."""
+        return pd.DataFrame([{"step": s.step, "event": s.event, "time_to_convert": b.label,
+                              "from_seconds": b.lower_seconds, "to_seconds": b.upper_seconds, "users": b.users}
+                             for s in self.steps for b in s.time_to_convert],
+                            columns=["step", "event", "time_to_convert", "from_seconds", "to_seconds", "users"])
 
 
 def funnel(con: duckdb.DuckDBPyConnection, table: str, steps: Sequence[str], window_days: float = 7, *,

@@ -44,6 +44,13 @@ class LifecycleResult:
                           "periods": self.table.assign(period_start=self.table["period_start"].dt.date)
                           .to_dict(orient="records")})
 
+    @classmethod
+    def from_dict(cls, d: dict) -> LifecycleResult:
+        """The result back from :meth:`to_dict` (as stored in the workspace)."""
+        table = pd.DataFrame(d["periods"], columns=["period_start", *STATES, "active"])
+        table["period_start"] = pd.to_datetime(table["period_start"])
+        return cls(d["period"], d["event"], table.astype({c: "int64" for c in (*STATES, "active")}))
+
 
 def lifecycle(con: duckdb.DuckDBPyConnection, table: str, period: str = "week", *, event: str | None = None,
               progress: Progress | None = None) -> LifecycleResult:

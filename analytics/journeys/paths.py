@@ -83,6 +83,21 @@ class PathsResult:
             "top_paths": self.top_paths.to_dict(orient="records"),
         })
 
+    def paths_table(self) -> pd.DataFrame:
+        """The most common whole paths with the path as text (``a > b > c``), for display and download."""
+        return self.top_paths.assign(path=[" > ".join(p) for p in self.top_paths["path"]])
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PathsResult:
+        """The result back from :meth:`to_dict` (as stored in the workspace)."""
+        transitions = pd.DataFrame(d["transitions"], columns=["step", "from_event", "to_event", "users", "share"])
+        top_paths = pd.DataFrame(d["top_paths"], columns=["path", "users", "share"])
+        return cls(d["event"], d["direction"], int(d["steps"]), int(d["users"]), bool(d["collapse_repeats"]),
+                   [PathNode(int(n["step"]), n["label"], int(n["users"])) for n in d["nodes"]],
+                   [PathLink(int(k["source"]), int(k["target"]), int(k["users"])) for k in d["links"]],
+                   transitions.astype({"step": "int64", "users": "int64", "share": "float64"}),
+                   top_paths.astype({"users": "int64", "share": "float64"}))
+
 
 def paths(con: duckdb.DuckDBPyConnection, table: str, event: str, steps: int = 3, *, direction: str = "after",
           top: int = 8, collapse_repeats: bool = True, progress: Progress | None = None) -> PathsResult:

@@ -83,6 +83,12 @@ class CohortMatrix:
                         for p, (a, u) in enumerate(zip(self.average, self.average_users))],
         })
 
+    @classmethod
+    def from_dict(cls, d: dict) -> CohortMatrix:
+        return cls([date.fromisoformat(c["start"]) for c in d["cohorts"]], [int(c["users"]) for c in d["cohorts"]],
+                   [[int(n) for n in c["retained"]] for c in d["cohorts"]],
+                   [float(a["rate"]) for a in d["average"]], [int(a["users"]) for a in d["average"]])
+
 
 @dataclass(frozen=True)
 class RetentionGroup:
@@ -111,6 +117,39 @@ class RetentionResult:
             **self.matrix.to_dict(), "by": self.by,
             "breakdown": [{"value": g.value, **g.matrix.to_dict()} for g in self.groups],
         })
+
+    def matrix_of(self, group: str | None = None) -> CohortMatrix:
+        """The cohort matrix of all users, or of one breakdown group."""
+        if group is None:
+            return self.matrix
+        for g in self.groups:
+            if g.value == group:
+                return g.matrix
+        raise InvalidParameterError(
+            f"There is no breakdown group {group!r}; groups: {', '.join(repr(g.value) for g in self.groups)}.")
+
+    def table(self, rates: bool = False) -> pd.DataFrame:
+        """The cohort matrix (counts, or rates 0..1) with a ``group`` column first when there is a breakdown."""
+        if not self.groups:
+            return self.matrix.frame(rates)
+        frames = [self.matrix.frame(rates).assign(group="(all users)")]
+        frames += [g.matrix.frame(rates).assign(group=g.value) for g in self.groups]
+        out = pd.concat(frames, ignore_index=True)
+        return out[["group"] + [c for c in out.columns if c != "group"]]
+
+    def average_table(self) -> pd.DataFrame:
+        """The average retention curve: ``group, offset, rate, users`` (``group`` "(all users)" for everyone)."""
+        series = [("(all users)", self.matrix)] + [(g.value, g.matrix) for g in self.groups]
+        return pd.DataFrame([{"group": name, "offset": p, "rate": rate, "users": users}
+                             for name, m in series for p, (rate, users) in enumerate(zip(m.average, m.average_users))],
+                            columns=["group", "offset", "rate", "users"])
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RetentionResult:
+        """The result back from :meth:`to_dict` (as stored in the workspace)."""
+        return cls(d["period"], d["cohort_event"], d["return_event"], CohortMatrix.from_dict(d),
+                   datetime.fromisoformat(d["data_end"]), bool(d["last_period_partial"]), d["by"],
+                   [RetentionGroup(g["value"], CohortMatrix.from_dict(g)) for g in d["breakdown"]])
 
 
 def check_retention_params(con: duckdb.DuckDBPyConnection, table: str, period: str, cohort_event: str | None,

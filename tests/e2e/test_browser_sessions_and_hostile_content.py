@@ -21,7 +21,7 @@ def selected_roles(page) -> str:
     page.get_by_text("Which column is which?").wait_for()
     boxes = page.locator("[data-testid='stMain'] [data-testid='stSelectbox'] input")
     # Wait for all five role boxes (user, time, event, amount, session) to be drawn, not just the first.
-    expect(boxes.nth(4)).to_have_value(re.compile(r".+"))
+    expect(boxes.nth(4)).to_have_value(re.compile(r".+"), timeout=60_000)
     return " ".join(box.input_value() for box in boxes.all())
 
 

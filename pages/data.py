@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics.ingest.roles import ROLE_LABELS, ROLES
+from analytics.wording import count
 from ui import auth, datasets, state, uploads, widgets
 from ui.escape import plain
 from ui.guard import user_errors
@@ -26,7 +27,8 @@ def with_status(run) -> None:
         if ds is None:
             status.update(label="The import needs your decision", state="error", expanded=False)
             return
-        status.update(label=f"Imported '{plain(ds.name)}': {ds.rows:,} events of {ds.users:,} users", state="complete",
+        status.update(label=f"Imported '{plain(ds.name)}': {count(ds.rows, 'event')} of "
+                             f"{count(ds.users, 'user')}", state="complete",
                       expanded=False)
 
 

@@ -4,6 +4,7 @@ import streamlit as st
 
 from analytics.charts import features as feature_charts
 from analytics.features.spec import FEATURE_DOCS
+from analytics.wording import count
 from ui import datasets, featuring, widgets
 from ui.escape import plain
 from ui.guard import user_errors
@@ -12,7 +13,7 @@ SHOWN_ROWS = 5_000
 
 widgets.page_start("Features")
 ds = widgets.require_dataset()
-st.caption(f"One row per user of **{plain(ds.name)}** ({ds.users:,} users, {ds.rows:,} events), "
+st.caption(f"One row per user of **{plain(ds.name)}** ({count(ds.users, 'user')}, {count(ds.rows, 'event')}), "
            "computed in the database engine.")
 
 events = ds.profile.events_by_count

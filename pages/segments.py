@@ -5,6 +5,7 @@ import streamlit as st
 
 from analytics import segments
 from analytics.charts import segments as segment_charts
+from analytics.wording import count
 from ui import auth, datasets, featuring, segmenting, widgets
 from ui.escape import plain
 from ui.guard import user_errors
@@ -15,7 +16,7 @@ segmenting.warm_umap_in_background()
 
 table = featuring.build(ds)
 features = featuring.table(table)
-st.caption(f"Segmenting the {len(features):,} users of **{plain(ds.name)}** on their feature table "
+st.caption(f"Segmenting the {count(len(features), 'user')} of **{plain(ds.name)}** on their feature table "
            "(as of the last event).")
 
 # --- saved segmentations -------------------------------------------------------------------------------
@@ -97,7 +98,8 @@ cards = st.columns(min(result.k, 4))
 for i, row in result.summary.iterrows():
     with cards[i % len(cards)].container(border=True):
         st.markdown(f"**{plain(row['name'])}**")
-        st.metric("Users", f"{int(row['users']):,}", f"{row['share']:.0%} of all", delta_color="off")
+        st.metric("Users", f"{int(row['users']):,}", f"{row['share']:.0%} of all", delta_color="off",
+                  delta_arrow="off")
         st.caption(" · ".join(part for part in (
             f"revenue share {row['revenue_share']:.0%}" if pd.notna(row.get("revenue_share")) else "",
             f"conversion {row['session_conversion']:.1%}" if pd.notna(row.get("session_conversion")) else "",
@@ -136,9 +138,10 @@ params["max_points"] = int(c4.number_input("Users on the map (cap)", 100, 200_00
 color_options = ["segment", *[c for c in result.columns if c in features.columns]]
 color_by = st.selectbox("Colour by", color_options, key="color_by", format_func=segments.feature_label)
 emb = segmenting.map_for(ds, result, map_method, **params)
-if emb is None and st.button(f"Draw the {map_method.upper()} map", icon=":material/map:"):
+MAP_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
+if emb is None and st.button(f"Draw the {MAP_NAMES[map_method]} map", icon=":material/map:"):
     with user_errors("Drawing the map"):
-        emb = widgets.long_step(f"Computing the {map_method.upper()} map", lambda say: segmenting.draw_map(
+        emb = widgets.long_step(f"Computing the {MAP_NAMES[map_method]} map", lambda say: segmenting.draw_map(
             ds, result, features, map_method, progress=say, **params), key="map")
 if emb is not None:
     st.plotly_chart(segment_charts.embedding_chart(emb, user_ids=features["user_id"].to_numpy(),

@@ -100,7 +100,7 @@ def test_n_neighbors_larger_than_the_sample_is_lowered(data):
     X, _ = data
     e = emb.embed(X[:12], "umap", n_neighbors=50)
     assert e.params["n_neighbors"] == 11
-    assert any("n_neighbors was lowered" in n for n in e.notices)
+    assert any("Neighbours was lowered" in n for n in e.notices)
     assert np.isfinite(e.coords).all()
 
 

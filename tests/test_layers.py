@@ -11,7 +11,11 @@ from tests.helpers import ROOT
 
 COMPUTE = {"duckdb", "ibis", "sklearn", "umap", "openTSNE", "numpy", "scipy", "skops", "torch"}
 # Functions of the library a page may call because they only turn a value into words for a label.
-DISPLAY_HELPERS = {"analytics.segments.features.feature_label", "analytics.models.targets.class_names"}
+DISPLAY_HELPERS = {
+    "analytics.segments.features.feature_label",
+    "analytics.models.targets.class_names",
+    "analytics.wording.count",
+}
 SQL_CALLS = {"execute", "sql", "cursor", "query"}
 
 

@@ -10,6 +10,7 @@ import streamlit as st
 
 from analytics.features.spec import FEATURE_DOCS
 from analytics.ingest.report import CleaningReport
+from analytics.wording import count
 from analytics.workspace import Dataset
 from ui import auth, state
 from ui.escape import plain
@@ -39,7 +40,7 @@ def dataset_picker(location=st.sidebar) -> Dataset | None:
         return None
     active = state.active_dataset()
     ids = [d.id for d in datasets]
-    names = {d.id: f"{d.name} ({d.rows:,} events)" for d in datasets}
+    names = {d.id: f"{d.name} ({count(d.rows, 'event')})" for d in datasets}
     if st.session_state.get(PICKER) != active.id:
         st.session_state[PICKER] = active.id
     location.selectbox("Dataset", ids, format_func=names.get, key=PICKER,

@@ -198,7 +198,9 @@ def profit_chart(pc: ProfitCurve, name: str = "model", currency: str = "") -> go
                                        f"<span style='font-size:12px;color:gray'>cost {pc.cost_per_contact:,.2f} per "
                                        f"contact, value {pc.value_per_conversion:,.2f} per conversion</span>",
                       xaxis_title="users contacted, best scores first (%)", yaxis_title=f"profit {cur}".strip())
-    fig.update_layout(margin=dict(t=80, b=50, l=70, r=20), legend=dict(yanchor="top", y=0.98))
+    # The legend goes below the plot: inside it, it could hide the curve or the best-depth star.
+    fig.update_layout(margin=dict(t=80, b=90, l=70, r=20),
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0))
     fig.update_xaxes(range=[0, 100])
     return fig
 

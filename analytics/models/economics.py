@@ -9,6 +9,7 @@ import pandas as pd
 
 from analytics.errors import InvalidParameterError
 from analytics.models.curves import check_scores, cumulative_positives
+from analytics.wording import count
 
 
 @dataclass
@@ -62,7 +63,7 @@ def profit_curve(y: np.ndarray, scores: np.ndarray, cost_per_contact: float, val
     best = int(np.argmax(profit))  # first maximum: the smallest depth reaching the best profit
     keep = np.unique(np.r_[np.round(np.linspace(0, len(n_at) - 1, max_points)).astype(int), best])
     depth = 100.0 * n_at / len(y)
-    note = (f"Best: contact the top {depth[best]:.1f}% ({int(n_at[best]):,} users), expected "
+    note = (f"Best: contact the top {depth[best]:.1f}% ({count(n_at[best], 'user')}), expected "
             f"{int(pos_at[best]):,} conversions, profit {profit[best]:,.2f}." if n_at[best] > 0 else
             "No targeting depth makes a profit at these costs: contacting nobody is best.")
     return ProfitCurve(depth_pct=depth[keep], contacted=n_at[keep].astype(int), conversions=pos_at[keep].astype(int),

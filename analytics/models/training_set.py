@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 from analytics.errors import LeakageWarning
 from analytics.models.leakage import LeakageFinding, check_leakage
 from analytics.models.targets import TargetDefinition, class_names, resolve_target
+from analytics.wording import count
 
 
 @dataclass
@@ -310,7 +311,8 @@ def _column_labels(feats: pd.DataFrame, target: TargetDefinition,
                                     f"{', '.join(repr(_plain(v)) for v in distinct)}.")
     y = np.array([_same(pos, v) for v in values], dtype=np.int64)
     out = merged.drop(columns=[col])
-    note = (f"{dropped:,} users have no value in '{col}' and are left out." if dropped else None)
+    note = (f"{count(dropped, 'user')} {'has' if dropped == 1 else 'have'} no value in '{col}' and "
+            f"{'is' if dropped == 1 else 'are'} left out." if dropped else None)
     return out, y, _plain(pos), note
 
 

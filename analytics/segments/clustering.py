@@ -13,6 +13,7 @@ from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits
 
 from analytics.jsonable import json_safe
+from analytics.wording import count
 
 METHODS = ("kmeans", "hierarchical")
 
@@ -99,7 +100,7 @@ def dendrogram_of(Z: np.ndarray, sample_labels: np.ndarray, cut: float, n: int, 
     members = _leaf_members(Z, d["leaves"], n)
     leaf_segments = [int(np.bincount(sample_labels[m]).argmax()) for m in members]
     return Dendrogram(icoord=d["icoord"], dcoord=d["dcoord"],
-                      leaf_labels=[f"{len(m):,} users" for m in members], leaf_segments=leaf_segments,
+                      leaf_labels=[count(len(m), "user") for m in members], leaf_segments=leaf_segments,
                       cut_height=cut, sample_size=n)
 
 

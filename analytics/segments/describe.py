@@ -82,6 +82,9 @@ def segment_kpis(features: pd.DataFrame, labels: np.ndarray, k: int | None = Non
     return out
 
 
+# Features that count things: "fewer visits", not "less visits".
+COUNT_COLUMNS = frozenset({"frequency", "n_events", "n_sessions", "active_days"})
+
 # Half a year without a visit: lapsed in any trade, whatever the other segments look like.
 LAPSED_DAYS = 180
 
@@ -205,7 +208,9 @@ def unique_names(names: list[str], profile: pd.DataFrame) -> list[str]:
             if diff.empty:
                 continue
             col = diff.abs().idxmax()
-            out[i] = f"{name}, {'more' if diff[col] > 0 else 'less'} {feature_label(col)}"
+            countable = col in COUNT_COLUMNS or str(col).startswith("n_")
+            more, less = ("more", "fewer") if countable else ("higher", "lower")
+            out[i] = f"{name}, {more if diff[col] > 0 else less} {feature_label(col)}"
     for i, name in enumerate(out):
         n_before = out[:i].count(name)
         if n_before:

@@ -256,7 +256,8 @@ def _reason(k: int, best_by: dict[str, int]) -> str:
     tail = join_words(others) + "."
     if k != 2 and any(b == 2 for b in best_by.values()):
         tail += (" Two segments are suggested only when the split into two is clear-cut: on customer data the "
-                 "scores that favour 2 mostly see buyers vs non-buyers, which you already know.")
+                 "scores that favour 2 mostly see the one biggest divide (active vs long gone, buyers vs "
+                 "browsers), which you already know.")
     return head + tail[0].upper() + tail[1:]
 
 

@@ -215,7 +215,8 @@ def embed(data: np.ndarray | pd.DataFrame | Prepared, method: str = "umap", *, l
     if len(idx) < n:
         notices.append(f"The map shows a random sample of {len(idx):,} of {n:,} users"
                        + (", with every segment represented in proportion" if labels is not None else "")
-                       + f" (cap {cap:,}; raise max_points for more, at the cost of time).")
+                       + f" (a cap of {cap:,} keeps the map quick; a higher cap shows more users and takes "
+                       "longer).")
     Xs = np.ascontiguousarray(X[idx], dtype=np.float32)
     used = method
     if method != "pca" and _distinct_rows(Xs, MIN_POINTS_NONLINEAR) < MIN_POINTS_NONLINEAR:
@@ -258,7 +259,7 @@ def umap_map(X: np.ndarray, n_neighbors: int, min_dist: float, n_epochs: int | N
     n = len(X)
     k = int(min(n_neighbors, n - 1))
     if k < n_neighbors:
-        notices.append(f"n_neighbors was lowered from {n_neighbors} to {k}: there are only {n} users on the map.")
+        notices.append(f"Neighbours was lowered from {n_neighbors} to {k}: there are only {n} users on the map.")
     say(0.05, "Loading UMAP")
     umap = load_umap()
     say(0.1, "Finding each user's nearest neighbours")

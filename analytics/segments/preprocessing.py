@@ -14,6 +14,7 @@ from sklearn.preprocessing import RobustScaler, StandardScaler
 
 from analytics.errors import InvalidParameterError
 from analytics.segments.features import LOG_COLUMNS, MISSING_MEANS, choose_features, feature_frame
+from analytics.wording import count
 
 SCALINGS = ("standard", "robust")
 
@@ -224,7 +225,7 @@ def prepare(features: pd.DataFrame, columns: Sequence[str] | None = None,
     n_missing = (~np.isfinite(raw)).sum(axis=0)
     for col, n in zip(choice.columns, n_missing):
         if n and col not in MISSING_MEANS and col != "events_per_session":
-            notices.append(f"'{col}' is empty or infinite for {int(n):,} users; the median was used for them.")
+            notices.append(f"'{col}' is empty or infinite for {count(n, 'user')}; the median was used instead.")
     pipeline = build_preprocessor(choice.columns, preprocessing)
     X = pipeline.fit_transform(raw)
     user_ids = features["user_id"].to_numpy() if "user_id" in features.columns else features.index.to_numpy()

@@ -96,10 +96,11 @@ def default_calibration_end(ds: Dataset, holdout_days: int) -> date:
     return (ds.ts_max - timedelta(days=holdout_days)).date()
 
 
-def _calibration_instant(settings: ValueSettings) -> datetime | None:
+def _calibration_instant(ds: Dataset, settings: ValueSettings) -> datetime | None:
+    """The end of the chosen day, or the last event when that day is the last one (its end is after the data)."""
     if settings.calibration_end is None:
         return None
-    return datetime.combine(settings.calibration_end, time(23, 59, 59))
+    return min(datetime.combine(settings.calibration_end, time(23, 59, 59)), ds.ts_max)
 
 
 def stored_run(ds: Dataset, settings: ValueSettings) -> value.ValueRun | None:
@@ -119,9 +120,9 @@ def fit(ds: Dataset, settings: ValueSettings, progress: Progress | None = None) 
     """Fit the value models (and validate them with a holdout), store the result in the workspace."""
     ws = state.workspace()
     holdout = settings.holdout_days or None
-    run = value.run_value(ws.cursor(), ds.events_table, settings.purchase_event, holdout_days=holdout,
-                          calibration_end=_calibration_instant(settings) if holdout else None,
-                          time_unit=settings.time_unit, progress=progress)
+    run = value.run_dataset_value(ws, ds.id, settings.purchase_event, holdout_days=holdout,
+                                  calibration_end=_calibration_instant(ds, settings) if holdout else None,
+                                  time_unit=settings.time_unit, progress=progress)
     meta, frames = run.to_stored()
     ws.put_result(ds.id, KIND, settings.key, meta | {"page_settings": settings.to_dict()}, frames)
     return state.remember("value_run", (ds.id, settings.key), run)

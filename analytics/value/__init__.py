@@ -39,13 +39,13 @@ from analytics.value.fitting import ValueReport, fit_value_models
 from analytics.value.gammagamma import GammaGammaModel
 from analytics.value.paretonbd import ParetoNBDModel
 from analytics.value.predict import predict_value, value_by_segment, value_features
-from analytics.value.run import ValueRun, run_value
+from analytics.value.run import ValueRun, run_dataset_value, run_value
 from analytics.value.summary import CustomerSummary, TimeUnit, build_summary
 from analytics.value.validation import HoldoutScore, ValidationReport, validate_value
 
 __all__ = ["BetaGeoModel", "ChallengerResult", "CustomerSummary", "FitResult", "GammaGammaModel", "HoldoutScore",
            "ParetoNBDModel", "ValidationReport", "ValueReport", "ValueRun", "customer_summary", "fit_value_models",
-           "predict_value", "run_value", "validate_value", "value_by_segment", "value_features"]
+           "predict_value", "run_dataset_value", "run_value", "validate_value", "value_by_segment", "value_features"]
 
 
 def customer_summary(con: duckdb.DuckDBPyConnection, table: str, purchase_event: str,

@@ -18,18 +18,22 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from analytics.errors import InvalidParameterError
+from analytics.errors import InvalidParameterError, NoDataError
 from analytics.progress import Progress, within
 from analytics.value.challenger import ChallengerResult
 from analytics.value.fitting import LABELS, ValueReport, fit_value_models
 from analytics.value.predict import predict_value
 from analytics.value.summary import CustomerSummary, TimeUnit, build_summary, check_time_unit
 from analytics.value.validation import CHALLENGER, HoldoutScore, ValidationReport, validate_value
+
+if TYPE_CHECKING:
+    from analytics.workspace import Workspace
 
 
 @dataclass
@@ -208,6 +212,21 @@ def run_value(con: duckdb.DuckDBPyConnection, table: str, purchase_event: str, *
                 "random_state": int(random_state)}
     return ValueRun(settings=settings, summary=summary, report=report, validation=validation,
                     seconds=time.perf_counter() - t0)
+
+
+def run_dataset_value(ws: Workspace, dataset_id: str, purchase_event: str, **kwargs) -> ValueRun:
+    """:func:`run_value` on a dataset of the workspace (its cleaned events table).
+
+    Raises
+    ------
+    NoDataError
+        The dataset's events are not in the workspace (a log connected through Spark).
+    """
+    ds = ws.get(dataset_id)
+    if not ds.has_events:
+        raise NoDataError(f"'{ds.name}' lives in the data lake (Spark): the value models read every purchase of "
+                          "every customer and need the events in the workspace. Upload the transactions instead.")
+    return run_value(ws.cursor(), ds.events_table, purchase_event, **kwargs)
 
 
 def _summary_from(d: dict, frame: pd.DataFrame) -> CustomerSummary:

@@ -124,7 +124,7 @@ else:
     st.caption("Predicted and actual: purchase occasions of the calibration customers in the holdout. Bias: predicted "
                "minus actual. MAE: mean absolute error per customer (it favours cautious predictions: read it with "
                "the bias). AUC: how well each model ranks who buys at all in the holdout (0.5 = chance).")
-    weekly = st.toggle("Weekly tracking per week instead of cumulative", key="value_weekly")
+    weekly = st.toggle("Weekly tracking: purchases per week instead of cumulative", key="value_weekly")
     left, right = st.columns(2)
     left.plotly_chart(value_charts.frequency_chart(v), width="stretch")
     right.plotly_chart(value_charts.tracking_chart(v, cumulative=not weekly), width="stretch")

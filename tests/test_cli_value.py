@@ -97,5 +97,5 @@ def test_one_purchase_per_customer_says_repeat_buying_cannot_be_learned(tmp_path
     once.to_csv(path, index=False)
     res = cli("clv", path, "-o", tmp_path / "out.csv")
     assert res.returncode == 2 and "two different days" in res.stderr and "Traceback" not in res.stderr
-    res = cli("clv", "--dataset", "x", path)
+    res = cli("clv", "--dataset", "x", path, "-o", tmp_path / "out.csv")
     assert res.returncode == 2 and "not both" in res.stderr

@@ -319,4 +319,6 @@ def customer_columns(time_unit: str) -> dict:
 
 def warnings_markdown(key: str, warnings: list[str]) -> str:
     """One model's warnings as a Markdown list (each warning escaped: they may quote names from the data)."""
-    return f"**{MODEL_LABELS.get(key, key)}**\n\n" + "\n".join(f"- {plain(w)}" for w in warnings)
+    label = MODEL_LABELS.get(key, key)
+    items = (w[len(label) + 2:] if w.startswith(f"{label}: ") else w for w in warnings)
+    return f"**{label}**\n\n" + "\n".join(f"- {plain(w)}" for w in items)

@@ -154,10 +154,12 @@ m[2].metric("Median P(alive)", f"{per_user['p_alive'].median():.2f}")
 m[3].metric(f"Total value, next {horizon:g} days", f"{per_user['clv'].sum():,.0f}" if has_value else "not available")
 if not has_value:
     st.info(widgets.plain(valuing.no_value_reason(per_user)), icon=":material/info:")
-left, right = st.columns(2)
-left.plotly_chart(value_charts.p_alive_chart(per_user), width="stretch")
 if has_value:
+    left, right = st.columns(2)
+    left.plotly_chart(value_charts.p_alive_chart(per_user), width="stretch")
     right.plotly_chart(value_charts.clv_chart(per_user), width="stretch")
+else:
+    st.plotly_chart(value_charts.p_alive_chart(per_user), width="stretch")
 st.caption("P(alive): the probability a customer has not silently left. A low P(alive) after many purchases is a good "
            "customer you are losing: a win-back target. Value = expected purchases × expected spend per purchase × "
            "margin, discounted.")
@@ -184,8 +186,9 @@ else:
 # --- 6. per customer ----------------------------------------------------------------------------------------------
 st.subheader("6. Per customer")
 shown = valuing.customer_display(per_user, has_value)
-st.caption(f"The {min(len(shown), valuing.SHOWN_ROWS):,} most valuable of {len(shown):,} customers; the download "
-           "has all of them.")
+st.caption(f"The {min(len(shown), valuing.SHOWN_ROWS):,} customers of {len(shown):,} "
+           + ("with the highest value" if has_value else "with the most expected purchases")
+           + "; the download has all of them.")
 st.dataframe(shown.head(valuing.SHOWN_ROWS), hide_index=True, width="stretch",
              column_config=valuing.customer_columns(run.time_unit))
 st.download_button("Download per-customer values (CSV)", data=valuing.per_user_csv(shown),

@@ -125,7 +125,7 @@ def test_zero_spend_and_refunds_keep_counts_and_say_why_there_is_no_value(worksp
     at = fitted(ds)
     assert errors(at) == []
     text = shown_text(at)
-    assert "Every purchase amount is zero" in text and "30 refunds" in text
+    assert "Every purchase amount is zero" in text and "30 refunds" in text and "no positive spend" in text
     assert {m.label: m.value for m in at.metric}["Total value, next 365 days"] == "not available"
     assert any("Expected spend and CLV cannot be computed" in i.value for i in at.info)
     per_customer = at.dataframe[-1].value

@@ -108,6 +108,11 @@ def test_a_calibration_end_that_leaves_no_room_for_the_holdout_is_explained(samp
     button(at, FIT).click().run()
     no_traceback(at)
     assert any("30-day holdout would run past the end of the data" in e for e in errors(at)), errors(at)
+    # A holdout as long as the data leaves no calibration period at all.
+    at.number_input(key=key("holdout", sample_dataset)).set_value(181).run()
+    button(at, FIT).click().run()
+    no_traceback(at)
+    assert any("Only 5 customers bought up to the calibration end 2024-12-30" in e for e in errors(at)), errors(at)
     assert workspace.results(sample_dataset.id, "value") == []
 
 

@@ -92,8 +92,12 @@ def default_holdout_days(ds: Dataset) -> int:
 
 
 def default_calibration_end(ds: Dataset, holdout_days: int) -> date:
-    """The day of the last event minus the holdout (the library's own default)."""
-    return (ds.ts_max - timedelta(days=holdout_days)).date()
+    """The day of the last event minus the holdout (the library's own default), not before the first day.
+
+    A holdout as long as the data leaves no calibration period: the date picker still gets a
+    date it can show, and the fit says what is wrong.
+    """
+    return max((ds.ts_max - timedelta(days=holdout_days)).date(), ds.ts_min.date())
 
 
 def _calibration_instant(ds: Dataset, settings: ValueSettings) -> datetime | None:

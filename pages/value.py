@@ -3,7 +3,8 @@
 import streamlit as st
 
 from analytics.charts import value as value_charts
-from ui import valuing, widgets
+from ui import auth, valuing, widgets
+from ui.escape import plain
 from ui.guard import user_errors
 
 widgets.page_start("Value")
@@ -13,7 +14,7 @@ if not ds.has_events:
             "log lives in the data lake (Spark). Upload the transactions (or a sample of customers) on the Data page.",
             icon=":material/info:")
     st.stop()
-st.caption(f"How many purchases each customer of **{widgets.plain(ds.name)}** will make and what they are worth, "
+st.caption(f"How many purchases each customer of **{plain(ds.name)}** will make and what they are worth, "
            "from their purchase history alone: the buy-till-you-die models of the marketing literature (BG/NBD, "
            "Pareto/NBD, Gamma-Gamma), fitted by maximum likelihood and checked on a holdout against a "
            "gradient-boosting challenger.")
@@ -27,7 +28,8 @@ if len(fits):
         labels = dict(zip(fits["key"], fits.apply(valuing.fit_label, axis=1)))
         pick = c1.selectbox("Stored fit", list(labels), format_func=labels.get, key=valuing.widget_key("stored", ds))
         c2.button("Show", icon=":material/folder_open:", on_click=valuing.show_stored, args=(ds, pick))
-        if c3.button("Delete", icon=":material/delete:"):
+        if c3.button("Delete", icon=":material/delete:", disabled=not auth.can_edit(),
+                     help=None if auth.can_edit() else auth.READ_ONLY_HELP):
             with user_errors("Deleting the fit"):
                 valuing.delete_fit(ds, pick)
                 st.rerun()
@@ -97,17 +99,17 @@ m[1].metric("Bought on two days or more", f"{s.n_repeat_customers:,}",
 m[2].metric("Data up to", f"{s.calibration_end:%Y-%m-%d}")
 m[3].metric("Time unit", valuing.TIME_UNITS[s.time_unit], help="Of recency, age and the models' time parameters.")
 for warning in valuing.data_warnings(run):
-    st.warning(widgets.plain(warning), icon=":material/warning:")
+    st.warning(plain(warning), icon=":material/warning:")
 cols = st.columns(len(valuing.MODEL_ORDER))
 for col, key in zip(cols, valuing.MODEL_ORDER):
     with col.container(border=True):
         st.markdown(f"**{valuing.MODEL_LABELS[key]}**")
         st.caption(valuing.MODEL_ROLES[key])
         if key not in run.report.fits:
-            st.info(widgets.plain(valuing.why_not_fitted(run, key)), icon=":material/block:")
+            st.info(plain(valuing.why_not_fitted(run, key)), icon=":material/block:")
             continue
         st.dataframe(valuing.parameter_table(run.report, key), hide_index=True, width="stretch")
-        st.caption(widgets.plain(valuing.interpretation(run.report, key)))
+        st.caption(plain(valuing.interpretation(run.report, key)))
 for key, fit in run.report.fits.items():
     if fit.warnings:
         st.warning(valuing.warnings_markdown(key, fit.warnings), icon=":material/warning:")
@@ -119,7 +121,7 @@ if v is None:
     st.info("Set a holdout (days) above to fit the models on the data before a calibration end and check their "
             "predictions on the days after it, next to a gradient-boosting challenger.", icon=":material/info:")
 else:
-    st.caption(widgets.plain(valuing.split_text(v)))
+    st.caption(plain(valuing.split_text(v)))
     st.dataframe(valuing.scores_table(v), hide_index=True, width="stretch")
     st.caption("Predicted and actual: purchase occasions of the calibration customers in the holdout. Bias: predicted "
                "minus actual. MAE: mean absolute error per customer (it favours cautious predictions: read it with "
@@ -129,7 +131,7 @@ else:
     left.plotly_chart(value_charts.frequency_chart(v), width="stretch")
     right.plotly_chart(value_charts.tracking_chart(v, cumulative=not weekly), width="stretch")
     for note in valuing.validation_notes(v):
-        st.warning(widgets.plain(note), icon=":material/warning:")
+        st.warning(plain(note), icon=":material/warning:")
     with st.expander("Parameters fitted on the calibration period"):
         for key in v.report.fits:
             st.markdown(f"**{valuing.MODEL_LABELS[key]}**")
@@ -153,7 +155,7 @@ m[1].metric(f"Expected purchases, next {horizon:g} days", f"{per_user['expected_
 m[2].metric("Median P(alive)", f"{per_user['p_alive'].median():.2f}")
 m[3].metric(f"Total value, next {horizon:g} days", f"{per_user['clv'].sum():,.0f}" if has_value else "not available")
 if not has_value:
-    st.info(widgets.plain(valuing.no_value_reason(per_user)), icon=":material/info:")
+    st.info(plain(valuing.no_value_reason(per_user)), icon=":material/info:")
 if has_value:
     left, right = st.columns(2)
     left.plotly_chart(value_charts.p_alive_chart(per_user), width="stretch")

@@ -173,3 +173,18 @@ def test_models_page_trains_with_and_without_customer_value_features(sample_data
     # Back on the option, the latest run (without them) is not this training set's: its closer looks wait.
     at.checkbox(key=f"value_feats_{sample_dataset.id}").check().run()
     assert button(at, "Score today's users and build the target list").disabled
+
+
+def test_hostile_names_are_shown_as_text(workspace, tmp_path, orders):
+    from tests.test_app_hostile_text import IMAGE, LINK, assert_no_markup
+
+    hostile = orders.assign(event=orders["event"].replace({"purchase": f"{LINK} buy"}))
+    ds = imported(workspace, tmp_path, hostile, "hostile")
+    workspace.rename(ds.id, f"{IMAGE} {LINK} shop")
+    at = fitted(ds)
+    assert errors(at) == [] and any("Customers" == m.label for m in at.metric)
+    assert_no_markup(at)
+    at = open_page(at, "pages/models.py")
+    at.checkbox(key=f"value_feats_{ds.id}").check().run()
+    assert any("Customer-value features added" in unescaped(c) for c in at.caption)
+    assert_no_markup(at)

@@ -23,7 +23,7 @@ from analytics.exports import frame_bytes
 from analytics.progress import Progress
 from analytics.workspace import Dataset
 from ui import state
-from ui.widgets import plain
+from ui.escape import plain
 
 KIND = "value"
 TIME_UNITS = {"days": "Days", "weeks": "Weeks"}

@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from analytics.cli.common import dataset_arg, date_arg, log_or_dataset, mapping_args, report
+from analytics.cli.common import date_arg, log_or_dataset, mapping_args, report, source_args
 from analytics.errors import InvalidParameterError
 
 
 def register(sub) -> None:
     p = sub.add_parser("clv", help="customer value: check BG/NBD, Pareto/NBD and a challenger on a holdout, or write "
                                    "P(alive), expected purchases and CLV per customer")
-    p.add_argument("log", nargs="?", help="a transaction log (one row per order) or a behaviour log; or --dataset")
-    dataset_arg(p)
+    source_args(p)
     p.add_argument("--purchase-event", help="event that counts as a purchase (default: the guessed one; a "
                                             "transaction log without an event column imports as 'purchase')")
     p.add_argument("--calibration-end", type=date_arg,

@@ -55,6 +55,12 @@ with st.container(border=True):
     if kind == "column":
         feature_cols = [c for c in featuring.table(featuring.build(ds)).columns if c != "user_id"]
         column = c1.selectbox("Column", feature_cols, key=f"column_{ds.id}")
+    use_value = st.checkbox("Add customer-value features (P(alive), expected purchases)", key=f"value_feats_{ds.id}",
+                            disabled=not ds.has_events,
+                            help="A BG/NBD model fitted on the purchases up to the cutoff (never after it) gives each "
+                                 "buyer the probability they are still a customer and their expected purchases over "
+                                 "the horizon. Train with and without them: the ROC curves show whether they help. "
+                                 "Saved models compute them again as of the scoring date.")
 cutoff = None if cutoff_date == default_cutoff else datetime.combine(cutoff_date, time(23, 59, 59))
 target = TargetDefinition(kind=kind, target_event=target_event, horizon_days=float(horizon), cutoff=cutoff,
                           column=column)
@@ -62,7 +68,7 @@ target = TargetDefinition(kind=kind, target_event=target_event, horizon_days=flo
 training = None
 with user_errors("Building the target"):
     with st.spinner("Computing features as of the cutoff and labels after it..."):
-        training = modeling.training_set(ds, target)
+        training = modeling.training_set(ds, target, value_features=use_value)
 if training is None:
     st.stop()
 neg_name, pos_name = class_names(training.target)
@@ -72,6 +78,9 @@ m2.metric(plain(pos_name.capitalize()), f"{training.positives:,}")
 m3.metric(plain(neg_name.capitalize()), f"{training.negatives:,}")
 m4.metric("Positive rate", f"{training.positive_rate:.1%}")
 st.caption(plain(training.target.describe()))
+value_note = modeling.value_features_used(training)
+if value_note:
+    st.caption(plain(value_note))
 for warning in training.warnings:
     st.warning(plain(warning), icon=":material/warning:")
 
@@ -109,7 +118,11 @@ if run is None:
     st.info("Pick models and press Train: each ROC curve appears as soon as its model is done.",
             icon=":material/info:")
     st.stop()
-st.caption(f"Run {run.key}: {plain(run.target.describe())}")
+st.caption(f"Run {run.key}: {plain(run.target.describe())}"
+           + (" With customer-value features." if run.value_features else ""))
+compared = modeling.compared_run(ds, run)
+if compared:
+    st.caption(plain(compared))
 st.plotly_chart(model_charts.roc_chart(run.results), width="stretch")
 st.dataframe(modeling.results_table(run.results), hide_index=True, width="stretch")
 ok = run.usable
@@ -123,7 +136,7 @@ best = max(ok, key=lambda r: r.auc_mean)
 pick = st.selectbox("Model", [r.key for r in ok], index=ok.index(best), key="deep_model",
                     format_func=lambda k: next(r.label for r in ok if r.key == k))
 result = next(r for r in ok if r.key == pick)
-same_target = run.target.to_dict() == training.target.to_dict()
+same_target = modeling.same_setup(run, training)
 tabs = st.tabs(["Precision-recall", "Gain and lift", "Calibration", "Threshold", "Importance", "Per segment",
                 "Learning curve", "Tuning"])
 with tabs[0]:
@@ -149,7 +162,8 @@ def threshold_view() -> None:
 
 with tabs[3]:
     threshold_view()
-needs_training = "Change the target back to this run's to compute this (it needs the training data)."
+needs_training = ("Change the target (and the customer-value option) back to this run's to compute this (it needs "
+                  "the training data).")
 with tabs[4]:
     if st.button("Compute permutation importance", key="importance", disabled=not same_target, help=needs_training):
         with user_errors("Importance"):

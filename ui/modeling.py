@@ -38,6 +38,7 @@ class TrainingRun:
     target: models.TargetDefinition
     results: list[models.ModelResult]
     scores: pd.DataFrame  # user_id, label, one column of out-of-fold scores per model
+    value_features: dict | None = None  # the customer-value features the run used (ValueFeatures.to_dict())
 
     @property
     def usable(self) -> list[models.ModelResult]:
@@ -59,20 +60,39 @@ def catalogue() -> dict[str, str]:
     return dict(zip(table["key"], table["model"]))
 
 
-def training_set(ds: Dataset, target: models.TargetDefinition) -> models.TrainingSet:
-    """X and y for this target (features as of the cutoff, labels after it), built once per session."""
+def training_set(ds: Dataset, target: models.TargetDefinition, value_features: bool = False) -> models.TrainingSet:
+    """X and y for this target (features as of the cutoff, labels after it), built once per session.
+
+    ``value_features`` adds P(alive) and expected purchases over the horizon, from a
+    BG/NBD fit on the purchases up to the cutoff (when they cannot be computed, the
+    set's warnings say why and it is built without them).
+    """
     cache = st.session_state.setdefault(_TRAINING, {})
-    key = (ds.id, json.dumps(target.to_dict(), sort_keys=True, default=str))
+    key = (ds.id, json.dumps(target.to_dict(), sort_keys=True, default=str), bool(value_features))
     if key not in cache:
         cache.clear()  # one target at a time: training sets can be large
-        cache[key] = models.build_training_set(state.workspace(), ds.id, target, n_folds=None)
+        cache[key] = models.build_training_set(state.workspace(), ds.id, target, n_folds=None,
+                                               value_features=bool(value_features))
     return cache[key]
+
+
+def value_features_used(training: models.TrainingSet) -> str | None:
+    """The customer-value features in the training set, in words (None when there are none)."""
+    spec = training.value_features
+    return None if spec is None else f"Customer-value features added: {spec.describe()}."
+
+
+def same_setup(run: TrainingRun, training: models.TrainingSet) -> bool:
+    """The run was trained on this training set's target and features (so its models can be looked at again)."""
+    used = None if training.value_features is None else training.value_features.to_dict()
+    return run.target.to_dict() == training.target.to_dict() and run.value_features == used
 
 
 def train(ds: Dataset, training: models.TrainingSet, keys: list[str], n_folds: int, out_of_time: bool,
           progress) -> Iterator[models.ModelResult]:
     """Cross-validate the chosen models, yielding each result as soon as it is done."""
-    oot = models.build_out_of_time_set(state.workspace(), ds.id, training.target) if out_of_time else None
+    oot = (models.build_out_of_time_set(state.workspace(), ds.id, training.target,
+                                        value_features=training.value_features) if out_of_time else None)
     return models.iter_train(training, keys, n_folds=n_folds, out_of_time=oot, progress=progress)
 
 
@@ -106,7 +126,25 @@ def current_run(ds: Dataset) -> TrainingRun | None:
     scores = stored.frames["scores"]
     results = [models.ModelResult.from_dict(d, scores[d["model"]].to_numpy() if d["model"] in scores else None)
                for d in stored.meta["results"]]
-    return TrainingRun(ds.id, chosen[1], models.TargetDefinition.from_dict(stored.meta["target"]), results, scores)
+    return TrainingRun(ds.id, chosen[1], models.TargetDefinition.from_dict(stored.meta["target"]), results, scores,
+                       value_features=(stored.meta.get("training") or {}).get("value_features"))
+
+
+def compared_run(ds: Dataset, run: TrainingRun) -> str | None:
+    """The latest stored run of the same target with the opposite customer-value choice, in one sentence."""
+    for other in state.workspace().results(ds.id, "training"):
+        meta = other.meta
+        used = (meta.get("training") or {}).get("value_features")
+        if other.key == run.key or meta.get("target") != run.target.to_dict() or bool(used) == bool(run.value_features):
+            continue
+        scored = [r for r in meta.get("results", []) if r.get("roc_auc_mean") is not None]
+        if not scored:
+            return None
+        best = max(scored, key=lambda r: r["roc_auc_mean"])
+        what = "with" if used else "without"
+        return (f"Same target {what} customer-value features (run {other.key}): best ROC AUC "
+                f"{best['roc_auc_mean']:.3f} ({best.get('name', best.get('model'))}).")
+    return None
 
 
 # --- a closer look ---------------------------------------------------------------------------------------

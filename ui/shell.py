@@ -21,6 +21,7 @@ PAGES = (
     ("pages/data.py", "Data", ":material/upload_file:"),
     ("pages/features.py", "Features", ":material/table_chart:"),
     ("pages/segments.py", "Segments", ":material/groups:"),
+    ("pages/value.py", "Value", ":material/savings:"),
     ("pages/journeys.py", "Journeys", ":material/route:"),
     ("pages/models.py", "Models", ":material/model_training:"),
 )

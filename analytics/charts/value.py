@@ -111,7 +111,8 @@ def clv_chart(predictions: pd.DataFrame, bins: int = 50, clip_quantile: float = 
     shown = clv.clip(upper=cap)
     fig.add_histogram(x=shown, nbinsx=bins, marker_color="#4C78A8", name="customers",
                       hovertemplate="CLV %{x}<br>%{y:,} customers<extra></extra>")
-    fig.update_layout(**_LAYOUT, title=f"{title}: total {clv.sum():,.0f}, median {clv.median():,.2f}",
+    # The figures go on a second line: half-width charts cut a long one-line title.
+    fig.update_layout(**_LAYOUT, title=f"{title}<br><sup>total {clv.sum():,.0f}, median {clv.median():,.2f}</sup>",
                       xaxis_title=f"CLV (values above {cap:,.0f} shown at {cap:,.0f})", yaxis_title="customers",
                       showlegend=False)
     return fig

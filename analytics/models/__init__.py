@@ -1,7 +1,8 @@
 """Classifiers: who will buy or leave next, which model answers best, and whom to target.
 
 One module per job: ``targets`` (what to predict), ``training_set`` (features as
-of the cutoff, labels after it), ``leakage``, ``zoo`` (the models), ``fitting``
+of the cutoff, labels after it), ``customer_value`` (P(alive) and expected
+purchases as optional features), ``leakage``, ``zoo`` (the models), ``fitting``
 (the one fit recipe), ``training`` (cross-validation), ``results``, ``curves``,
 ``diagnostics`` (importance, per segment, learning curve), ``tuning``,
 ``economics`` (profit, target list), ``persistence`` (skops files) and
@@ -20,6 +21,7 @@ from analytics.models.curves import (
     pr_points,
     roc_points,
 )
+from analytics.models.customer_value import ValueFeatures
 from analytics.models.diagnostics import (
     ImportanceResult,
     LearningCurveResult,
@@ -57,10 +59,10 @@ from analytics.models.zoo import (
 __all__ = ["DEFAULT_MODELS", "KINDS", "LEAKAGE_AUC", "MODELS", "SAMPLE_CAPS", "TRUSTED_TYPES", "CalibrationCurve",
            "ConfusionResult", "Curve", "GainLift", "ImportanceResult", "LeakageFinding", "LearningCurveResult",
            "ModelReport", "ModelResult", "OutOfTimeResult", "ProfitCurve", "TargetDefinition", "TrainedModel",
-           "TrainingSet", "TuningResult", "available_models", "build_out_of_time_set", "build_training_set",
-           "calibration", "check_classes", "check_leakage", "class_names", "confusion_at", "feature_kinds",
-           "fit_model", "gain_lift", "iter_train", "learning_curve_report", "library_versions", "load_model",
-           "make_pipeline", "metrics_table", "permutation_importance_report", "pr_points", "prepare_features",
-           "profit_curve", "read_metadata", "resolve_target", "roc_points", "save_model", "score", "score_dataset",
-           "search_space", "segment_performance", "target_list", "target_list_csv", "to_naive_utc", "train_models",
-           "tune_model"]
+           "TrainingSet", "TuningResult", "ValueFeatures", "available_models", "build_out_of_time_set",
+           "build_training_set", "calibration", "check_classes", "check_leakage", "class_names", "confusion_at",
+           "feature_kinds", "fit_model", "gain_lift", "iter_train", "learning_curve_report", "library_versions",
+           "load_model", "make_pipeline", "metrics_table", "permutation_importance_report", "pr_points",
+           "prepare_features", "profit_curve", "read_metadata", "resolve_target", "roc_points", "save_model", "score",
+           "score_dataset", "search_space", "segment_performance", "target_list", "target_list_csv", "to_naive_utc",
+           "train_models", "tune_model"]

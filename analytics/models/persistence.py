@@ -56,6 +56,9 @@ class TrainedModel:
         Library versions it was fitted with.
     created_at : str
         ISO time (UTC).
+    value_features : dict or None
+        ``ValueFeatures.to_dict()`` when the model uses customer-value features: scoring
+        computes them again as of the scoring date.
     """
 
     pipeline: Any
@@ -69,6 +72,7 @@ class TrainedModel:
     params: dict
     versions: dict
     created_at: str
+    value_features: dict | None = None
 
     @property
     def features(self) -> list[str]:
@@ -81,7 +85,8 @@ class TrainedModel:
                 "features": [{"name": c, "kind": k} for c, k in self.feature_kinds.items()],
                 "target": json_safe(self.target), "feature_params": json_safe(self.feature_params),
                 "params": json_safe(self.params), "cv_metrics": json_safe(self.cv_metrics),
-                "training": json_safe(self.training), "versions": self.versions}
+                "training": json_safe(self.training), "versions": self.versions,
+                "value_features": json_safe(self.value_features)}
 
     def feature_overrides(self) -> dict:
         """Feature settings to compute new data with, e.g. ``ws.feature_params(id, **model.feature_overrides())``.
@@ -129,7 +134,8 @@ def fit_model(training: TrainingSet, key: str, *, params: dict | None = None, cv
                   "fit_seconds": round(time.perf_counter() - t0, 3), "balance_classes": balance_classes,
                   "random_state": random_state, "data_fingerprint": training.fingerprint(),
                   "dataset_id": training.dataset_id, "source_hash": training.source_hash},
-        params=params, versions=library_versions(), created_at=datetime.now(UTC).isoformat())
+        params=params, versions=library_versions(), created_at=datetime.now(UTC).isoformat(),
+        value_features=None if training.value_features is None else training.value_features.to_dict())
 
 
 def save_model(model: TrainedModel, directory: str | Path, *, overwrite: bool = False) -> Path:
@@ -242,7 +248,7 @@ def load_model(directory: str | Path) -> TrainedModel:
         feature_kinds={f["name"]: f["kind"] for f in meta["features"]}, target=meta.get("target", {}),
         feature_params=meta.get("feature_params", {}), cv_metrics=meta.get("cv_metrics", {}),
         training=meta.get("training", {}), params=meta.get("params", {}), versions=meta.get("versions", {}),
-        created_at=meta.get("created_at", ""))
+        created_at=meta.get("created_at", ""), value_features=meta.get("value_features"))
 
 
 def library_versions() -> dict:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from analytics.errors import InvalidParameterError, ModelCompatibilityError
+from analytics.errors import InvalidParameterError, MarketLensError, ModelCompatibilityError
+from analytics.models.customer_value import ValueFeatures, join_value_features, value_feature_table
 from analytics.models.economics import target_list
 from analytics.models.fitting import positive_scores
 from analytics.models.persistence import TrainedModel, load_model
@@ -48,6 +49,11 @@ def score(model: TrainedModel | str | Path, features: pd.DataFrame) -> pd.DataFr
     if "user_id" not in features.columns:
         raise InvalidParameterError("The feature table has no 'user_id' column.")
     missing = [c for c in model.feature_kinds if c not in features.columns]
+    if missing and model.value_features and set(missing) <= set(ValueFeatures.from_dict(model.value_features).columns):
+        raise ModelCompatibilityError(
+            f"The model uses customer-value features ({', '.join(missing)}) that the feature table lacks. Compute "
+            "them as of the scoring date (analytics.value.value_features) and join them, or score a stored dataset "
+            "with score_dataset, which does it for you.")
     if missing:
         raise ModelCompatibilityError(
             f"The new data lacks {len(missing)} feature{'s' if len(missing) > 1 else ''} the model was trained on: "
@@ -68,6 +74,8 @@ def score_dataset(ws: Workspace, dataset_id: str, model: TrainedModel | str | Pa
 
     Features are computed (or taken from the workspace) with the settings the
     model was trained with, as of ``as_of`` (default: the dataset's last event).
+    A model trained with customer-value features gets them computed again as of
+    that date, from the events up to it only.
 
     Parameters
     ----------
@@ -85,8 +93,34 @@ def score_dataset(ws: Workspace, dataset_id: str, model: TrainedModel | str | Pa
     -------
     DataFrame
         ``user_id, score, rank, segment``, best first.
+
+    Raises
+    ------
+    ModelCompatibilityError
+        The model is refused (see :func:`load_model`), lacks features, or uses customer-value
+        features that cannot be computed on this dataset as of ``as_of``.
     """
     if not isinstance(model, TrainedModel):
         model = load_model(model)
     features = ws.features(dataset_id, ws.feature_params(dataset_id, **model.feature_overrides(), as_of=as_of))
+    if model.value_features:
+        features = _with_value_features(ws, dataset_id, model, features, as_of)
     return target_list(score(model, features), segments, top_pct=top_pct)
+
+
+def _with_value_features(ws: Workspace, dataset_id: str, model: TrainedModel, features: pd.DataFrame,
+                         as_of: datetime | None) -> pd.DataFrame:
+    """The feature table with the model's customer-value features, computed as of the scoring date."""
+    spec = ValueFeatures.from_dict(model.value_features)
+    ds = ws.get(dataset_id)
+    when = as_of if as_of is not None else ds.ts_max
+    if when is None:
+        raise ModelCompatibilityError(f"'{ds.name}' has no events to score.")
+    try:
+        extra = value_feature_table(ws, dataset_id, spec, when)
+    except MarketLensError as exc:
+        raise ModelCompatibilityError(
+            f"This model uses customer-value features (P(alive), expected purchases), which cannot be computed on "
+            f"'{ds.name}' as of {when:%Y-%m-%d}: {exc} Score data with enough repeat buyers, or train a model "
+            "without them.") from exc
+    return join_value_features(features, extra)

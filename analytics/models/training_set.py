@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from analytics.features.spec import FeatureParams
     from analytics.workspace import Workspace
 from analytics.errors import LeakageWarning
+from analytics.models.customer_value import ValueFeatures, add_value_features
 from analytics.models.leakage import LeakageFinding, check_leakage
 from analytics.models.targets import TargetDefinition, class_names, resolve_target
 from analytics.wording import count
@@ -43,6 +44,8 @@ class TrainingSet:
     leakage : list of LeakageFinding
     warnings : list of str
         Messages for the user (leakage, users dropped for a missing label, ...).
+    value_features : ValueFeatures or None
+        The customer-value features in ``X`` (resolved), None when there are none.
     """
 
     X: pd.DataFrame
@@ -54,6 +57,7 @@ class TrainingSet:
     source_hash: str | None = None
     leakage: list[LeakageFinding] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    value_features: ValueFeatures | None = None
 
     @property
     def n_users(self) -> int:
@@ -100,7 +104,10 @@ class TrainingSet:
             raise InvalidParameterError(f"No feature named {', '.join(map(repr, missing))} to drop; "
                                         f"features are: {', '.join(self.X.columns)}.")
         kept = set(self.X.columns) - set(columns)
-        return replace(self, X=self.X.drop(columns=columns),
+        value = self.value_features
+        if value is not None and not set(value.columns) <= kept:
+            value = None  # a model without all of them must not ask for them at scoring
+        return replace(self, X=self.X.drop(columns=columns), value_features=value,
                        leakage=[f for f in self.leakage if f.feature in kept],
                        warnings=[w for w in self.warnings if not any(f"'{c}'" in w for c in columns)])
 
@@ -119,13 +126,14 @@ class TrainingSet:
         """Counts and the target, as plain JSON-able values."""
         return {"users": self.n_users, "positives": self.positives, "negatives": self.negatives,
                 "positive_rate": round(self.positive_rate, 6), "features": len(self.X.columns),
-                "target": self.target.to_dict(), "dataset_id": self.dataset_id}
+                "target": self.target.to_dict(), "dataset_id": self.dataset_id,
+                "value_features": None if self.value_features is None else self.value_features.to_dict()}
 
 
 def build_training_set(ws: Workspace, dataset_id: str, target: TargetDefinition | None = None, *,
                        n_folds: int | None = 5, user_labels: pd.DataFrame | None = None,
                        feature_params: FeatureParams | None = None, check_leaks: bool = True,
-                       random_state: int = 0) -> TrainingSet:
+                       random_state: int = 0, value_features: ValueFeatures | bool | None = None) -> TrainingSet:
     """Features as of the cutoff (X) and labels from the window after it (y).
 
     Parameters
@@ -149,6 +157,11 @@ def build_training_set(ws: Workspace, dataset_id: str, target: TargetDefinition 
         Run :func:`check_leakage` (a few seconds on 500k users).
     random_state : int
         Seed of the leakage check's sample.
+    value_features : ValueFeatures or bool, optional
+        Add customer-value features (P(alive), expected purchases over the target's
+        horizon) from a BG/NBD fit on the purchases up to the cutoff; ``True`` means
+        ``ValueFeatures()``. When they cannot be computed (e.g. too few repeat buyers
+        before the cutoff) the set is built without them and ``warnings`` says why.
 
     Returns
     -------
@@ -178,6 +191,16 @@ def build_training_set(ws: Workspace, dataset_id: str, target: TargetDefinition 
         if feats.empty:
             raise NoDataError(f"No user was active in the {target.active_within_days:g} days before the cutoff "
                               f"{target.cutoff:%Y-%m-%d}; widen 'active within' or move the cutoff.")
+    value_spec = None
+    if value_features:
+        wanted = (value_features if isinstance(value_features, ValueFeatures) else ValueFeatures()).resolve(
+            params.purchase_event, target.horizon_days)
+        feats, why_not = add_value_features(ws, dataset_id, feats, wanted, target.cutoff)
+        if why_not:
+            notes.append(f"The customer-value features (P(alive), expected purchases) cannot be computed as of the "
+                         f"cutoff {target.cutoff:%Y-%m-%d}, so the models train without them: {why_not}")
+        else:
+            value_spec = wanted
 
     if target.kind == "column":
         feats, y, positive, note = _column_labels(feats, target, user_labels)
@@ -193,7 +216,7 @@ def build_training_set(ws: Workspace, dataset_id: str, target: TargetDefinition 
     user_ids = feats["user_id"].astype(str).to_numpy(dtype=object)
     X = feats.drop(columns=["user_id"]).reset_index(drop=True)
     ts = TrainingSet(X=X, y=y, user_ids=user_ids, target=target, feature_params=params, dataset_id=dataset_id,
-                     source_hash=ds.content_hash, warnings=notes)
+                     source_hash=ds.content_hash, warnings=notes, value_features=value_spec)
     if n_folds is not None:
         ts.validate(n_folds)
     if check_leaks:
@@ -205,7 +228,8 @@ def build_training_set(ws: Workspace, dataset_id: str, target: TargetDefinition 
 
 
 def build_out_of_time_set(ws: Workspace, dataset_id: str, target: TargetDefinition, *, days: float | None = None,
-                          n_folds: int | None = 2, feature_params: FeatureParams | None = None) -> TrainingSet:
+                          n_folds: int | None = 2, feature_params: FeatureParams | None = None,
+                          value_features: ValueFeatures | None = None) -> TrainingSet:
     """The training set one window earlier, for the out-of-time check.
 
     Its labels come from ``(cutoff - days, cutoff]``, so a model fitted on it has
@@ -219,11 +243,14 @@ def build_out_of_time_set(ws: Workspace, dataset_id: str, target: TargetDefiniti
         How far back; default the horizon.
     n_folds : int or None
         Minimum users per class (2: it must have both classes to be fitted).
+    value_features : ValueFeatures, optional
+        The main set's :attr:`TrainingSet.value_features`: computed again as of the earlier cutoff.
 
     Raises
     ------
     InvalidParameterError
-        The earlier cutoff falls before the data, or the earlier window has one class.
+        The earlier cutoff falls before the data, the earlier window has one class, or
+        the customer-value features cannot be computed as of the earlier cutoff.
     """
     ds = ws.get(dataset_id)
     target = resolve_target(ds, target)
@@ -232,11 +259,16 @@ def build_out_of_time_set(ws: Workspace, dataset_id: str, target: TargetDefiniti
                                     "not a column target.")
     earlier = target.earlier(days)
     try:
-        return build_training_set(ws, dataset_id, earlier, n_folds=n_folds, feature_params=feature_params,
-                                  check_leaks=False)
+        out = build_training_set(ws, dataset_id, earlier, n_folds=n_folds, feature_params=feature_params,
+                                 check_leaks=False, value_features=value_features)
     except InvalidParameterError as exc:
         raise InvalidParameterError(f"Out-of-time check: the earlier cutoff {earlier.cutoff:%Y-%m-%d} does not "
                                     f"work: {exc}") from exc
+    if value_features is not None and out.value_features is None:
+        raise InvalidParameterError(f"Out-of-time check: the customer-value features cannot be computed as of the "
+                                    f"earlier cutoff {earlier.cutoff:%Y-%m-%d} ({out.warnings[-1].split(': ', 1)[-1]}) "
+                                    "Turn off the out-of-time check or the customer-value features.")
+    return out
 
 
 def check_classes(y: np.ndarray, n_folds: int, target: TargetDefinition | None = None) -> None:

@@ -17,6 +17,11 @@ Typical use::
     full = customer_summary(con, table, "purchase")      # everything up to the last event
     per_user = predict_value(full, fit_value_models(full), horizon_days=365)
 
+or both at once, as the Value page does (stored and restored with the workspace)::
+
+    run = run_value(con, table, "purchase", holdout_days=90)  # ValueRun
+    per_user = run.predictions(horizon_days=365)
+
 Definitions of frequency, recency, T, spend and refunds: :mod:`analytics.value.summary`.
 """
 
@@ -34,12 +39,13 @@ from analytics.value.fitting import ValueReport, fit_value_models
 from analytics.value.gammagamma import GammaGammaModel
 from analytics.value.paretonbd import ParetoNBDModel
 from analytics.value.predict import predict_value, value_by_segment, value_features
+from analytics.value.run import ValueRun, run_dataset_value, run_value
 from analytics.value.summary import CustomerSummary, TimeUnit, build_summary
 from analytics.value.validation import HoldoutScore, ValidationReport, validate_value
 
 __all__ = ["BetaGeoModel", "ChallengerResult", "CustomerSummary", "FitResult", "GammaGammaModel", "HoldoutScore",
-           "ParetoNBDModel", "ValidationReport", "ValueReport", "customer_summary", "fit_value_models",
-           "predict_value", "validate_value", "value_by_segment", "value_features"]
+           "ParetoNBDModel", "ValidationReport", "ValueReport", "ValueRun", "customer_summary", "fit_value_models",
+           "predict_value", "run_dataset_value", "run_value", "validate_value", "value_by_segment", "value_features"]
 
 
 def customer_summary(con: duckdb.DuckDBPyConnection, table: str, purchase_event: str,

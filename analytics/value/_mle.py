@@ -232,7 +232,8 @@ def maximise(objective: Objective, starts: Sequence[np.ndarray], names: Sequence
     if not best_ok:
         warnings.append(f"The {label} fit did not converge ({_reason(best.message)}); "
                         "treat its numbers with caution.")
-    params = {nm: float(np.exp(v)) for nm, v in zip(names, theta)}
+    # Back to the data's units before anything is worded: warnings quote the numbers the user sees.
+    params = {nm: float(np.exp(v)) * (scale or {}).get(nm, 1.0) for nm, v in zip(names, theta)}
     hints = bound_hints or {}
     for nm, v, top in zip(names, theta, hi):
         side = "upper" if v > top - AT_BOUND else "lower" if v < -LOG_BOUND + AT_BOUND else None
@@ -251,10 +252,6 @@ def maximise(objective: Objective, starts: Sequence[np.ndarray], names: Sequence
             if s > POOR_SE:
                 warnings.append(f"{label}: parameter {nm} is poorly determined (standard error "
                                 f"{std_errors[nm]:.3g} for an estimate of {params[nm]:.3g}).")
-    for nm, factor in (scale or {}).items():
-        params[nm] *= factor
-        if std_errors[nm] is not None:
-            std_errors[nm] *= factor
     return FitResult(model=model, params=params, std_errors=std_errors,
                      log_likelihood=float(-best.fun * n + ll_offset), n_customers=int(round(n)),
                      converged=best_ok, iterations=int(best.nit), warnings=warnings,

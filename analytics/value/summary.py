@@ -318,10 +318,11 @@ def _warnings(s: CustomerSummary, priced: bool) -> list[str]:
     f = s.frame
     if s.refund_rows:
         what = "refund" if s.refund_rows == 1 else "refunds"
+        share = (f"They undo {100 * s.refund_rate:.1f}% of the customers' spend; multiply values by "
+                 f"{1 - min(s.refund_rate, 1):.3f} for a net figure." if s.gross_spend > 0 else
+                 "There is no positive spend for them to undo.")
         out.append(f"{s.refund_rows} {what} (purchase events with a negative amount, {s.refund_total:,.2f} in total) "
-                   "are not counted as purchases and not subtracted from spend: values are gross. They undo "
-                   f"{100 * s.refund_rate:.1f}% of the customers' spend; multiply values by "
-                   f"{1 - min(s.refund_rate, 1):.3f} for a net figure.")
+                   f"are not counted as purchases and not subtracted from spend: values are gross. {share}")
     if not priced:
         out.append("Purchases carry no amounts, so spend and customer value cannot be estimated; "
                    "P(alive) and expected purchases still can.")

@@ -11,10 +11,12 @@ engagement_features(con, table, ...) -> EngagementFeatures      one row per user
 content_performance(con, table, by, ...) -> ContentPerformance  one row per post / campaign
 engagement_conversion(con, table, by, ...) -> EngagementConversion  conversion after each kind, per channel
 engaged_audience(con, table, column, values, ...) -> Audience    users who engaged with X
+    (the shared :class:`analytics.audiences.Audience`, stored with ``Workspace.save_audience``)
 guess_social_columns(columns) -> {"content": ..., "campaign": ...}
 """
 
-from analytics.social.audience import Audience, engaged_audience
+from analytics.audiences import Audience
+from analytics.social.audience import engaged_audience
 from analytics.social.content import (
     ContentPerformance,
     EngagementConversion,

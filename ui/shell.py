@@ -22,6 +22,7 @@ PAGES = (
     ("pages/features.py", "Features", ":material/table_chart:"),
     ("pages/segments.py", "Segments", ":material/groups:"),
     ("pages/journeys.py", "Journeys", ":material/route:"),
+    ("pages/channels.py", "Channels", ":material/campaign:"),
     ("pages/models.py", "Models", ":material/model_training:"),
 )
 

@@ -21,9 +21,6 @@ from analytics.exports import frame_bytes
 from analytics.workspace import Dataset
 from ui import state
 
-# Event names that usually mark a conversion, most telling first (after the purchase event guessed at import).
-CONVERSION_NAMES = ("purchase", "order", "transaction", "checkout_complete", "conversion", "sign_up", "signup",
-                    "register", "registration", "lead", "subscription", "install")
 AUDIENCE_KINDS = ("click", "like", "comment", "share", "save", "impression", "follow", "unfollow")
 
 
@@ -75,16 +72,8 @@ def context(ds: Dataset) -> ChannelContext:
         kinds.setdefault(kind, []).append(event)
     first = [c for c in (cols["content"], cols["campaign"], "channel") if c in texts]
     group = list(dict.fromkeys(first + touch))
-    return ChannelContext(events, guess_conversion(ds), touch, kinds, cols["content"], cols["campaign"], group)
-
-
-def guess_conversion(ds: Dataset) -> str | None:
-    """The purchase event guessed at import, else the first event named like a conversion, else None."""
-    events = ds.profile.event_counts
-    if ds.purchase_event in events:
-        return ds.purchase_event
-    lowered = {e.lower().replace(" ", "_").replace("-", "_"): e for e in events}
-    return next((lowered[n] for n in CONVERSION_NAMES if n in lowered), None)
+    return ChannelContext(events, attribution.guess_conversion(ds), touch, kinds, cols["content"], cols["campaign"],
+                          group)
 
 
 def social_needs(ctx: ChannelContext) -> str:

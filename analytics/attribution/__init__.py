@@ -23,7 +23,7 @@ from analytics.attribution.core import (
 from analytics.attribution.markov import MAX_MARKOV_STATES, MarkovCredit, counts_from_paths, markov_credit
 from analytics.attribution.paths import TransitionCounts
 from analytics.attribution.result import ATTRIBUTION_NOTE, MODEL_LABELS, MODELS, AttributionResult
-from analytics.attribution.stored import AttributionSettings, attribute_dataset, stored_attribution
+from analytics.attribution.stored import AttributionSettings, attribute_dataset, guess_conversion, stored_attribution
 
 __all__ = [
     "ATTRIBUTION_NOTE",
@@ -40,6 +40,7 @@ __all__ = [
     "attribute",
     "attribute_dataset",
     "counts_from_paths",
+    "guess_conversion",
     "markov_credit",
     "stored_attribution",
 ]

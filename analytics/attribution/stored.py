@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from analytics.workspace import Dataset, Workspace
 
 KIND = "attribution"
+# Event names that usually mark a conversion, most telling first (after the purchase event guessed at import).
+CONVERSION_NAMES = ("purchase", "order", "transaction", "checkout_complete", "conversion", "sign_up", "signup",
+                    "register", "registration", "lead", "subscription", "install")
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,16 @@ def stored_attribution(ws: Workspace, dataset_id: str, settings: AttributionSett
     except DatasetNotFoundError:  # deleted in between (another tab)
         return None
     return AttributionResult.from_store(stored.meta, stored.frames)
+
+
+def guess_conversion(ds: Dataset) -> str | None:
+    """The dataset's conversion event: the purchase event guessed at import, else the first event named like a
+    conversion (:data:`CONVERSION_NAMES`, any case), else None."""
+    events = ds.profile.event_counts
+    if ds.purchase_event in events:
+        return ds.purchase_event
+    lowered = {e.lower().replace(" ", "_").replace("-", "_"): e for e in events}
+    return next((lowered[n] for n in CONVERSION_NAMES if n in lowered), None)
 
 
 def require_events_in_workspace(ds: Dataset, what: str) -> None:

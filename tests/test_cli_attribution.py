@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from analytics.attribution import MODELS, attribute
+from analytics.workspace import Workspace
 from tests.helpers import ROOT, csv_bytes
 from tests.social_helpers import SOCIAL_LOG, social_sample
 
@@ -18,6 +19,15 @@ def cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "analytics", *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", **(env or {})},
                           timeout=300)
+
+
+def run(capsys, *args):
+    """The same command in this process (``main`` catches and prints exactly as the console script does)."""
+    from analytics.cli import main
+
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, rc, out, err)
 
 
 def rounded(obj):
@@ -71,43 +81,40 @@ def test_csv_outputs_are_formula_safe_and_role_flags_apply(tmp_path):
     assert "'=HYPERLINK(1) > search" in set(pd.read_csv(paths)["path"])
 
 
-def test_a_dataset_of_the_workspace_by_name_and_the_result_is_stored(tmp_path):
-    from analytics.workspace import Workspace, close_all
-
-    root = tmp_path / "ws"
-    ws = Workspace(root)
-    ds = ws.import_file(SOCIAL_LOG, name="Sample social", features=False)
-    close_all()
-    env = {"MARKETLENS_WORKSPACE": str(root)}
-    res = cli("attribution", "--dataset", "sample SOCIAL", "--by", "campaign", "--json", env=env)
+def test_a_dataset_of_the_workspace_by_name_and_the_result_is_stored(workspace, capsys):
+    ds = workspace.import_file(SOCIAL_LOG, name="Sample social", features=False)
+    workspace.close()
+    res = run(capsys, "attribution", "--dataset", "sample SOCIAL", "--by", "campaign", "--json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["by"] == "campaign"
-    ws = Workspace(root)
+    ws = Workspace(workspace.root)
     [stored] = ws.results(ds.id, "attribution")
     assert stored.meta["settings"]["by"] == "campaign" and stored.meta["conversion"] == "purchase"
-    close_all()
-    one_line_error(cli("attribution", "--dataset", "nope", env=env), "no dataset 'nope'", "Sample social")
-    one_line_error(cli("attribution", SOCIAL_LOG, "--dataset", ds.id, env=env), "either a log file or --dataset")
-    one_line_error(cli("attribution", env=env), "either a log file or --dataset")
+    ws.close()
+    one_line_error(run(capsys, "attribution", "--dataset", "nope"), "no dataset 'nope'", "Sample social")
+    one_line_error(run(capsys, "attribution", SOCIAL_LOG, "--dataset", ds.id), "either a log file or --dataset")
+    one_line_error(run(capsys, "attribution"), "either a log file or --dataset")
 
 
-def test_bad_input_in_one_line(tmp_path):
-    one_line_error(cli("attribution", SOCIAL_LOG, "--conversion", "refund"), "no 'refund' events", "'impression'")
-    one_line_error(cli("attribution", SOCIAL_LOG, "--by", "country"), "no column 'country'", "'campaign'")
-    one_line_error(cli("attribution", SOCIAL_LOG, "--lookback-days", 0), "lookback_days", "above 0")
-    one_line_error(cli("attribution", SOCIAL_LOG, "--touch-events", " , "), "--touch-events is empty")
+def test_bad_input_in_one_line(tmp_path, capsys):
+    one_line_error(run(capsys, "attribution", SOCIAL_LOG, "--conversion", "refund"), "no 'refund' events",
+                   "'impression'")
+    one_line_error(run(capsys, "attribution", SOCIAL_LOG, "--by", "country"), "no column 'country'", "'campaign'")
+    one_line_error(run(capsys, "attribution", SOCIAL_LOG, "--lookback-days", 0), "lookback_days", "above 0")
+    one_line_error(run(capsys, "attribution", SOCIAL_LOG, "--touch-events", " , "), "--touch-events is empty")
     no_conversion = write_log(tmp_path / "views.csv", [("a", "2025-01-01", "view", "email"),
                                                        ("b", "2025-01-02", "view", "search")])
-    one_line_error(cli("attribution", no_conversion), "No event looks like a conversion", "--conversion")
+    one_line_error(run(capsys, "attribution", no_conversion), "No event looks like a conversion", "--conversion")
     untouched = write_log(tmp_path / "untouched.csv", [("a", "2025-01-01", "view", None),
                                                        ("a", "2025-01-02", "purchase", None),
                                                        ("b", "2025-01-02", "view", "email")])
-    one_line_error(cli("attribution", untouched, "--lookback-days", 0.5), "has a touch", "Lengthen the lookback")
+    one_line_error(run(capsys, "attribution", untouched, "--lookback-days", 0.5), "has a touch",
+                   "Lengthen the lookback")
 
 
-def test_one_channel_and_long_paths_are_noted(tmp_path):
+def test_one_channel_and_long_paths_are_noted(tmp_path, capsys):
     rows = [("a", f"2025-01-01 10:{m:02d}", "visit" if m % 2 else "view", "email") for m in range(60)]
     rows += [("a", "2025-01-01 11:30", "purchase", None)]
-    res = cli("attribution", write_log(tmp_path / "one.csv", rows), "--keep-repeats")
+    res = run(capsys, "attribution", write_log(tmp_path / "one.csv", rows), "--keep-repeats")
     assert res.returncode == 0, res.stderr
     assert "Only one channel has touches" in res.stdout and "more than 50 touches" in res.stdout

@@ -85,8 +85,9 @@ with tab_attr:
                 with user_errors("Attribution"):
                     status, say = progress_box("Building touch paths and sharing out the conversions...")
                     with status:
-                        result = channels.attribute(ds, settings, say)
+                        channels.attribute(ds, settings, say)
                         status.update(label="Attribution ready", state="complete", expanded=False)
+                    st.rerun()  # drawn again from the stored result, the button now shown as done
         if result is None:
             st.info("Pick the settings and press **Compute attribution**. Results are kept for each dataset and "
                     "settings, so they come back after a reload.", icon=":material/info:")
@@ -169,8 +170,9 @@ with tab_content:
             with user_errors("Content performance"):
                 status, say = progress_box("Reach, engagement and conversions...")
                 with status:
-                    perf = channels.content(ds, c_settings, say)
+                    channels.content(ds, c_settings, say)
                     status.update(label="Content table ready", state="complete", expanded=False)
+                st.rerun()
         if perf is None:
             st.info("Press **Compute content performance**.", icon=":material/info:")
         else:
@@ -263,8 +265,9 @@ with tab_engage:
             with user_errors("Engagement"):
                 status, say = progress_box("Engagement per user and per channel...")
                 with status:
-                    view = channels.engagement(ds, e_settings, say)
+                    channels.engagement(ds, e_settings, say)
                     status.update(label="Engagement ready", state="complete", expanded=False)
+                st.rerun()
         if view is None:
             st.info("Press **Compute engagement**.", icon=":material/info:")
         else:

@@ -226,19 +226,27 @@ def table_csv(frame: pd.DataFrame) -> bytes:
 
 def _audience_key(ds: Dataset, column: str, values: list[str], kinds: list[str], since: date | None,
                   until: date | None, min_engagements: int) -> tuple:
+    since, until = _span(ds, since, until)
     return ds.id, json.dumps([column, sorted(values), sorted(kinds), str(since), str(until), min_engagements])
+
+
+def _span(ds: Dataset, since: date | None, until: date | None) -> tuple[date | None, date | None]:
+    """The picked dates, None for an end left at the dataset's first or last day (no limit there)."""
+    return (None if since is None or since <= ds.ts_min.date() else since,
+            None if until is None or until >= ds.ts_max.date() else until)
 
 
 def build_audience(ds: Dataset, column: str, values: list[str], kinds: list[str], since: date | None,
                    until: date | None, min_engagements: int) -> Audience:
     """Users who engaged with the picked posts (campaigns, ...), remembered for this session."""
+    key = _audience_key(ds, column, values, kinds, since, until, min_engagements)
+    since, until = _span(ds, since, until)
     aud = social.audience_dataset(
         state.workspace(), ds.id, column, values, kinds=kinds,
         since=datetime.combine(since, time.min) if since else None,
         until=datetime.combine(until, time.max).replace(microsecond=0) if until else None,
         min_engagements=int(min_engagements))
-    return state.remember("social_audience", _audience_key(ds, column, values, kinds, since, until, min_engagements),
-                          aud)
+    return state.remember("social_audience", key, aud)
 
 
 def last_audience(ds: Dataset, column: str, values: list[str], kinds: list[str], since: date | None,

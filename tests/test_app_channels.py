@@ -174,3 +174,41 @@ def test_one_channel_and_paths_longer_than_fifty_touches(workspace, tmp_path):
     assert "Only one channel has touches" in warnings and "more than 50 touches" in warnings
     assert {m.label: m.value for m in at.metric}["With a touch in the window"] == "1"
     assert not errors(at)
+
+
+def test_text_from_the_log_is_never_markup(workspace, tmp_path):
+    from tests.test_app_hostile_text import IMAGE, LINK, assert_no_markup
+
+    rows = []
+    for u in range(40):
+        for d, (event, channel) in enumerate([(f"{LINK} view", f"{IMAGE} ch"), ("like", "plain"),
+                                              ("click", f"{IMAGE} ch")]):
+            rows.append((f"u{u}", f"2025-01-{1 + d + u % 5:02d}", event, channel, f"{LINK} post"))
+        if u % 3 == 0:
+            rows.append((f"u{u}", "2025-01-09", f"{IMAGE} buy", None, None))
+    ds = import_rows(workspace, tmp_path, rows, ("user", "time", "event", f"{LINK} source", "content_id"))
+    workspace.rename(ds.id, f"{IMAGE} {LINK} social")
+    at = open_page(app(), PAGE)
+    at.selectbox(key=f"attr_conv_{ds.id}").set_value(f"{IMAGE} buy").run()
+    button(at, "Compute attribution").click().run()
+    assert at.metric and not errors(at)
+    assert_no_markup(at)
+    at.selectbox(key=f"content_conv_{ds.id}").set_value(f"{IMAGE} buy").run()
+    button(at, "Compute content performance").click().run()
+    button(at, "Find these users").click().run()
+    button(at, "Save audience").click().run()
+    at.selectbox(key=f"eng_conv_{ds.id}").set_value(f"{IMAGE} buy").run()
+    button(at, "Compute engagement").click().run()
+    assert len(at.get("plotly_chart")) == 6 and not errors(at)
+    assert_no_markup(at)
+
+
+def test_viewers_compute_but_do_not_save_audiences(social):
+    from tests.test_app_auth import run
+
+    ws, ds = social
+    at = run({"is_logged_in": True, "email": "eve@agency.example"}, PAGE)
+    button(at, "Compute content performance").click().run()  # analyses still run for viewers
+    button(at, "Find these users").click().run()
+    no_traceback(at)
+    assert button(at, "Save audience").disabled and not ws.results(ds.id, "audience")

@@ -91,9 +91,9 @@ def test_a_dataset_of_the_workspace_by_name_and_the_result_is_stored(workspace, 
     [stored] = ws.results(ds.id, "attribution")
     assert stored.meta["settings"]["by"] == "campaign" and stored.meta["conversion"] == "purchase"
     ws.close()
-    one_line_error(run(capsys, "attribution", "--dataset", "nope"), "no dataset 'nope'", "Sample social")
-    one_line_error(run(capsys, "attribution", SOCIAL_LOG, "--dataset", ds.id), "either a log file or --dataset")
-    one_line_error(run(capsys, "attribution"), "either a log file or --dataset")
+    one_line_error(run(capsys, "attribution", "--dataset", "nope"), "no dataset 'nope'", "'Sample social'")
+    one_line_error(run(capsys, "attribution", SOCIAL_LOG, "--dataset", ds.id), "a log file or --dataset, not both")
+    one_line_error(run(capsys, "attribution"), "Give a log file, or --dataset NAME_OR_ID")
 
 
 def test_bad_input_in_one_line(tmp_path, capsys):

@@ -48,8 +48,9 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt requirements-spark.txt const
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@ $(APP_STAMP)
 
-## run: install, put the sample shop log in the workspace (once), start the app on http://localhost:$(PORT)
+## run: install, put both samples (social, then shop) in the workspace (once), start the app on http://localhost:$(PORT)
 run: $(APP_STAMP)
+	$(BIN)/python -m analytics import sample_data/social_events.csv.gz --name "Sample social" --if-new
 	$(BIN)/python -m analytics import sample_data/sample_events.csv.gz --name "Sample shop" --if-new
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 

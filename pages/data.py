@@ -34,12 +34,19 @@ def with_status(run) -> None:
 
 # --- empty workspace ---------------------------------------------------------------------------------
 if not ws.datasets():
-    st.info("The workspace is empty. Upload a behaviour log below (one row per user event), "
-            "or start with the sample shop log.", icon=":material/info:")
-    if st.button("Load the sample shop log", icon=":material/storefront:",
-                 disabled=not (editor and uploads.SAMPLE.exists())):
+    st.info("The workspace is empty. Upload a behaviour log below (one row per user event), or start with a "
+            "sample: a web shop's log (visits, carts, purchases), or a social log (impressions, clicks, likes, "
+            "shares and follows on five channels, then sign-ups and purchases).", icon=":material/info:")
+    shop, social, _ = st.columns([1, 1, 2])
+    if shop.button("Load the sample shop log", icon=":material/storefront:",
+                   disabled=not (editor and uploads.SAMPLE.exists())):
         with user_errors("Loading the sample"):
             with_status(uploads.import_sample)
+            st.rerun()
+    if social.button("Load the sample social log", icon=":material/campaign:",
+                     disabled=not (editor and uploads.SOCIAL_SAMPLE.exists())):
+        with user_errors("Loading the sample"):
+            with_status(lambda say: uploads.import_sample(say, "social"))
             st.rerun()
 
 # --- upload and mapping -----------------------------------------------------------------------------------

@@ -33,7 +33,16 @@ with st.container(border=True):
                           disabled=ds.profile.has_sessions,
                           help="A new session starts after this long without events (when the log has no "
                                "session column).")
-params = featuring.params(ds, purchase, as_of_date, top_events, gap)
+    social = featuring.social_kinds(ds)
+    engagement = None
+    if social:
+        found = ", ".join(f"{kind} ({', '.join(names)})" for kind, names in social.items())
+        engagement = st.checkbox(
+            "Add the engagement features (engagement rate, share of each kind, net follows, first and last touch "
+            "channel, ...)", value=True, key=f"engagement_{ds.id}",
+            help="On by default because this log has social events; Segments and Models use them too. "
+                 f"Read as: {plain(found)}.")
+params = featuring.params(ds, purchase, as_of_date, top_events, gap, engagement)
 table = featuring.stored(ds, params)
 if table is None:
     st.info("The feature table for these settings has not been built yet.", icon=":material/info:")

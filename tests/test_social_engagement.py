@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analytics.audiences import Audience
 from analytics.errors import InvalidParameterError, MappingError, NoDataError
 from analytics.social import (
     EventKinds,
@@ -199,10 +200,15 @@ def test_engaged_audience():
     aud = engaged_audience(con, t, "content_id", ["p1"])
     assert aud.users["user_id"].tolist() == ["a", "d"] and aud.users["engagements"].tolist() == [2, 1]
     assert aud.name == "Engaged with content_id p1" and aud.to_dict()["users"] == 2
+    assert isinstance(aud, Audience) and aud.rule["column"] == "content_id" and aud.rule["values"] == ["p1"]
+    assert aud.description == "Users who clicked, liked, commented on, shared or saved content_id p1."
     assert engaged_audience(con, t, "content_id", ["p1"], min_engagements=2).users["user_id"].tolist() == ["a"]
     assert engaged_audience(con, t, "content_id", ["p3"], kinds=["impression"]).size == 3
     assert engaged_audience(con, t, "channel", ["facebook", "instagram"], since=at(1)).users["user_id"].tolist() == [
         "a"]
+    seen = engaged_audience(con, t, "content_id", ["p1", "p3"], kinds=["impression"], since=at(0), min_engagements=2)
+    assert seen.description == "Users who were shown content_id p1 or p3 at least twice (from 2025-05-01 10:00)."
+    assert seen.users["user_id"].tolist() == ["b"] and seen.rule["since"] == "2025-05-01T10:00:00"
     with pytest.raises(NoDataError, match="No row has content_id 'p9'"):
         engaged_audience(con, t, "content_id", ["p9"])
     with pytest.raises(InvalidParameterError, match="Unknown kind 'poke'"):
@@ -211,3 +217,17 @@ def test_engaged_audience():
         engaged_audience(con, t, "content_id", ["p1"], kinds=["save"])
     with pytest.raises(InvalidParameterError, match="time range is empty"):
         engaged_audience(con, t, "content_id", ["p1"], since=at(2), until=at(1))
+
+
+def test_engaged_audience_is_stored_by_the_workspace(workspace, tmp_path):
+    from tests.helpers import csv_bytes
+
+    rows = [(u, ts, e, ch, post) for u, ts, e, ch, post, *_ in hand_log()]
+    log = tmp_path / "social.csv"
+    log.write_bytes(csv_bytes(pd.DataFrame(rows, columns=["user", "time", "event", "channel", "content_id"])))
+    ds = workspace.import_file(log, features=False)
+    aud = engaged_audience(workspace.cursor(), ds.events_table, "content_id", ["p1"])
+    key = workspace.save_audience(ds.id, aud)
+    back = workspace.audience(ds.id, key)
+    assert back.description == aud.description and back.rule == aud.rule
+    assert back.users["user_id"].tolist() == ["a", "d"] and back.users["engagements"].tolist() == [2, 1]

@@ -23,6 +23,7 @@ PAGES = (
     ("pages/segments.py", "Segments", ":material/groups:"),
     ("pages/value.py", "Value", ":material/savings:"),
     ("pages/journeys.py", "Journeys", ":material/route:"),
+    ("pages/channels.py", "Channels", ":material/campaign:"),
     ("pages/models.py", "Models", ":material/model_training:"),
 )
 

@@ -23,6 +23,8 @@ _STAGED = "staged_upload"
 _RAGGED = "ragged_rows"
 _ROUND = "uploader_round"
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "sample_events.csv.gz"
+SOCIAL_SAMPLE = SAMPLE.with_name("social_events.csv.gz")
+SAMPLES = {"shop": (SAMPLE, "Sample shop"), "social": (SOCIAL_SAMPLE, "Sample social")}
 
 
 @dataclass
@@ -122,9 +124,10 @@ def import_upload(upload: Upload, roles: dict, *, attributes: list[str], event_n
     return ds
 
 
-def import_sample(progress: Callable[[float, str], None]) -> Dataset:
-    """Import the committed sample shop log."""
-    ds = state.workspace().import_file(SAMPLE, name="Sample shop", progress=progress)
+def import_sample(progress: Callable[[float, str], None], which: str = "shop") -> Dataset:
+    """Import a committed sample: the shop log (``shop``) or the social log (``social``)."""
+    path, name = SAMPLES[which]
+    ds = state.workspace().import_file(path, name=name, progress=progress)
     _imported(ds)
     return ds
 

@@ -10,6 +10,7 @@ import streamlit as st
 
 from analytics.features.spec import FEATURE_DOCS
 from analytics.ingest.report import CleaningReport
+from analytics.social import ENGAGEMENT_DOCS
 from analytics.wording import count
 from analytics.workspace import Dataset
 from ui import auth, state
@@ -87,9 +88,10 @@ def cleaning_report(report: CleaningReport) -> None:
 def feature_column_config(columns: list[str]) -> dict:
     """Formats and help texts for a feature table in ``st.dataframe``."""
     config: dict = {"user_id": st.column_config.TextColumn("user_id", pinned=True)}
+    docs = FEATURE_DOCS | ENGAGEMENT_DOCS | {f"social_{c}": d for c, d in ENGAGEMENT_DOCS.items()}
     for col in columns:
-        help_text = FEATURE_DOCS.get(col)
-        if col.startswith("n_") and col not in FEATURE_DOCS:
+        help_text = docs.get(col)
+        if col.startswith("n_") and col not in docs:
             help_text = f"Number of '{col[2:]}' events"
         elif col.startswith("top_"):
             help_text = f"Most frequent {col[4:]} of the user"
@@ -99,8 +101,10 @@ def feature_column_config(columns: list[str]) -> dict:
             config[col] = st.column_config.NumberColumn(col, help=help_text, format="localized")
         elif col in ("monetary", "avg_order_value"):
             config[col] = st.column_config.NumberColumn(col, help=help_text, format="%.2f")
-        elif col == "session_conversion_rate":
+        elif col == "session_conversion_rate" or col.startswith("share_"):
             config[col] = st.column_config.NumberColumn(col, help=help_text, format="percent")
+        elif col.endswith("engagement_rate"):
+            config[col] = st.column_config.NumberColumn(col, help=help_text, format="%.3f")
         elif col.endswith("_days") or col.startswith("days_") or col.startswith("avg_") or "days" in col:
             config[col] = st.column_config.NumberColumn(col, help=help_text, format="%.1f")
         elif help_text:

@@ -8,6 +8,8 @@ table; the Markov chain works on the aggregated transition counts.
 Public entry points
 -------------------
 attribute(con, table, conversion, by=..., ...) -> AttributionResult
+attribute_dataset(ws, dataset_id, AttributionSettings(...)) -> AttributionResult
+    the same for a dataset in the workspace, computed once per (dataset, settings) and stored
 markov_credit(counts) / counts_from_paths(paths, conversions, non_conversions)
     the data-driven model on aggregated paths (worked examples, other sources)
 """
@@ -21,6 +23,7 @@ from analytics.attribution.core import (
 from analytics.attribution.markov import MAX_MARKOV_STATES, MarkovCredit, counts_from_paths, markov_credit
 from analytics.attribution.paths import TransitionCounts
 from analytics.attribution.result import ATTRIBUTION_NOTE, MODEL_LABELS, MODELS, AttributionResult
+from analytics.attribution.stored import AttributionSettings, attribute_dataset, guess_conversion, stored_attribution
 
 __all__ = [
     "ATTRIBUTION_NOTE",
@@ -31,9 +34,13 @@ __all__ = [
     "MODELS",
     "MODEL_LABELS",
     "AttributionResult",
+    "AttributionSettings",
     "MarkovCredit",
     "TransitionCounts",
     "attribute",
+    "attribute_dataset",
     "counts_from_paths",
+    "guess_conversion",
     "markov_credit",
+    "stored_attribution",
 ]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
 
 from analytics.jsonable import json_safe
 
+_FRAMES = ("credits", "value_credits", "removal_effects", "paths")
 MODELS = ("first_touch", "last_touch", "linear", "time_decay", "markov")
 MODEL_LABELS = {
     "first_touch": "First touch",
@@ -106,6 +108,42 @@ class AttributionResult:
         out = self.paths.copy()
         out["path"] = out["path"].map(lambda p: sep.join(map(str, p)))
         return out
+
+    def credit_table(self) -> pd.DataFrame:
+        """One row per touch value: conversions credited and share under each model, the removal effect, and
+        (when conversions carry amounts) the value credited: what the downloads and ``-o`` write."""
+        out = self.credits[[self.by]].copy()
+        shares = self.shares()
+        for m in MODELS:
+            out[m] = self.credits[m].to_numpy()
+        for m in MODELS:
+            out[f"{m}_share"] = shares[m].to_numpy()
+        out["removal_effect"] = self.removal_effects["removal_effect"].to_numpy()
+        if self.conversion_value:
+            for m in MODELS:
+                out[f"{m}_value"] = self.value_credits[m].to_numpy()
+        return out
+
+    def to_store(self) -> tuple[dict, dict[str, pd.DataFrame]]:
+        """JSON metadata and tables for :meth:`analytics.workspace.Workspace.put_result`."""
+        meta = json_safe({f.name: getattr(self, f.name) for f in fields(self)
+                          if not isinstance(getattr(self, f.name), pd.DataFrame)})
+        meta["conversion_probability"] = self.conversion_probability  # NaN stays NaN (json writes it)
+        paths = self.paths.assign(path=self.paths["path"].map(lambda p: json.dumps(list(p))))
+        frames = {"credits": self.credits, "value_credits": self.value_credits,
+                  "removal_effects": self.removal_effects, "paths": paths}
+        return meta, frames
+
+    @classmethod
+    def from_store(cls, meta: dict, frames: dict[str, pd.DataFrame]) -> AttributionResult:
+        """The result again from :meth:`to_store`'s metadata and tables."""
+        names = {f.name for f in fields(cls)}
+        paths = frames["paths"].assign(path=frames["paths"]["path"].map(json.loads))
+        scalars = {k: v for k, v in meta.items() if k in names and k not in _FRAMES}
+        if scalars.get("conversion_probability") is None:
+            scalars["conversion_probability"] = float("nan")
+        return cls(**scalars, credits=frames["credits"], value_credits=frames["value_credits"],
+                   removal_effects=frames["removal_effects"], paths=paths)
 
     def to_dict(self) -> dict:
         """What ``python -m analytics attribution ... --json`` prints."""

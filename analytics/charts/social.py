@@ -67,7 +67,7 @@ def removal_effect_chart(result: AttributionResult) -> go.Figure:
                            hovertemplate="without %{y}: %{x:.1%} of conversions lost<extra></extra>"))
     fig.update_layout(**_LAYOUT, height=max(260, 40 + 28 * len(eff)),
                       title=f"Removal effect per {safe(result.by)} (data-driven model)",
-                      xaxis_title="share of the chain's conversions lost when removed")
+                      xaxis_title="conversions lost without it")
     fig.update_xaxes(tickformat=".0%", range=[0, 1.2])
     return fig
 

@@ -4,8 +4,8 @@ Every command prints one readable line and exits non-zero on bad input
 (exit 2 for problems with the input, 3 for anything unexpected); ``--json``
 prints a machine-readable summary on stdout. One module per group of commands:
 ``data`` (features, import, datasets), ``segments`` (segment, embed),
-``journeys`` (funnel, retention), ``models`` (train, score) and ``value`` (clv);
-``common`` holds the flags they share.
+``journeys`` (funnel, retention), ``channels`` (attribution), ``models``
+(train, score) and ``value`` (clv); ``common`` holds the flags they share.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analytics.cli import data, journeys, models, segments, value
+from analytics.cli import channels, data, journeys, models, segments, value
 from analytics.errors import MarketLensError
 
 EXIT_INPUT, EXIT_BUG = 2, 3
-COMMAND_GROUPS = (data, segments, journeys, models, value)
+COMMAND_GROUPS = (data, segments, journeys, channels, models, value)
 
 
 def main(argv: list[str] | None = None) -> int:

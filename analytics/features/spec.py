@@ -45,12 +45,17 @@ class FeatureParams:
         rest are summed in ``n_other_events``.
     session_gap_minutes : int
         Inactivity that starts a new session when the log has no session id.
+    engagement : bool
+        Add the social engagement features (engagement rate, shares of each kind,
+        net follows, ...; see :mod:`analytics.social.features`). The workspace turns
+        it on by default for logs with social events.
     """
 
     purchase_event: str | None
     as_of: datetime | None = None
     top_events: int = 10
     session_gap_minutes: int = 30
+    engagement: bool = False
 
     def validate(self) -> None:
         if not 0 <= self.top_events <= 50:
@@ -62,6 +67,9 @@ class FeatureParams:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["as_of"] = self.as_of.isoformat() if self.as_of else None
+        if not self.engagement:
+            # Left out when off, so the tables built before engagement features existed keep their key.
+            del d["engagement"]
         return d
 
 

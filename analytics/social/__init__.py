@@ -11,10 +11,18 @@ engagement_features(con, table, ...) -> EngagementFeatures      one row per user
 content_performance(con, table, by, ...) -> ContentPerformance  one row per post / campaign
 engagement_conversion(con, table, by, ...) -> EngagementConversion  conversion after each kind, per channel
 engaged_audience(con, table, column, values, ...) -> Audience    users who engaged with X
+    (the shared :class:`analytics.audiences.Audience`, stored with ``Workspace.save_audience``)
 guess_social_columns(columns) -> {"content": ..., "campaign": ...}
+
+For a dataset in the workspace (computed once per (dataset, settings) and stored):
+content_dataset(ws, dataset_id, ContentSettings(...)) -> ContentPerformance
+engagement_dataset(ws, dataset_id, EngagementSettings(...)) -> EngagementView
+audience_dataset(ws, dataset_id, column, values, ...) -> Audience
+social_columns(dataset) -> {"content": ..., "campaign": ...}
 """
 
-from analytics.social.audience import Audience, engaged_audience
+from analytics.audiences import Audience
+from analytics.social.audience import engaged_audience
 from analytics.social.content import (
     ContentPerformance,
     EngagementConversion,
@@ -30,17 +38,35 @@ from analytics.social.kinds import (
     ResolvedKinds,
     guess_social_columns,
     resolve_kinds,
+    social_events,
+)
+from analytics.social.stored import (
+    ContentSettings,
+    EngagementSettings,
+    EngagementView,
+    audience_dataset,
+    content_dataset,
+    engagement_dataset,
+    social_columns,
 )
 
 __all__ = [
+    "audience_dataset",
+    "content_dataset",
+    "engagement_dataset",
+    "social_columns",
+    "social_events",
     "DEFAULT_NAMES",
     "ENGAGEMENT_DOCS",
     "ENGAGEMENT_KINDS",
     "KINDS",
     "Audience",
     "ContentPerformance",
+    "ContentSettings",
     "EngagementConversion",
     "EngagementFeatures",
+    "EngagementSettings",
+    "EngagementView",
     "EventKinds",
     "ResolvedKinds",
     "content_performance",

@@ -1,45 +1,21 @@
-"""Saved audiences from social behaviour: "users who engaged with X"."""
+"""Audiences from social behaviour: "users who engaged with X", as the shared :class:`~analytics.audiences.Audience`.
+
+The workspace stores it like any other audience
+(:meth:`analytics.workspace.Workspace.save_audience`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
-import pandas as pd
 
 from analytics.attribution.table import data_columns, require_attribute
+from analytics.audiences import Audience
 from analytics.errors import InvalidParameterError, NoDataError
-from analytics.jsonable import json_safe
 from analytics.social.kinds import ENGAGEMENT_KINDS, KINDS, EventKinds, resolve_kinds
 from analytics.sql import quote_ident, sql_literal
-
-
-@dataclass
-class Audience:
-    """Users picked by a rule, ready to store or export.
-
-    Attributes
-    ----------
-    name : str
-        A default name for the saved audience (the user may change it).
-    rule : dict
-        What picked them (column, values, kinds, time range, minimum), stored with the audience.
-    users : DataFrame
-        ``user_id, engagements, first_engaged, last_engaged``, most engaged first.
-    """
-
-    name: str
-    rule: dict
-    users: pd.DataFrame
-
-    @property
-    def size(self) -> int:
-        return len(self.users)
-
-    def to_dict(self) -> dict:
-        return json_safe({"name": self.name, "rule": self.rule, "users": self.size})
 
 
 def engaged_audience(con: duckdb.DuckDBPyConnection, table: str, column: str, values: Sequence[str], *,
@@ -70,6 +46,9 @@ def engaged_audience(con: duckdb.DuckDBPyConnection, table: str, column: str, va
     Returns
     -------
     Audience
+        ``users``: ``user_id, engagements, first_engaged, last_engaged``, most
+        engaged first; ``rule``: the parameters above (JSON-safe);
+        ``description``: the rule in one sentence.
 
     Raises
     ------
@@ -111,6 +90,28 @@ def engaged_audience(con: duckdb.DuckDBPyConnection, table: str, column: str, va
     df["engagements"] = df["engagements"].astype("int64")
     shown = values[0] if len(values) == 1 else f"{values[0]} +{len(values) - 1}"
     name = f"Engaged with {column} {shown}"
-    rule = {"column": column, "values": values, "kinds": list(kinds), "since": since, "until": until,
+    rule = {"source": "social", "column": column, "values": values, "kinds": list(kinds),
+            "since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
             "min_engagements": min_engagements}
-    return Audience(name, rule, df)
+    return Audience(name, _describe(column, values, kinds, since, until, min_engagements), df, rule)
+
+
+_PAST = {"impression": "were shown", "click": "clicked", "like": "liked", "comment": "commented on",
+         "share": "shared", "save": "saved", "follow": "followed", "unfollow": "unfollowed"}
+
+
+def _describe(column: str, values: list[str], kinds: Sequence[str], since: datetime | None,
+              until: datetime | None, min_engagements: int) -> str:
+    """``Users who clicked or liked content_id p1 or p2 at least twice (from 2025-03-01).``"""
+    verbs = [_PAST[k] for k in kinds]
+    how = verbs[0] if len(verbs) == 1 else ", ".join(verbs[:-1]) + " or " + verbs[-1]
+    what = " or ".join(values[:5]) + (f" (+{len(values) - 5} more)" if len(values) > 5 else "")
+    times = "" if min_engagements == 1 else " at least twice" if min_engagements == 2 else \
+        f" at least {min_engagements} times"
+    span = []
+    if since is not None:
+        span.append(f"from {since:%Y-%m-%d %H:%M}")
+    if until is not None:
+        span.append(f"until {until:%Y-%m-%d %H:%M}")
+    return f"Users who {how} {column} {what}{times}" + (f" ({' '.join(span)})" if span else "") + "."
+

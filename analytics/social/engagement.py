@@ -21,6 +21,7 @@ events), so the table joins the main feature table on ``user_id``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import duckdb
 import pandas as pd
@@ -84,7 +85,8 @@ class EngagementFeatures:
 
 
 def engagement_features(con: duckdb.DuckDBPyConnection, table: str, *, kinds: EventKinds | None = None,
-                        channel: str | None = AUTO, content: str | None = None) -> EngagementFeatures:
+                        channel: str | None = AUTO, content: str | None = None,
+                        as_of: datetime | None = None) -> EngagementFeatures:
     """Per-user engagement features of a stored social log.
 
     Parameters
@@ -99,6 +101,8 @@ def engagement_features(con: duckdb.DuckDBPyConnection, table: str, *, kinds: Ev
         log has it; None leaves those columns out.
     content : str, optional
         Column of the post id, for ``posts_seen`` and ``posts_engaged``.
+    as_of : datetime, optional
+        Only events at or before it count (naive UTC); default every event.
 
     Returns
     -------
@@ -125,15 +129,20 @@ def engagement_features(con: duckdb.DuckDBPyConnection, table: str, *, kinds: Ev
     if not resolved.has("impression"):
         notes.append("No impression events were recognised, so the engagement rate (engagements per impression) "
                      "is empty; counts and shares are still given.")
-    df = con.execute(engagement_query(table, resolved, channel, content)).df()
+    df = con.execute(engagement_query(table, resolved, channel, content, as_of)).df()
     for c in df.columns:
         if c.startswith("n_") or c in ("net_follows", "social_days_active", "posts_seen", "posts_engaged"):
             df[c] = df[c].fillna(0).astype("int64")
     return EngagementFeatures(df, resolved.describe(), channel, content, notes)
 
 
-def engagement_query(table: str, kinds: ResolvedKinds, channel: str | None, content: str | None) -> str:
-    """The SQL of the per-user table (for ``CREATE TABLE ... AS`` in the workspace)."""
+def engagement_query(table: str, kinds: ResolvedKinds, channel: str | None, content: str | None,
+                     as_of: datetime | None = None) -> str:
+    """The SQL of the per-user table (for ``CREATE TABLE ... AS`` in the workspace).
+
+    With ``as_of`` only events at or before it count; users whose events are all
+    later get no row.
+    """
     t = quote_ident(table)
     engaged = [k for k in kinds.engagements if kinds.has(k)]
     eng_list = ", ".join(sql_literal(k) for k in engaged) or "NULL"
@@ -166,9 +175,17 @@ def engagement_query(table: str, kinds: ResolvedKinds, channel: str | None, cont
         parts += ["count(DISTINCT post) FILTER (WHERE kind IS NOT NULL) AS posts_seen",
                   f"count(DISTINCT post) FILTER (WHERE kind IN ({eng_list})) AS posts_engaged"]
     select = ",\n               ".join(parts)
+    until = "" if as_of is None else f" WHERE ts <= {_timestamp(as_of)}"
     return f"""
-        WITH k AS (SELECT user_id, ts, {kinds.case_sql()} AS kind{extra} FROM {t})
+        WITH k AS (SELECT user_id, ts, {kinds.case_sql()} AS kind{extra} FROM {t}{until})
         SELECT user_id,
                {select}
         FROM k GROUP BY user_id ORDER BY user_id
     """
+
+
+def _timestamp(moment: datetime) -> str:
+    """A naive-UTC ``TIMESTAMP`` literal (an aware time is converted to UTC first)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return f"TIMESTAMP {sql_literal(moment.isoformat(sep=' '))}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 
 def wilson_interval(successes: np.ndarray, trials: np.ndarray,
@@ -14,9 +13,11 @@ def wilson_interval(successes: np.ndarray, trials: np.ndarray,
     Wilson, "Probable inference, the law of succession, and statistical
     inference", JASA 1927; Brown, Cai & DasGupta, Statistical Science 2001.
     """
+    from scipy.special import ndtri  # here, not at the top: the workspace imports this package and needs no scipy
+
     x = np.asarray(successes, dtype=float)
     n = np.asarray(trials, dtype=float)
-    z = stats.norm.ppf(0.5 + confidence / 2)
+    z = ndtri(0.5 + confidence / 2)  # the normal quantile
     with np.errstate(divide="ignore", invalid="ignore"):
         p = x / n
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
@@ -35,12 +36,14 @@ def poisson_rate_interval(counts: np.ndarray, exposure: np.ndarray,
     A rate, not a proportion: one impression can bring a like and a comment, so
     the rate may exceed 1 and Wilson does not apply. NaN where ``exposure`` is 0.
     """
+    from scipy.special import gammaincinv  # the gamma quantile: gamma.ppf(q, a) == gammaincinv(a, q)
+
     k = np.asarray(counts, dtype=float)
     e = np.asarray(exposure, dtype=float)
     alpha = 1 - confidence
     with np.errstate(divide="ignore", invalid="ignore"):
-        low = np.where(k > 0, stats.gamma.ppf(alpha / 2, np.maximum(k, 1e-12)), 0.0) / e
-        high = stats.gamma.ppf(1 - alpha / 2, k + 1) / e
+        low = np.where(k > 0, gammaincinv(np.maximum(k, 1e-12), alpha / 2), 0.0) / e
+        high = gammaincinv(k + 1, 1 - alpha / 2) / e
     bad = e <= 0
     low[bad], high[bad] = np.nan, np.nan
     return low, high

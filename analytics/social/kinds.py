@@ -157,6 +157,17 @@ def resolve_kinds(con: duckdb.DuckDBPyConnection, table: str, kinds: EventKinds 
     return ResolvedKinds(mapping, tuple(kinds.engagements), counts)
 
 
+def social_events(event_counts: Mapping[str, int] | Iterable[str], kinds: EventKinds | None = None) -> dict[str, str]:
+    """Event name -> kind when the log is a social log, else an empty dict (no SQL: from the event names).
+
+    A log is social when at least one event reads as an engagement or a
+    follow: impressions alone do not make one (a shop log's ``view`` events
+    read as impressions).
+    """
+    mapping = (kinds or EventKinds()).resolve(event_counts)
+    return mapping if any(k != "impression" for k in mapping.values()) else {}
+
+
 def guess_social_columns(columns: Iterable[str]) -> dict[str, str | None]:
     """Guess the content (post) and campaign columns from their names.
 

@@ -16,9 +16,11 @@ from analytics.errors import (
 )
 from analytics.features.profile import DatasetProfile
 from analytics.features.queries import window_users
-from analytics.features.spec import FeatureParams, resolve_spec
+from analytics.features.spec import FEATURE_DOCS, FeatureParams, resolve_spec
 from analytics.features.table import feature_table
 from analytics.progress import Progress
+from analytics.social.features import with_engagement
+from analytics.social.kinds import social_events
 from analytics.sql import quote_ident
 from analytics.workspace.catalogue import Dataset
 from analytics.workspace.store import params_key, transaction, utc_now
@@ -49,10 +51,20 @@ class FeatureStore:
     """Feature tables per (dataset, parameters), and label windows."""
 
     def feature_params(self, dataset_id: str, **overrides) -> FeatureParams:
-        """Default feature parameters of a dataset, with ``overrides`` applied (and checked)."""
+        """Default feature parameters of a dataset, with ``overrides`` applied (and checked).
+
+        Engagement features are on by default when the log has social events
+        (and its events are in the workspace): Segments and Models use the default
+        settings, so that is how they get them.
+        """
         ds = self.get(dataset_id)
-        params = FeatureParams(**{"purchase_event": ds.purchase_event, **overrides})
+        social = ds.has_events and bool(social_events(ds.profile.event_counts))
+        params = FeatureParams(**{"purchase_event": ds.purchase_event, "engagement": social, **overrides})
         check_purchase_event(params.purchase_event, ds.profile)
+        if params.engagement and not social:
+            raise InvalidParameterError(
+                "Engagement features need social events (clicks, likes, comments, shares, follows) in the workspace; "
+                f"'{ds.name}' has none" + (" (its events stay in the data lake)." if not ds.has_events else "."))
         return params
 
     def features(self, dataset_id: str, params: FeatureParams | None = None,
@@ -99,17 +111,25 @@ class FeatureStore:
             with spark_log(ds) as log:
                 return self._store_spark_features(cur, log, ds, params)
         spec = resolve_spec(params, profile)
-        return self._record_features(cur, dataset_id, params, spec,
-                                     compile_sql(feature_table(unbound_events(cur, events_table), params, spec)))
+        select_sql = compile_sql(feature_table(unbound_events(cur, events_table), params, spec))
+        extra = {}
+        if params.engagement:
+            taken = {"user_id", *FEATURE_DOCS, *spec.event_columns}
+            joined = with_engagement(select_sql, events_table, profile.event_counts, list(profile.attributes),
+                                     spec.as_of, taken)
+            select_sql = joined.sql
+            extra = {"engagement_columns": joined.columns, "social_kinds": joined.kinds,
+                     "engagement_notes": joined.notes}
+        return self._record_features(cur, dataset_id, params, spec, select_sql, extra)
 
     def _record_features(self, cur: duckdb.DuckDBPyConnection, dataset_id: str, params: FeatureParams,
-                         spec, select_sql: str) -> str:
+                         spec, select_sql: str, extra_meta: dict | None = None) -> str:
         key = params_key(params.to_dict())
         table = f"ft_{dataset_id}_{key}"
         cur.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS {select_sql}")
         meta = {"as_of": spec.as_of.isoformat(), "event_columns": spec.event_columns,
                 "text_attributes": spec.text_attributes, "number_attributes": spec.number_attributes,
-                "skipped_attributes": spec.skipped_attributes, "has_amounts": spec.has_amounts}
+                "skipped_attributes": spec.skipped_attributes, "has_amounts": spec.has_amounts} | (extra_meta or {})
         cur.execute("INSERT OR REPLACE INTO results VALUES (?, 'features', ?, ?, ?, ?, ?, ?)",
                     [dataset_id, key, table, json.dumps(params.to_dict()), json.dumps(meta), utc_now(),
                      json.dumps([table])])
@@ -118,6 +138,9 @@ class FeatureStore:
     def _store_spark_features(self, cur: duckdb.DuckDBPyConnection, log, ds: Dataset, params: FeatureParams) -> str:
         from analytics.engines import spark
 
+        if params.engagement:
+            raise InvalidParameterError("Engagement features are computed from events in the workspace; this log "
+                                        "is processed on Spark, so build its feature table without them.")
         frame, spec = spark.build_features(log, params)
         # The per-user table comes back to the driver as Arrow (one row per user: small next to
         # the events), so any master works, local or remote.

@@ -24,15 +24,13 @@ from analytics.models.curves import CalibrationCurve, GainLift, calibration, gai
 from analytics.models.economics import ProfitCurve, profit_curve
 from analytics.models.results import ModelResult
 from analytics.models.targets import TargetDefinition
+from analytics.report import DEFAULT_COST_PER_CONTACT, DEFAULT_VALUE_PER_CONVERSION
 from analytics.sampling import stratified_sample
 from analytics.segments.maps import Embedding
 from analytics.segments.segment import SegmentationResult
 from analytics.workspace import Dataset, Workspace
 from analytics.workspace.store import safe_key
 
-# Defaults of the Models page's money inputs.
-DEFAULT_COST_PER_CONTACT = 1.0
-DEFAULT_VALUE_PER_CONVERSION = 40.0
 # A map in the report keeps at most this many points (every segment in proportion), so the file stays small.
 MAX_MAP_POINTS = 10_000
 # Within noise of chance: the fold spread of the ROC AUC reaches down to this (issue 17, item 4).

@@ -202,6 +202,7 @@ def gather(ws: Workspace, dataset_id: str, *, segmentation: str | None = None, r
     models = _models(ws, ds, run, float(cost_per_contact), float(value_per_conversion))
     if models is None:
         absent["models"] = "No model has been trained on this dataset yet (Models page, Train)."
+        absent["money"] = "The money section needs a trained model: train models on the Models page first."
     elif models.profit is None:
         absent["money"] = "No model of this run produced scores, so there is no profit curve."
     return ReportContent(dataset=ds, features=features, segments=segments, models=models,

@@ -20,7 +20,7 @@ def test_sample_features_table_chart_and_summary(sample_dataset):
     table = at.dataframe[0].value
     assert len(table) == sample_dataset.users and "recency_days" in table
     assert len(at.get("plotly_chart")) == 1
-    assert {b.label for b in at.get("download_button")} == {"Download CSV", "Download Parquet"}
+    assert {b.label for b in at.main.get("download_button")} == {"Download CSV", "Download Parquet"}
     summary = at.dataframe[1].value
     assert "monetary" in set(summary["feature"])
 

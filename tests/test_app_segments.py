@@ -32,7 +32,7 @@ def test_sweep_segment_map_rename_save(sample_dataset, workspace):
     [saved] = workspace.results(sample_dataset.id, "segmentation")
     frames = workspace.result(sample_dataset.id, "segmentation", saved.key).frames
     assert len(frames["labels"]) == sample_dataset.users and "map_tsne" in frames and "map_pca" in frames
-    assert [b.label for b in at.get("download_button")] == ["Download user_id → segment (CSV)"]
+    assert [b.label for b in at.main.get("download_button")] == ["Download user_id → segment (CSV)"]
 
 
 def test_tiny_dataset_says_why(workspace, tmp_path):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
-from ui import auth, widgets
+from ui import auth, reporting, widgets
 
 PAGES = (
     ("pages/data.py", "Data", ":material/upload_file:"),
@@ -37,7 +37,7 @@ def navigation() -> StreamlitPage:
 
 
 def frame() -> None:
-    """Page config, sign-in gate, and the sidebar: page links, dataset picker, account."""
+    """Page config, sign-in gate, and the sidebar: page links, dataset picker, report download, account."""
     st.set_page_config(page_title="MarketLens", page_icon=":material/insights:", layout="wide")
     auth.require_login()
     with st.sidebar:
@@ -45,7 +45,13 @@ def frame() -> None:
         for path, title, icon in PAGES:
             st.page_link(path, label=title, icon=icon)
         st.divider()
-        widgets.dataset_picker(st.sidebar)
+        ds = widgets.dataset_picker(st.sidebar)
+        if ds is not None:
+            st.download_button("Download report", data=reporting.report_maker(ds), file_name=reporting.file_name(ds),
+                               mime="text/html", on_click="ignore", icon=":material/summarize:", width="stretch",
+                               help="One HTML file that opens without internet: the dataset and its cleaning, the "
+                                    "features, the newest saved segmentation and training run, and the money "
+                                    "section at the Models page's cost and value.")
     auth.account_box()
 
 

@@ -132,3 +132,31 @@ def report(args: argparse.Namespace, summary: dict, line: str) -> None:
         print(json.dumps(summary, default=str, indent=2))
     else:
         print(line)
+
+
+def workspace_dataset(ws, ref: str):
+    """A dataset of the workspace named on the command line: by id, by name, or by name ignoring case.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        No dataset has this id or name (the message lists the ones there are).
+    InvalidParameterError
+        Several datasets have this name (use the id).
+    """
+    from analytics.errors import DatasetNotFoundError
+
+    wanted = " ".join(str(ref).split())
+    datasets = ws.datasets()
+    for same in (lambda d: d.id == wanted, lambda d: d.name == wanted,
+                 lambda d: d.name.casefold() == wanted.casefold()):
+        found = [d for d in datasets if same(d)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise InvalidParameterError(f"{len(found)} datasets are named '{wanted}'; give the id of one: "
+                                        f"{', '.join(d.id for d in found)}.")
+    listed = ", ".join(f"'{d.name}' ({d.id})" for d in datasets[:10]) + (" ..." if len(datasets) > 10 else "")
+    raise DatasetNotFoundError(f"There is no dataset '{wanted}' in the workspace {ws.root}; "
+                               + (f"its datasets are: {listed}." if datasets else
+                                  "it is empty (import a log with `python -m analytics import LOG`)."))

@@ -22,6 +22,7 @@ PAGES = (
     ("pages/features.py", "Features", ":material/table_chart:"),
     ("pages/segments.py", "Segments", ":material/groups:"),
     ("pages/models.py", "Models", ":material/model_training:"),
+    ("pages/recommendations.py", "Recommendations", ":material/recommend:"),
 )
 
 

@@ -3,8 +3,9 @@
 Every command prints one readable line and exits non-zero on bad input
 (exit 2 for problems with the input, 3 for anything unexpected); ``--json``
 prints a machine-readable summary on stdout. One module per group of commands:
-``data`` (features, import, datasets), ``segments`` (segment, embed) and
-``models`` (train, score); ``common`` holds the flags they share.
+``data`` (features, import, datasets), ``segments`` (segment, embed),
+``models`` (train, score) and ``recommend`` (recommend); ``common`` holds the
+flags they share.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analytics.cli import data, models, segments
+from analytics.cli import data, models, recommend, segments
 from analytics.errors import MarketLensError
 
 EXIT_INPUT, EXIT_BUG = 2, 3
-COMMAND_GROUPS = (data, segments, models)
+COMMAND_GROUPS = (data, segments, models, recommend)
 
 
 def main(argv: list[str] | None = None) -> int:

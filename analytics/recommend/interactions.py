@@ -31,6 +31,10 @@ DEFAULT_WEIGHTS: dict[str, float] = {"view_item": 1.0, "add_to_cart": 3.0, "begi
 MAX_ITEMS = 200_000
 # An item column whose values are mostly numbers with decimals is a price, not a product id.
 PRICE_DECIMAL_SHARE = 0.3
+# A column with a new value in this share of user-product pairs (and at least MIN_ITEMS_FOR_ID_CHECK
+# values) is an order or event id: products nobody shares cannot be recommended to anyone.
+EVENT_ID_SHARE = 0.8
+MIN_ITEMS_FOR_ID_CHECK = 1_000
 
 
 
@@ -152,7 +156,8 @@ def build_interactions(con: duckdb.DuckDBPyConnection, table: str, item_col: str
     Raises
     ------
     MappingError
-        No item column, or a column that is not a product id.
+        No item column, or a column that is not a product id (a price; an order
+        or event id with a new value in almost every interaction).
     NoDataError
         No weighted event carries a product, or only one product is left.
     """
@@ -167,9 +172,16 @@ def build_interactions(con: duckdb.DuckDBPyConnection, table: str, item_col: str
     t_rec, t_items, t_users = (f"recommend_{kind}_{suffix}" for kind in ("records", "items", "users"))
     try:
         events_with_items = _weighted_records(con, table, item_expr, weights, t_rec)
-        counts = con.execute(f"SELECT COUNT(*), COUNT(DISTINCT i), COUNT(DISTINCT u) FROM {t_rec}").fetchone()
+        counts = con.execute(f"SELECT COUNT(*), COUNT(DISTINCT i), COUNT(DISTINCT u), "
+                             f"(SELECT COUNT(*) FROM (SELECT DISTINCT u, i FROM {t_rec})) FROM {t_rec}").fetchone()
         if counts[0] == 0:
             raise NoDataError(_no_records_message(con, table, item_expr, item_col, weights, events_with_items))
+        if counts[1] >= MIN_ITEMS_FOR_ID_CHECK and counts[1] >= EVENT_ID_SHARE * counts[3]:
+            raise MappingError(
+                f"The column '{item_col}' has {counts[1]:,} different values in {counts[3]:,} user-product pairs: "
+                "almost every interaction is with a product nobody else had, so there is nothing to learn from. It "
+                "looks like an order, event or session id rather than a product id. Choose the column that names "
+                "the product (SKU, product id).")
         if counts[1] < 2:
             only = con.execute(f"SELECT any_value(i) FROM {t_rec}").fetchone()[0]
             raise NoDataError(f"Only one product ({only!r} in column '{item_col}') appears in the weighted events; "

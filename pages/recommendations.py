@@ -83,7 +83,7 @@ m[2].metric("User-product pairs", f"{info['user_item_pairs']:,}")
 m[3].metric("Density", f"{info['density']:.2%}", help="Share of all user x product cells that are filled")
 m[4].metric("Users with one product", f"{info['users_with_one_item']:,}")
 for note in data.notes:
-    st.warning(note, icon=":material/warning:")
+    st.info(note, icon=":material/info:")
 with st.expander("How concentrated the catalogue is"):
     st.plotly_chart(rec_charts.popularity_curve(data), width="stretch")
 
@@ -131,10 +131,12 @@ else:
     for tab, k in zip(tabs, result.ks):
         tab.plotly_chart(rec_charts.metrics_chart(result, k), width="stretch", key=f"rec_chart_{k}")
     table = recommending.metrics_table(result)
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in table.columns
-                                if "@" in c})
-    st.download_button("Download the comparison (CSV)", data=recommending.table_csv(table),
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "model": st.column_config.TextColumn("model", pinned=True),
+        **{c: st.column_config.NumberColumn(c, format="%.3f") for c in table.columns if "@" in c}})
+    st.caption("Seconds to fit on the training part + to rank the catalogue for the test users: "
+               + widgets.plain(recommending.timings(result)) + ".")
+    st.download_button("Download the comparison (CSV)", data=recommending.table_csv(recommending.full_table(result)),
                        file_name="recommenders_compared.csv", mime="text/csv", icon=":material/download:",
                        on_click="ignore")
     if best:
@@ -165,14 +167,17 @@ recs = None
 with user_errors("Loading the recommendations"):
     recs = recommending.stored_list(ds, data, model, int(k))
 if recs is not None:
-    users = recommending.list_users(recs)
-    who = st.selectbox("Show one user", users, index=None, placeholder=f"All {len(users):,} users",
-                       key=f"rec_user_{ds.id}")
-    shown = recs[recs["user_id"] == who] if who is not None else recs.head(2000)
-    st.dataframe(shown, hide_index=True, width="stretch",
-                 column_config={"score": st.column_config.NumberColumn(format="%.3f")})
-    if who is None and len(recs) > len(shown):
-        st.caption(f"The first {len(shown):,} of {len(recs):,} rows; the download has them all.")
+    who = st.text_input("Show one user", key=f"rec_user_{ds.id}", placeholder="a user id, e.g. "
+                        + str(recs["user_id"].iloc[0]) if len(recs) else "")
+    shown = recommending.for_user(recs, who) if who.strip() else recs.head(2000)
+    if who.strip() and shown.empty:
+        st.caption(f"No recommendations for '{widgets.plain(who.strip())}': that user has no products in these data.")
+    else:
+        st.dataframe(shown, hide_index=True, width="stretch",
+                     column_config={"score": st.column_config.NumberColumn(format="%.3f")})
+    if not who.strip() and len(recs) > len(shown):
+        st.caption(f"The first {len(shown):,} of {len(recs):,} rows ({recs['user_id'].nunique():,} users); the "
+                   "download has them all.")
     st.download_button("Download recommendations (CSV: user_id, rank, item_id, score)",
                        data=recommending.export_csv(recs), file_name=f"recommendations_{model}.csv",
                        mime="text/csv", icon=":material/download:", on_click="ignore")
@@ -191,12 +196,15 @@ if not sources:
             "far more often than everyone else.", icon=":material/info:")
 else:
     source = st.selectbox("Segments", list(sources), format_func=sources.get, key=f"rec_segments_{ds.id}")
-    per_segment = None
+    per_segment, all_segments = None, []
     with user_errors("Products per segment"):
-        per_segment = recommending.labelled(ds, item_col, recommending.segment_items(ds, data, source))
-    if per_segment is not None and per_segment.empty:
-        st.info("No product has at least 5 users in any segment.", icon=":material/info:")
-    elif per_segment is not None:
+        per_segment, all_segments = recommending.segment_items(ds, data, source)
+        per_segment = recommending.labelled(ds, item_col, per_segment)
+    quiet = [s for s in all_segments if per_segment is not None and s not in set(per_segment["segment"].astype(str))]
+    if quiet:
+        st.caption("Nothing stands out in " + ", ".join(widgets.plain(s) for s in quiet) + ": no product with at "
+                   "least 5 of their users is more common among them than among all users.")
+    if per_segment is not None and len(per_segment):
         segment_names = list(dict.fromkeys(per_segment["segment"]))
         seg = st.selectbox("Segment", segment_names, key=f"rec_segment_{ds.id}_{source}")
         st.plotly_chart(rec_charts.segment_items_chart(per_segment, seg, label_col="product"), width="stretch")
@@ -227,10 +235,14 @@ if item:
     with user_errors("Also bought"):
         also = recommending.labelled(ds, item_col, recommending.also_bought(ds, basis, item))
         if also.empty:
-            st.info("No other product was had by at least 2 of this product's users.", icon=":material/info:")
+            st.info(f"No other product was had by at least {recommending.ALSO_MIN_USERS} of this product's users.",
+                    icon=":material/info:")
         else:
-            st.plotly_chart(rec_charts.also_bought_chart(also, labels.get(item, item), label_col="product"),
+            st.plotly_chart(rec_charts.also_bought_chart(also, labels.get(item, item), label_col="product",
+                                                         verb="bought" if basis is bought else "had"),
                             width="stretch")
+            st.caption(f"Ordered by lift: how much more often X's users had the product than all users (at least "
+                       f"{recommending.ALSO_MIN_USERS} of them).")
             st.dataframe(also, hide_index=True, width="stretch", column_config={
                 "confidence": st.column_config.NumberColumn("share of X's users", format="percent"),
                 "lift": st.column_config.NumberColumn(format="%.2f")})

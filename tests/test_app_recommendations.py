@@ -121,4 +121,4 @@ def test_a_catalogue_above_the_cap_keeps_the_most_frequent(sample_dataset, works
     monkeypatch.setattr(interactions, "MAX_ITEMS", 50)  # as a catalogue of millions would meet the real cap
     at = open_page(app(), PAGE)
     assert {m.label: m.value for m in at.metric}["Products"] == "50"
-    assert any("The catalogue has 300 products; the 50 most frequent are used" in w.value for w in at.warning)
+    assert any("The catalogue has 300 products; the 50 most frequent are used" in i.value for i in at.info)

@@ -172,7 +172,19 @@ def stored_evaluation(ds: Dataset, settings: Settings) -> recommend.EvaluationRe
 
 
 def metrics_table(result: recommend.EvaluationResult) -> pd.DataFrame:
+    """Model and metrics (the seconds are in :func:`timings`)."""
+    return result.table().drop(columns=["fit (s)", "recommend (s)"], errors="ignore")
+
+
+def full_table(result: recommend.EvaluationResult) -> pd.DataFrame:
+    """Every column of the comparison, seconds included (for the download)."""
     return result.table()
+
+
+def timings(result: recommend.EvaluationResult) -> str:
+    """Seconds each model took to fit and to rank the catalogue for the test users, in words."""
+    return "; ".join(f"{row['label']} {row['fit_seconds']:.1f} s + {row['recommend_seconds']:.1f} s"
+                     for _, row in result.metrics.iterrows())
 
 
 # --- lists per user ---------------------------------------------------------------------------------------------
@@ -224,8 +236,8 @@ def table_csv(table: pd.DataFrame) -> bytes:
     return datasets.frame_download(table, "csv")
 
 
-def list_users(recs: pd.DataFrame) -> list[str]:
-    return list(dict.fromkeys(recs["user_id"].astype(str)))
+def for_user(recs: pd.DataFrame, user_id: str) -> pd.DataFrame:
+    return recs[recs["user_id"].astype(str) == str(user_id).strip()]
 
 
 # --- segments and "also bought" ---------------------------------------------------------------------------------
@@ -239,16 +251,21 @@ def segment_sources(ds: Dataset) -> dict[str, str]:
     return out
 
 
-def segment_items(ds: Dataset, data: recommend.Interactions, source: str) -> pd.DataFrame:
-    """Products that characterise each segment (or the audience), by lift over all users."""
+def _segment_labels(ds: Dataset, source: str) -> pd.DataFrame:
     ws = state.workspace()
     kind, key = source.split(":", 1)
     if kind == "segmentation":
-        labels = ws.result(ds.id, "segmentation", key).frames["labels"][["user_id", "segment"]]
-    else:
-        audience = ws.audience(ds.id, key)
-        labels = audience.users[["user_id"]].assign(segment=audience.name)
-    return recommend.segment_items(data, labels, 10, item_attributes=item_attributes(ds, data.item_col))
+        return ws.result(ds.id, "segmentation", key).frames["labels"][["user_id", "segment"]]
+    audience = ws.audience(ds.id, key)
+    return audience.users[["user_id"]].assign(segment=audience.name)
+
+
+def segment_items(ds: Dataset, data: recommend.Interactions, source: str) -> tuple[pd.DataFrame, list[str]]:
+    """Products that characterise each segment (or the audience) by lift over all users, and every segment name
+    (those without rows have nothing that stands out)."""
+    labels = _segment_labels(ds, source)
+    table = recommend.segment_items(data, labels, 10, item_attributes=item_attributes(ds, data.item_col))
+    return table, sorted({str(s) for s in labels["segment"]})
 
 
 def popular_items(data: recommend.Interactions, limit: int = 1000) -> list[str]:
@@ -275,8 +292,12 @@ def labelled(ds: Dataset, item_col: str, table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+ALSO_MIN_USERS = 3  # a product Y needs this many of X's users (lift on two users is mostly noise)
+
+
 def also_bought(ds: Dataset, data: recommend.Interactions, item_id: str) -> pd.DataFrame:
-    return recommend.also_bought(data, item_id, 10, item_attributes=item_attributes(ds, data.item_col))
+    return recommend.also_bought(data, item_id, 10, min_users=ALSO_MIN_USERS,
+                                 item_attributes=item_attributes(ds, data.item_col))
 
 
 # --- keep and reuse ---------------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Recommendations: what to show each customer next, which recommender finds it best, and lists to export."""
 
+from datetime import timedelta
+
 import streamlit as st
 
 from analytics.charts import recommend as rec_charts
@@ -103,12 +105,12 @@ with st.container(border=True):
         n = c2.number_input("N (products hidden per user)", 1, 20, previous.n if previous else 5,
                             key=f"rec_n_{ds.id}")
     else:
-        first, last = recommending.day_range(data)
+        first, last = recommending.day_range(data)  # the split needs a day of learning before it
         split_default = recommending.default_split_date(data)
         if previous and previous.split_date:
-            split_default = min(max(recommending.parse_date(previous.split_date), first), last)
+            split_default = min(max(recommending.parse_date(previous.split_date), first + timedelta(days=1)), last)
         split = c2.date_input("Split date (first day of the test period)", value=split_default,
-                              min_value=first, max_value=last, key=f"rec_split_{ds.id}",
+                              min_value=first + timedelta(days=1), max_value=last, key=f"rec_split_{ds.id}",
                               help="Default: the day that leaves about 20% of the interactions after it.")
         split_date = split.isoformat()
 settings = recommending.Settings(item_col, weights, chosen, protocol, int(n), split_date)

@@ -122,3 +122,19 @@ def test_a_catalogue_above_the_cap_keeps_the_most_frequent(sample_dataset, works
     at = open_page(app(), PAGE)
     assert {m.label: m.value for m in at.metric}["Products"] == "50"
     assert any("The catalogue has 300 products; the 50 most frequent are used" in i.value for i in at.info)
+
+
+def test_time_split_is_stated_and_evaluated(sample_dataset, workspace):
+    ds = sample_dataset
+    at = open_page(app(), PAGE)
+    at.multiselect(key=f"rec_models_{ds.id}").set_value(["pop", "pop_recent"]).run()
+    at.radio(key=f"rec_proto_{ds.id}").set_value("time-split").run()
+    split = at.date_input(key=f"rec_split_{ds.id}").value
+    assert split.isoformat() == "2025-05-24"  # the day that leaves ~20% of the interactions after it
+    assert any(f"Time split at {split.isoformat()}" in c.value for c in at.caption)
+    button(at, "Evaluate").click().run()
+    no_traceback(at)
+    assert any(f"Time split at {split.isoformat()}: the models learn from everything before it"
+               in i.value.replace("\\", "") for i in at.info)  # shown escaped, as plain text
+    [table] = frames_with(at, "Recall@20")
+    assert table["model"].tolist() == ["Popularity (all time)", "Popularity (recent)"]

@@ -5,7 +5,8 @@ from datetime import timedelta
 import streamlit as st
 
 from analytics.charts import recommend as rec_charts
-from ui import recommending, state, widgets
+from ui import auth, recommending, state, widgets
+from ui.escape import plain
 from ui.guard import user_errors
 
 widgets.page_start("Recommendations")
@@ -48,8 +49,8 @@ with st.container(border=True):
         st.stop()
     carrying = weights_table[weights_table["with_item"] > 0]
     if carrying.empty:
-        st.error(f"The column '{item_col}' is empty in every event: there are no products to recommend. Choose the "
-                 "column that names the product of each event.", icon=":material/error:")
+        st.error(f"The column '{plain(item_col)}' is empty in every event: there are no products to recommend. "
+                 "Choose the column that names the product of each event.", icon=":material/error:")
         st.stop()
     if previous and previous.item_col == item_col:
         carrying = carrying.assign(weight=[previous.weights.get(e, 0.0) for e in carrying["event"]])
@@ -63,7 +64,7 @@ with st.container(border=True):
     unused = weights_table[weights_table["with_item"] == 0]
     if len(unused):
         c2.caption("Events without a product are not used: " + ", ".join(
-            f"{widgets.plain(e)} ({n:,})" for e, n in zip(unused["event"], unused["events"])) + ".")
+            f"{plain(e)} ({n:,})" for e, n in zip(unused["event"], unused["events"])) + ".")
 weights = {str(e): float(w) for e, w in zip(edited["event"], edited["weight"].fillna(0.0)) if w and w > 0}
 if not weights:
     st.warning("Every weight is 0: give at least one event a weight above 0 (a purchase 5, a view 1).",
@@ -85,7 +86,7 @@ m[2].metric("User-product pairs", f"{info['user_item_pairs']:,}")
 m[3].metric("Density", f"{info['density']:.2%}", help="Share of all user x product cells that are filled")
 m[4].metric("Users with one product", f"{info['users_with_one_item']:,}")
 for note in data.notes:
-    st.info(note, icon=":material/info:")
+    st.info(plain(note), icon=":material/info:")
 with st.expander("How concentrated the catalogue is"):
     st.plotly_chart(rec_charts.popularity_curve(data), width="stretch")
 
@@ -128,7 +129,7 @@ if result is None:
     st.info("Press Evaluate to compare the models on these settings.", icon=":material/info:")
 else:
     best = result.best()
-    st.info(widgets.plain(result.description), icon=":material/rule:")
+    st.info(plain(result.description), icon=":material/rule:")
     tabs = st.tabs([f"K = {k}" for k in result.ks])
     for tab, k in zip(tabs, result.ks):
         tab.plotly_chart(rec_charts.metrics_chart(result, k), width="stretch", key=f"rec_chart_{k}")
@@ -137,17 +138,17 @@ else:
         "model": st.column_config.TextColumn("model", pinned=True),
         **{c: st.column_config.NumberColumn(c, format="%.3f") for c in table.columns if "@" in c}})
     st.caption("Seconds to fit on the training part + to rank the catalogue for the test users: "
-               + widgets.plain(recommending.timings(result)) + ".")
+               + plain(recommending.timings(result)) + ".")
     st.download_button("Download the comparison (CSV)", data=recommending.table_csv(recommending.full_table(result)),
                        file_name="recommenders_compared.csv", mime="text/csv", icon=":material/download:",
                        on_click="ignore")
     if best:
-        st.caption(f"Best by NDCG@{max(result.ks)}: {widgets.plain(names.get(best, best))}.")
+        st.caption(f"Best by NDCG@{max(result.ks)}: {plain(names.get(best, best))}.")
     for model, why in result.skipped.items():
-        st.warning(f"{names.get(model, model)} was not evaluated: {why}", icon=":material/warning:")
+        st.warning(plain(f"{names.get(model, model)} was not evaluated: {why}"), icon=":material/warning:")
     for note in dict.fromkeys(result.notes):
         if note not in data.notes:
-            st.caption(widgets.plain(note))
+            st.caption(plain(note))
 
 # --- 3. lists per user ---------------------------------------------------------------------------------------------
 st.subheader("3. Recommendations for each user")
@@ -173,7 +174,7 @@ if recs is not None:
                         + str(recs["user_id"].iloc[0]) if len(recs) else "")
     shown = recommending.for_user(recs, who) if who.strip() else recs.head(2000)
     if who.strip() and shown.empty:
-        st.caption(f"No recommendations for '{widgets.plain(who.strip())}': that user has no products in these data.")
+        st.caption(f"No recommendations for '{plain(who.strip())}': that user has no products in these data.")
     else:
         st.dataframe(shown, hide_index=True, width="stretch",
                      column_config={"score": st.column_config.NumberColumn(format="%.3f")})
@@ -185,10 +186,11 @@ if recs is not None:
                        mime="text/csv", icon=":material/download:", on_click="ignore")
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     model_name = c1.text_input("Model name", value=f"{model}_recommender", key="rec_model_name")
-    if c2.button("Save model", icon=":material/save:"):
+    if c2.button("Save model", icon=":material/save:", disabled=not auth.can_edit(),
+                 help=None if auth.can_edit() else auth.READ_ONLY_HELP):
         with user_errors("Saving the model"):
             recommending.save_model(ds, data, model, model_name, result)
-            st.success(f"Saved '{model_name}'.", icon=":material/check_circle:")
+            st.success(f"Saved '{plain(model_name)}'.", icon=":material/check_circle:")
 
 # --- 4. segments ---------------------------------------------------------------------------------------------------
 st.subheader("4. Products that characterise each segment")
@@ -204,7 +206,7 @@ else:
         per_segment = recommending.labelled(ds, item_col, per_segment)
     quiet = [s for s in all_segments if per_segment is not None and s not in set(per_segment["segment"].astype(str))]
     if quiet:
-        st.caption("Nothing stands out in " + ", ".join(widgets.plain(s) for s in quiet) + ": no product with at "
+        st.caption("Nothing stands out in " + ", ".join(plain(s) for s in quiet) + ": no product with at "
                    "least 5 of their users is more common among them than among all users.")
     if per_segment is not None and len(per_segment):
         segment_names = list(dict.fromkeys(per_segment["segment"]))

@@ -138,3 +138,25 @@ def test_time_split_is_stated_and_evaluated(sample_dataset, workspace):
                in i.value.replace("\\", "") for i in at.info)  # shown escaped, as plain text
     [table] = frames_with(at, "Recall@20")
     assert table["model"].tolist() == ["Popularity (all time)", "Popularity (recent)"]
+
+
+def test_hostile_product_and_event_names_stay_text(workspace, tmp_path):
+    from tests.test_app_hostile_text import IMAGE, LINK, assert_no_markup
+
+    rows = ["user,time,event,item_id"]
+    for u in range(40):
+        for j in range(8):
+            event = f"{LINK} buy" if j % 4 == 0 else ("page" if j % 4 == 1 else "view_item")
+            item = "" if event == "page" else (f"{IMAGE}{(u + j) % 6}" if j % 2 else f"p{(u * 3 + j) % 9}")
+            rows.append(f"u{u},2025-01-{1 + (u + j) % 28:02d} 1{j}:00,{event},{item}")
+    ds = workspace.import_file(write(tmp_path / "hostile.csv", "\n".join(rows) + "\n"), name=f"{IMAGE} shop")
+    at = open_page(app(), PAGE)
+    assert at.selectbox(key=f"rec_item_{ds.id}").value == "item_id" and errors(at) == []
+    assert any("Events without a product are not used" in c.value for c in at.caption)  # the 'page' event
+    assert_no_markup(at)
+    at.multiselect(key=f"rec_models_{ds.id}").set_value(["pop"]).run()
+    at.number_input(key=f"rec_n_{ds.id}").set_value(1).run()
+    button(at, "Evaluate").click().run()
+    button(at, "Recommend for every user").click().run()
+    assert frames_with(at, "score") and errors(at) == []
+    assert_no_markup(at)

@@ -265,7 +265,8 @@ else:
     c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
     use = c1.selectbox("Recommend with", list(saved["name"]), key="rec_use_model")
     others = ws.datasets()
-    on = c2.selectbox("For the latest data of", [d.id for d in others], key="rec_on_dataset",
+    ids = [d.id for d in others]
+    on = c2.selectbox("For the latest data of", ids, index=ids.index(ds.id), key=f"rec_on_dataset_{ds.id}",
                       format_func=lambda i: next(d.name for d in others if d.id == i),
                       help="Any dataset with the same product ids, e.g. a log uploaded this week.")
     k_saved = c3.number_input("K", 1, 100, 20, key="rec_k_saved")

@@ -24,7 +24,11 @@ def read_log(path: str) -> pd.DataFrame:
 
 def features(events: pd.DataFrame, purchase_event: str, as_of: pd.Timestamp | None = None,
              top_events: int = 10, gap_minutes: int = 30, text_attributes: list[str] = ()) -> pd.DataFrame:
-    """Same columns and meaning as ``analytics.features.feature_table``."""
+    """Same columns and meaning as ``analytics.features.feature_table``.
+
+    ``text_attributes`` are the attributes summarised as ``top_<name>``: the engine's choice, which
+    leaves out identifiers (the sample's ``item_id`` has ~300 repeating values but names a product).
+    """
     ev = events if as_of is None else events[events["ts"] <= as_of]
     as_of = ev["ts"].max() if as_of is None else as_of
     ref = np.datetime64(as_of, "us").astype("int64") / 1e6

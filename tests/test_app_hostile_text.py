@@ -37,7 +37,8 @@ def hostile_dataset(workspace, tmp_path):
     return workspace.rename(ds.id, f"{IMAGE} {LINK} shop")
 
 
-@pytest.mark.parametrize("page", [None, "pages/features.py", "pages/segments.py", "pages/models.py"])
+@pytest.mark.parametrize("page", [None, "pages/features.py", "pages/segments.py", "pages/models.py",
+                                  "pages/recommendations.py"])
 def test_hostile_names_are_shown_as_text_on_every_page(hostile_dataset, page):
     at = app()
     if page:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from analytics.errors import InvalidParameterError, NoDataError
+from analytics.features.profile import IDENTIFIER_DISTINCT, distinct_in_sample, looks_like_identifier
 from analytics.features.spec import event_column_names
 from analytics.features.summary import feature_summary
 from bench.pandas_reference import features as pandas_features
@@ -143,3 +144,20 @@ def test_a_log_without_amounts_leaves_money_empty_not_zero(workspace, tmp_path):
 
     choice = segments.choose_features(feats.reset_index())
     assert "monetary" not in choice.columns and any("monetary" in n for n in choice.notices)
+
+
+def test_product_ids_are_identifiers_not_features(sample_dataset, workspace):
+    # The sample's item_id repeats (about 300 products) yet names a product: no "most frequent product" column.
+    assert sample_dataset.profile.attributes["item_id"].distinct == IDENTIFIER_DISTINCT
+    assert "top_item_id" not in workspace.features(sample_dataset.id).columns
+    assert "item_id" in workspace.events(sample_dataset.id, limit=5).columns  # still kept in the events
+
+
+def test_identifier_names_need_many_values():
+    names = ["item_id", "productId", "SKU", "content id", "product", "order_id"]
+    assert all(looks_like_identifier(n) for n in names)
+    assert not any(looks_like_identifier(n) for n in ["country", "category", "paid", "channel", "country_code"])
+    sample = pd.DataFrame({"product": [f"p{i % 60}" for i in range(600)], "channel": [f"c{i % 60}" for i in range(600)],
+                           "store_id": [f"s{i % 10}" for i in range(600)]})
+    distinct = distinct_in_sample(sample, ["product", "channel", "store_id"])
+    assert distinct == {"product": IDENTIFIER_DISTINCT, "channel": 60, "store_id": 10}

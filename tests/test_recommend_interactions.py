@@ -56,10 +56,13 @@ def test_from_a_workspace_dataset(workspace, tmp_path):
 
 
 def test_no_item_column_names_the_candidates(sample_dataset, workspace):
-    with pytest.raises(MappingError, match="Recommendations need an item column.*'category'"):
-        build_interactions(workspace.cursor(), sample_dataset.events_table, None)
-    with pytest.raises(MappingError, match="no column 'item_id'"):
-        build_interactions(workspace.cursor(), sample_dataset.events_table, "item_id")
+    con = workspace.cursor()
+    with pytest.raises(MappingError, match="Recommendations need an item column.*'item_id', 'channel'"):
+        build_interactions(con, sample_dataset.events_table, None)
+    # The sample as it was before it had products.
+    con.execute(f"CREATE TEMP TABLE no_items AS SELECT * EXCLUDE (item_id) FROM {sample_dataset.events_table}")
+    with pytest.raises(MappingError, match="no column 'item_id'.*'channel', 'platform', 'country', 'category'"):
+        build_interactions(con, "no_items", "item_id")
 
 
 def test_price_column_is_detected():
@@ -105,18 +108,22 @@ def test_users_with_one_interaction_are_kept_and_noted():
 
 
 def test_a_million_products_keeps_the_most_frequent_with_a_note():
+    # A long tail of ~1M products seen once, and 2,000 products that many users share.
     con = duckdb.connect()
     con.execute("""CREATE TABLE events AS
         SELECT 'u' || (i % 5000) AS user_id, TIMESTAMP '2025-01-01' + INTERVAL (i % 1000) MINUTE AS ts,
-               'view_item' AS event, 'p' || (CASE WHEN i % 10 = 0 THEN (i // 10) % 50 ELSE i END) AS item_id
-        FROM range(1100000) t(i)""")
+               'view_item' AS event, 'p' || (CASE WHEN i % 10 < 3 THEN hash(i) % 2000 ELSE 2000 + i END) AS item_id
+        FROM range(1500000) t(i)""")
     it = build_interactions(con, "events", "item_id", max_items=1000)
     assert it.n_items == 1000
-    assert any("the 1,000 most frequent are used" in n for n in it.notes)
-    # The 50 products everyone shares come first.
-    assert set(it.item_ids[:50]) == {f"p{i}" for i in range(50)}
+    assert any("has 1,052,000 products; the 1,000 most frequent are used" in n for n in it.notes)
+    assert {int(p[1:]) for p in it.item_ids} <= set(range(2000))  # the shared products come first
     with pytest.raises(InvalidParameterError, match="max_items"):
         build_interactions(con, "events", "item_id", max_items=1)
+    # Without the shared head, a new value per interaction is an id, not a product: refused, not capped.
+    con.execute("CREATE TABLE orders AS SELECT user_id, ts, event, 'o' || rowid AS order_id FROM events LIMIT 100000")
+    with pytest.raises(MappingError, match="only 0.0% of the 100,000 user-product pairs.*order, event or session"):
+        build_interactions(con, "orders", "order_id", max_items=1000)
 
 
 def test_subset_keeps_the_index_and_fingerprint_changes():

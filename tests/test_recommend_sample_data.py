@@ -11,6 +11,7 @@ import pyarrow.csv as pacsv
 import pytest
 
 from sample_data.generate import generate, generate_log, items_truth_path, main
+from tests.helpers import SAMPLE_TRUTH
 
 
 @pytest.fixture(scope="module")
@@ -19,13 +20,15 @@ def log():
     return out.events.to_pandas(), out.truth.to_pandas(), out.items.to_pandas()
 
 
-def test_products_leave_every_other_column_of_the_committed_sample_unchanged(sample_log):
-    # The committed sample is generate(60_000, seed=7) from before products existed.
-    events, _ = generate(60_000, seed=7)
-    assert events.column_names[-1] == "item_id"
-    buf = io.BytesIO()
-    pacsv.write_csv(events.drop_columns(["item_id"]), buf, pacsv.WriteOptions(quoting_style="none"))
-    assert buf.getvalue() == gzip.decompress(sample_log.read_bytes())
+def test_the_committed_sample_is_the_generator_with_products(sample_log):
+    # generate.py --events 60000 --seed 7 (-o sample_events.csv.gz --truth sample_truth.csv.gz).
+    log = generate_log(60_000, seed=7)
+    assert log.events.column_names[-1] == "item_id"
+    for table, path in ((log.events, sample_log), (log.truth, SAMPLE_TRUTH),
+                        (log.items, items_truth_path(SAMPLE_TRUTH))):
+        buf = io.BytesIO()
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(quoting_style="none"))
+        assert buf.getvalue() == gzip.decompress(path.read_bytes()), path.name
 
 
 def test_no_items_is_the_log_without_the_item_column():

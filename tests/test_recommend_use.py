@@ -167,3 +167,11 @@ def test_charts_build_and_escape(data, knn):
     assert "&lt;b&gt;" in segment_items_chart(seg, "<b>all</b>").layout.title.text
     ab = also_bought(data, item_name(54), 5)
     assert isinstance(also_bought_chart(ab, "<i>x</i>"), go.Figure)
+
+
+def test_segment_items_keeps_only_what_stands_out(data):
+    everyone = pd.DataFrame({"user_id": data.user_ids, "segment": "all"})
+    assert segment_items(data, everyone).empty  # lift 1 everywhere: nothing characterises "everyone"
+    assert np.allclose(segment_items(data, everyone, min_lift=0)["lift"], 1.0)
+    with pytest.raises(InvalidParameterError, match="min_lift"):
+        segment_items(data, everyone, min_lift=-1)

@@ -299,7 +299,8 @@ def save_model(ds: Dataset, training: models.TrainingSet, run: TrainingRun, resu
 def saved_models(ds: Dataset) -> pd.DataFrame:
     return pd.DataFrame([{"name": s.key, "model": s.meta.get("model"), "target": s.meta.get("target"),
                           "ROC AUC": s.meta.get("auc"), "saved": s.created_at}
-                         for s in state.workspace().results(ds.id, "model")])
+                         for s in state.workspace().results(ds.id, "model")
+                         if s.meta.get("type") != "recommender"])  # those are on the Recommendations page
 
 
 def score_with_saved(ds: Dataset, model_name: str, on_dataset: str) -> pd.DataFrame:

@@ -25,6 +25,7 @@ PAGES = (
     ("pages/journeys.py", "Journeys", ":material/route:"),
     ("pages/channels.py", "Channels", ":material/campaign:"),
     ("pages/models.py", "Models", ":material/model_training:"),
+    ("pages/recommendations.py", "Recommendations", ":material/recommend:"),
 )
 
 

@@ -79,15 +79,22 @@ def segment_items_chart(table: pd.DataFrame, segment: object, label_col: str | N
     return fig
 
 
-def also_bought_chart(table: pd.DataFrame, item_label: object, label_col: str | None = None) -> go.Figure:
-    """Bars of the share of X's users who also had each product (from ``also_bought``), lift on hover."""
+def also_bought_chart(table: pd.DataFrame, item_label: object, label_col: str | None = None,
+                      verb: str = "had") -> go.Figure:
+    """Bars of lift for the products X's users also had (from ``also_bought``), in its order; the share of X's
+    users who had each is written on the bar.
+
+    ``verb`` says what the users did ("had", or "bought" for purchases only).
+    """
     df = table.sort_values("rank", ascending=False)
     labels = df[label_col] if label_col and label_col in df else df["item_id"]
     fig = go.Figure(go.Bar(
-        x=100 * df["confidence"], y=[safe(v) for v in labels], orientation="h", marker_color=COLORS[1],
-        customdata=np.c_[df["lift"], df["users_with_both"]],
-        hovertemplate="%{y}: %{x:.1f}% of them<br>lift %{customdata[0]:.2f}x<br>%{customdata[1]:,} users"
+        x=df["lift"], y=[safe(v) for v in labels], orientation="h", marker_color=COLORS[1],
+        text=[f"{100 * c:.0f}% of them" for c in df["confidence"]], textposition="auto",
+        customdata=np.c_[100 * df["confidence"], df["users_with_both"]],
+        hovertemplate="%{y}<br>lift %{x:.2f}x<br>%{customdata[0]:.1f}% of them (%{customdata[1]:,} users)"
                       "<extra></extra>"))
-    fig.update_layout(**_LAYOUT, title=f"Users who had {safe(item_label)} also had",
-                      xaxis_title="share of those users (%)", yaxis_title=None)
+    fig.add_vline(x=1, line_dash="dash", line_color="gray")
+    fig.update_layout(**_LAYOUT, title=f"Users who {safe(verb)} {safe(item_label)} also {safe(verb)}",
+                      xaxis_title="lift (x as often as among all users)", yaxis_title=None)
     return fig

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 # Distinct values recorded for an attribute that looks like an identifier (see distinct_in_sample).
 IDENTIFIER_DISTINCT = 10**9
+# Names of id columns (product_id, SKU, content id, ...). With more distinct values than
+# IDENTIFIER_NAMED_DISTINCT in the preview such a column is an identifier even when values repeat
+# (a product id repeats a lot), so no "most frequent value" feature is made of it.
+_ID_NOUNS = "item|product|article|content|offer|variant|listing|user|customer|session|order"
+_IDENTIFIER_NAME = re.compile(
+    r"(.*[ _.-])?(id|ids|key|sku|ean|gtin|upc|asin|isbn|uuid|guid)"  # order_id, user key, SKU
+    rf"|({_ID_NOUNS}|sku)[ _.-]?(no|nr|number|code|ref)?"  # product, sku_no, article number
+    rf"|.*({_ID_NOUNS})id", re.I)  # productId, ProductID
+IDENTIFIER_NAMED_DISTINCT = 50
 
 
 @dataclass(frozen=True)
@@ -66,16 +76,25 @@ class DatasetProfile:
 def distinct_in_sample(sample: pd.DataFrame, attributes: list[str]) -> dict[str, int]:
     """Distinct values per attribute in a preview; identifiers count as "very many".
 
-    Many values that are mostly different (product ids, URLs) mark an identifier,
-    whatever the file size, so its "most frequent value" is not computed.
+    Many values that are mostly different (URLs, order ids) mark an identifier,
+    whatever the file size, and so does a column named like one (``item_id``,
+    ``SKU``, ``product``) with more than :data:`IDENTIFIER_NAMED_DISTINCT` values:
+    its "most frequent value" is not computed.
     """
     out = {}
     for col in attributes:
         if col in sample.columns:
             values = sample[col].dropna()
             distinct = int(values.nunique())
-            out[col] = IDENTIFIER_DISTINCT if distinct > 100 and distinct >= 0.5 * len(values) else distinct
+            mostly_different = distinct > 100 and distinct >= 0.5 * len(values)
+            named_id = distinct > IDENTIFIER_NAMED_DISTINCT and looks_like_identifier(col)
+            out[col] = IDENTIFIER_DISTINCT if mostly_different or named_id else distinct
     return out
+
+
+def looks_like_identifier(name: str) -> bool:
+    """True for column names of identifiers: ``item_id``, ``productId``, ``SKU``, ``content id``, ``product``."""
+    return bool(_IDENTIFIER_NAME.fullmatch(str(name).strip()))
 
 
 def profile_from(by_event: pd.DataFrame, users: int, attributes: dict[str, str], distinct: dict) -> DatasetProfile:

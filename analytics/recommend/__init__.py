@@ -2,7 +2,9 @@
 
 Public entry points (each validates its input and raises :mod:`analytics.errors`):
 
-- :func:`build_interactions` - events table (DuckDB) -> weighted users x products.
+- :func:`build_interactions` - events table (DuckDB) -> weighted users x products;
+  :func:`guess_item_column`, :func:`item_events`, :func:`suggested_weights`,
+  :func:`item_attributes` - what the log says about its products.
 - :func:`make_model` / the model classes - one interface: ``fit(interactions)``,
   ``recommend(user_indices, k, exclude_seen=True) -> (items, scores)``.
 - :func:`evaluate` - models compared on a last-N or time split (:class:`EvaluationResult`).
@@ -12,9 +14,17 @@ Public entry points (each validates its input and raises :mod:`analytics.errors`
 """
 
 from analytics.recommend.base import Recommender
+from analytics.recommend.catalogue import (
+    guess_item_column,
+    item_attributes,
+    item_column_choices,
+    item_events,
+    suggested_weights,
+)
 from analytics.recommend.evaluation import (
     PROTOCOLS,
     EvaluationResult,
+    default_split_date,
     evaluate,
     ranking_metrics,
     split_by_time,
@@ -35,7 +45,8 @@ from analytics.recommend.zoo import DEFAULT_MODELS, MODELS, make_model, parse_mo
 __all__ = [
     "ALS", "BPR", "DEFAULT_MODELS", "DEFAULT_WEIGHTS", "EASE", "MODELS", "PROTOCOLS", "EvaluationResult",
     "Interactions", "ItemKNN", "Popularity", "RecentPopularity", "Recommender", "SavedRecommender", "also_bought",
-    "build_interactions", "evaluate", "export_recommendations", "from_frame", "load_recommender", "make_model",
+    "build_interactions", "default_split_date", "evaluate", "export_recommendations", "from_frame",
+    "guess_item_column", "item_attributes", "item_column_choices", "item_events", "load_recommender", "make_model",
     "parse_models", "ranking_metrics", "read_recommender_metadata", "recommend_latest", "save_recommender",
-    "segment_items", "split_by_time", "split_last_n", "top_items",
+    "segment_items", "split_by_time", "split_last_n", "suggested_weights", "top_items",
 ]

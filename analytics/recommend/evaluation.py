@@ -91,12 +91,7 @@ def split_by_time(interactions: Interactions, split_date: str | date | datetime 
     Without a date, the day that leaves about 20% of the records after it.
     """
     days = interactions.day
-    if split_date is None:
-        d = np.sort(days)[int(len(days) * (1 - DEFAULT_TEST_SHARE))]
-        if d <= days.min():
-            d = days.min() + np.timedelta64(1, "D")
-    else:
-        d = as_date(split_date)
+    d = default_split_date(interactions) if split_date is None else as_date(split_date)
     lo, hi = days.min(), days.max()
     if not lo < d <= hi:
         raise InvalidParameterError(f"The split date {d} must be after the first day ({lo}) and no later than the "
@@ -123,6 +118,17 @@ def split_by_time(interactions: Interactions, split_date: str | date | datetime 
             f"on or after it, ranking all {m:,} products and leaving out what the user already had. "
             f"{cold_users:,} users seen only after the date cannot be tested.")
     return Split(train, test, test_users, "time-split", desc, split_date=str(d))
+
+
+def default_split_date(interactions: Interactions) -> np.datetime64:
+    """The day that leaves about 20% of the records on or after it (the time split's default)."""
+    days = interactions.day
+    if not len(days):
+        raise NoDataError("There are no interactions to split.")
+    d = np.sort(days)[min(len(days) - 1, int(len(days) * (1 - DEFAULT_TEST_SHARE)))]
+    if d <= days.min():
+        d = days.min() + np.timedelta64(1, "D")
+    return d
 
 
 def _binary(u: np.ndarray, i: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
@@ -216,6 +222,19 @@ class EvaluationResult:
         ren = {f"{m}@{k}": f"{METRIC_LABELS[m]}@{k}" for m in METRICS for k in self.ks}
         ren |= {"label": "model", "fit_seconds": "fit (s)", "recommend_seconds": "recommend (s)"}
         return df.rename(columns=ren).reset_index(drop=True)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EvaluationResult:
+        """The result again from :meth:`to_dict` (a stored evaluation)."""
+        proto, data = d["protocol"], d["data"]
+        rows = {name: dict(m) for name, m in (d.get("models") or {}).items()}
+        metrics = pd.DataFrame.from_dict(rows, orient="index")
+        metrics.index.name = "model"
+        return cls(protocol=proto["name"], description=proto["description"], ks=tuple(int(k) for k in proto["k"]),
+                   metrics=metrics, users_evaluated=int(data["users_evaluated"]), users=int(data["users"]),
+                   items=int(data["items"]), train_pairs=int(data["train_pairs"]), test_pairs=int(data["test_pairs"]),
+                   n_holdout=proto.get("n_holdout"), split_date=proto.get("split_date"),
+                   skipped=dict(d.get("skipped") or {}), notes=tuple(d.get("notes") or ()))
 
     def to_dict(self) -> dict[str, Any]:
         """What ``recommend --json`` prints: the protocol, the data sizes, each model's metrics, the best."""

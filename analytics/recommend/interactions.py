@@ -31,6 +31,12 @@ DEFAULT_WEIGHTS: dict[str, float] = {"view_item": 1.0, "add_to_cart": 3.0, "begi
 MAX_ITEMS = 200_000
 # An item column whose values are mostly numbers with decimals is a price, not a product id.
 PRICE_DECIMAL_SHARE = 0.3
+# A column of at least MIN_ITEMS_FOR_ID_CHECK values where the values more than one user had make less
+# than MIN_SHARED_PAIRS of the user-product pairs is an order, event or session id: products nobody
+# shares teach a recommender nothing. (A real long tail still has a shared head holding a good share of
+# the pairs: 30% in the test's catalogue of a million products, 2,000 of them shared.)
+MIN_SHARED_PAIRS = 0.02
+MIN_ITEMS_FOR_ID_CHECK = 1_000
 
 
 
@@ -152,7 +158,8 @@ def build_interactions(con: duckdb.DuckDBPyConnection, table: str, item_col: str
     Raises
     ------
     MappingError
-        No item column, or a column that is not a product id.
+        No item column, or a column that is not a product id (a price; an order
+        or event id with a new value in almost every interaction).
     NoDataError
         No weighted event carries a product, or only one product is left.
     """
@@ -167,9 +174,21 @@ def build_interactions(con: duckdb.DuckDBPyConnection, table: str, item_col: str
     t_rec, t_items, t_users = (f"recommend_{kind}_{suffix}" for kind in ("records", "items", "users"))
     try:
         events_with_items = _weighted_records(con, table, item_expr, weights, t_rec)
-        counts = con.execute(f"SELECT COUNT(*), COUNT(DISTINCT i), COUNT(DISTINCT u) FROM {t_rec}").fetchone()
+        counts = con.execute(f"SELECT COUNT(*), COUNT(DISTINCT i), COUNT(DISTINCT u), "
+                             f"(SELECT COUNT(*) FROM (SELECT DISTINCT u, i FROM {t_rec})) FROM {t_rec}").fetchone()
         if counts[0] == 0:
             raise NoDataError(_no_records_message(con, table, item_expr, item_col, weights, events_with_items))
+        if counts[1] >= MIN_ITEMS_FOR_ID_CHECK:
+            shared = con.execute(f"""
+                WITH per AS (SELECT i, COUNT(*) AS n FROM (SELECT DISTINCT u, i FROM {t_rec}) GROUP BY i)
+                SELECT COALESCE(SUM(n) FILTER (WHERE n >= 2), 0) / SUM(n) FROM per""").fetchone()[0]
+            if float(shared) < MIN_SHARED_PAIRS:
+                raise MappingError(
+                    f"The column '{item_col}' has {counts[1]:,} different values, and values that more than one "
+                    f"user had make only {float(shared):.1%} of the {counts[3]:,} user-product pairs: almost every "
+                    "interaction is with a product nobody else had, so there is nothing to learn from. It looks like "
+                    "an order, event or session id rather than a product id. Choose the column that names the "
+                    "product (SKU, product id).")
         if counts[1] < 2:
             only = con.execute(f"SELECT any_value(i) FROM {t_rec}").fetchone()[0]
             raise NoDataError(f"Only one product ({only!r} in column '{item_col}') appears in the weighted events; "
@@ -256,8 +275,9 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
 
 def _item_expression(con: duckdb.DuckDBPyConnection, table: str, item_col: str | None, columns: dict[str, str]) -> str:
     """SQL text of the product id as text, after checking the column can be one."""
-    data_cols = [c for c in columns if not c.startswith("_") and c not in ("user_id", "ts", "event", "amount",
-                                                                            "session_id")]
+    data_cols = [c for c in columns if not c.startswith("_") and c != item_col
+                 and c not in ("user_id", "ts", "event", "amount", "session_id")]
+    data_cols.sort(key=lambda c: c != "item_id")  # the canonical name first
     hint = (f" Columns that could hold it: {', '.join(repr(c) for c in data_cols[:10])}." if data_cols
             else " This log has no other columns: it needs a column naming the product of each event.")
     if item_col is None or str(item_col).strip() == "":

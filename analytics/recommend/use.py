@@ -136,7 +136,8 @@ def export_recommendations(recs: pd.DataFrame, path: str | Path | None = None) -
 
 
 def segment_items(interactions: Interactions, segments: pd.DataFrame, top: int = 10, *,
-                  min_users: int = 5, item_attributes: pd.DataFrame | None = None) -> pd.DataFrame:
+                  min_users: int = 5, min_lift: float = 1.0,
+                  item_attributes: pd.DataFrame | None = None) -> pd.DataFrame:
     """Products that characterise each segment: how much more often its users had them than everyone.
 
     Parameters
@@ -148,6 +149,9 @@ def segment_items(interactions: Interactions, segments: pd.DataFrame, top: int =
         Products per segment (1 to 100).
     min_users : int
         A product needs at least this many users in the segment (lift on two users is noise).
+    min_lift : float
+        Only products with a lift above this (default 1: more common in the
+        segment than overall); a segment where nothing stands out gets no rows.
     item_attributes : DataFrame, optional
         Joined on ``item_id`` as in :func:`top_items`.
 
@@ -162,6 +166,8 @@ def segment_items(interactions: Interactions, segments: pd.DataFrame, top: int =
         raise InvalidParameterError("segments must be a table with 'user_id' and 'segment' columns.")
     if not 1 <= int(top) <= 100 or not 1 <= int(min_users) <= 10_000:
         raise InvalidParameterError(f"top must be 1-100 and min_users 1-10000, got {top} and {min_users}.")
+    if isinstance(min_lift, bool) or not isinstance(min_lift, (int, float)) or not 0 <= min_lift <= 1e6:
+        raise InvalidParameterError(f"min_lift must be a number from 0 (every product) up, got {min_lift!r}.")
     seg = segments.drop_duplicates("user_id").copy()
     seg["user_id"] = seg["user_id"].astype(str)
     pos = pd.Index(interactions.user_ids.astype(str)).get_indexer(seg["user_id"])
@@ -181,7 +187,7 @@ def segment_items(interactions: Interactions, segments: pd.DataFrame, top: int =
     lift = np.where(overall > 0, share / np.where(overall > 0, overall, 1.0), 0.0)
     frames = []
     for s, label in enumerate(labels):
-        ok = np.flatnonzero(counts[s] >= min_users)
+        ok = np.flatnonzero((counts[s] >= min_users) & (lift[s] > float(min_lift)))
         best = ok[np.lexsort((ok, -counts[s, ok], -lift[s, ok]))][: int(top)]
         frames.append(pd.DataFrame({
             "segment": label, "rank": np.arange(1, len(best) + 1), "item_id": interactions.item_ids[best].astype(str),

@@ -370,7 +370,7 @@ def _number_sql(text: str, nf: NumberFormat) -> str:
 
 def _line(rowid: int, base: int, src: SourceFile) -> int:
     """1-based line in the file of a table row (exact unless quoted values span lines)."""
-    return int(rowid) - int(base) + 1 + (1 if src.header and src.kind != "parquet" else 0)
+    return int(rowid) - int(base) + 1 + int(src.skip_rows) + (1 if src.header and src.kind != "parquet" else 0)
 
 
 def _count_flags(con: duckdb.DuckDBPyConnection, table: str, src: SourceFile, report: CleaningReport,

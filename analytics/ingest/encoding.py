@@ -10,6 +10,9 @@ shown to the user with how sure the decision is, and can be overridden.
 from __future__ import annotations
 
 import codecs
+import functools
+import re
+import unicodedata
 from dataclasses import dataclass
 
 from analytics.errors import InvalidParameterError, UnsupportedFileError
@@ -46,22 +49,42 @@ _OTHER_LABELS = {"utf-8-sig": "UTF-8 with BOM", "utf-16-le": "UTF-16 LE", "utf-1
 
 # What charset-normalizer may choose from: the code pages exports are written in.
 _CANDIDATES = ["cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258", "cp874",
-               "koi8_r", "koi8_u", "iso8859_2", "iso8859_5", "iso8859_7", "iso8859_15", "latin_1", "mac_cyrillic",
+               "koi8_r", "koi8_u", "iso8859_2", "iso8859_5", "iso8859_7", "iso8859_15", "latin_1",
                "cp932", "euc_jp", "gb18030", "big5", "cp949"]
 
-# Single-byte Latin code pages: they decode the same bytes to different accented letters, and the
-# detector cannot reliably tell them apart on names and cities. Windows-1252 is by far the most
-# common, so it wins unless it reads clearly worse.
-_LATIN = {"cp1252", "cp1250", "cp1254", "cp1257", "cp1258", "iso8859-1", "iso8859-2", "iso8859-4", "iso8859-9",
-          "iso8859-10", "iso8859-13", "iso8859-14", "iso8859-15", "iso8859-16", "mac-latin2", "mac-roman"}
+# How rare each candidate is in exports, added to charset-normalizer's "mess" of the decoded text
+# before choosing: on short samples several code pages read about equally clean, and the common
+# one should win then.
+_RARITY = {"koi8-r": 0.03, "koi8-u": 0.05, "iso8859-1": 0.05, "iso8859-2": 0.05, "iso8859-5": 0.05,
+           "iso8859-7": 0.05, "iso8859-15": 0.05, "euc_jp": 0.05}
+_RARE = 0.0  # the Windows code pages and the main CJK encodings
 
-_WESTERN_MARGIN = 0.1  # how much more "mess" Windows-1252 may show and still win among Latin code pages
+_COHERENCE_WEIGHT = 0.2  # language fit tells Cyrillic from Greek where both decode cleanly
 
-_EVIDENCE_BYTES = 24  # non-ASCII bytes needed before a detection counts as fully informed
+# Scripts a word is not written in a mix of: one that is (Wrocіaw, Orlйans) was decoded wrong.
+# (See _plausible.)
+_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK", "ARABIC", "HEBREW", "THAI", "HANGUL")
 
-_DETECT_BYTES = 64 * 1024  # of non-ASCII lines handed to the detector (it is slow on megabytes)
+# Words: runs between spaces, ASCII punctuation and digits, and the punctuation of other scripts
+# (typographic quotes and dashes, CJK and fullwidth punctuation, « » ¡ ¿ ·). Symbols such as '³' or
+# '¯' stay inside the word, where they show a wrong decoding (Wroc³aw is Polish read as Windows-1252).
+_WORD = re.compile("[^\\s!-@\\[-`{-~\u00a1\u00ab\u00b7\u00bb\u00bf\u2000-\u206f\u3000-\u303f\uff01-\uff20]+")
+
+# Single-byte Latin code pages decode names and cities to different accented letters, which
+# charset-normalizer does not tell apart reliably (it finds "déjà" messier than "déją"). Among
+# them the one reading the most non-ASCII bytes as letters wins (Polish in Windows-1252 shows
+# symbols such as '³'), and on a tie this order decides: Windows-1252, by far the most common, first.
+_LATIN = ("cp1252", "cp1250", "cp1254", "cp1257", "cp1258", "iso8859-1", "iso8859-15", "iso8859-2")
+
+_EVIDENCE_BYTES = 64  # non-ASCII bytes needed before a detection counts as fully informed
+
+_CLEAR_GAP = 0.1  # score gap to the runner-up at which the choice counts as clear
+
+_DETECT_BYTES = 16 * 1024  # of non-ASCII lines handed to the detector (it is slow on megabytes)
 
 _HIGH_BYTES = bytes(range(128, 256))
+
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f]")
 
 UNCERTAIN = 0.6  # below this confidence the user is told to check the encoding
 
@@ -76,8 +99,8 @@ class EncodingGuess:
         Python codec name (``utf-8``, ``utf-8-sig``, ``cp1251``, ``cp932``, ``gb18030``, ...).
     confidence : float
         0..1: 1 for a byte-order mark, valid UTF-8 or the user's choice; for a
-        detection, charset-normalizer's coherence of the decoded text, lowered
-        when the file holds little non-ASCII text to go on.
+        detection, how clean the decoded text reads, times how much non-ASCII text
+        there was to go on, times how clearly it beat the next-best encoding.
     how : {"bom", "utf-8", "utf-16", "detected", "fallback", "chosen"}
     non_ascii : int
         Non-ASCII bytes in the sample the decision was made on.
@@ -232,10 +255,8 @@ def _checked(guess: EncodingGuess, sample: bytes, name: str, full: bool) -> Enco
 
 
 def _binary_share(text: str) -> float:
-    if not text:
-        return 0.0
-    bad = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n\f\v")
-    return bad / len(text)
+    """Share of control characters other than tab, line and page breaks: binary data has many."""
+    return len(_CONTROL.findall(text)) / len(text) if text else 0.0
 
 
 def _non_ascii_lines(sample: bytes, full: bool) -> bytes:
@@ -257,21 +278,100 @@ def _non_ascii_lines(sample: bytes, full: bool) -> bytes:
     return b"\n".join(picked)
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    encoding: str
+    chaos: float  # charset-normalizer's mess ratio of the decoded text (0 = clean)
+    letters: float  # share of the non-ASCII characters that are letters of plausible words
+    coherence: float = 0.0  # how well the text fits the letter frequencies of some language (0..1)
+
+    @property
+    def score(self) -> float:
+        return self.chaos + _RARITY.get(self.encoding, _RARE) - _COHERENCE_WEIGHT * self.coherence
+
+
 def _detected(sample: bytes, full: bool, non_ascii: int) -> EncodingGuess:
+    """The candidate whose decoding reads most as words, then cleanest and most common.
+
+    Candidates are charset-normalizer's plus Windows-1252 and -1250 (which it drops
+    when it misjudges accents). Those decoding the non-ASCII bytes to letters about as
+    well as the best one are eligible; the lowest mess plus rarity wins, and among
+    Latin code pages the order of :data:`_LATIN`. The confidence is the product of how
+    clean the text reads (1 - mess), how much non-ASCII text there was to go on, and
+    how clearly the choice beat the runner-up (a tie gives one half).
+    """
     from charset_normalizer import from_bytes
 
     payload = _non_ascii_lines(sample, full) or sample
-    results = list(from_bytes(payload, cp_isolation=_CANDIDATES, explain=False))
-    if not results:
+    found = {canonical_encoding(m.encoding, strict=False): (m.chaos, m.could_be_from_charset, m.coherence)
+             for m in from_bytes(payload, cp_isolation=_CANDIDATES, explain=False)}
+    if not found:
         return _fallback(sample, full, non_ascii)
-    best = results[0]
-    chosen, chaos = canonical_encoding(best.encoding, strict=False), best.chaos
-    if chosen in _LATIN or chosen == "iso8859-1":
-        western = next((m for m in results if "cp1252" in m.could_be_from_charset), None)
-        if western is not None and western.chaos <= best.chaos + _WESTERN_MARGIN:
-            chosen, chaos = "cp1252", western.chaos
+    same_text = {alias for _, aliases, _ in found.values() for alias in aliases if alias in ("cp1252", "cp1250")}
+    candidates = [_candidate(payload, enc, chaos, coherence) for enc, (chaos, _, coherence) in found.items()]
+    candidates += [c for enc in ("cp1252", "cp1250") if enc not in found and enc not in same_text
+                   and (c := _candidate(payload, enc)) is not None]
+    candidates = [c for c in candidates if c is not None]
+    top = max(c.letters for c in candidates)
+    eligible = [c for c in candidates if c.letters >= top - 0.02]
+    best = min(eligible, key=lambda c: (c.score, c.encoding))
+    if best.encoding in _LATIN:
+        latin = [c for c in eligible if c.encoding in _LATIN]
+        first = min(latin, key=lambda c: _LATIN.index(c.encoding))
+        best = _Candidate(first.encoding, min(c.chaos for c in latin), first.letters, first.coherence)
+        others = [c for c in candidates if c.encoding not in _LATIN]
+    else:
+        others = [c for c in candidates if c is not best]
+    encoding = best.encoding
+    if encoding != "cp1252" and "cp1252" in found.get(encoding, (0, [], 0))[1]:
+        encoding = "cp1252"  # it decodes these bytes to exactly the same text
+
+    def total(c: _Candidate) -> float:  # lower is better: reads as words, clean, common, like a language
+        return 2 * (top - c.letters) + c.score
+
+    gap = min((total(c) for c in others), default=total(best) + _CLEAR_GAP) - total(best)
+    clarity = 0.5 + 0.5 * max(0.0, min(1.0, gap / _CLEAR_GAP))
     evidence = min(1.0, non_ascii / _EVIDENCE_BYTES)
-    return EncodingGuess(chosen, round(max(0.0, 1.0 - chaos) * evidence, 3), "detected", non_ascii)
+    return EncodingGuess(encoding, round(max(0.0, 1.0 - best.chaos) * evidence * clarity, 3), "detected", non_ascii)
+
+
+def _candidate(payload: bytes, encoding: str, chaos: float | None = None, coherence: float = 0.0) -> _Candidate | None:
+    from charset_normalizer.md import mess_ratio
+
+    try:
+        text = payload.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        return None
+    words = [w for w in _WORD.findall(text) if not w.isascii()]
+    high = sum(sum(ord(ch) >= 128 for ch in w) for w in words)
+    letters = sum(sum(ord(ch) >= 128 for ch in w) for w in words if _plausible(w)) / high if high else 1.0
+    return _Candidate(canonical_encoding(encoding, strict=False),
+                      mess_ratio(text) if chaos is None else chaos, letters, coherence)
+
+
+def _plausible(word: str) -> bool:
+    """A word as real text writes it: letters only (Wroc³aw is not), of one script (Wrocіaw is not),
+    and in Latin script with a plain letter (Ìîñêâà is Cyrillic read in a Latin code page). CJK
+    ideographs and kana may mix with any script (iPhone充電器)."""
+    plain = any(ch.isascii() and ch.isalpha() for ch in word)
+    scripts = {"LATIN"} if plain else set()
+    for ch in word:
+        if ord(ch) >= 128:
+            letter, script = _char_class(ch)
+            if not letter:
+                return False
+            if script:
+                scripts.add(script)
+    if len(scripts) > 1:
+        return False
+    return scripts != {"LATIN"} or plain or len(word) <= 2
+
+
+@functools.lru_cache(maxsize=4096)
+def _char_class(ch: str) -> tuple[bool, str]:
+    """Whether a character is a letter (or combining mark), and its script when one of :data:`_SCRIPTS`."""
+    script = unicodedata.name(ch, "").split(" ", 1)[0]
+    return unicodedata.category(ch)[0] in "LM", script if script in _SCRIPTS else ""
 
 
 def _fallback(sample: bytes, full: bool, non_ascii: int) -> EncodingGuess:

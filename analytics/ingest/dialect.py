@@ -23,6 +23,9 @@ MAX_LINE = 32 * 1024 * 1024  # bytes of one line DuckDB accepts (exports carry l
 
 _EMPTY = ("", "(empty)")
 
+# sniff_csv options tried in turn until one finds two or more columns (see sniff_dialect).
+_ATTEMPTS = ("", ", strict_mode=false", ", ignore_errors=true")
+
 _ENGINE: duckdb.DuckDBPyConnection | None = None  # opening DuckDB costs ~80 ms; a cursor of one kept open ~0
 
 _ENGINE_LOCK = threading.Lock()
@@ -67,18 +70,21 @@ def sniff_dialect(path: Path | str) -> Dialect:
     """Delimiter, quoting, title lines and header of a UTF-8 text file, from its first rows.
 
     The strict sniff (every row the same width) is what recognises title lines;
-    when it finds a single column, a lenient one (rows of the wrong width
-    ignored) gets another chance, so a few malformed rows do not hide the
+    when it finds a single column, a non-strict one (which also reads a quoted
+    title in a CRLF file) and then a lenient one (rows of the wrong width
+    ignored) get another chance, so a few malformed rows do not hide the
     delimiter. A file the sniffer cannot read at all gets the defaults
     (comma, double quotes, header), and its rows then tell the rest.
     """
     con = _cursor()
+    found: tuple[Dialect, int] | None = None
     try:
-        found = _sniff(con, Path(path), lenient=False)
-        if found is None or found[1] < 2:
-            lenient = _sniff(con, Path(path), lenient=True)
-            if lenient is not None and (found is None or lenient[1] > found[1]):
-                found = lenient
+        for options in _ATTEMPTS:
+            attempt = _sniff(con, Path(path), options)
+            if attempt is not None and (found is None or attempt[1] > found[1]):
+                found = attempt
+            if found is not None and found[1] >= 2:
+                break
     finally:
         con.close()
     return found[0] if found else Dialect(sniffed=False)
@@ -110,8 +116,8 @@ def whitespace_separated(lines: list[str]) -> bool:
     return width > 1 and hits / len(sample) >= 0.8
 
 
-def _sniff(con: duckdb.DuckDBPyConnection, path: Path, lenient: bool) -> tuple[Dialect, int] | None:
-    extra = ", ignore_errors=true" if lenient else ""
+def _sniff(con: duckdb.DuckDBPyConnection, path: Path, extra: str) -> tuple[Dialect, int] | None:
+    lenient = "ignore_errors" in extra
     try:
         row = con.execute(
             "SELECT Delimiter, Quote, Escape, SkipRows, HasHeader, len(Columns) "

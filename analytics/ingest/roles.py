@@ -40,24 +40,27 @@ ROLE_LABELS = {
 _NAME_PATTERNS: dict[str, list[tuple[str, float]]] = {
     "user_id": [
         (r"(user|customer|client|visitor|member|account|buyer|shopper|subscriber|contact|person|player|cust"
-         r"|kunde|kunden|nutzer|benutzer|cliente|usuario|utilisateur|klant)"
+         r"|kunde|kunden|nutzer|benutzer|cliente|usuario|utilisateur|klant|пользователь|клиент|покупатель"
+         r"|ユーザー|顧客|会員|用户|客户|会员)"
          r"[ _-]?(id|key|no|nr|number|code|ref)?", 3.0),
         (r"(uid|cid|userid|customerid|clientid|anonymous[ _]?id|distinct[ _]?id|device[ _]?id|email)", 3.0),
         (r"(user|customer|client|visitor|member|account)", 2.0),
     ],
     "timestamp": [
         (r"(event[ _-]?)?(timestamp|datetime|date[ _-]?time|time[ _-]?stamp|ts|event[ _-]?time|occurred[ _-]?at|"
-         r"created[ _-]?at|time|date|day|when|invoice[ _-]?date|order[ _-]?date|zeit|datum|fecha|heure|data)", 3.0),
+         r"created[ _-]?at|time|date|day|when|invoice[ _-]?date|order[ _-]?date|zeit|datum|fecha|heure|data"
+         r"|время|дата|日時|日付|时间|日期)", 3.0),
         (r"(time|date|created|occurred)", 2.0),
     ],
     "event": [
         (r"(event|event[ _-]?(name|type)|action|activity|interaction|behaviou?r|event_action|hit[ _-]?type"
-         r"|aktion|ereignis|evento|accion|événement|evenement)", 3.0),
+         r"|aktion|ereignis|evento|accion|acción|événement|evenement|событие|действие|イベント|行動|事件|行为)", 3.0),
         (r"(type|action|event|activity)", 1.5),
     ],
     "amount": [
         (r"(amount|revenue|value|total|sales|spend|gmv|order[ _-]?value|paid|price|net|gross|turnover|"
-         r"purchase[ _-]?value|sum|betrag|umsatz|wert|preis|montant|prix|importe|valor|precio)", 3.0),
+         r"purchase[ _-]?value|sum|betrag|umsatz|wert|preis|montant|prix|importe|valor|precio|сумма|выручка"
+         r"|金額|売上|金额|销售额)", 3.0),
         (r"(amount|revenue|value|total|price|sales|spend|eur|usd)", 2.0),
     ],
     "session_id": [

@@ -90,7 +90,8 @@ def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Pat
         columns = [f"column_{i + 1}" for i in range(width)]
         notes.append("No header row found; columns are named column_1, column_2, ...")
     if dialect.skip_rows:
-        title = next((ln.strip() for ln in _LINE_END.split(text)[: dialect.skip_rows] if ln.strip()), "")
+        title = next((ln.strip().strip(dialect.quote + dialect.delimiter).strip()
+                      for ln in _LINE_END.split(text)[: dialect.skip_rows] if ln.strip()), "")
         notes.append(f"Skipped {dialect.skip_rows} line(s) before the {'header' if dialect.header else 'first row'}"
                      + (f" (a title: '{title[:80]}')." if title else "."))
     check_width(len(columns), name, limits)

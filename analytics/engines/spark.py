@@ -267,6 +267,9 @@ def _read(spark: SparkSession, uri: str, fmt: str | None, encoding: str | None =
                 raise ParseError(f"'{uri}' starts with {dialect.skip_rows} line(s) before its header (a title "
                                  "block), which the Spark engine cannot skip in every file; export the log without "
                                  "the title, or upload it.")
+            if charset not in _SPARK_CHARSETS:
+                # Spark 4 accepts only the Unicode encodings and Latin-1 unless Java's charsets are allowed.
+                spark.conf.set("spark.sql.legacy.javaCharsets", "true")
             df = spark.read.csv(uri, sep=dialect.delimiter, header=dialect.header, quote=dialect.quote,
                                 escape=dialect.escape, mode="PERMISSIVE", encoding=charset)
     except MarketLensError:
@@ -279,6 +282,8 @@ def _read(spark: SparkSession, uri: str, fmt: str | None, encoding: str | None =
     unique = unique_names(names)
     return df.toDF(*unique) if unique != list(df.columns) else df
 
+
+_SPARK_CHARSETS = {"UTF-8", "UTF-16", "UTF-16LE", "UTF-16BE", "ISO-8859-1"}
 
 # Python codec names -> Java charset names where they differ (Spark decodes with Java).
 _JAVA_CHARSETS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16", "utf-16-le": "UTF-16LE",

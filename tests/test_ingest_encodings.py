@@ -9,7 +9,7 @@ import sys
 import duckdb
 import pytest
 
-from analytics.errors import InvalidParameterError
+from analytics.errors import InvalidParameterError, RaggedRowsError
 from analytics.ingest.encoding import canonical_encoding, detect_encoding
 from analytics.ingest.recognise import open_source
 from analytics.ingest.relation import preview
@@ -129,3 +129,15 @@ def test_cli_encoding_flag(tmp_path):
     assert any("Windows-1251 (Cyrillic), as you chose" in n for n in summary["notes"])
     bad = cli("import", log, "--encoding", "klingon")
     assert bad.returncode == 2 and bad.stderr.startswith("error: Unknown text encoding 'klingon'")
+
+
+def test_a_row_in_another_encoding_after_the_sample_is_named_as_such(workspace, tmp_path):
+    rows = "".join(f"u{i % 90},2025-01-{1 + i % 28:02d} {i % 24:02d}:{i % 60:02d}:00,view,Paris\n"
+                   for i in range(40000))
+    path = tmp_path / "late.csv"
+    path.write_bytes(("user_id,event_time,event,city\n" + rows).encode() + "u7,2025-01-02 10:00:00,view,Orléans\n"
+                     .encode("cp1252") + rows.encode())
+    with pytest.raises(RaggedRowsError, match=r"are not valid UTF-8 text \(first at line 40002\).*--encoding"):
+        workspace.import_file(path)
+    ds = workspace.import_file(path, encoding="cp1252")
+    assert ds.report.rejected_rows == 0 and "Orléans" in set(workspace.events(ds.id, limit=None)["city"])

@@ -116,11 +116,8 @@ def load(con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: ColumnMapping
     if report.rejected_rows:
         report.examples["rejected"] = rejected
         if not allow_bad_rows:
-            raise RaggedRowsError(
-                f"{report.rejected_rows:,} row(s) of '{src.name}' cannot be read as rows: the wrong number "
-                f"of fields or broken quotes (first at line {rejected[0]['line']}). Import the other rows "
-                "anyway, or fix the file.",
-                report.rejected_rows, rejected)
+            raise RaggedRowsError(_rejected_message(src, report.rejected_rows, rejected), report.rejected_rows,
+                                  rejected)
     return plan, report
 
 
@@ -441,6 +438,17 @@ def _remove_duplicates(con: duckdb.DuckDBPyConnection, table: str, src: SourceFi
     report.duplicates_removed = int(extra)
     con.execute("DROP TABLE IF EXISTS _dups")
     con.execute("DROP TABLE IF EXISTS _dup_hashes")
+
+
+def _rejected_message(src: SourceFile, n: int, rejected: list[dict]) -> str:
+    first = rejected[0]
+    if first["values"]["problem"] == "invalid encoding":
+        # The sample read as one encoding, a later row does not: a mixed or wrongly detected file.
+        return (f"{n:,} row(s) of '{src.name}' are not valid {src.encoding.upper()} text (first at line "
+                f"{first['line']}), although the start of the file is. Choose the file's encoding in the mapping "
+                "step (or --encoding, e.g. cp1252), or import the other rows anyway.")
+    return (f"{n:,} row(s) of '{src.name}' cannot be read as rows: the wrong number of fields or broken quotes "
+            f"(first at line {first['line']}). Import the other rows anyway, or fix the file.")
 
 
 def _rejected(con: duckdb.DuckDBPyConnection, src: SourceFile) -> tuple[int, list[dict]]:

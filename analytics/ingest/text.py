@@ -69,6 +69,7 @@ def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Pat
         found = sniff_dialect(tsv)
         dialect = Dialect("\t", '"', '"', found.skip_rows, found.header)
         notes.append("Columns are separated by spaces; runs of spaces were treated as one separator.")
+        lines = _sample_lines(skip_lines(text, dialect.skip_rows), full)
         rows = [ln.split() for ln in lines[:201]]
     else:
         rows = list(parse_rows("\n".join(lines[:201]), dialect))

@@ -66,7 +66,7 @@ class Dialect:
     sniffed: bool = True
 
 
-def sniff_dialect(path: Path | str) -> Dialect:
+def sniff_dialect(path: Path | str, con: duckdb.DuckDBPyConnection | None = None) -> Dialect:
     """Delimiter, quoting, title lines and header of a UTF-8 text file, from its first rows.
 
     The strict sniff (every row the same width) is what recognises title lines;
@@ -75,8 +75,12 @@ def sniff_dialect(path: Path | str) -> Dialect:
     ignored) get another chance, so a few malformed rows do not hide the
     delimiter. A file the sniffer cannot read at all gets the defaults
     (comma, double quotes, header), and its rows then tell the rest.
+
+    ``con`` is the connection to sniff with (the workspace's, so that its sandbox
+    applies); default: a private in-memory DuckDB.
     """
-    con = _cursor()
+    own = con is None
+    con = _cursor() if own else con
     found: tuple[Dialect, int] | None = None
     try:
         for options in _ATTEMPTS:
@@ -86,7 +90,8 @@ def sniff_dialect(path: Path | str) -> Dialect:
             if found is not None and found[1] >= 2:
                 break
     finally:
-        con.close()
+        if own:
+            con.close()
     return found[0] if found else Dialect(sniffed=False)
 
 

@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
+
 from analytics.config import MB, Limits
 from analytics.errors import EmptyFileError
 from analytics.ingest.dialect import Dialect, sniff_dialect, sniff_lines, spaces_if_aligned
@@ -39,7 +41,7 @@ def read_sample(path: Path, min_lines: int = 4) -> tuple[bytes, bool]:
 
 
 def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Path,
-                 encoding: str | None = None) -> SourceFile:
+                 encoding: str | None = None, con: duckdb.DuckDBPyConnection | None = None) -> SourceFile:
     sample, full = read_sample(path)
     if encoding and encoding != "auto":
         guess = forced_encoding(sample, encoding, name, full)
@@ -58,7 +60,7 @@ def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Pat
     if guess.uncertain:
         notes.append("The encoding is uncertain: if names in the first rows look garbled, choose the file's "
                      "encoding (in the mapping step, or with --encoding on the command line).")
-    dialect = sniff_dialect(read_path)
+    dialect = sniff_dialect(read_path, con)
     body = skip_lines(text, dialect.skip_rows)
     lines = _sample_lines(body, full)
     dialect = spaces_if_aligned(dialect, lines)
@@ -66,7 +68,7 @@ def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Pat
         tsv = temp_dir / "whitespace.tsv"
         _whitespace_to_tsv(read_path, tsv)
         read_path = tsv
-        found = sniff_dialect(tsv)
+        found = sniff_dialect(tsv, con)
         dialect = Dialect("\t", '"', '"', found.skip_rows, found.header)
         notes.append("Columns are separated by spaces; runs of spaces were treated as one separator.")
         lines = _sample_lines(skip_lines(text, dialect.skip_rows), full)

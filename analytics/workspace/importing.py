@@ -171,9 +171,9 @@ class Importing:
 
         ``encoding`` reads a text file in that encoding (e.g. ``cp1251``) instead of the detected one.
         """
-        src = open_source(staged.path, staged.name, temp_root=staged.folder, encoding=encoding)
+        cur = self.cursor()
+        src = open_source(staged.path, staged.name, temp_root=staged.folder, encoding=encoding, con=cur)
         try:
-            cur = self.cursor()
             sample = preview(cur, src)
             guess = guess_mapping(sample)
         except BaseException:

@@ -11,3 +11,8 @@ def sql_literal(value: str) -> str:
 def quote_ident(name: str) -> str:
     """Quote a column name for SQL (any text, including quotes, is safe)."""
     return '"' + str(name).replace('"', '""') + '"'
+
+
+def quote_spark_ident(name: str) -> str:
+    """Quote a column name for Spark (``F.col``, Spark SQL): backticks, with inner backticks doubled."""
+    return "`" + str(name).replace("`", "``") + "`"

@@ -5,7 +5,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from analytics.ingest.roles import ROLE_LABELS, ROLES
+from analytics.ingest.roles import CORE_ROLES, ID_ROLES, ROLE_LABELS
 from analytics.wording import count
 from ui import auth, datasets, state, uploads, widgets
 from ui.escape import plain
@@ -59,8 +59,14 @@ with user_errors("Reading the upload"):
     upload = uploads.current(uploaded)
 
 if upload:
+    if upload.is_text:
+        encoding = st.columns([2, 3])[0].selectbox(
+            "Text encoding", uploads.ENCODINGS, format_func=upload.encoding_option, key=f"encoding_{upload.file_id}",
+            help="Names that look garbled (Ìîñêâà, ÐœÐ¾ÑÐºÐ²Ð°, ???) mean another encoding: choose it here.")
+        with user_errors("Reading the file in that encoding"):
+            upload = uploads.with_encoding(upload, encoding)
     src, guess = upload.inspection.source, upload.inspection.guess
-    st.caption(f"{plain(upload.staged.name)}: {src.describe()}, {upload.staged.size / 1e6:,.1f} MB")
+    st.caption(f"{plain(upload.staged.name)}: {plain(src.describe())}, {upload.staged.size / 1e6:,.1f} MB")
     for note in src.notes[1:]:
         st.caption(plain(note))
     duplicate = uploads.duplicate_of(upload)
@@ -76,15 +82,18 @@ if upload:
     st.markdown("**Which column is which?** The guess is shown; change anything that is wrong.")
     columns = src.columns
     roles = {}
-    for box, role in zip(st.columns(len(ROLES)), ROLES):
-        current = getattr(guess.mapping, role)
-        options = [NONE, *columns]
-        label = ROLE_LABELS[role] + (" (required)" if role in ("user_id", "timestamp") else "")
-        choice = box.selectbox(label, options, index=options.index(current) if current in options else 0,
-                               key=f"role_{role}")
-        roles[role] = None if choice == NONE else choice
-        if role in guess.reasons:
-            box.caption(plain(guess.reasons[role]))
+    for group in (CORE_ROLES, ID_ROLES):
+        if group is ID_ROLES:
+            st.caption("Optional identifiers: products for recommendations, posts and campaigns for social channels.")
+        for box, role in zip(st.columns(len(CORE_ROLES)), group):
+            current = getattr(guess.mapping, role)
+            options = [NONE, *columns]
+            label = ROLE_LABELS[role] + (" (required)" if role in ("user_id", "timestamp") else "")
+            choice = box.selectbox(label, options, index=options.index(current) if current in options else 0,
+                                   key=f"role_{role}")
+            roles[role] = None if choice == NONE else choice
+            if role in guess.reasons:
+                box.caption(plain(guess.reasons[role]))
     event_name = "purchase"
     if roles["event"] is None:
         event_name = st.text_input("No event column: every row is this event", value="purchase", key="event_name")

@@ -27,7 +27,8 @@ def test_empty_workspace_offers_the_sample(workspace):
 def test_upload_map_and_import(workspace):
     at = upload(app(), "shop.csv", GOOD)
     assert [s.label for s in at.selectbox if s.key.startswith("role_")] == [
-        "User id (required)", "Time (required)", "Event", "Amount", "Session id"]
+        "User id (required)", "Time (required)", "Event", "Amount", "Session id", "Item / product id",
+        "Content / post id", "Campaign"]
     assert at.selectbox(key="role_user_id").value == "user_id"
     at.text_input(key="ds_name").set_value("My shop").run()
     button(at, "Import").click().run()

@@ -8,13 +8,14 @@ the user removes the file, uploads another, or imports it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import streamlit as st
 
 from analytics import config
 from analytics.errors import InvalidParameterError, RaggedRowsError
+from analytics.ingest.encoding import ENCODING_LABELS, EncodingGuess
 from analytics.ingest.roles import mapping_with
 from analytics.workspace import Dataset, Inspection, StagedFile
 from ui import auth, state
@@ -26,6 +27,9 @@ SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "sample_events
 SOCIAL_SAMPLE = SAMPLE.with_name("social_events.csv.gz")
 SAMPLES = {"shop": (SAMPLE, "Sample shop"), "social": (SOCIAL_SAMPLE, "Sample social")}
 
+AUTO = "auto"
+ENCODINGS = [AUTO, *ENCODING_LABELS]  # the choices of the encoding select box, detected first
+
 
 @dataclass
 class Upload:
@@ -34,10 +38,26 @@ class Upload:
     file_id: str
     staged: StagedFile
     inspection: Inspection
+    detected: EncodingGuess | None = None  # what detection chose (text files), whatever is chosen now
+    encoding: str = AUTO  # the encoding the inspection was made with
 
     @property
     def default_name(self) -> str:
         return Path(self.staged.name).name.split(".")[0] or "dataset"
+
+    @property
+    def is_text(self) -> bool:
+        return self.inspection.source.kind == "csv"
+
+    def encoding_option(self, code: str) -> str:
+        """Label of an entry of :data:`ENCODINGS` in the select box; the first says what was detected."""
+        if code != AUTO:
+            return ENCODING_LABELS.get(code, code)
+        if self.detected is None:
+            return "As detected"
+        if self.detected.how == "detected":
+            return f"As detected: {self.detected.label} ({self.detected.confidence:.0%} confidence)"
+        return f"As detected: {self.detected.label}"
 
 
 @dataclass
@@ -78,7 +98,7 @@ def current(uploaded) -> Upload | None:
     except BaseException:
         ws.discard(staged)
         raise
-    entry = Upload(uploaded.file_id, staged, inspection)
+    entry = Upload(uploaded.file_id, staged, inspection, detected=inspection.source.encoding_guess)
     st.session_state[_STAGED] = entry
     return entry
 
@@ -93,6 +113,24 @@ def _reset_form() -> None:
         if key in FORM_KEYS or str(key).startswith(FORM_PREFIXES):
             del st.session_state[key]
     st.session_state.pop(_RAGGED, None)
+
+
+def with_encoding(upload: Upload, encoding: str) -> Upload:
+    """The upload read in ``encoding`` (a code of :data:`ENCODINGS`): inspected again when it changes.
+
+    Raises
+    ------
+    InvalidParameterError
+        When the file cannot be read in that encoding; the upload stays as it was.
+    """
+    if encoding == upload.encoding or not upload.is_text:
+        return upload
+    inspection = state.workspace().inspect(upload.staged, None if encoding == AUTO else encoding)
+    upload.inspection.source.cleanup()
+    entry = replace(upload, inspection=inspection, encoding=encoding)
+    st.session_state[_STAGED] = entry
+    st.session_state.pop(_RAGGED, None)
+    return entry
 
 
 def duplicate_of(upload: Upload) -> Dataset | None:

@@ -24,10 +24,18 @@ def mapping_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--amount-col", help="column with the amount (money)")
     g.add_argument("--no-amount-col", action="store_true", help="do not use any column as the amount")
     g.add_argument("--session-col", help="column with a session id")
+    for flag, what in (("item", "item / product id (SKU) for recommendations"),
+                       ("content", "content id (post, creative, ad) for social channels"),
+                       ("campaign", "campaign name or id")):
+        g.add_argument(f"--{flag}-col", help=f"column with the {what}")
+        g.add_argument(f"--no-{flag}-col", action="store_true", help=f"do not use any column as the {flag}")
     g.add_argument("--date-order", choices=DATE_ORDERS, default="auto",
                    help="day-first (dmy) or month-first (mdy) dates; auto decides from the data")
     g.add_argument("--skip-bad-rows", action="store_true",
                    help="import even if some rows have the wrong number of fields (they are reported)")
+    g.add_argument("--encoding", default="auto",
+                   help="text encoding of a CSV/TSV log, e.g. cp1251, shift_jis, gb18030, cp1252 (default: auto, "
+                        "detected from the bytes; the Spark engine reads UTF-8 unless given)")
 
 
 def feature_args(p: argparse.ArgumentParser) -> None:
@@ -53,20 +61,31 @@ def whole_number(text: str, flag: str) -> int:
 
 def role_changes(args: argparse.Namespace) -> dict:
     """The role flags as overrides of the guessed mapping."""
-    changes = {role: getattr(args, flag) for role, flag in
-               (("user_id", "user_col"), ("timestamp", "time_col"), ("event", "event_col"),
-                ("amount", "amount_col"), ("session_id", "session_col")) if getattr(args, flag)}
-    if args.no_event_col:
-        changes["event"] = None
-    if args.no_amount_col:
-        changes["amount"] = None
+    changes = {role: getattr(args, flag) for role, flag in _ROLE_FLAGS if getattr(args, flag)}
+    for role, flag in _ROLE_FLAGS:
+        if getattr(args, f"no_{flag}", False):
+            changes[role] = None
     return changes | {"event_name": args.event_name, "date_order": args.date_order}
+
+
+# Role -> its --X-col flag (as an argparse attribute); those with a --no-X-col flag too are cleared by it.
+_ROLE_FLAGS = (("user_id", "user_col"), ("timestamp", "time_col"), ("event", "event_col"), ("amount", "amount_col"),
+               ("session_id", "session_col"), ("item_id", "item_col"), ("content_id", "content_col"),
+               ("campaign", "campaign_col"))
+
+
+def encoding_arg(args: argparse.Namespace) -> str | None:
+    """The ``--encoding`` flag, checked (exit 2 with a readable line for an unknown name); None for auto."""
+    from analytics.ingest.encoding import canonical_encoding
+
+    value = getattr(args, "encoding", "auto")
+    return None if value in (None, "", "auto") else canonical_encoding(value)
 
 
 def import_log(ws, args: argparse.Namespace, *, features: bool, name: str | None = None):
     """The log named on the command line, imported into ``ws`` with the role flags applied."""
     return ws.import_file(Path(args.log), changes=role_changes(args), name=name, allow_bad_rows=args.skip_bad_rows,
-                          features=features)
+                          features=features, encoding=encoding_arg(args))
 
 
 @contextmanager
@@ -121,9 +140,16 @@ def dataset_summary(ds) -> dict:
     r = ds.report
     return {"dataset": ds.id, "name": ds.name, "rows_read": r.rows_read, "rows_kept": r.rows_kept,
             "users": r.users, "duplicates_removed": r.duplicates_removed, "rejected_rows": r.rejected_rows,
-            "dropped": r.dropped, "coerced": r.coerced, "roles": dict(ds.mapping.roles()),
+            "dropped": r.dropped, "coerced": r.coerced, "roles": _roles(ds.mapping),
             "event_name_if_no_event_column": ds.mapping.event_name if ds.mapping.event is None else None,
             "attributes": ds.mapping.attributes, "ts_min": r.ts_min, "ts_max": r.ts_max, "notes": r.notes}
+
+
+def _roles(mapping) -> dict:
+    """The roles of the summary: the five core ones always, the optional identifiers when the log has them."""
+    from analytics.ingest.roles import CORE_ROLES
+
+    return {role: col for role, col in mapping.roles().items() if role in CORE_ROLES or col}
 
 
 def report(args: argparse.Namespace, summary: dict, line: str) -> None:

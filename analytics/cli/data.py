@@ -7,6 +7,7 @@ from pathlib import Path
 
 from analytics.cli.common import (
     dataset_summary,
+    encoding_arg,
     feature_args,
     import_log,
     mapping_args,
@@ -56,7 +57,7 @@ def cmd_features(args: argparse.Namespace) -> int:
     with scratch_workspace() as ws:
         if args.engine == "spark":
             ds = ws.connect(args.log, engine="spark", master=args.spark_master, changes=role_changes(args),
-                            feature_overrides=overrides)
+                            feature_overrides=overrides, encoding=encoding_arg(args))
         else:
             ds = import_log(ws, args, features=False)
         params = ws.feature_params(ds.id, **overrides)

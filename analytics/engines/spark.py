@@ -16,7 +16,6 @@ set ``MARKETLENS_SPARK_MASTER`` or pass it explicitly.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import re
@@ -39,10 +38,11 @@ from analytics.features.profile import DatasetProfile
 from analytics.features.queries import window_users as features_window_users
 from analytics.features.spec import FeatureParams, FeatureSpec, resolve_spec
 from analytics.features.table import feature_table
+from analytics.ingest.dialect import sniff_lines
+from analytics.ingest.encoding import canonical_encoding
 from analytics.ingest.report import CleaningReport
 from analytics.ingest.roles import ColumnMapping, guess_mapping, mapping_with
 from analytics.ingest.source import unique_names
-from analytics.ingest.text import looks_like_header, sniff_delimiter
 from analytics.progress import Progress, no_progress
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ class SparkLog:
 
 
 def load_log(spark: SparkSession, uri: str, *, fmt: str | None = None, changes: dict | None = None,
-             now: datetime | None = None, progress: Progress | None = None) -> SparkLog:
+             now: datetime | None = None, progress: Progress | None = None, encoding: str | None = None) -> SparkLog:
     """Read, map and clean a log on Spark.
 
     Parameters
@@ -187,9 +187,13 @@ def load_log(spark: SparkSession, uri: str, *, fmt: str | None = None, changes: 
         Default: from the name (``.parquet`` or a directory of Parquet parts), else CSV.
     changes : dict, optional
         Role overrides as for :func:`analytics.ingest.roles.mapping_with` (``user_id``, ``timestamp``,
-        ``event``, ``amount``, ``session_id``, ``event_name``, ``date_order``).
+        ``event``, ``amount``, ``session_id``, ``item_id``, ``content_id``, ``campaign``, ``event_name``,
+        ``date_order``).
     now : datetime, optional
         Times after now + 1 day are implausible and dropped.
+    encoding : str, optional
+        Text encoding of CSV files (a Python codec name such as ``cp1251``); default UTF-8.
+        Spark reads files where they are, so the encoding is not detected as for uploads.
 
     Raises
     ------
@@ -197,7 +201,7 @@ def load_log(spark: SparkSession, uri: str, *, fmt: str | None = None, changes: 
     """
     say = progress or no_progress
     say(0.0, "Reading the log with Spark")
-    raw = _read(spark, uri, fmt)
+    raw = _read(spark, uri, fmt, encoding)
     preview = raw.limit(PREVIEW_ROWS).toPandas().astype(object)
     preview = preview.where(preview.notna(), None)
     if preview.empty:
@@ -205,6 +209,7 @@ def load_log(spark: SparkSession, uri: str, *, fmt: str | None = None, changes: 
     guess = guess_mapping(preview)
     mapping = mapping_with(list(raw.columns), guess.mapping, **(changes or {}))
     mapping.validate(list(raw.columns))
+    mapping.encoding = None if java_charset(encoding) == "UTF-8" else canonical_encoding(encoding)
     say(0.4, "Converting and cleaning rows")
     events, report = clean_log(raw, mapping, preview, now or datetime.now(UTC))
     view = f"ev_spark_{uuid.uuid4().hex[:10]}"
@@ -243,33 +248,62 @@ def build_features(log: SparkLog, params: FeatureParams) -> tuple[DataFrame, Fea
     return log.spark.sql(str(con.compile(expr))), spec
 
 
-def _read(spark: SparkSession, uri: str, fmt: str | None) -> DataFrame:
+def _read(spark: SparkSession, uri: str, fmt: str | None, encoding: str | None = None) -> DataFrame:
     fmt = fmt or _guess_format(uri)
+    charset = java_charset(encoding)
     try:
         if fmt == "parquet":
             df = spark.read.parquet(uri)
         else:
-            lines = [r.value for r in spark.read.text(uri).limit(200).collect() if r.value and r.value.strip()]
-            if not lines:
+            # The same sniffer as uploads (DuckDB's), on the first lines as Spark reads them.
+            lines = [r.value for r in spark.read.text(uri).limit(200).collect() if r.value is not None]
+            if not any(ln.strip() for ln in lines):
                 raise ParseError(f"'{uri}' is empty.")
-            delim = sniff_delimiter(lines)
-            if delim == " ":
+            dialect = sniff_lines(lines)
+            if dialect.delimiter == " ":
                 raise ParseError(f"'{uri}' is separated by spaces, which the Spark engine does not read; "
                                  "export it as CSV (comma, semicolon, tab or pipe) or Parquet.")
-            first = next(csv.reader([lines[0]], delimiter=delim))
-            rest = list(csv.reader(lines[1:], delimiter=delim))
-            header = looks_like_header(first, rest)
-            df = spark.read.csv(uri, sep=delim, header=header, quote='"', escape='"', mode="PERMISSIVE",
-                                encoding="UTF-8")
+            if dialect.skip_rows:
+                raise ParseError(f"'{uri}' starts with {dialect.skip_rows} line(s) before its header (a title "
+                                 "block), which the Spark engine cannot skip in every file; export the log without "
+                                 "the title, or upload it.")
+            if charset not in _SPARK_CHARSETS:
+                # Spark 4 accepts only the Unicode encodings and Latin-1 unless Java's charsets are allowed.
+                spark.conf.set("spark.sql.legacy.javaCharsets", "true")
+            df = spark.read.csv(uri, sep=dialect.delimiter, header=dialect.header, quote=dialect.quote,
+                                escape=dialect.escape, mode="PERMISSIVE", encoding=charset)
     except MarketLensError:
         raise
     except Exception as exc:  # AnalysisException (missing path, bad Parquet) and py4j errors
         raise ParseError(f"Spark could not read '{uri}': {str(exc).splitlines()[0][:300]}") from exc
-    names = list(df.columns)
+    names = [n.lstrip("\ufeff") for n in df.columns]
     if fmt != "parquet" and all(re.fullmatch(r"_c\d+", n) for n in names):
         names = [f"column_{i + 1}" for i in range(len(names))]
     unique = unique_names(names)
     return df.toDF(*unique) if unique != list(df.columns) else df
+
+
+_SPARK_CHARSETS = {"UTF-8", "UTF-16", "UTF-16LE", "UTF-16BE", "ISO-8859-1"}
+
+# Python codec names -> Java charset names where they differ (Spark decodes with Java).
+_JAVA_CHARSETS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16", "utf-16-le": "UTF-16LE",
+                  "utf-16-be": "UTF-16BE", "cp932": "windows-31j", "shift_jis": "Shift_JIS", "euc_jp": "EUC-JP",
+                  "gb18030": "GB18030", "big5": "Big5", "cp949": "x-windows-949", "cp874": "x-windows-874",
+                  "koi8-r": "KOI8-R", "koi8-u": "KOI8-U"}
+
+
+def java_charset(encoding: str | None) -> str:
+    """The Java name of a text encoding for Spark's CSV reader (``cp1251`` -> ``windows-1251``); UTF-8 by default."""
+    if not encoding or encoding == "auto":
+        return "UTF-8"
+    name = canonical_encoding(encoding)
+    if name in _JAVA_CHARSETS:
+        return _JAVA_CHARSETS[name]
+    if re.fullmatch(r"cp125\d", name):
+        return "windows-" + name[2:]
+    if name.startswith("iso8859-"):
+        return "ISO-8859-" + name.split("-", 1)[1]
+    return name
 
 
 def _guess_format(uri: str) -> str:

@@ -13,7 +13,8 @@ from analytics.features.profile import DatasetProfile, distinct_in_sample, profi
 from analytics.features.queries import CANONICAL, attribute_types, event_profile
 from analytics.ingest.formats import NumberFormat, TimeFormat, detect_number_format, detect_time_format
 from analytics.ingest.report import CleaningReport
-from analytics.ingest.roles import ColumnMapping
+from analytics.ingest.roles import ID_ROLES, ROLE_LABELS, ColumnMapping
+from analytics.sql import quote_spark_ident
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -26,7 +27,7 @@ def clean_log(raw: DataFrame, m: ColumnMapping, preview: pd.DataFrame,
     types = dict(raw.dtypes)
 
     def text(c: str) -> Column:
-        return F.trim(F.col(f"`{c}`").cast("string"))
+        return F.trim(_col(c).cast("string"))
 
     def nonempty(c: str) -> Column:
         t = text(c)
@@ -40,6 +41,8 @@ def clean_log(raw: DataFrame, m: ColumnMapping, preview: pd.DataFrame,
         "amount": _amount(m.amount, types, preview) if m.amount else F.lit(None).cast("double"),
         "session_id": nonempty(m.session_id) if m.session_id else F.lit(None).cast("string"),
     }
+    identifiers = [role for role in ID_ROLES if getattr(m, role)]
+    cols |= {role: nonempty(getattr(m, role)) for role in identifiers}
     staged = raw.select(
         *(expr.alias(name) for name, expr in cols.items()),
         *(_attribute(a, types, preview).alias(_attr_name(a)) for a in m.attributes),
@@ -75,20 +78,32 @@ def clean_log(raw: DataFrame, m: ColumnMapping, preview: pd.DataFrame,
         coerced={"bad_amount": int(counts["bad_amount"])} if counts["bad_amount"] else {},
         notes=[f"Read with Spark; roles: {', '.join(f'{r}={c}' for r, c in m.roles().items() if c)}.",
                "Example lines are not collected on Spark; the counts are exact."])
+    if identifiers:
+        report.notes.append("Identifiers kept as text: " + ", ".join(
+            f"{ROLE_LABELS[r].lower()} '{getattr(m, r)}' as {r}" for r in identifiers) + ".")
     if kept == 0:
         why = "; ".join(f"{n:,} {k.replace('_', ' ')}" for k, n in report.dropped.items()) or "no rows"
         raise NoDataError(f"No usable rows: {why}. Check the column roles and the date order.")
     return events, report
 
 
+def _col(name: str) -> Column:
+    """A column of the raw log by its name, whatever characters it holds (dots, backticks, ...)."""
+    from pyspark.sql import functions as F
+
+    return F.col(quote_spark_ident(name))
+
+
 def _attr_name(name: str) -> str:
-    return f"{name}_attr" if name.lower() in CANONICAL or name.startswith("_") else name
+    """The attribute's name in the events table, as on DuckDB: clashes with canonical names get ``_attr``."""
+    clash = name.lower() in CANONICAL or name.lower() in ID_ROLES or name.startswith("_")
+    return f"{name.lstrip('_') or 'column'}_attr" if clash else name
 
 
 def _time(col: str, types: dict[str, str], preview: pd.DataFrame, date_order: str) -> Column:
     from pyspark.sql import functions as F
 
-    c = F.col(f"`{col}`")
+    c = _col(col)
     if types.get(col, "string").startswith(("timestamp", "date")):
         return c.cast("timestamp")
     tf = detect_time_format(preview[col], date_order)
@@ -137,7 +152,7 @@ def _number(text: Column, nf: NumberFormat) -> Column:
 def _amount(col: str, types: dict[str, str], preview: pd.DataFrame) -> Column:
     from pyspark.sql import functions as F
 
-    c = F.col(f"`{col}`")
+    c = _col(col)
     if types.get(col, "string") in ("double", "float", "int", "bigint", "smallint", "tinyint") or \
             types.get(col, "").startswith("decimal"):
         return c.cast("double")
@@ -150,7 +165,7 @@ def _attribute(col: str, types: dict[str, str], preview: pd.DataFrame) -> Column
     from analytics.ingest.cleaning import numeric_attribute
     from analytics.ingest.report import MAX_TEXT
 
-    c = F.col(f"`{col}`")
+    c = _col(col)
     t = types.get(col, "string")
     if t in ("double", "float", "int", "bigint", "smallint", "tinyint") or t.startswith("decimal"):
         return c.cast("double")

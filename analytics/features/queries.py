@@ -7,6 +7,8 @@ from datetime import datetime
 import ibis
 import ibis.expr.types as ir
 
+from analytics.ingest.roles import ID_ROLES
+
 CANONICAL = ("user_id", "ts", "event", "amount", "session_id")
 
 
@@ -18,9 +20,13 @@ def event_profile(events: ir.Table) -> ir.Table:
 
 
 def attribute_types(events: ir.Table) -> dict[str, str]:
-    """Attribute columns of a canonical events table and whether each is "number" or "text"."""
+    """Attribute columns of a canonical events table and whether each is "number" or "text".
+
+    The identifiers ``item_id``, ``content_id`` and ``campaign`` are not attributes: they have
+    analyses of their own (recommendations, content and campaign views), not a ``top_`` feature.
+    """
     return {name: "number" if dtype.is_numeric() else "text" for name, dtype in events.schema().items()
-            if name not in CANONICAL and not name.startswith("_")}
+            if name not in CANONICAL and name not in ID_ROLES and not name.startswith("_")}
 
 
 def attribute_cardinality(events: ir.Table, attributes: list[str]) -> ir.Table:

@@ -13,8 +13,9 @@ Cleaning runs in two steps, each its own transaction (see
    used (no user, no readable time, ...), removes exact duplicates and returns a
    :class:`CleaningReport`.
 
-The canonical columns are ``user_id, ts, event, amount, session_id`` followed by
-the attribute columns; ``_flags`` and ``_raw`` (the original text of rows that
+The canonical columns are ``user_id, ts, event, amount, session_id``, then the
+identifiers the mapping names (``item_id``, ``content_id``, ``campaign``, as text),
+then the attribute columns; ``_flags`` and ``_raw`` (the original text of rows that
 had a problem on load) stay in the table for auditing and are never shown as data.
 """
 
@@ -38,7 +39,7 @@ from analytics.ingest.formats import (
 from analytics.ingest.relation import preview, raw_relation
 from analytics.ingest.relation import short_error as _short
 from analytics.ingest.report import DROP_MASK, MAX_TEXT, REASON_TEXT, REASONS, CleaningReport
-from analytics.ingest.roles import ColumnMapping
+from analytics.ingest.roles import ID_ROLES, ROLE_LABELS, ColumnMapping
 from analytics.ingest.source import SourceFile
 from analytics.progress import Progress, no_progress
 from analytics.sql import quote_ident, sql_literal
@@ -63,7 +64,7 @@ class _Plan:
     output: list[str]
     notes: list[str]
     attributes: list[tuple[str, str]]  # (output name, "text" | "number")
-    fixes: list[str]  # UPDATE statements run after loading (each touches only rows that need it)
+    identifiers: list[str]  # the ID_ROLES columns the table has (item_id, content_id, campaign)
 
 
 def load(con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: ColumnMapping, table: str, *,
@@ -115,11 +116,8 @@ def load(con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: ColumnMapping
     if report.rejected_rows:
         report.examples["rejected"] = rejected
         if not allow_bad_rows:
-            raise RaggedRowsError(
-                f"{report.rejected_rows:,} row(s) of '{src.name}' cannot be read as rows: the wrong number "
-                f"of fields or broken quotes (first at line {rejected[0]['line']}). Import the other rows "
-                "anyway, or fix the file.",
-                report.rejected_rows, rejected)
+            raise RaggedRowsError(_rejected_message(src, report.rejected_rows, rejected), report.rejected_rows,
+                                  rejected)
     return plan, report
 
 
@@ -138,8 +136,8 @@ def finish(con: duckdb.DuckDBPyConnection, src: SourceFile, plan: _Plan, report:
     say(0.0, "Checking problem rows")
     bits = " | ".join(f"(CASE WHEN {cond} THEN {bit} ELSE 0 END)" for bit, cond in plan.flags)
     con.execute(f"UPDATE {t} SET _flags = CAST({bits} AS UTINYINT) WHERE _raw IS NOT NULL")
-    for sql in plan.fixes:
-        con.execute(sql.format(table=t))
+    for sql in _fixes(t, plan):
+        con.execute(sql)
     say(0.3, "Counting and removing problem rows")
     _count_flags(con, table, src, report, base)
     con.execute(f"DELETE FROM {t} WHERE _flags & {DROP_MASK} <> 0")
@@ -192,7 +190,7 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
           sample: pd.DataFrame, now: datetime) -> _Plan:
     notes: list[str] = []
     q = quote_ident
-    source = [c for c in [m.user_id, m.timestamp, m.event, m.amount, m.session_id] if c] + list(m.attributes)
+    source = [c for c in m.roles().values() if c] + list(m.attributes)
     # The original text of these columns is kept for problem rows (shown in the report).
     raw = {c: f"_r{i}" for i, c in enumerate(dict.fromkeys(source[:30] + [c for c in (m.timestamp, m.amount) if c]))}
     convert = [f"raw.{q(c)} AS {alias}" for c, alias in raw.items()]
@@ -243,11 +241,17 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
     else:
         convert.append("CAST(NULL AS VARCHAR) AS session_id")
         notes.append("No session column: sessions are derived (a new session after 30 minutes without events).")
+    identifiers = [role for role in ID_ROLES if getattr(m, role)]
+    for role in identifiers:
+        convert.append(f"{text(getattr(m, role))} AS {role}")
+    if identifiers:
+        notes.append("Identifiers kept as text: " + ", ".join(
+            f"{ROLE_LABELS[r].lower()} '{getattr(m, r)}' as {r}" for r in identifiers) + ".")
 
     number_checks, attributes = [], []
-    taken = set(CANONICAL)
+    taken = set(CANONICAL) | set(ID_ROLES)
     for col in m.attributes:
-        out = col if col.lower() not in taken and not col.startswith("_") else f"{col.lstrip('_')}_attr"
+        out = col if col.lower() not in taken and not col.startswith("_") else f"{col.lstrip('_') or 'column'}_attr"
         while out.lower() in taken:
             out += "_"
         taken.add(out.lower())
@@ -267,28 +271,29 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
         notes.append(f"Attribute columns renamed to avoid clashes: {', '.join(renamed)}.")
     if number_checks:
         flags.append((128, " OR ".join(number_checks)))
-    output = ["user_id", "ts", "event", amount, "session_id", *(q(a) for a, _ in attributes)]
-    return _Plan(convert, raw, suspect, flags, output, notes, attributes, _fixes(attributes))
+    output = ["user_id", "ts", "event", amount, "session_id", *identifiers, *(q(a) for a, _ in attributes)]
+    return _Plan(convert, raw, suspect, flags, output, notes, attributes, identifiers)
 
 
-def _fixes(attributes: list[tuple[str, str]]) -> list[str]:
-    """UPDATEs for the few values that need work; each only touches the rows it fixes.
+def _fixes(table: str, plan: _Plan) -> list[str]:
+    """UPDATEs of ``table`` (quoted) for the few values that need work; each only touches the rows it fixes.
 
-    Identifiers and event names lose surrounding spaces (an all-space one becomes
-    empty, which drops the row); text longer than the caps is cut and flagged.
+    Identifiers and event names lose surrounding spaces (an all-space user or event
+    becomes empty, which drops the row); text longer than the caps is cut and flagged.
     """
     fixes = []
-    for col, bit, cap in (("user_id", 1, MAX_ID), ("event", 8, 200), ("session_id", 0, MAX_ID)):
+    keys = [("user_id", 1, MAX_ID), ("event", 8, 200), ("session_id", 0, MAX_ID)]
+    for col, bit, cap in keys + [(role, 0, MAX_ID) for role in plan.identifiers]:
         trimmed = f"nullif(left(trim({col}), {cap}), '')"
         fixes.append(
-            f"UPDATE {{table}} SET {col} = {trimmed}, "
+            f"UPDATE {table} SET {col} = {trimmed}, "
             f"_flags = _flags | CASE WHEN {trimmed} IS NULL THEN {bit} ELSE 0 END "
             f"| CASE WHEN strlen({col}) > {cap} THEN 64 ELSE 0 END "
             f"WHERE starts_with({col}, ' ') OR ends_with({col}, ' ') OR {col} = '' OR strlen({col}) > {cap}")
-    for name, kind in attributes:
+    for name, kind in plan.attributes:
         if kind == "text":
             c = quote_ident(name)
-            fixes.append(f"UPDATE {{table}} SET {c} = left({c}, {MAX_TEXT}), _flags = _flags | 64 "
+            fixes.append(f"UPDATE {table} SET {c} = left({c}, {MAX_TEXT}), _flags = _flags | 64 "
                          f"WHERE strlen({c}) > {MAX_TEXT}")
     return fixes
 
@@ -370,7 +375,7 @@ def _number_sql(text: str, nf: NumberFormat) -> str:
 
 def _line(rowid: int, base: int, src: SourceFile) -> int:
     """1-based line in the file of a table row (exact unless quoted values span lines)."""
-    return int(rowid) - int(base) + 1 + (1 if src.header and src.kind != "parquet" else 0)
+    return int(rowid) - int(base) + 1 + int(src.skip_rows) + (1 if src.header and src.kind != "parquet" else 0)
 
 
 def _count_flags(con: duckdb.DuckDBPyConnection, table: str, src: SourceFile, report: CleaningReport,
@@ -404,7 +409,7 @@ def _count_flags(con: duckdb.DuckDBPyConnection, table: str, src: SourceFile, re
 def _remove_duplicates(con: duckdb.DuckDBPyConnection, table: str, src: SourceFile, plan: _Plan,
                        report: CleaningReport, base: int) -> None:
     t = quote_ident(table)
-    cols = [*CANONICAL, *(a for a, _ in plan.attributes)]
+    cols = [*CANONICAL, *plan.identifiers, *(a for a, _ in plan.attributes)]
     key = ", ".join(quote_ident(c) for c in cols)
     # Sorting one 64-bit hash per row finds candidates faster than grouping all
     # columns (or the hashes); the few candidates are then compared exactly.
@@ -433,6 +438,17 @@ def _remove_duplicates(con: duckdb.DuckDBPyConnection, table: str, src: SourceFi
     report.duplicates_removed = int(extra)
     con.execute("DROP TABLE IF EXISTS _dups")
     con.execute("DROP TABLE IF EXISTS _dup_hashes")
+
+
+def _rejected_message(src: SourceFile, n: int, rejected: list[dict]) -> str:
+    first = rejected[0]
+    if first["values"]["problem"] == "invalid encoding":
+        # The sample read as one encoding, a later row does not: a mixed or wrongly detected file.
+        return (f"{n:,} row(s) of '{src.name}' are not valid {src.encoding.upper()} text (first at line "
+                f"{first['line']}), although the start of the file is. Choose the file's encoding in the mapping "
+                "step (or --encoding, e.g. cp1252), or import the other rows anyway.")
+    return (f"{n:,} row(s) of '{src.name}' cannot be read as rows: the wrong number of fields or broken quotes "
+            f"(first at line {first['line']}). Import the other rows anyway, or fix the file.")
 
 
 def _rejected(con: duckdb.DuckDBPyConnection, src: SourceFile) -> tuple[int, list[dict]]:

@@ -20,6 +20,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 from python_calamine import CalamineWorkbook
 
@@ -50,7 +51,8 @@ _NOT_A_LOG = [
 
 
 def open_source(path: str | Path, name: str | None = None, limits: Limits | None = None,
-                temp_root: str | Path | None = None) -> SourceFile:
+                temp_root: str | Path | None = None, encoding: str | None = None,
+                con: duckdb.DuckDBPyConnection | None = None) -> SourceFile:
     """Recognise the file at ``path`` and prepare it for reading.
 
     Parameters
@@ -63,6 +65,12 @@ def open_source(path: str | Path, name: str | None = None, limits: Limits | None
         Size caps; defaults to :meth:`Limits.from_env`.
     temp_root : path, optional
         Where unpacked or transcoded copies go (default: the system temp folder).
+    encoding : str, optional
+        Text encoding to read a text file with (any Python codec name, e.g. ``cp1251``);
+        default (or ``"auto"``): detected from the bytes. Ignored for Parquet and Excel.
+    con : DuckDBPyConnection, optional
+        The connection DuckDB's CSV sniffer runs on (the workspace's, whose sandbox then
+        applies); default: a private in-memory one.
 
     Returns
     -------
@@ -72,6 +80,8 @@ def open_source(path: str | Path, name: str | None = None, limits: Limits | None
     Raises
     ------
     EmptyFileError, UnsupportedFileError, FileTooLargeError, ParseError
+    InvalidParameterError
+        An unknown ``encoding``, or one that cannot decode the start of the file.
     """
     path = Path(path)
     limits = limits or Limits.from_env()
@@ -87,7 +97,7 @@ def open_source(path: str | Path, name: str | None = None, limits: Limits | None
             "Compress it with gzip, upload it in parts, or use 'Connect a large log'.")
     temp_dir = Path(tempfile.mkdtemp(prefix="marketlens-", dir=temp_root))
     try:
-        src = _recognise(path, name, size, limits, temp_dir)
+        src = _recognise(path, name, size, limits, temp_dir, encoding, con)
     except BaseException:
         shutil.rmtree(temp_dir, ignore_errors=True)
         raise
@@ -95,7 +105,8 @@ def open_source(path: str | Path, name: str | None = None, limits: Limits | None
     return src
 
 
-def _recognise(path: Path, name: str, size: int, limits: Limits, temp_dir: Path) -> SourceFile:
+def _recognise(path: Path, name: str, size: int, limits: Limits, temp_dir: Path, encoding: str | None,
+               con: duckdb.DuckDBPyConnection | None) -> SourceFile:
     with open(path, "rb") as fh:
         head = fh.read(16)
     notes: list[str] = []
@@ -111,7 +122,7 @@ def _recognise(path: Path, name: str, size: int, limits: Limits, temp_dir: Path)
                 "Upload the CSV inside it, or the Parquet/Excel file itself (not gzipped).")
         if unpacked.stat().st_size == 0:
             raise EmptyFileError(f"'{name}' unpacks to an empty file. Export the log again.")
-        src = _text_source(unpacked, name, size, limits, temp_dir)
+        src = _text_source(unpacked, name, size, limits, temp_dir, encoding, con)
         src.notes[:0] = notes
         return src
     if head.startswith(b"PAR1"):
@@ -123,7 +134,7 @@ def _recognise(path: Path, name: str, size: int, limits: Limits, temp_dir: Path)
             raise UnsupportedFileError(
                 f"'{name}' is {what}, not a behaviour log. Upload a CSV/TSV (optionally .gz), "
                 "Parquet or Excel .xlsx export of the events.")
-    return _text_source(path, name, size, limits, temp_dir)
+    return _text_source(path, name, size, limits, temp_dir, encoding, con)
 
 
 def _gunzip_capped(path: Path, out: Path, name: str, packed: int, limits: Limits) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 
 import duckdb
 import pandas as pd
@@ -12,8 +11,9 @@ from analytics.errors import (
     EmptyFileError,
     ParseError,
 )
+from analytics.ingest.dialect import Dialect
 from analytics.ingest.source import SourceFile
-from analytics.ingest.text import decode_sample, read_sample
+from analytics.ingest.text import decode_sample, parse_rows, read_sample, skip_lines
 from analytics.sql import quote_ident, sql_literal  # noqa: F401 - re-exported until callers move
 
 
@@ -36,7 +36,8 @@ def raw_relation(con: duckdb.DuckDBPyConnection, src: SourceFile, *, reject_bad_
     opts = [
         f"columns={{{cols}}}",
         f"delim={sql_literal(src.delimiter or ',')}",
-        "quote='\"'", "escape='\"'",
+        f"quote={sql_literal(src.quote)}", f"escape={sql_literal(src.escape)}",
+        f"skip={int(src.skip_rows)}",
         f"header={'true' if src.header else 'false'}",
         "auto_detect=false",
         # Large buffers keep the parallel reader fast even with a 32 MB line limit.
@@ -75,10 +76,12 @@ def _csv_head(src: SourceFile, n: int) -> pd.DataFrame:
         "utf-8", errors="replace")
     if not full:
         text = text[: text.rfind("\n") + 1]  # drop the partial last line
+    text = skip_lines(text, src.skip_rows)
     width = len(src.columns)
     rows = []
+    dialect = Dialect(src.delimiter or ",", src.quote, src.escape)
     try:
-        for row in csv.reader(io.StringIO(text), delimiter=src.delimiter or ","):
+        for row in parse_rows(text, dialect):
             if not any(c.strip() for c in row):
                 continue
             rows.append([(c if c != "" else None) for c in (row + [None] * width)[:width]])

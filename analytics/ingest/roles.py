@@ -1,7 +1,9 @@
 """Column roles, guessed from names and values, overridable by the user.
 
 The canonical events table needs a user, a time and an event per row, and can
-use an amount and a session id; every other column is kept as an attribute.
+use an amount and a session id, and the identifiers other analyses need: the
+item (product, SKU) for recommendations, the content (post, creative, ad) and
+the campaign for social channels. Every other column is kept as an attribute.
 :func:`guess_mapping` proposes a :class:`ColumnMapping` from a preview of the
 file, and the user may change any of it before import (:func:`mapping_with`).
 """
@@ -17,7 +19,12 @@ import pandas as pd
 from analytics.errors import MappingError
 from analytics.ingest.formats import DATE_ORDERS, NumberFormat, TimeFormat, detect_number_format, detect_time_format
 
-ROLES = ("user_id", "timestamp", "event", "amount", "session_id")
+CORE_ROLES = ("user_id", "timestamp", "event", "amount", "session_id")
+
+# Optional identifiers, each stored under its own name in the events table (as text).
+ID_ROLES = ("item_id", "content_id", "campaign")
+
+ROLES = CORE_ROLES + ID_ROLES
 
 ROLE_LABELS = {
     "user_id": "User id",
@@ -25,34 +32,55 @@ ROLE_LABELS = {
     "event": "Event",
     "amount": "Amount",
     "session_id": "Session id",
+    "item_id": "Item / product id",
+    "content_id": "Content / post id",
+    "campaign": "Campaign",
 }
 
 _NAME_PATTERNS: dict[str, list[tuple[str, float]]] = {
     "user_id": [
         (r"(user|customer|client|visitor|member|account|buyer|shopper|subscriber|contact|person|player|cust"
-         r"|kunde|kunden|nutzer|benutzer|cliente|usuario|utilisateur|klant)"
+         r"|kunde|kunden|nutzer|benutzer|cliente|usuario|utilisateur|klant|пользователь|клиент|покупатель"
+         r"|ユーザー|顧客|会員|用户|客户|会员)"
          r"[ _-]?(id|key|no|nr|number|code|ref)?", 3.0),
         (r"(uid|cid|userid|customerid|clientid|anonymous[ _]?id|distinct[ _]?id|device[ _]?id|email)", 3.0),
         (r"(user|customer|client|visitor|member|account)", 2.0),
     ],
     "timestamp": [
         (r"(event[ _-]?)?(timestamp|datetime|date[ _-]?time|time[ _-]?stamp|ts|event[ _-]?time|occurred[ _-]?at|"
-         r"created[ _-]?at|time|date|day|when|invoice[ _-]?date|order[ _-]?date|zeit|datum|fecha|heure|data)", 3.0),
+         r"created[ _-]?at|time|date|day|when|invoice[ _-]?date|order[ _-]?date|zeit|datum|fecha|heure|data"
+         r"|время|дата|日時|日付|时间|日期)", 3.0),
         (r"(time|date|created|occurred)", 2.0),
     ],
     "event": [
         (r"(event|event[ _-]?(name|type)|action|activity|interaction|behaviou?r|event_action|hit[ _-]?type"
-         r"|aktion|ereignis|evento|accion|événement|evenement)", 3.0),
+         r"|aktion|ereignis|evento|accion|acción|événement|evenement|событие|действие|イベント|行動|事件|行为)", 3.0),
         (r"(type|action|event|activity)", 1.5),
     ],
     "amount": [
         (r"(amount|revenue|value|total|sales|spend|gmv|order[ _-]?value|paid|price|net|gross|turnover|"
-         r"purchase[ _-]?value|sum|betrag|umsatz|wert|preis|montant|prix|importe|valor|precio)", 3.0),
+         r"purchase[ _-]?value|sum|betrag|umsatz|wert|preis|montant|prix|importe|valor|precio|сумма|выручка"
+         r"|金額|売上|金额|销售额)", 3.0),
         (r"(amount|revenue|value|total|price|sales|spend|eur|usd)", 2.0),
     ],
     "session_id": [
         (r"(session|visit)[ _-]?(id|key|no|number)?", 3.0),
         (r"(session|visit)", 2.0),
+    ],
+    # The identifier roles are read from names only (no looser second pattern): a column is
+    # an item or a campaign because it says so, never because its values look like ids.
+    "item_id": [
+        (r"(item|product|sku|article|artikel|produkt|producto|produit|prodotto|articulo|artículo|asin|ean|gtin"
+         r"|товар|артикул|商品|产品)([ _-]?(id|key|no|nr|number|code|ref|nummer|numero|número|код|编号))?"
+         r"|(offer|variant|listing)[ _-]?(id|key|code)|(item|product|artikel|produkt|товар)[ _-]?(name|title)", 3.0),
+    ],
+    "content_id": [
+        (r"(content|post|creative|ad|media|tweet|video|reel|story|asset|pin|beitrag|publicacion|publicación"
+         r"|contenu|contenido|пост|публикация|投稿|帖子)[ _-]?(id|key|code|no|nr|number|ид)|creative", 3.0),
+    ],
+    "campaign": [
+        (r"(utm[ _-]?)?campaign([ _-]?(id|name|key|code))?|kampagne|campagne|campaña|campana|campanha|campagna"
+         r"|кампания|キャンペーン|活动|营销活动", 3.0),
     ],
 }
 
@@ -83,11 +111,17 @@ class ColumnMapping:
     event : str or None
         None for a transaction log: every row becomes ``event_name``.
     amount, session_id : str or None
+    item_id, content_id, campaign : str or None
+        Optional identifiers (product/SKU; post/creative/ad; campaign), stored as text
+        under these names.
     attributes : list of str
         Other columns kept (channel, country, ...).
     event_name : str
         The event of every row when there is no event column.
     date_order : {"auto", "dmy", "mdy"}
+    encoding : str or None
+        Text encoding a connected log is read with on Spark (None: UTF-8), kept so that
+        reading it again gives the same text; uploads are decoded once, at import.
     """
 
     user_id: str | None
@@ -95,9 +129,13 @@ class ColumnMapping:
     event: str | None = None
     amount: str | None = None
     session_id: str | None = None
+    item_id: str | None = None
+    content_id: str | None = None
+    campaign: str | None = None
     attributes: list[str] = field(default_factory=list)
     event_name: str = "purchase"
     date_order: str = "auto"
+    encoding: str | None = None
 
     def roles(self) -> dict[str, str | None]:
         return {r: getattr(self, r) for r in ROLES}
@@ -154,7 +192,8 @@ def guess_mapping(preview: pd.DataFrame) -> MappingGuess:
     Each column is scored per role by its name (``customer_id`` reads as a user)
     and checked against its values (a time column must parse as time, an amount
     as numbers, an event column has few distinct values). Roles are filled in the
-    order time, user, event, amount, session; the rest become attributes.
+    order time, user, item, content, campaign (these three by name only: ``sku``,
+    ``post_id``, ``utm_campaign``, ...), event, amount, session; the rest become attributes.
 
     Parameters
     ----------
@@ -193,14 +232,15 @@ def guess_mapping(preview: pd.DataFrame) -> MappingGuess:
 
     pick("timestamp", lambda p: None if p["time_share"] < 0.8 else 1.0 + p["time_share"])
     pick("user_id", _user_value_score)
+    # Identifiers by name, before the event: a product column is not an event column with many values.
+    for role in ID_ROLES:
+        pick(role, _identifier_value_score)
     pick("event", _event_value_score)
     pick("amount", _amount_value_score)
     # Only a column named like a session is one: with no name score nothing is picked.
     pick("session_id", lambda p: None if p["distinct_ratio"] < 0.001 else 0.0)
     attributes = [c for c in columns if c not in taken]
-    mapping = ColumnMapping(
-        user_id=chosen["user_id"], timestamp=chosen["timestamp"], event=chosen["event"],
-        amount=chosen["amount"], session_id=chosen["session_id"], attributes=attributes)
+    mapping = ColumnMapping(**{role: chosen.get(role) for role in ROLES}, attributes=attributes)
     if mapping.event is None:
         reasons["event"] = "no event column found: every row will be imported as a 'purchase' event"
     tf = detect_time_format(preview[mapping.timestamp]) if mapping.timestamp else None
@@ -250,6 +290,13 @@ def _event_value_score(p: dict) -> float | None:
     if p["distinct"] > 500 or (p["distinct_ratio"] > 0.2 and p["distinct"] > 20):
         return None
     return 1.0 if p["distinct"] >= 2 else 0.2
+
+
+def _identifier_value_score(p: dict) -> float | None:
+    # Named like an item, post or campaign; ruled out only by values that are times or money.
+    if p["fill"] == 0 or p["time_share"] >= 0.8 or (p["numeric_share"] > 0.9 and p["has_decimals"]):
+        return None
+    return 0.0
 
 
 def _amount_value_score(p: dict) -> float | None:
@@ -305,8 +352,9 @@ def mapping_with(columns: Sequence[str], base: ColumnMapping, *, attributes: Seq
     attributes : sequence of str, optional
         Columns to keep as attributes; default: every column without a role.
     **changes
-        Any of ``user_id, timestamp, event, amount, session_id`` (a column name,
-        or None for no column), ``event_name`` and ``date_order``.
+        Any of :data:`ROLES` (``user_id, timestamp, event, amount, session_id, item_id,
+        content_id, campaign``; a column name, or None for no column), ``event_name`` and
+        ``date_order``.
 
     Returns
     -------

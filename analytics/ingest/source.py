@@ -13,6 +13,7 @@ from analytics.config import MB, Limits
 from analytics.errors import (
     ParseError,
 )
+from analytics.ingest.encoding import EncodingGuess
 from analytics.sql import quote_ident, sql_literal  # noqa: F401 - re-exported until callers move
 
 SAMPLE_BYTES = 1 * MB
@@ -36,7 +37,11 @@ class SourceFile:
     size_bytes : int
         Size of the file as uploaded.
     encoding, delimiter, header
-        What sniffing found (text files only).
+        What sniffing found (text files only); ``path`` is UTF-8 whatever ``encoding`` the upload was in.
+    quote, escape, skip_rows
+        Quoting, and the title lines before the header that reading skips (text files only).
+    encoding_guess : EncodingGuess or None
+        How the encoding was decided, with its confidence (text files only).
     columns : list of str
         Column names, made unique and non-empty.
     notes : list of str
@@ -55,13 +60,24 @@ class SourceFile:
     columns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     frame: pd.DataFrame | None = None
+    quote: str = '"'
+    escape: str = '"'
+    skip_rows: int = 0
+    encoding_guess: EncodingGuess | None = None
     _temp_dir: Path | None = None
 
     def describe(self) -> str:
-        """One line for the UI: 'CSV, UTF-8, semicolon-separated, with header, 8 columns'."""
+        """One line for the UI: 'CSV, UTF-8, semicolon-separated, with header, 8 columns'.
+
+        A detected encoding comes with its confidence ('Windows-1251 (Cyrillic), detected
+        with 97% confidence'), and title lines skipped before the header are counted.
+        """
         if self.kind == "csv":
-            parts = ["CSV", self.encoding.upper(), f"{DELIMITER_NAMES.get(self.delimiter or ',', 'comma')}-separated",
+            encoding = self.encoding_guess.describe() if self.encoding_guess else self.encoding.upper()
+            parts = ["CSV", encoding, f"{DELIMITER_NAMES.get(self.delimiter or ',', 'comma')}-separated",
                      "with header" if self.header else "no header"]
+            if self.skip_rows:
+                parts.append(f"{self.skip_rows} title line{'s' if self.skip_rows > 1 else ''} skipped")
         else:
             parts = ["Parquet" if self.kind == "parquet" else "Excel workbook"]
         parts.append(f"{len(self.columns)} columns")

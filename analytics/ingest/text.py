@@ -1,4 +1,4 @@
-"""Text files: encoding, delimiter and header, decided from a sample of the bytes."""
+"""Text files: encoding (:mod:`analytics.ingest.encoding`), layout (:mod:`analytics.ingest.dialect`), column names."""
 
 from __future__ import annotations
 
@@ -7,20 +7,21 @@ import csv
 import io
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
+
 from analytics.config import MB, Limits
-from analytics.errors import (
-    EmptyFileError,
-    UnsupportedFileError,
-)
+from analytics.errors import EmptyFileError
+from analytics.ingest.dialect import Dialect, sniff_dialect, sniff_lines, spaces_if_aligned
+from analytics.ingest.encoding import decode_sample, detect_encoding, forced_encoding
 from analytics.ingest.source import CHUNK, DELIMITER_NAMES, SAMPLE_BYTES, SourceFile, check_width, unique_names
-from analytics.sql import quote_ident, sql_literal  # noqa: F401 - re-exported until callers move
 
 # Python's csv module refuses fields over 128 kB by default; logs can have longer ones.
 csv.field_size_limit(64 * MB)
 
-DELIMITERS = [",", ";", "\t", "|"]
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def read_sample(path: Path, min_lines: int = 4) -> tuple[bytes, bool]:
@@ -39,32 +40,41 @@ def read_sample(path: Path, min_lines: int = 4) -> tuple[bytes, bool]:
             size *= 4
 
 
-def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Path) -> SourceFile:
+def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Path,
+                 encoding: str | None = None, con: duckdb.DuckDBPyConnection | None = None) -> SourceFile:
     sample, full = read_sample(path)
-    encoding = detect_encoding(sample, name)
-    try:
-        text = decode_sample(sample, encoding, full)
-    except UnicodeDecodeError as exc:
-        raise _not_text(name) from exc
+    if encoding and encoding != "auto":
+        guess = forced_encoding(sample, encoding, name, full)
+    else:
+        guess = detect_encoding(sample, name, full)
+    text = decode_sample(sample, guess.encoding, full)
     if not text.strip():
         raise EmptyFileError(f"'{name}' contains only blank space, no rows. Export the log again.")
     notes: list[str] = []
     read_path = path
-    if encoding not in ("utf-8", "utf-8-sig"):
+    if guess.encoding not in ("utf-8", "utf-8-sig"):
         read_path = temp_dir / "utf8.csv"
-        _transcode(path, read_path, encoding, name)
-        notes.append(f"Converted text from {encoding.upper()} to UTF-8.")
-    lines = _sample_lines(text, full)
-    delimiter = sniff_delimiter(lines)
-    if delimiter == " ":
+        replaced = _transcode(path, read_path, guess.encoding)
+        notes.append(f"Converted text from {guess.label} to UTF-8."
+                     + (f" {replaced:,} character(s) could not be decoded and became '\ufffd'." if replaced else ""))
+    if guess.uncertain:
+        notes.append("The encoding is uncertain: if names in the first rows look garbled, choose the file's "
+                     "encoding (in the mapping step, or with --encoding on the command line).")
+    dialect = sniff_dialect(read_path, con)
+    body = skip_lines(text, dialect.skip_rows)
+    lines = _sample_lines(body, full)
+    dialect = spaces_if_aligned(dialect, lines)
+    if dialect.delimiter == " ":
         tsv = temp_dir / "whitespace.tsv"
         _whitespace_to_tsv(read_path, tsv)
-        read_path, delimiter = tsv, "\t"
+        read_path = tsv
+        found = sniff_dialect(tsv, con)
+        dialect = Dialect("\t", '"', '"', found.skip_rows, found.header)
         notes.append("Columns are separated by spaces; runs of spaces were treated as one separator.")
-    if read_path.name == "whitespace.tsv":
+        lines = _sample_lines(skip_lines(text, dialect.skip_rows), full)
         rows = [ln.split() for ln in lines[:201]]
     else:
-        rows = list(csv.reader(io.StringIO("\n".join(lines[:201])), delimiter=delimiter))
+        rows = list(parse_rows("\n".join(lines[:201]), dialect))
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
         raise EmptyFileError(f"'{name}' has no rows.")
@@ -72,9 +82,8 @@ def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Pat
         raise EmptyFileError(
             f"'{name}' has a single line ({', '.join(c[:30] for c in rows[0][:6])}): a header with no data rows, "
             "or one event without a header. Export the log again with its rows.")
-    header = looks_like_header(rows[0], rows[1:])
     width = max(Counter(len(r) for r in rows).most_common(1)[0][0], len(rows[0]))
-    if header:
+    if dialect.header:
         columns = unique_names([c.strip().lstrip("\ufeff") for c in rows[0]])
         if len(columns) < width:
             columns += unique_names([""] * (width - len(columns)), taken=set(columns))
@@ -83,72 +92,51 @@ def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Pat
     else:
         columns = [f"column_{i + 1}" for i in range(width)]
         notes.append("No header row found; columns are named column_1, column_2, ...")
+    if dialect.skip_rows:
+        title = next((ln.strip().strip(dialect.quote + dialect.delimiter).strip()
+                      for ln in _LINE_END.split(text)[: dialect.skip_rows] if ln.strip()), "")
+        notes.append(f"Skipped {dialect.skip_rows} line(s) before the {'header' if dialect.header else 'first row'}"
+                     + (f" (a title: '{title[:80]}')." if title else "."))
     check_width(len(columns), name, limits)
-    pretty = "UTF-8 with BOM" if encoding == "utf-8-sig" else encoding.upper()
-    notes.insert(0, f"Text file: {pretty}, {DELIMITER_NAMES[delimiter]}-separated, "
-                    f"{'with' if header else 'no'} header, {len(columns)} columns.")
+    notes.insert(0, f"Text file: {guess.describe()}, {DELIMITER_NAMES[dialect.delimiter]}-separated, "
+                    f"{'with' if dialect.header else 'no'} header, {len(columns)} columns.")
     return SourceFile(path=read_path, kind="csv", name=name, size_bytes=size,
-                      encoding="utf-8" if encoding == "utf-8-sig" else encoding,
-                      delimiter=delimiter, header=header, columns=columns, notes=notes)
+                      encoding="utf-8" if guess.encoding == "utf-8-sig" else guess.encoding,
+                      delimiter=dialect.delimiter, header=dialect.header, columns=columns, notes=notes,
+                      quote=dialect.quote, escape=dialect.escape, skip_rows=dialect.skip_rows, encoding_guess=guess)
 
 
-def detect_encoding(sample: bytes, name: str = "file") -> str:
-    """Name of the codec that decodes ``sample``: utf-8-sig, utf-16, utf-8 or cp1252/latin-1.
-
-    Raises
-    ------
-    UnsupportedFileError
-        When the bytes are not text at all.
-    """
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    head = sample[:4096]
-    if head and head.count(0) > len(head) // 4:
-        # UTF-16 without BOM: ASCII text has a NUL in every other byte.
-        odd, even = head[1::2].count(0), head[0::2].count(0)
-        if odd > 0.8 * len(head) // 2:
-            return "utf-16-le"
-        if even > 0.8 * len(head) // 2:
-            return "utf-16-be"
-        raise _not_text(name)
-    for enc in ("utf-8", "cp1252", "latin-1"):
-        try:
-            text = decode_sample(sample, enc, full=False)
-        except UnicodeDecodeError:
-            continue
-        if _binary_share(text) > 0.01:
-            raise _not_text(name)
-        return enc
-    raise _not_text(name)  # pragma: no cover - latin-1 decodes any byte
+def parse_rows(text: str, dialect: Dialect) -> Iterator[list[str]]:
+    """Rows of ``text`` split with the sniffed delimiter and quoting (Python's csv, for samples only)."""
+    doubled = dialect.escape == dialect.quote
+    return iter(csv.reader(io.StringIO(text), delimiter=dialect.delimiter, quotechar=dialect.quote,
+                           doublequote=doubled, escapechar=None if doubled else dialect.escape))
 
 
-def _not_text(name: str) -> UnsupportedFileError:
-    return UnsupportedFileError(
-        f"'{name}' is not a text table (it looks like binary data). Upload a CSV/TSV (optionally .gz), "
-        "Parquet or Excel .xlsx export of the events.")
+def skip_lines(text: str, n: int) -> str:
+    """``text`` without its first ``n`` lines (the title lines DuckDB skips, counted as it does)."""
+    pos = 0
+    for _ in range(n):
+        m = _LINE_END.search(text, pos)
+        if m is None:
+            return ""
+        pos = m.end()
+    return text[pos:]
 
 
-def _binary_share(text: str) -> float:
-    if not text:
-        return 0.0
-    bad = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n\f\v")
-    return bad / len(text)
-
-
-def decode_sample(sample: bytes, encoding: str, full: bool) -> str:
-    decoder = codecs.getincrementaldecoder(encoding)()
-    # final=False lets a multi-byte character cut at the sample's end pass.
-    return decoder.decode(sample, final=full)
-
-
-def _transcode(src: Path, dst: Path, encoding: str, name: str) -> None:
+def _transcode(src: Path, dst: Path, encoding: str) -> int:
+    """Copy ``src`` as UTF-8; returns how many characters could not be decoded (replaced by U+FFFD)."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    replaced = 0
     with open(src, "rb") as fin, open(dst, "wb") as fout:
         while chunk := fin.read(CHUNK):
-            fout.write(decoder.decode(chunk).encode("utf-8"))
-        fout.write(decoder.decode(b"", final=True).encode("utf-8"))
+            text = decoder.decode(chunk)
+            replaced += text.count("\ufffd")
+            fout.write(text.encode("utf-8"))
+        text = decoder.decode(b"", final=True)
+        replaced += text.count("\ufffd")
+        fout.write(text.encode("utf-8"))
+    return replaced
 
 
 def _whitespace_to_tsv(src: Path, dst: Path) -> None:
@@ -166,34 +154,8 @@ def _sample_lines(text: str, full: bool) -> list[str]:
 
 
 def sniff_delimiter(lines: list[str]) -> str:
-    """Pick the delimiter that splits the sample lines into the most, most consistent fields.
-
-    Quotes are respected, so commas inside quoted values (or decimal commas in
-    a semicolon file) do not mislead it. Returns ``" "`` for whitespace-separated
-    text and ``","`` when nothing splits the lines (a one-column file).
-    """
-    sample = lines[:200]
-    best, best_score = ",", (0.0, 0)
-    for delim in DELIMITERS:
-        try:
-            counts = [len(r) for r in csv.reader(io.StringIO("\n".join(sample)), delimiter=delim)]
-        except csv.Error:
-            continue
-        if not counts:
-            continue
-        width, hits = Counter(counts).most_common(1)[0]
-        consistency = hits / len(counts)
-        if width > 1 and consistency >= 0.6:
-            score = (round(consistency, 1), width)
-            if score > best_score:
-                best, best_score = delim, score
-    if best_score[1] > 1:
-        return best
-    counts = [len(ln.split()) for ln in sample]
-    width, hits = Counter(counts).most_common(1)[0]
-    if width > 1 and hits / len(counts) >= 0.8:
-        return " "
-    return ","
+    """The delimiter DuckDB's sniffer finds in some lines: ``,`` ``;`` tab ``|``, or ``" "`` for aligned columns."""
+    return sniff_lines(lines).delimiter
 
 
 _NUMBERISH = re.compile(r"^[\s$€£+-]*[\d.,]+\s*%?$")
@@ -206,11 +168,13 @@ _KNOWN_NAMES = re.compile(
 
 
 def looks_like_header(first: list, rest: list[list]) -> bool:
-    """Whether ``first`` is a header row, judged against the rows after it.
+    """Whether the first row of an Excel sheet is a header, judged against the rows after it.
 
-    A row is a header when its cells are distinct non-empty labels and at least
-    one of them is text where the rest of its column is numbers or dates, or
-    when the labels read like column names (user_id, date, amount, ...).
+    Text files are judged by DuckDB's sniffer (:func:`analytics.ingest.dialect.sniff_dialect`);
+    a sheet has cells, not text, so it is judged here. A row is a header when its
+    cells are distinct non-empty labels and at least one of them is text where the
+    rest of its column is numbers or dates, or when the labels read like column
+    names (user_id, date, amount, ...).
     """
     cells = ["" if c is None else str(c).strip() for c in first]
     if not cells or any(c == "" for c in cells):

@@ -166,11 +166,14 @@ class Importing:
         return StagedFile(path=path, name=display_name(name or path.name), size=size, folder=folder,
                           content_hash=content_hash_file(path))
 
-    def inspect(self, staged: StagedFile) -> Inspection:
-        """Sniff the staged file and guess its column mapping (cheap: reads a sample)."""
-        src = open_source(staged.path, staged.name, temp_root=staged.folder)
+    def inspect(self, staged: StagedFile, encoding: str | None = None) -> Inspection:
+        """Sniff the staged file and guess its column mapping (cheap: reads a sample).
+
+        ``encoding`` reads a text file in that encoding (e.g. ``cp1251``) instead of the detected one.
+        """
+        cur = self.cursor()
+        src = open_source(staged.path, staged.name, temp_root=staged.folder, encoding=encoding, con=cur)
         try:
-            cur = self.cursor()
             sample = preview(cur, src)
             guess = guess_mapping(sample)
         except BaseException:
@@ -264,7 +267,8 @@ class Importing:
 
     def import_file(self, path: str | Path, mapping: ColumnMapping | None = None, *, changes: dict | None = None,
                     name: str | None = None, allow_bad_rows: bool = False, features: bool = True,
-                    keep_original: bool = True, progress: Progress | None = None) -> Dataset:
+                    keep_original: bool = True, progress: Progress | None = None,
+                    encoding: str | None = None) -> Dataset:
         """Stage, inspect and import a file from disk in one call: the CLI, scripts, connected logs, the sample.
 
         Parameters
@@ -277,11 +281,13 @@ class Importing:
             ``{"user_id": "customer", "event": None, "event_name": "order"}``.
         keep_original : bool
             Copy the file into the workspace (False: a connected log, read where it is).
+        encoding : str, optional
+            Text encoding of a text file (e.g. ``cp1251``); default: detected.
         Other parameters: see :meth:`import_staged`.
         """
         staged = self.stage_path(path, copy=keep_original)
         try:
-            insp = self.inspect(staged)
+            insp = self.inspect(staged, encoding)
             if mapping is None:
                 mapping = mapping_with(insp.source.columns, insp.guess.mapping, **(changes or {}))
             return self.import_staged(staged, mapping, name=name, allow_bad_rows=allow_bad_rows, features=features,
@@ -295,7 +301,8 @@ class Importing:
 
     def connect(self, uri: str, *, engine: str = "duckdb", master: str | None = None, changes: dict | None = None,
                 name: str | None = None, progress: Progress | None = None,
-                feature_overrides: dict | None = None, require_roots: bool = False) -> Dataset:
+                feature_overrides: dict | None = None, require_roots: bool = False,
+                encoding: str | None = None) -> Dataset:
         """Use a large log where it lives, by path or URI, instead of uploading it.
 
         Parameters
@@ -317,17 +324,21 @@ class Importing:
             while the log is loaded).
         require_roots : bool
             Refuse local paths unless ``MARKETLENS_CONNECT_ROOTS`` is set (servers with sign-in).
+        encoding : str, optional
+            Text encoding of CSV files; DuckDB detects it when not given, Spark reads UTF-8.
         """
         check_connect_location(uri, require_roots=require_roots)
         if engine == "duckdb":
-            return self.import_file(uri, changes=changes, name=name, progress=progress, keep_original=False)
+            return self.import_file(uri, changes=changes, name=name, progress=progress, keep_original=False,
+                                    encoding=encoding)
         if engine != "spark":
             raise InvalidParameterError(f"engine must be 'duckdb' or 'spark', got {engine!r}.")
         from analytics.engines import spark
 
         say = progress or no_progress
         say(0.0, f"Starting Spark ({spark.spark_master(master)})")
-        log = spark.load_log(spark.session(master), uri, changes=changes, progress=within(say, 0.05, 0.5))
+        log = spark.load_log(spark.session(master), uri, changes=changes, progress=within(say, 0.05, 0.5),
+                             encoding=encoding)
         try:
             purchase = guess_purchase_event(log.profile.event_counts, log.profile.amount_counts)
             params = FeatureParams(**{"purchase_event": purchase, **(feature_overrides or {})})

@@ -1,0 +1,77 @@
+"""Awkward exports on Spark: column names with backticks, dots and braces, identifiers, encodings, title lines."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from analytics.errors import ParseError
+from analytics.features.spec import FeatureParams
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+NAMES = ["camp`aign", "a.b", "x {y}", "sku"]
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from analytics.engines import spark as sp
+
+    return sp.session("local[2]")
+
+
+def write_log(path, extra: list[str], encoding: str = "utf-8", title: str = "") -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["user_id", "event_time", "event", "amount", *extra])
+    for i in range(40):
+        w.writerow([f"u{i % 6}", f"2025-03-{1 + i % 28:02d} 10:00:00", "purchase" if i % 4 == 0 else "view",
+                    f"{i}.5" if i % 4 == 0 else "", *[f"{name[:2]}-{i % 3}" for name in extra]])
+    path.write_bytes((title + buf.getvalue()).encode(encoding))
+
+
+def test_backticks_dots_and_braces_in_names_on_spark(spark, workspace, tmp_path):
+    from analytics.engines import spark as sp
+
+    path = tmp_path / "awkward.csv"
+    write_log(path, NAMES)
+    log = sp.load_log(spark, str(path))
+    try:
+        assert log.mapping.item_id == "sku"
+        assert log.events.columns == ["user_id", "ts", "event", "amount", "session_id", "item_id", *NAMES[:3]]
+        assert any("item / product id 'sku' as item_id" in n for n in log.report.notes)
+        table, spec = sp.build_features(log, FeatureParams(purchase_event="purchase"))
+        assert spec.text_attributes == NAMES[:3]
+        on_spark = table.toPandas().set_index("user_id").sort_index()
+    finally:
+        log.release()
+    ds = workspace.import_file(path)
+    on_duckdb = workspace.features(ds.id, workspace.feature_params(ds.id, purchase_event="purchase"))
+    on_duckdb = on_duckdb.set_index("user_id").sort_index()
+    tops = [c for c in on_duckdb.columns if c.startswith("top_")]
+    assert len(tops) == 3 and tops == [c for c in on_spark.columns if c.startswith("top_")]
+    assert (on_spark[tops] == on_duckdb[tops]).all().all()
+
+
+def test_encoding_on_spark_is_given_and_kept(spark, tmp_path):
+    from analytics.engines import spark as sp
+
+    path = tmp_path / "ru.csv"
+    write_log(path, ["город"], encoding="cp1251")
+    log = sp.load_log(spark, str(path), encoding="cp1251")
+    try:
+        assert "город" in log.events.columns and log.mapping.encoding == "cp1251"
+    finally:
+        log.release()
+    assert sp.java_charset("cp1251") == "windows-1251" and sp.java_charset("cp932") == "windows-31j"
+
+
+def test_title_lines_are_refused_on_spark_with_a_reason(spark, tmp_path):
+    from analytics.engines import spark as sp
+
+    path = tmp_path / "titled.csv"
+    write_log(path, ["channel"], title="Sales export - Shop\n\n")
+    with pytest.raises(ParseError, match="starts with 2 line"):
+        sp.load_log(spark, str(path))

@@ -25,7 +25,7 @@ def test_features_csv_with_json_summary(tmp_path, sample_log):
     summary = json.loads(res.stdout)
     assert summary["rows_read"] == summary["rows_kept"] > 50_000
     assert summary["roles"] == {"user_id": "user_id", "timestamp": "event_time", "event": "event",
-                                "amount": "amount", "session_id": None}
+                                "amount": "amount", "session_id": None, "item_id": "item_id"}
     assert summary["dropped"] == {} and summary["purchase_event"] == "purchase"
     df = pd.read_csv(out)
     assert len(df) == summary["users"] == summary["feature_users"]

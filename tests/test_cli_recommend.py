@@ -73,7 +73,7 @@ def test_role_flags_item_column_and_weights(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, says", [
     (["--item-col", "unit_price"], "numbers with decimals"),
-    (["--item-col", "nope"], "no column 'nope'.*'sku'"),
+    (["--item-col", "nope"], "'nope' is not in the file.*sku"),
     (["--item-col", "sku", "--models", "pop,magic"], "Unknown recommender 'magic'"),
     (["--item-col", "sku", "--weights", "look"], "event=weight"),
     (["--item-col", "sku", "--split-date", "2025-01-05"], "--split-date goes with --evaluate time-split"),

@@ -147,8 +147,9 @@ def test_a_log_without_amounts_leaves_money_empty_not_zero(workspace, tmp_path):
 
 
 def test_product_ids_are_identifiers_not_features(sample_dataset, workspace):
-    # The sample's item_id repeats (about 300 products) yet names a product: no "most frequent product" column.
-    assert sample_dataset.profile.attributes["item_id"].distinct == IDENTIFIER_DISTINCT
+    # The sample's item_id repeats (about 300 products) yet names a product: the item role, not an attribute,
+    # so no "most frequent product" column.
+    assert sample_dataset.mapping.item_id == "item_id" and "item_id" not in sample_dataset.profile.attributes
     assert "top_item_id" not in workspace.features(sample_dataset.id).columns
     assert "item_id" in workspace.events(sample_dataset.id, limit=5).columns  # still kept in the events
 

@@ -87,9 +87,10 @@ def test_identifiers_become_canonical_text_columns(workspace, tmp_path):
     assert set(ds.profile.attributes) == {"item_id_attr", "channel"} and ds.mapping.amount == "price"
 
 
-def test_logs_without_identifiers_keep_their_table(sample_dataset, workspace):
+def test_identifier_roles_come_after_the_core_columns(sample_dataset, workspace):
     cols = list(workspace.events(sample_dataset.id).columns)
-    assert cols == ["user_id", "ts", "event", "amount", "session_id", "channel", "platform", "country", "category"]
+    assert cols == ["user_id", "ts", "event", "amount", "session_id", "item_id", "channel", "platform", "country",
+                    "category"]
 
 
 def cli(*args):

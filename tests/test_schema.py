@@ -120,3 +120,20 @@ def test_purchase_event_guess():
     assert guess_purchase_event({"view": 10, "order_completed": 2, "begin_checkout": 5}) == "order_completed"
     assert guess_purchase_event({"view": 10, "add_to_cart": 4}) is None
     assert guess_purchase_event({"view": 10, "x": 4}, {"view": 0, "x": 4}) == "x"
+
+
+def test_a_column_with_one_value_is_never_guessed_as_the_user():
+    # The file: no user column; 'event' holds one value and must not become the user id.
+    df = frame(event=["view"] * 100, time=[f"2025-03-{i % 28 + 1:02d} 10:00" for i in range(100)],
+               price=[f"{i}.99" for i in range(100)])
+    guess = guess_mapping(df)
+    assert guess.mapping.user_id is None
+    with pytest.raises(MappingError, match="user id"):
+        guess.mapping.validate(list(df.columns))
+
+
+def test_a_handful_of_ids_over_many_rows_is_not_a_user_column():
+    df = frame(store=[f"s{i % 3}" for i in range(600)], time=[f"2025-03-{i % 28 + 1:02d} 10:00" for i in range(600)])
+    assert guess_mapping(df).mapping.user_id is None
+    few_customers = frame(customer=[f"c{i % 3}" for i in range(30)], time=["2025-03-01 10:00"] * 30)
+    assert guess_mapping(few_customers).mapping.user_id == "customer"  # a small log of 3 customers still works

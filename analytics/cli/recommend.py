@@ -18,7 +18,6 @@ DEFAULT_WEIGHTS = "view_item=1,add_to_cart=3,begin_checkout=4,purchase=5"
 def register(sub) -> None:
     p = sub.add_parser("recommend", help="compare recommenders on a log and write each user's top K products")
     p.add_argument("log", help="the behaviour log (as for features), with a column naming the product of each event")
-    p.add_argument("--item-col", help="column with the product id (default: item_id, or a column named like one)")
     p.add_argument("--evaluate", choices=EVALUATIONS, default="last-n",
                    help="protocol: hide each user's last N products (default), everything after --split-date, or "
                         "none (no evaluation; -o uses the first of --models)")
@@ -68,7 +67,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     weights = parse_weights(args.weights)
     with scratch_workspace() as ws:
         ds = import_log(ws, args, features=False)
-        item_col = rec_data.resolve_item_column(ws, ds.id, args.item_col)
+        item_col = rec_data.resolve_item_column(ws, ds.id, None)  # --item-col maps the role at import
         if weights is None:
             table = rec_data.event_weights(ws, ds.id, item_col)
             weights = {e: w for e, w in zip(table["event"], table["weight"]) if w > 0} or None

@@ -258,6 +258,7 @@ def _profile(col: pd.Series) -> dict:
     nf = detect_number_format(values) if values else NumberFormat(share=0.0)
     return {
         "fill": len(text) / n_all,
+        "rows": len(text),
         "distinct": distinct,
         "distinct_ratio": distinct / n,
         "time_share": tf.share if tf else 0.0,
@@ -276,12 +277,24 @@ def _user_value_score(p: dict) -> float | None:
         return None
     if p["numeric_share"] > 0.9 and p["has_decimals"]:
         return None  # money, not ids
+    if _too_few_users(p):
+        return None  # one value (or a handful over many rows) is a label, not people: ask instead
     score = 0.0
     if p["distinct"] > 1 and p["distinct_ratio"] < 0.95:
         score += 1.0  # users come back: ids repeat
     if p["distinct"] > 20:
         score += 0.5
     return score
+
+
+# One value over this many rows, or a handful over that many, is a label, not people (a log of 3
+# customers has fewer rows than that in its preview; a tiny test log of one user still imports).
+ONE_VALUE_ROWS, HANDFUL, ROWS_FOR_HANDFUL = 20, 5, 500
+
+
+def _too_few_users(p: dict) -> bool:
+    one_value = p["distinct"] == 1 and p["rows"] >= ONE_VALUE_ROWS
+    return one_value or (p["distinct"] <= HANDFUL and p["rows"] >= ROWS_FOR_HANDFUL)
 
 
 def _event_value_score(p: dict) -> float | None:

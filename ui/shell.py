@@ -12,6 +12,8 @@ folder mode's own menu is switched off in ``.streamlit/config.toml``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
@@ -27,6 +29,8 @@ PAGES = (
     ("pages/models.py", "Models", ":material/model_training:"),
     ("pages/recommendations.py", "Recommendations", ":material/recommend:"),
 )
+# Shipped with the app: a Material icon as page_icon makes the browser fetch it from Google's CDN (fails offline).
+FAVICON = Path(__file__).with_name("favicon.png")
 
 
 def navigation() -> StreamlitPage:
@@ -39,7 +43,7 @@ def navigation() -> StreamlitPage:
 
 def frame() -> None:
     """Page config, sign-in gate, and the sidebar: page links, dataset picker, report download, account."""
-    st.set_page_config(page_title="MarketLens", page_icon=":material/insights:", layout="wide")
+    st.set_page_config(page_title="MarketLens", page_icon=str(FAVICON), layout="wide")
     auth.require_login()
     with st.sidebar:
         st.markdown("### MarketLens")

@@ -58,3 +58,17 @@ def test_first_request_of_a_fresh_server_can_be_any_page(app_server, page):
         assert sidebar.get_by_role("link", name=name).count() == 1
     assert page.locator("[data-testid='stSidebarNav']").count() == 0  # the folder mode's own menu stays off
     assert page.get_by_text("No datasets yet: upload a log on the Data page.").count() == 1
+
+
+def test_the_app_works_offline_favicon_included(app_server, page):
+    """Nothing is fetched from another host (the favicon was a Material icon from Google's CDN)."""
+    outside = []
+    own = (app_server, "data:", "blob:")
+    page.on("request", lambda r: None if r.url.startswith(own) else outside.append(r.url))
+    page.goto(app_server + "/features")
+    page.get_by_text("There is no dataset yet").wait_for()
+    page.wait_for_function("document.querySelector(\"link[rel*='icon']\") !== null")
+    icon = page.evaluate("document.querySelector(\"link[rel*='icon']\").href")
+    assert icon.startswith(app_server), icon
+    assert page.request.get(icon).status == 200
+    assert outside == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from streamlit.testing.v1 import AppTest
 
 from tests.helpers import ROOT
@@ -15,8 +17,13 @@ def app() -> AppTest:
     return at
 
 
+def read(markdown: str) -> str:
+    """Markdown as a reader sees it: the escapes and word joiners of ``ui.escape.plain`` removed."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
+
+
 def errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
+    return [read(e.value) for e in at.error]
 
 
 def upload(at: AppTest, name: str, data: bytes, mime: str = "text/csv") -> AppTest:

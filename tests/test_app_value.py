@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from analytics.value.simulate import simulate_transaction_log
-from tests.apptest_helpers import app, button, errors, no_traceback, open_page
+from tests.apptest_helpers import app, button, errors, no_traceback, open_page, read
 
 FIT = "Fit the value models"
 
@@ -21,7 +21,7 @@ def key(name: str, ds, *extra) -> str:
 
 def unescaped(element) -> str:
     """The text of a Markdown element as read (the escapes of ``widgets.plain`` removed)."""
-    return element.value.replace("\\", "")
+    return read(element.value)
 
 
 def shown_text(at) -> str:

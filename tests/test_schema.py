@@ -137,3 +137,5 @@ def test_a_handful_of_ids_over_many_rows_is_not_a_user_column():
     assert guess_mapping(df).mapping.user_id is None
     few_customers = frame(customer=[f"c{i % 3}" for i in range(30)], time=["2025-03-01 10:00"] * 30)
     assert guess_mapping(few_customers).mapping.user_id == "customer"  # a small log of 3 customers still works
+    one_customer = frame(customer_id=["c1"] * 600, time=["2025-03-01 10:00"] * 600)
+    assert guess_mapping(one_customer).mapping.user_id == "customer_id"  # named a user: a log of one customer

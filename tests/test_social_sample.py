@@ -47,9 +47,10 @@ def test_imports_with_the_right_roles(tmp_path):
         m = ds.mapping
         assert (m.user_id, m.timestamp, m.event, m.amount, m.session_id) == ("user_id", "event_time", "event",
                                                                             "amount", None)
-        assert m.attributes == ["channel", "campaign", "content_id"]
+        assert (m.content_id, m.campaign, m.attributes) == ("content_id", "campaign", ["channel"])
         assert ds.purchase_event == "purchase" and ds.rows == ds.rows_read
-        assert guess_social_columns(m.attributes) == {"content": "content_id", "campaign": "campaign"}
+        assert ds.text_columns == ["content_id", "campaign", "channel"]
+        assert guess_social_columns(ds.text_columns) == {"content": "content_id", "campaign": "campaign"}
     finally:
         close_all()
 

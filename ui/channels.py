@@ -35,7 +35,7 @@ class ChannelContext:
     conversion : str or None
         The conversion event to start with (None: nothing looks like one).
     touch_columns : list of str
-        Text attributes that can name a touch (channel first).
+        Text columns that can name a touch (channel first).
     social : dict
         Kind -> the log's event names of that kind (empty: not a social log).
     content, campaign : str or None
@@ -64,7 +64,7 @@ class ChannelContext:
 def context(ds: Dataset) -> ChannelContext:
     """What the dataset offers: conversion events, touch columns, social events, post and campaign columns."""
     events = ds.profile.events_by_count
-    texts = [a for a, info in ds.profile.attributes.items() if info.type == "text"]
+    texts = ds.text_columns
     touch = sorted(texts, key=lambda c: (c != "channel", texts.index(c)))
     cols = social.social_columns(ds)
     kinds: dict[str, list[str]] = {}

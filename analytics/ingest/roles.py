@@ -277,8 +277,8 @@ def _user_value_score(p: dict) -> float | None:
         return None
     if p["numeric_share"] > 0.9 and p["has_decimals"]:
         return None  # money, not ids
-    if _too_few_users(p):
-        return None  # one value (or a handful over many rows) is a label, not people: ask instead
+    if _too_few_users(p) and _name_score("user_id", str(p["name"])) <= 0:
+        return None  # one value (or a handful over many rows) is a label, not people: ask, unless named a user
     score = 0.0
     if p["distinct"] > 1 and p["distinct_ratio"] < 0.95:
         score += 1.0  # users come back: ids repeat
@@ -288,7 +288,8 @@ def _user_value_score(p: dict) -> float | None:
 
 
 # One value over this many rows, or a handful over that many, is a label, not people (a log of 3
-# customers has fewer rows than that in its preview; a tiny test log of one user still imports).
+# customers has fewer rows than that in its preview). A column named like a user is still taken:
+# a log of one customer is a log.
 ONE_VALUE_ROWS, HANDFUL, ROWS_FOR_HANDFUL = 20, 5, 500
 
 

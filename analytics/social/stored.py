@@ -45,11 +45,11 @@ def social_columns(ds: Dataset) -> dict[str, str | None]:
 
     The canonical ``content_id`` and ``campaign`` when the events table has them
     (a mapping with content and campaign roles names them so), else guessed from
-    the attribute names (:func:`analytics.social.guess_social_columns`).
+    the names of its other text columns (:func:`analytics.social.guess_social_columns`).
     """
-    attributes = list(ds.profile.attributes)
-    guessed = guess_social_columns(attributes)
-    return {role: name if name in attributes else guessed[role] for role, name in CANONICAL.items()}
+    columns = ds.text_columns
+    guessed = guess_social_columns(columns)
+    return {role: name if name in columns else guessed[role] for role, name in CANONICAL.items()}
 
 
 @dataclass(frozen=True)

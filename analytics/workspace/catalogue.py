@@ -17,7 +17,7 @@ from analytics.errors import (
 )
 from analytics.features.profile import DatasetProfile
 from analytics.ingest.report import CleaningReport
-from analytics.ingest.roles import ColumnMapping
+from analytics.ingest.roles import ID_ROLES, ColumnMapping
 from analytics.sql import quote_ident
 from analytics.workspace.store import transaction
 
@@ -53,6 +53,13 @@ class Dataset:
     def has_events(self) -> bool:
         """The cleaned events are in the workspace (uploads and DuckDB-connected logs)."""
         return self.engine == "duckdb"
+
+    @property
+    def text_columns(self) -> list[str]:
+        """Text columns of the events that name something: the identifier roles the log has (item_id,
+        content_id, campaign: columns of those names), then the text attributes."""
+        ids = [role for role in ID_ROLES if getattr(self.mapping, role)]
+        return ids + [a for a, info in self.profile.attributes.items() if info.type == "text"]
 
     def summary(self) -> dict:
         """A row for the dataset list."""

@@ -115,7 +115,7 @@ class FeatureStore:
         extra = {}
         if params.engagement:
             taken = {"user_id", *FEATURE_DOCS, *spec.event_columns}
-            joined = with_engagement(select_sql, events_table, profile.event_counts, list(profile.attributes),
+            joined = with_engagement(select_sql, events_table, profile.event_counts, ds.text_columns,
                                      spec.as_of, taken)
             select_sql = joined.sql
             extra = {"engagement_columns": joined.columns, "social_kinds": joined.kinds,

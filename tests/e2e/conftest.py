@@ -16,6 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -116,3 +118,17 @@ def load_sample(page, url: str) -> None:
     page.goto(url)
     page.get_by_role("button", name="Load the sample shop log").click()
     page.get_by_text("Rows kept").wait_for()
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick an option of the visible select box with this label (again if a rerun closed the list meanwhile)."""
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label).locator("visible=true").first
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for _ in range(3):
+        box.click()
+        try:
+            wanted.click(timeout=20_000)
+            break
+        except PlaywrightTimeoutError:
+            page.keyboard.press("Escape")
+    expect(box.get_by_role("combobox")).to_have_value(option, timeout=60_000)

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import load_sample
+from tests.e2e.conftest import choose, load_sample
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.e2e
 SHOTS = ROOT / "tests" / "e2e" / "screenshots"
-
-
-def choose(page, label: str, option: str) -> None:
-    """Pick an option of the visible select box with this label (again if a rerun closed the list meanwhile)."""
-    box = page.get_by_test_id("stSelectbox").filter(has_text=label).locator("visible=true").first
-    wanted = page.get_by_role("option", name=option, exact=True)
-    for _ in range(3):
-        box.click()
-        try:
-            wanted.click(timeout=20_000)
-            break
-        except PlaywrightTimeoutError:
-            page.keyboard.press("Escape")
-    expect(box.get_by_role("combobox")).to_have_value(option, timeout=60_000)
 
 
 def test_funnel_audience_retention_paths_lifecycle(app_server, page):

@@ -6,6 +6,7 @@ import json
 from datetime import date
 
 from tests.apptest_helpers import app, app_with_url, button, errors, no_traceback, open_page
+from tests.helpers import write
 
 
 def curves(at, index: int = 0) -> list[str]:
@@ -153,3 +154,15 @@ def test_per_segment_performance_places_users_as_of_the_cutoff(sample_dataset, w
                                                          "kmeans_k4").frames["labels"]["segment"]) | {
         "(no segment)"}
     assert any("as of the cutoff" in c.value for c in at.caption)
+
+
+def test_each_dataset_keeps_its_own_settings_when_switching(sample_dataset, workspace, tmp_path):
+    other = workspace.import_file(write(tmp_path / "newsletter.csv", "user,time,event\n" + "".join(
+        f"n{i % 40},2025-0{1 + i % 3}-{1 + i % 28:02d} 10:00,{'buy' if i % 7 == 0 else 'open'}\n" for i in range(800))))
+    at = open_page(app(), "pages/models.py")
+    at.selectbox(key="dataset_picker").set_value(sample_dataset.id).run()
+    at.number_input(key=f"horizon_{sample_dataset.id}").set_value(21).run()
+    at.selectbox(key="dataset_picker").set_value(other.id).run()
+    assert at.number_input(key=f"horizon_{other.id}").value == 30  # not the other dataset's 21
+    at.selectbox(key="dataset_picker").set_value(sample_dataset.id).run()
+    assert at.number_input(key=f"horizon_{sample_dataset.id}").value == 21  # not the URL's 30, written for the other

@@ -21,8 +21,16 @@ _SHADOW = "kept_setting_"
 
 def restore(key: str, default: Any, *, url: str | None = None, parse: Callable[[str], Any] = str,
             valid: Callable[[Any], bool] = lambda _v: True) -> None:
-    """Give the widget ``key`` its last value (URL first, then this session's), or ``default``."""
+    """Give the widget ``key`` its last value (this session's, else the URL's), or ``default``.
+
+    The session's value comes first: the URL holds one value per setting name for the whole page, and
+    it may have been written for another dataset. A new session (a reload, a shared link) has only the URL.
+    """
     if key in st.session_state:
+        return
+    shadow = st.session_state.get(_SHADOW + key)
+    if shadow is not None and valid(shadow):
+        st.session_state[key] = shadow
         return
     if url and url in st.query_params:
         try:
@@ -31,9 +39,8 @@ def restore(key: str, default: Any, *, url: str | None = None, parse: Callable[[
                 st.session_state[key] = value
                 return
         except (TypeError, ValueError):
-            pass  # a hand-edited URL: fall back to the session's value or the default
-    shadow = st.session_state.get(_SHADOW + key)
-    st.session_state[key] = shadow if shadow is not None and valid(shadow) else default
+            pass  # a hand-edited URL: fall back to the default
+    st.session_state[key] = default
 
 
 def keep(key: str, *, url: str | None = None, show: Callable[[Any], str] = str) -> Any:

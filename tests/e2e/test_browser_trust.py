@@ -67,14 +67,15 @@ def test_settings_depth_and_results_stay_true(app_server, page, tmp_path):
 
     # Item 1: another dataset never shows this run; coming back shows it again.
     other = tmp_path / "newsletter.csv"
-    other.write_text("user,time,event\n" + "".join(f"n{i % 50},2025-03-{1 + i % 28:02d} 10:00,"
-                                                   f"{'buy' if i % 5 == 0 else 'open'}\n" for i in range(600)))
+    other.write_text("user,time,event\n" + "".join(f"n{i % 200},2025-0{1 + i % 3}-{1 + i % 28:02d} 10:00,"
+                                                   f"{'buy' if i % 7 == 0 else 'open'}\n" for i in range(3000)))
     page.get_by_role("link", name="Data").click()
     page.locator("input[type=file]").set_input_files(str(other))
     page.get_by_text("Which column is which?").wait_for()
     page.get_by_role("button", name="Import").click()
-    page.get_by_text(re.compile(r"Imported 'newsletter'")).first.wait_for()
+    page.get_by_text(re.compile(r"Imported 'newsletter'")).first.wait_for(timeout=120_000)
     page.get_by_role("link", name="Models").click()
+    page.get_by_text("1. What to predict").wait_for(timeout=120_000)
     page.get_by_text("Pick models and press Train").wait_for()
     expect(page.get_by_text("3. A closer look")).to_have_count(0)  # the shop's run is not the social log's
     picker = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox")

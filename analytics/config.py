@@ -126,3 +126,8 @@ def max_excel_cells() -> int:
 def java_home() -> str | None:
     """``JAVA_HOME``, which pyspark prefers to the java on the PATH."""
     return os.environ.get("JAVA_HOME") or None
+
+
+def service_keys() -> set[str]:
+    """API keys of the scoring service (``MARKETLENS_SERVICE_KEYS``, comma-separated); empty when unset."""
+    return {k.strip() for k in os.environ.get("MARKETLENS_SERVICE_KEYS", "").split(",") if k.strip()}

@@ -5,8 +5,8 @@ Every command prints one readable line and exits non-zero on bad input
 prints a machine-readable summary on stdout. One module per group of commands:
 ``data`` (features, import, datasets), ``segments`` (segment, embed),
 ``journeys`` (funnel, retention), ``channels`` (attribution), ``models``
-(train, score), ``value`` (clv), ``recommend`` (recommend) and ``report`` (the
-HTML report of a dataset); ``common`` holds the flags and helpers they share.
+(train, score), ``value`` (clv), ``recommend`` (recommend), ``report`` (the
+HTML report of a dataset) and ``service`` (serve); ``common`` holds the flags and helpers they share.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analytics.cli import channels, data, journeys, models, recommend, report, segments, value
+from analytics.cli import channels, data, journeys, models, recommend, report, segments, service, value
 from analytics.errors import MarketLensError
 
 EXIT_INPUT, EXIT_BUG = 2, 3
-COMMAND_GROUPS = (data, segments, journeys, channels, models, value, recommend, report)
+COMMAND_GROUPS = (data, segments, journeys, channels, models, value, recommend, report, service)
 
 
 def main(argv: list[str] | None = None) -> int:

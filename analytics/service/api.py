@@ -1,0 +1,193 @@
+"""The HTTP API of the scoring service (FastAPI): routes, API keys, body limits, errors, request logs.
+
+Every answer that is not a success is JSON ``{"error": "...", ...}`` with a 4xx status
+saying what was wrong; an unexpected failure is a 500 with a short message and no
+traceback (the traceback goes to the log).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+import uuid
+from datetime import datetime
+
+from fastapi import FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from analytics.errors import MarketLensError
+from analytics.service.core import ScoringService
+from analytics.service.events import EventFormatError, EventValidationError, parse_time
+
+log = logging.getLogger("marketlens.service")
+
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+
+OPEN_PATHS = ("/health", "/docs", "/openapi.json", "/docs/oauth2-redirect")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class ScoreRequest(BaseModel):
+    user_ids: list[str] = Field(..., description="Users to score (at most 10,000).", max_length=10_000)
+    as_of: datetime | None = Field(None, description="Score as of this time (ISO 8601; default: now, UTC).")
+    features: bool = Field(False, description="Also return the features each score used.")
+
+
+def create_app(service: ScoringService, keys: set[str], max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
+    """The FastAPI application of ``service``.
+
+    Parameters
+    ----------
+    service : ScoringService
+    keys : set of str
+        Accepted API keys (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``); every route but
+        ``/health`` and the docs needs one.
+    max_body : int
+        Largest request body in bytes (413 above it).
+    """
+    app = FastAPI(title="MarketLens scoring service", version="1",
+                  description=f"Scores of the model '{service.model.name}' for users of "
+                              f"'{service.dataset['name']}', fed by live events.")
+    app.state.service = service
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex[:12]
+        route = _route_name(request)
+        if request.url.path not in OPEN_PATHS and not _key_ok(request, keys):
+            response = _error(401, "A valid API key is needed: send it as 'Authorization: Bearer KEY' or "
+                                   "'X-API-Key: KEY'.")
+        else:
+            length = request.headers.get("content-length")
+            if length and length.isdigit() and int(length) > max_body:
+                response = _error(413, f"The body is {int(length):,} bytes; the limit is {max_body:,}. Send "
+                                       "smaller batches.")
+            else:
+                try:
+                    response = await call_next(request)
+                except Exception as exc:  # noqa: BLE001 - never a traceback to the caller
+                    log.exception("unexpected error", extra={"request_id": request_id})
+                    response = _error(500, f"Unexpected {type(exc).__name__}; see the service log "
+                                           f"(request {request_id}).")
+        seconds = time.perf_counter() - started
+        service.metrics.request(route, response.status_code, seconds)
+        response.headers["X-Request-Id"] = request_id
+        log.info("request", extra={"request_id": request_id, "method": request.method, "path": request.url.path,
+                                   "status": response.status_code, "ms": round(seconds * 1000, 2)})
+        return response
+
+    @app.exception_handler(MarketLensError)
+    async def library_error(request: Request, exc: MarketLensError):
+        if isinstance(exc, EventValidationError):
+            return _error(422, str(exc), problems=exc.problems)
+        return _error(400, str(exc))
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge):
+        return _error(413, f"The body is over the limit of {max_body:,} bytes. Send smaller batches.")
+
+    @app.exception_handler(TimeoutError)
+    async def timeout(request: Request, exc: TimeoutError):
+        return _error(503, "The service is busy computing features; try again in a moment.")
+
+    from fastapi.exceptions import RequestValidationError
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError):
+        problems = [{"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg")}
+                    for e in exc.errors()[:20]]
+        return _error(422, "The request does not have the expected shape.", problems=problems)
+
+    @app.get("/health", summary="Liveness: 200 while the service runs (no key needed)")
+    def health():
+        return {"status": "ok", "model": service.model.key, "dataset": service.dataset["id"]}
+
+    @app.get("/metrics", summary="Counters, events/s over the last minute, latency percentiles per route")
+    def metrics():
+        return service.metrics.snapshot() | {"store": service.store.counts(), "drift": service.drift()}
+
+    @app.get("/v1/status", summary="What the app's Service page shows")
+    def status():
+        return service.status()
+
+    @app.post("/v1/events", summary="Send events (JSON array, {\"events\": [...]}, one object, or NDJSON lines)")
+    async def post_events(request: Request, skip_invalid: bool = Query(
+            False, description="Store the valid events of a batch with invalid ones (else nothing is stored)")):
+        body = await _read_limited(request, max_body)
+        result = await run_in_threadpool(service.ingest, body, request.headers.get("content-type"),
+                                         skip_invalid=skip_invalid)
+        return result.to_dict()
+
+    @app.get("/v1/users/{user_id}", summary="A user's current score, percentile and the features it used")
+    def get_user(user_id: str, as_of: str | None = Query(None, description="ISO 8601 time (default: now)")):
+        when = _as_of(as_of)
+        rows, unknown = service.score_users([user_id], when, with_features=True)
+        if unknown:
+            return _error(404, f"There are no events of user '{user_id[:100]}'"
+                               + (f" at or before {when:%Y-%m-%d %H:%M:%S}." if when else "."))
+        return rows[0]
+
+    @app.post("/v1/score", summary="Scores of several users")
+    def post_score(req: ScoreRequest):
+        rows, unknown = service.score_users(req.user_ids, req.as_of, with_features=req.features)
+        return {"scores": rows, "unknown": unknown}
+
+    return app
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _as_of(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise EventFormatError(f"as_of: {exc}.") from None
+
+
+def _key_ok(request: Request, keys: set[str]) -> bool:
+    given = request.headers.get("x-api-key") or ""
+    auth = request.headers.get("authorization") or ""
+    if auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    return bool(given) and any(hmac.compare_digest(given.encode(), k.encode()) for k in keys)
+
+
+def _route_name(request: Request) -> str:
+    path = request.url.path
+    return "/v1/users/{id}" if path.startswith("/v1/users/") else path
+
+
+def _error(status: int, message: str, **extra) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, message and the request fields."""
+
+    FIELDS = ("request_id", "method", "path", "status", "ms", "events", "port", "model", "dataset")
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"ts": datetime.fromtimestamp(record.created).isoformat(timespec="milliseconds"),
+               "level": record.levelname.lower(), "msg": record.getMessage()}
+        out |= {f: getattr(record, f) for f in self.FIELDS if hasattr(record, f)}
+        if record.exc_info:
+            out["error"] = self.formatException(record.exc_info)
+        return json.dumps(out)

@@ -1,0 +1,237 @@
+"""Live events in: the request body (JSON or NDJSON) checked and turned into canonical rows.
+
+The rules are the batch cleaning rules of :mod:`analytics.ingest.cleaning` where they
+apply to one event: identifiers and event names lose surrounding spaces (empty means
+missing), long text is cut, a missing user, time or event is refused, an amount that
+is not a finite number is refused, times without an offset are UTC. One rule is
+stricter: an event more than :data:`FUTURE_TOLERANCE` ahead of the service's clock is
+refused (a live event cannot come from tomorrow; batch cleaning allows one day).
+Exact duplicates are removed where the events are stored (:mod:`analytics.service.store`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from analytics.errors import InvalidParameterError
+from analytics.ingest.cleaning import MAX_ID
+from analytics.ingest.report import MAX_TEXT
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+EARLIEST = datetime(1970, 1, 2)
+
+MAX_EVENT_NAME = 200
+
+# Fields every event may carry under its canonical name, whatever the log called them.
+CANONICAL_FIELDS = ("user_id", "ts", "event", "amount", "session_id")
+
+
+class EventFormatError(InvalidParameterError):
+    """The body is not JSON / NDJSON at all (HTTP 400)."""
+
+
+class EventValidationError(InvalidParameterError):
+    """Some events break the rules (HTTP 422); ``problems`` says which and why."""
+
+    def __init__(self, message: str, problems: list[dict]):
+        super().__init__(message)
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class EventSchema:
+    """The columns of a dataset's events table and the names an incoming event may use for them.
+
+    Attributes
+    ----------
+    columns : dict
+        Data column of the events table -> ``"text"``, ``"number"`` or ``"time"`` (in table order).
+    aliases : dict
+        Accepted field name -> column (canonical names, and the log's own column names from the mapping).
+    """
+
+    columns: dict[str, str]
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_table(cls, column_types: dict[str, str], mapping=None) -> EventSchema:
+        """From ``DESCRIBE`` types of the events table (``_`` audit columns left out) and the dataset's mapping."""
+        columns = {}
+        for name, sql_type in column_types.items():
+            if name.startswith("_"):
+                continue
+            t = str(sql_type).upper()
+            columns[name] = "time" if t.startswith("TIMESTAMP") else (
+                "number" if t in ("DOUBLE", "FLOAT", "BIGINT", "INTEGER", "DECIMAL") else "text")
+        aliases = {c: c for c in columns}
+        if mapping is not None:
+            for role, source in mapping.roles().items():
+                target = "ts" if role == "timestamp" else role
+                if source and target in columns:
+                    aliases.setdefault(source, target)
+            fixed = [c for c in columns if c not in CANONICAL_FIELDS and c not in ("item_id", "content_id",
+                                                                                    "campaign")]
+            for source, out in zip(mapping.attributes, fixed):
+                aliases.setdefault(source, out)
+        return cls(columns, aliases)
+
+
+@dataclass
+class ParsedEvents:
+    """Valid events as columns (ready for the store) and the problems of the others."""
+
+    columns: dict[str, list]
+    rows: int
+    problems: list[dict]
+    users: set[str]
+
+
+def parse_body(body: bytes, content_type: str | None) -> list:
+    """The events of a request body: a JSON array, ``{"events": [...]}``, one object, or NDJSON lines.
+
+    Raises
+    ------
+    EventFormatError
+        Empty body, bytes that are not UTF-8, or text that is not JSON (with the line).
+    """
+    if not body.strip():
+        raise EventFormatError("The request body is empty; send events as a JSON array or as NDJSON lines.")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EventFormatError(f"The body is not UTF-8 text (byte {exc.start}); send JSON encoded as UTF-8.") from exc
+    ndjson = "ndjson" in (content_type or "") or "jsonl" in (content_type or "")
+    if not ndjson:
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            if text.lstrip().startswith("{") and "\n" in text.strip():
+                ndjson = True  # several objects, one per line, sent as application/json
+            else:
+                raise EventFormatError(f"The body is not valid JSON: {exc}.") from exc
+        else:
+            if isinstance(doc, dict) and isinstance(doc.get("events"), list):
+                return doc["events"]
+            return doc if isinstance(doc, list) else [doc]
+    out = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except ValueError as exc:
+                raise EventFormatError(f"Line {i} of the NDJSON body is not valid JSON: {exc}.") from exc
+    return out
+
+
+def validate_events(items: list, schema: EventSchema, now: datetime, max_problems: int = 20) -> ParsedEvents:
+    """Check each event and convert it to the events table's columns.
+
+    Parameters
+    ----------
+    items : list
+        Decoded JSON values (objects expected).
+    schema : EventSchema
+    now : datetime
+        The service's clock (naive UTC): events later than ``now + FUTURE_TOLERANCE`` are refused.
+
+    Returns
+    -------
+    ParsedEvents
+        Every valid event in ``columns``; ``problems`` lists ``{"index", "problem"}`` of the others
+        (the first ``max_problems``, and the total in the last one when more).
+    """
+    cols: dict[str, list] = {c: [] for c in schema.columns}
+    problems: list[dict] = []
+    bad = 0
+    users: set[str] = set()
+    latest = now + FUTURE_TOLERANCE
+    for i, item in enumerate(items):
+        try:
+            row = _convert(item, schema, latest)
+        except ValueError as exc:
+            bad += 1
+            if len(problems) < max_problems:
+                problems.append({"index": i, "problem": str(exc)})
+            continue
+        for c in cols:
+            cols[c].append(row.get(c))
+        users.add(row["user_id"])
+    if bad > len(problems):
+        problems.append({"index": None, "problem": f"{bad - len(problems)} more events with problems"})
+    return ParsedEvents(cols, len(items) - bad, problems, users)
+
+
+def _convert(item, schema: EventSchema, latest: datetime) -> dict:
+    if not isinstance(item, dict):
+        raise ValueError(f"an event must be a JSON object, got {type(item).__name__}")
+    row: dict = {}
+    for key, value in item.items():
+        col = schema.aliases.get(key)
+        if col is None or value is None:
+            continue
+        kind = schema.columns[col]
+        if kind == "time":
+            row[col] = parse_time(value, latest)
+        elif col == "amount" or kind == "number":
+            row[col] = _number(value, key)
+        else:
+            row[col] = _text(value, col)
+    for required in ("user_id", "ts", "event"):
+        if row.get(required) is None:
+            names = [k for k, v in schema.aliases.items() if v == required]
+            raise ValueError(f"missing {required} (field {' or '.join(repr(n) for n in names)})")
+    return row
+
+
+def _text(value, col: str) -> str | None:
+    if isinstance(value, (dict, list)):
+        raise ValueError(f"{col} must be text or a number, got a JSON {type(value).__name__}")
+    text = str(value)
+    if col in ("user_id", "event", "session_id", "item_id", "content_id", "campaign"):
+        text = text.strip()[: MAX_EVENT_NAME if col == "event" else MAX_ID]
+        return text or None
+    return text[:MAX_TEXT] if text != "" else None
+
+
+def _number(value, key: str) -> float | None:
+    if isinstance(value, bool):
+        raise ValueError(f"{key} must be a number, got {value}")
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"{key} must be a number, got {value[:40]!r}") from None
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number, got {str(value)[:40]}")
+    return float(value)
+
+
+def parse_time(value, latest: datetime | None = None) -> datetime:
+    """An ISO 8601 time (an offset or ``Z`` converted to UTC; none means UTC) or Unix seconds, as naive UTC."""
+    if isinstance(value, bool):
+        raise ValueError(f"time must be ISO 8601 text or Unix seconds, got {value}")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or not 0 <= value < 32503680000:
+            raise ValueError(f"time {value} is not a plausible Unix time in seconds")
+        ts = datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
+    elif isinstance(value, str):
+        try:
+            ts = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"time {value[:40]!r} is not ISO 8601 (e.g. 2025-01-31T12:00:00Z)") from None
+        if ts.tzinfo is not None:
+            ts = ts.astimezone(UTC).replace(tzinfo=None)
+    else:
+        raise ValueError(f"time must be ISO 8601 text or Unix seconds, got a JSON {type(value).__name__}")
+    if ts < EARLIEST:
+        raise ValueError(f"time {ts:%Y-%m-%d %H:%M:%S} is before 1970-01-02")
+    if latest is not None and ts > latest:
+        raise ValueError(f"time {ts:%Y-%m-%d %H:%M:%S} is in the future (the service's clock says "
+                         f"{latest - FUTURE_TOLERANCE:%Y-%m-%d %H:%M:%S} UTC)")
+    return ts

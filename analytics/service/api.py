@@ -38,6 +38,8 @@ class ScoreRequest(BaseModel):
     user_ids: list[str] = Field(..., description="Users to score (at most 10,000).", max_length=10_000)
     as_of: datetime | None = Field(None, description="Score as of this time (ISO 8601; default: now, UTC).")
     features: bool = Field(False, description="Also return the features each score used.")
+    fresh: bool = Field(True, description="Wait until each user's newest events are applied (else answer from "
+                                          "the kept features at once; pending_events says which were behind).")
 
 
 def create_app(service: ScoringService, keys: set[str], max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
@@ -127,9 +129,11 @@ def create_app(service: ScoringService, keys: set[str], max_body: int = DEFAULT_
         return result.to_dict()
 
     @app.get("/v1/users/{user_id}", summary="A user's current score, percentile and the features it used")
-    def get_user(user_id: str, as_of: str | None = Query(None, description="ISO 8601 time (default: now)")):
+    def get_user(user_id: str, as_of: str | None = Query(None, description="ISO 8601 time (default: now)"),
+                 fresh: bool = Query(False, description="Wait until the user's newest events are applied (else the "
+                                                        "kept features answer at once; see pending_events)")):
         when = _as_of(as_of)
-        rows, unknown = service.score_users([user_id], when, with_features=True)
+        rows, unknown = service.score_users([user_id], when, with_features=True, fresh=fresh)
         if unknown:
             return _error(404, f"There are no events of user '{user_id[:100]}'"
                                + (f" at or before {when:%Y-%m-%d %H:%M:%S}." if when else "."))
@@ -137,7 +141,7 @@ def create_app(service: ScoringService, keys: set[str], max_body: int = DEFAULT_
 
     @app.post("/v1/score", summary="Scores of several users")
     def post_score(req: ScoreRequest):
-        rows, unknown = service.score_users(req.user_ids, req.as_of, with_features=req.features)
+        rows, unknown = service.score_users(req.user_ids, req.as_of, with_features=req.features, fresh=req.fresh)
         return {"scores": rows, "unknown": unknown}
 
     return app

@@ -151,13 +151,14 @@ class ScoringService:
 
     # scores out
 
-    def score_users(self, users: list[str], as_of: datetime | None = None, *,
-                    with_features: bool = False) -> tuple[list[dict], list[str]]:
+    def score_users(self, users: list[str], as_of: datetime | None = None, *, with_features: bool = False,
+                    fresh: bool = True) -> tuple[list[dict], list[str]]:
         """Scores of ``users`` as of ``as_of`` (default now): ``([{user_id, score, percentile, ...}], unknown)``.
 
         ``percentile`` is the share of the reference users (the training dataset scored at its
         training date) with a lower score, in percent. Users without events at or before
-        ``as_of`` are returned in ``unknown``.
+        ``as_of`` are returned in ``unknown``. With ``fresh=False`` the answer does not wait for
+        the newest events of a user to be applied (``pending_events`` is then true for them).
         """
         if not users:
             raise InvalidParameterError("Give at least one user id.")
@@ -166,7 +167,7 @@ class ScoringService:
         users = list(dict.fromkeys(str(u) for u in users))
         when = (as_of or self.clock()).replace(tzinfo=None) if as_of is None or as_of.tzinfo is None \
             else as_of.astimezone(UTC).replace(tzinfo=None)
-        features = self.live.rows(users, when)
+        features, stale = self.live.rows(users, when, fresh=fresh)
         known = set(features["user_id"]) if len(features) else set()
         unknown = [u for u in users if u not in known]
         if not len(features):
@@ -178,7 +179,7 @@ class ScoringService:
         cols = list(self.model.feature_kinds)
         for i, (u, s) in enumerate(zip(scored["user_id"], scored["score"])):
             row = {"user_id": u, "score": float(s), "percentile": round(float(pct[i]), 2), "as_of": when.isoformat(),
-                   "segment": None}
+                   "pending_events": u in stale, "segment": None}
             if with_features:
                 row["features"] = json_safe(features.iloc[i][cols].to_dict())
             out.append(row)

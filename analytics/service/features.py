@@ -63,6 +63,8 @@ class LiveFeatures:
         self.profile = profile
         self.events = ibis.table({c: _IBIS[k] for c, k in store.schema.columns.items()}, name=STAND_IN)
         self.sql = self._compile(ANCHOR)
+        anchored = replace(self.params, as_of=ANCHOR)
+        self._columns = list(feature_table(self.events, anchored, resolve_spec(anchored, self.profile)).columns)
         self._anchor_s = ANCHOR.replace(tzinfo=UTC).timestamp()
         self._cache: dict[str, dict] = {}
         self._dirty: dict[str, int] = {}  # user -> generation of their latest event
@@ -70,8 +72,11 @@ class LiveFeatures:
         self._lock = threading.Condition()
         self._stop = False
         self._thread = threading.Thread(target=self._refresh_loop, name="live-features", daemon=True)
-        self._thread.start()
         self.refreshes = 0
+        # Users already stored (a restart, or --history) are loaded in the background from the start.
+        stored = [r[0] for r in store.cursor().execute(f"SELECT DISTINCT user_id FROM {TABLE}").fetchall()]
+        self._dirty = dict.fromkeys(stored, 0)
+        self._thread.start()
 
     def _compile(self, as_of: datetime) -> str:
         params = replace(self.params, as_of=as_of)
@@ -79,8 +84,7 @@ class LiveFeatures:
 
     @property
     def columns(self) -> list[str]:
-        return list(feature_table(self.events, replace(self.params, as_of=ANCHOR),
-                                  resolve_spec(replace(self.params, as_of=ANCHOR), self.profile)).columns)
+        return self._columns
 
     def changed(self, users: Iterable[str]) -> None:
         """Users with new stored events: their kept features are stale (recomputed in the background)."""
@@ -90,50 +94,58 @@ class LiveFeatures:
                 self._dirty[u] = self._generation
             self._lock.notify_all()
 
-    def rows(self, users: list[str], as_of: datetime, timeout: float = 30.0) -> pd.DataFrame:
+    def rows(self, users: list[str], as_of: datetime, *, fresh: bool = True,
+             timeout: float = 30.0) -> tuple[pd.DataFrame, set[str]]:
         """Feature rows of ``users`` (those with events at or before ``as_of``), as of ``as_of`` (naive UTC).
 
-        Waits for the background refresh of users with new events (read-your-writes).
+        Parameters
+        ----------
+        fresh : bool
+            Wait until the users' newest stored events are in their features (read-your-writes).
+            False answers at once from the kept rows of users who have one (their newest events
+            are applied by the background refresh, usually within a second); users never seen
+            are always waited for.
+
+        Returns
+        -------
+        (DataFrame, set)
+            The rows, and the users whose row does not have their newest events yet (``fresh=False``).
         """
         deadline = time.monotonic() + timeout
         with self._lock:
-            missing = [u for u in users if u in self._dirty or u not in self._cache]
-            if missing:
-                unknown = [u for u in missing if u not in self._dirty]
-                for u in unknown:  # never seen since start: load them like a refresh
+            wait_for = [u for u in users if u not in self._cache or (fresh and u in self._dirty)]
+            for u in wait_for:
+                if u not in self._dirty:  # never seen since the start: load them like a refresh
                     self._generation += 1
                     self._dirty[u] = self._generation
+            if wait_for:
                 self._lock.notify_all()
-                while any(u in self._dirty for u in users):
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise TimeoutError("features are taking too long")
-                    self._lock.wait(left)
+            while any(u in self._dirty for u in wait_for):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("features are taking too long")
+                self._lock.wait(left)
+            stale = {u for u in users if u in self._dirty}
             kept = [self._cache[u] for u in users if self._cache.get(u)]
-        late = [r for r in kept if r["_last_ts"] > as_of]
+        late = [r["user_id"] for r in kept if r["_last_ts"] > as_of]
+        keep = [r for r in kept if r["_last_ts"] <= as_of]
+        frame = pd.DataFrame(keep, columns=self._cache_columns()).drop(columns="_last_ts")
+        frame = self._advance(frame, as_of)
         if late:  # a date before some of their events: computed exactly for that date
-            exact = self._query([r["user_id"] for r in late], self._compile(as_of))
-            keep = [r for r in kept if r["_last_ts"] <= as_of]
-            frames = [pd.DataFrame(keep).drop(columns="_last_ts") if keep else None, exact]
-            frame = pd.concat([f for f in frames if f is not None and not f.empty], ignore_index=True) \
-                if any(f is not None and not f.empty for f in frames) else exact
-            return self._advance(frame, as_of, skip=set(exact["user_id"]))
-        if not kept:
-            return pd.DataFrame(columns=[c for c in self._cache_columns() if c != "_last_ts"])
-        return self._advance(pd.DataFrame(kept).drop(columns="_last_ts"), as_of, skip=set())
+            exact = self._query(late, self._compile(as_of))
+            frame = exact if frame.empty else pd.concat([frame, exact], ignore_index=True)
+        return frame.sort_values("user_id", kind="stable").reset_index(drop=True), stale
 
     def _cache_columns(self) -> list[str]:
         return [*self.columns, "_last_ts"]
 
-    def _advance(self, frame: pd.DataFrame, as_of: datetime, skip: set[str]) -> pd.DataFrame:
+    def _advance(self, frame: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
         """Move the anchored time features to ``as_of``."""
         shift = (self._anchor_s - as_of.replace(tzinfo=UTC).timestamp()) / DAY_SECONDS
-        moved = ~frame["user_id"].isin(skip)
         for c in TIME_FEATURES:
             if c in frame.columns:
-                frame[c] = frame[c].astype("float64")
-                frame.loc[moved, c] = frame.loc[moved, c] - shift
-        return frame.sort_values("user_id", kind="stable").reset_index(drop=True)
+                frame[c] = frame[c].astype("float64") - shift
+        return frame
 
     def _query(self, users: list[str], sql: str) -> pd.DataFrame:
         cur = self.store.cursor()

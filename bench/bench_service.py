@@ -1,0 +1,246 @@
+"""Benchmark: the scoring service over loopback (ingest rate, score latency under load, kill -9 durability).
+
+Usage::
+
+    python bench/bench_service.py [--events 200000] [--users 20000] [--rate 200] [--seconds 15]
+
+It imports the committed sample into a workspace in ``bench/out/``, trains a logistic
+regression on it, starts ``python -m analytics serve`` in its own process, then:
+
+1. ingest: NDJSON batches of 2,000 generated events (``--users`` users, times in the last
+   30 days) sent back to back by 2 clients: events/s acknowledged;
+2. score: ``GET /v1/users/{id}`` at ``--rate`` requests/s (open loop) for ``--seconds``
+   while events keep streaming in (1,000 events/s): latency percentiles;
+3. durability: events streamed in batches with unique ids, ``kill -9`` of the service in
+   the middle, restart, then every acknowledged event must be stored exactly once (the
+   last unacknowledged batch is sent again and must not duplicate anything).
+
+Figures are printed (with the service's peak RSS), never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import httpx
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out" / "service"
+KEY = "bench-key"
+EVENTS = ["page_view"] * 8 + ["view_item"] * 4 + ["search"] * 2 + ["add_to_cart", "begin_checkout", "purchase"]
+
+
+def prepare() -> tuple[Path, Path]:
+    """A workspace with the sample and a saved model (made once)."""
+    ws_dir, model_dir = OUT / "ws", OUT / "model"
+    if not model_dir.exists():
+        sys.path.insert(0, str(ROOT))
+        from analytics import models as M
+        from analytics.models.training_set import build_training_set
+        from analytics.workspace import Workspace
+
+        ws = Workspace(ws_dir)
+        ds = ws.import_file(ROOT / "sample_data" / "sample_events.csv.gz", name="Sample shop")
+        M.save_model(M.fit_model(build_training_set(ws, ds.id), "lr"), model_dir)
+        ws.close()
+    (OUT / "keys.txt").write_text(KEY + "\n")
+    return ws_dir, model_dir
+
+
+def start(ws_dir: Path, model_dir: Path, port: int) -> subprocess.Popen:
+    # The `serve` command's own parser and function (what `python -m analytics serve` runs).
+    launcher = ("import argparse, sys; from analytics.cli import service; p = argparse.ArgumentParser(); "
+                "service.register(p.add_subparsers()); a = p.parse_args(); sys.exit(a.func(a))")
+    proc = subprocess.Popen([sys.executable, "-c", launcher, "serve", str(model_dir), "--workspace", str(ws_dir),
+                             "--port", str(port), "--key-file", str(OUT / "keys.txt")], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=open(OUT / "service.log", "ab"))
+    for _ in range(600):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit(f"the service exited ({proc.returncode}); see {OUT / 'service.log'}")
+        time.sleep(0.2)
+    raise SystemExit("the service did not start")
+
+
+def events(n: int, users: int, rng: random.Random, tag: str = "") -> list[dict]:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    out = []
+    for i in range(n):
+        ev = rng.choice(EVENTS)
+        ts = now - timedelta(seconds=rng.uniform(60, 30 * 86400))
+        out.append({"user_id": f"b{rng.randrange(users):06d}", "event_time": ts.isoformat() + "Z", "event": ev,
+                    "amount": round(rng.uniform(5, 200), 2) if ev == "purchase" else None,
+                    "channel": rng.choice(["email", "paid_search", "organic"]), "platform": "web",
+                    "country": "GB", "item_id": f"{tag}{i}" if tag else None})
+    return out
+
+
+def ndjson(rows: list[dict]) -> bytes:
+    return "\n".join(json.dumps(r) for r in rows).encode()
+
+
+def post(client: httpx.Client, base: str, rows: list[dict]) -> httpx.Response:
+    return client.post(f"{base}/v1/events", content=ndjson(rows), timeout=60,
+                       headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/x-ndjson"})
+
+
+def bench_ingest(base: str, n_events: int, users: int) -> dict:
+    rng = random.Random(0)
+    batches = [events(2000, users, rng) for _ in range(n_events // 2000)]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool, httpx.Client() as c1, httpx.Client() as c2:
+        codes = list(pool.map(lambda ib: post((c1, c2)[ib[0] % 2], base, ib[1]).status_code, enumerate(batches)))
+    seconds = time.perf_counter() - t0
+    assert all(c == 200 for c in codes), codes[:5]
+    return {"events": len(batches) * 2000, "seconds": round(seconds, 2), "events_per_s": round(len(batches) * 2000
+                                                                                              / seconds)}
+
+
+def bench_score(base: str, users: int, rate: int, seconds: float) -> dict:
+    stop = threading.Event()
+
+    def stream() -> None:
+        rng = random.Random(1)
+        with httpx.Client() as c:
+            while not stop.is_set():
+                t = time.perf_counter()
+                post(c, base, events(200, users, rng))
+                time.sleep(max(0.0, 0.2 - (time.perf_counter() - t)))
+
+    feeder = threading.Thread(target=stream, daemon=True)
+    feeder.start()
+    rng = random.Random(2)
+    n = int(rate * seconds)
+    lat: list[float] = []
+    codes: dict[int, int] = {}
+    lock = threading.Lock()
+    local = threading.local()
+
+    def one(i: int, due: float) -> None:
+        time.sleep(max(0.0, due - time.perf_counter()))
+        client = getattr(local, "c", None) or httpx.Client()
+        local.c = client
+        t = time.perf_counter()
+        r = client.get(f"{base}/v1/users/b{rng.randrange(users):06d}", headers={"X-API-Key": KEY}, timeout=30)
+        with lock:
+            lat.append((time.perf_counter() - t) * 1000)
+            codes[r.status_code] = codes.get(r.status_code, 0) + 1
+
+    start_at = time.perf_counter() + 0.5
+    with ThreadPoolExecutor(16) as pool:
+        for i in range(n):
+            pool.submit(one, i, start_at + i / rate)
+    achieved = n / (time.perf_counter() - start_at)
+    stop.set()
+    feeder.join()
+    p50, p95, p99 = np.percentile(lat, [50, 95, 99])
+    return {"requests": n, "rate_asked": rate, "rate_achieved": round(achieved, 1), "p50_ms": round(p50, 1),
+            "p95_ms": round(p95, 1), "p99_ms": round(p99, 1), "status_codes": codes}
+
+
+def bench_crash(ws_dir: Path, model_dir: Path, port: int, proc: subprocess.Popen) -> tuple[dict, subprocess.Popen]:
+    base = f"http://127.0.0.1:{port}"
+    rng = random.Random(3)
+    acked: list[list[dict]] = []
+    pending: list[list[dict]] = []
+    stop = threading.Event()
+
+    def stream() -> None:
+        with httpx.Client() as c:
+            k = 0
+            while not stop.is_set():
+                batch = events(500, 1000, rng, tag=f"crash{k}-")
+                pending[:] = [batch]
+                try:
+                    if post(c, base, batch).status_code == 200:
+                        acked.append(batch)
+                except httpx.HTTPError:
+                    return
+                k += 1
+
+    t = threading.Thread(target=stream, daemon=True)
+    t.start()
+    time.sleep(3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stop.set()
+    t.join()
+    proc = start(ws_dir, model_dir, port)
+    with httpx.Client() as c:
+        resend = post(c, base, pending[0]).json() if pending else {}
+    proc.send_signal(signal.SIGTERM)  # graceful: the store is closed, then read it here
+    proc.wait(timeout=60)
+    store = next((ws_dir / "service").glob("*/events.duckdb"))
+    con = duckdb.connect(str(store), read_only=True)
+    ids = [e["item_id"] for b in acked for e in b]
+    found = dict(con.execute("SELECT item_id, count(*) FROM live_events WHERE item_id LIKE 'crash%' "
+                             "GROUP BY item_id").fetchall())
+    con.close()
+    missing = sum(1 for i in ids if i not in found)
+    twice = sum(1 for v in found.values() if v > 1)
+    proc = start(ws_dir, model_dir, port)
+    return {"acknowledged_batches": len(acked), "acknowledged_events": len(ids), "missing_after_restart": missing,
+            "stored_twice": twice, "resent_unacked_batch": resend}, proc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--users", type=int, default=20_000)
+    ap.add_argument("--rate", type=int, default=200)
+    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--port", type=int, default=8677)
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    ws_dir, model_dir = prepare()
+    for old in (ws_dir / "service").glob("*/events.duckdb*"):
+        old.unlink()
+    proc = start(ws_dir, model_dir, args.port)
+    base = f"http://127.0.0.1:{args.port}"
+    rss = [0]
+    watching = threading.Event()
+
+    def watch() -> None:
+        while not watching.wait(0.5):
+            try:
+                rss[0] = max(rss[0], psutil.Process(proc.pid).memory_info().rss)
+            except psutil.Error:
+                pass
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        ingest = bench_ingest(base, args.events, args.users)
+        print("ingest (batched NDJSON, 2 clients):", json.dumps(ingest), flush=True)
+        scoring = bench_score(base, args.users, args.rate, args.seconds)
+        print("single-user score while 1,000 events/s stream in:", json.dumps(scoring), flush=True)
+        metrics = httpx.get(f"{base}/metrics", headers={"X-API-Key": KEY}).json()
+        print("service /metrics latency_ms:", json.dumps(metrics["latency_ms"]), flush=True)
+        print(f"service peak RSS: {rss[0] / 2**20:.0f} MB", flush=True)
+        crash, proc = bench_crash(ws_dir, model_dir, args.port, proc)
+        print("kill -9 during ingestion, restart:", json.dumps(crash), flush=True)
+    finally:
+        watching.set()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()

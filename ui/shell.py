@@ -28,6 +28,7 @@ PAGES = (
     ("pages/channels.py", "Channels", ":material/campaign:"),
     ("pages/models.py", "Models", ":material/model_training:"),
     ("pages/recommendations.py", "Recommendations", ":material/recommend:"),
+    ("pages/service.py", "Service", ":material/sensors:"),
 )
 # Shipped with the app: a Material icon as page_icon makes the browser fetch it from Google's CDN (fails offline).
 FAVICON = Path(__file__).with_name("favicon.png")

@@ -114,7 +114,8 @@ def create_app(service: ScoringService, keys: set[str], max_body: int = DEFAULT_
 
     @app.get("/metrics", summary="Counters, events/s over the last minute, latency percentiles per route")
     def metrics():
-        return service.metrics.snapshot() | {"store": service.store.counts(), "drift": service.drift()}
+        return service.metrics.snapshot() | {"store": service.store.counts(), "drift": service.drift(),
+                                             "users_pending_refresh": service.live.pending}
 
     @app.get("/v1/status", summary="What the app's Service page shows")
     def status():
@@ -161,7 +162,7 @@ def _as_of(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        return parse_time(text)
+        return parse_time(text, "as_of")
     except ValueError as exc:
         raise EventFormatError(f"as_of: {exc}.") from None
 

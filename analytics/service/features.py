@@ -42,6 +42,12 @@ TIME_FEATURES = ("recency_days", "tenure_days", "days_since_last_purchase")
 
 STAND_IN = "__marketlens_live_events__"
 
+# Users recomputed in one query (its planning costs ~0.1 s whatever the number).
+BATCH = 2000
+
+# Users nobody waits for are recomputed at most this often.
+IDLE_SECONDS = 0.5
+
 _IBIS = {"text": "string", "number": "float64", "time": "timestamp"}
 
 
@@ -69,6 +75,8 @@ class LiveFeatures:
         self._cache: dict[str, dict] = {}
         self._dirty: dict[str, int] = {}  # user -> generation of their latest event
         self._generation = 0
+        self._wanted: set[str] = set()  # users a request waits for: refreshed first
+        self._last_background = 0.0
         self._lock = threading.Condition()
         self._stop = False
         self._thread = threading.Thread(target=self._refresh_loop, name="live-features", daemon=True)
@@ -119,12 +127,16 @@ class LiveFeatures:
                     self._generation += 1
                     self._dirty[u] = self._generation
             if wait_for:
+                self._wanted.update(wait_for)
                 self._lock.notify_all()
-            while any(u in self._dirty for u in wait_for):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError("features are taking too long")
-                self._lock.wait(left)
+            try:
+                while any(u in self._dirty for u in wait_for):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError("features are taking too long")
+                    self._lock.wait(left)
+            finally:
+                self._wanted.difference_update(wait_for)
             stale = {u for u in users if u in self._dirty}
             kept = [self._cache[u] for u in users if self._cache.get(u)]
         late = [r["user_id"] for r in kept if r["_last_ts"] > as_of]
@@ -156,14 +168,30 @@ class LiveFeatures:
         finally:
             cur.close()
 
+    @property
+    def pending(self) -> int:
+        """Users whose newest events are not in their kept features yet."""
+        with self._lock:
+            return len(self._dirty)
+
+    def _next_batch(self) -> dict[str, int] | None:
+        """Users waited for first; without any, a background batch at most every :data:`IDLE_SECONDS`
+        (so that heavy ingestion is not slowed down by recomputing features nobody asked for yet)."""
+        with self._lock:
+            while not self._stop:
+                wanted = [u for u in self._wanted if u in self._dirty][:BATCH]
+                if wanted:
+                    rest = BATCH - len(wanted)
+                    others = [u for u in self._dirty if u not in self._wanted][:rest // 4]
+                    return {u: self._dirty[u] for u in [*wanted, *others]}
+                if self._dirty and time.monotonic() - self._last_background >= IDLE_SECONDS:
+                    self._last_background = time.monotonic()
+                    return dict(list(self._dirty.items())[:BATCH])
+                self._lock.wait(IDLE_SECONDS if self._dirty else None)
+            return None
+
     def _refresh_loop(self) -> None:
-        while True:
-            with self._lock:
-                while not self._dirty and not self._stop:
-                    self._lock.wait()
-                if self._stop:
-                    return
-                batch = dict(list(self._dirty.items())[:5000])
+        while (batch := self._next_batch()) is not None:
             try:
                 users = list(batch)
                 frame = self._query(users, self.sql)

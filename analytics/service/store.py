@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from analytics.service.events import EventSchema
 from analytics.sql import quote_ident
@@ -68,14 +69,14 @@ class EventStore:
         n = len(columns["user_id"])
         if n == 0:
             return 0
-        frame = pd.DataFrame({c: pd.Series(columns[c], dtype=_dtype(k)) for c, k in self.schema.columns.items()})
+        frame = pa.table({c: pa.array(columns[c], type=_ARROW[k]) for c, k in self.schema.columns.items()})
         return self._insert_frame(frame, received)
 
     def insert_frame(self, frame: pd.DataFrame, received: datetime) -> int:
         """Store events already in the table's columns (e.g. a dataset's history)."""
         return self._insert_frame(frame[list(self.schema.columns)], received)
 
-    def _insert_frame(self, frame: pd.DataFrame, received: datetime) -> int:
+    def _insert_frame(self, frame: pd.DataFrame | pa.Table, received: datetime) -> int:
         cols = [quote_ident(c) for c in self.schema.columns]
         key = f"md5(to_json(struct_pack({', '.join(f'{c} := {c}' for c in cols)})))"
         with self._write:
@@ -115,5 +116,4 @@ class EventStore:
                 self.con.close()
 
 
-def _dtype(kind: str) -> str:
-    return {"text": "object", "number": "float64", "time": "datetime64[us]"}[kind]
+_ARROW = {"text": pa.string(), "number": pa.float64(), "time": pa.timestamp("us")}

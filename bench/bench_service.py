@@ -145,7 +145,7 @@ def bench_score(base: str, users: int, rate: int, seconds: float) -> dict:
             codes[r.status_code] = codes.get(r.status_code, 0) + 1
 
     start_at = time.perf_counter() + 0.5
-    with ThreadPoolExecutor(16) as pool:
+    with ThreadPoolExecutor(64) as pool:
         for i in range(n):
             pool.submit(one, i, start_at + i / rate)
     achieved = n / (time.perf_counter() - start_at)

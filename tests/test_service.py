@@ -197,3 +197,28 @@ def test_psi_levels():
     assert psi(ref, rng.beta(2, 5, 5000)) < 0.1 and drift_level(psi(ref, rng.beta(2, 5, 5000))) == "stable"
     assert drift_level(psi(ref, rng.beta(5, 2, 5000))) == "warning"
     assert psi(ref, ref[:10]) is None and drift_level(None) == "unknown"
+
+
+def test_concurrent_requests_share_model_calls_and_get_their_own_results():
+    import threading
+    import time
+
+    from analytics.service.batching import SharedCalls
+
+    def slow_double(items):
+        time.sleep(0.02)
+        if "boom" in items:
+            raise ValueError("boom")
+        return [i * 2 for i in items]
+
+    calls = SharedCalls(slow_double)
+    results: dict[int, int] = {}
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, calls.submit(i))) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {i: 2 * i for i in range(40)} and calls.calls < 40
+    with pytest.raises(ValueError, match="boom"):
+        calls.submit("boom")
+    assert calls.submit(5) == 10

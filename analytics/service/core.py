@@ -23,6 +23,7 @@ from analytics.errors import DatasetNotFoundError, InvalidParameterError, ModelC
 from analytics.jsonable import json_safe
 from analytics.models.persistence import TrainedModel, load_model
 from analytics.models.scoring import score, score_dataset
+from analytics.service.batching import SharedCalls
 from analytics.service.events import EventSchema, EventValidationError, parse_body, validate_events
 from analytics.service.features import LiveFeatures
 from analytics.service.metrics import Metrics, drift_level, psi
@@ -70,6 +71,7 @@ class ScoringService:
         self.metrics = Metrics()
         self.latest: OrderedDict[str, dict] = OrderedDict()
         self._latest_lock = threading.Lock()
+        self._model_calls = SharedCalls(self._score_together)
 
     @classmethod
     def open(cls, model_dir: str | Path, ws, dataset: str | None = None, *, history: bool = False,
@@ -172,7 +174,7 @@ class ScoringService:
         unknown = [u for u in users if u not in known]
         if not len(features):
             return [], unknown
-        scored = score(self.model, features)
+        scored = self._model_calls.submit(features)
         pct = 100.0 * np.searchsorted(self.reference, scored["score"].to_numpy(), side="left") / max(
             1, len(self.reference))
         out = []
@@ -186,6 +188,19 @@ class ScoringService:
         self._remember(out)
         self.metrics.count("scores", len(out))
         return out, unknown
+
+    def _score_together(self, frames: list) -> list:
+        """One model call for the feature rows of several requests (split again in the same order)."""
+        import pandas as pd
+
+        if len(frames) == 1:
+            return [score(self.model, frames[0])]
+        scored = score(self.model, pd.concat(frames, ignore_index=True))
+        out, start = [], 0
+        for f in frames:
+            out.append(scored.iloc[start:start + len(f)].reset_index(drop=True))
+            start += len(f)
+        return out
 
     def _remember(self, rows: list[dict]) -> None:
         with self._latest_lock:

@@ -10,6 +10,7 @@ import shutil
 from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -46,7 +47,11 @@ def served(sample_template, tmp_path_factory):
     model_dir = M.save_model(M.fit_model(build_training_set(ws, sample_template.dataset_id), "lr"),
                              root.parent / "model")
     clock = Clock(datetime(2025, 6, 1))
-    service = ScoringService.open(model_dir, ws, clock=clock)
+    users = sorted(sample_template.features["user_id"].astype(str))
+    labels = pd.DataFrame({"user_id": users, "segment_id": [i % 3 for i in range(len(users))],
+                           "segment": [f"Group {i % 3}" for i in range(len(users))]})
+    ws.put_result(sample_template.dataset_id, "segmentation", "my_seg", {}, {"labels": labels})
+    service = ScoringService.open(model_dir, ws, clock=clock, segmentation="My seg")
     client = TestClient(create_app(service, {KEY}, max_body=2_000_000))
     yield ws, service, client, clock, model_dir
     service.close()
@@ -115,6 +120,7 @@ def test_replayed_events_score_like_batch_scoring(served):
     r = client.get(f"/v1/users/{one}", params={"as_of": "2025-04-01T00:00:00"}, headers=AUTH)
     body = r.json()
     assert r.status_code == 200 and set(body["features"]) == set(service.model.feature_kinds)
+    assert body["segment"] == f"Group {sorted(service.segments).index(one) % 3}"
     assert 0 <= body["percentile"] <= 100 and abs(body["score"] - _batch_scores(
         ws, ds_id, model_dir, datetime(2025, 4, 1), [one]).iloc[0]) < 1e-9
 

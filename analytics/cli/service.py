@@ -18,6 +18,8 @@ def register(sub) -> None:
                    help="dataset whose columns and settings apply (default: the one the model was trained on)")
     p.add_argument("--history", action="store_true",
                    help="copy the dataset's events into the live store first, so its users have scores at once")
+    p.add_argument("--segmentation", metavar="NAME",
+                   help="a segmentation saved for the dataset (Segments page): answers name each user's segment")
     p.add_argument("--key-file", type=Path,
                    help="API keys, one per line (default MARKETLENS_SERVICE_KEYS, else a key made in the workspace)")
     p.add_argument("--max-body-mb", type=float, default=10, help="largest request body in MB (default 10)")
@@ -36,7 +38,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ws = Workspace(args.workspace)
     try:
         model_dir = _model_dir(ws, args.model)
-        service = ScoringService.open(model_dir, ws, args.dataset, history=args.history)
+        service = ScoringService.open(model_dir, ws, args.dataset, history=args.history,
+                                       segmentation=args.segmentation)
     finally:
         ws.close()  # the app may open the workspace while the service runs
     keys, created = load_keys(service.folder, args.key_file)

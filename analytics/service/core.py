@@ -72,10 +72,11 @@ class ScoringService:
         self.latest: OrderedDict[str, dict] = OrderedDict()
         self._latest_lock = threading.Lock()
         self._model_calls = SharedCalls(self._score_together)
+        self.segments: dict[str, str] = {}
 
     @classmethod
     def open(cls, model_dir: str | Path, ws, dataset: str | None = None, *, history: bool = False,
-             clock: Callable[[], datetime] | None = None) -> ScoringService:
+             segmentation: str | None = None, clock: Callable[[], datetime] | None = None) -> ScoringService:
         """Load the model and its dataset's settings from workspace ``ws`` and open the live store.
 
         Parameters
@@ -88,6 +89,9 @@ class ScoringService:
             Dataset id or name; default the model's training dataset, or the workspace's only dataset.
         history : bool
             Copy the dataset's events into the live store first (once; duplicates are skipped).
+        segmentation : str, optional
+            A segmentation saved for the dataset (Segments page): each answer names the user's
+            segment in it (users it does not contain, e.g. new ones, get none).
         """
         model = load_model(model_dir)
         if model.value_features:
@@ -120,8 +124,11 @@ class ScoringService:
             store.close()
             raise ModelCompatibilityError(f"The model needs features that '{ds.name}' does not give: "
                                           f"{', '.join(missing[:10])}. Serve it with the dataset it was trained on.")
-        meta = {"id": ds.id, "name": ds.name, "purchase_event": params.purchase_event}
-        return cls(model, meta, schema, live, store, reference.to_numpy(dtype=float), folder, clock)
+        meta = {"id": ds.id, "name": ds.name, "purchase_event": params.purchase_event, "segmentation": segmentation}
+        service = cls(model, meta, schema, live, store, reference.to_numpy(dtype=float), folder, clock)
+        if segmentation:
+            service.segments = _segment_names(ws, ds, segmentation)
+        return service
 
     # events in
 
@@ -169,37 +176,48 @@ class ScoringService:
         users = list(dict.fromkeys(str(u) for u in users))
         when = (as_of or self.clock()).replace(tzinfo=None) if as_of is None or as_of.tzinfo is None \
             else as_of.astimezone(UTC).replace(tzinfo=None)
-        features, stale = self.live.rows(users, when, fresh=fresh)
-        known = set(features["user_id"]) if len(features) else set()
+        kept, late, stale = self.live.kept(users, when, fresh=fresh)
+        parts = []
+        if kept:
+            parts.append(self._model_calls.submit((kept, when)))
+        if late:  # a date before some of their events: computed for that date (rare, slow)
+            exact = self.live.exact(late, when)
+            if len(exact):
+                parts.append(self._score_frame(exact))
+        ids = [u for part in parts for u in part[0]]
+        known = set(ids)
         unknown = [u for u in users if u not in known]
-        if not len(features):
+        if not ids:
             return [], unknown
-        scored = self._model_calls.submit(features)
-        pct = 100.0 * np.searchsorted(self.reference, scored["score"].to_numpy(), side="left") / max(
-            1, len(self.reference))
+        scores = np.concatenate([part[1] for part in parts])
+        records = [r for part in parts for r in part[2]]
+        pct = 100.0 * np.searchsorted(self.reference, scores, side="left") / max(1, len(self.reference))
         out = []
-        cols = list(self.model.feature_kinds)
-        for i, (u, s) in enumerate(zip(scored["user_id"], scored["score"])):
-            row = {"user_id": u, "score": float(s), "percentile": round(float(pct[i]), 2), "as_of": when.isoformat(),
-                   "pending_events": u in stale, "segment": None}
+        for u, s, p, rec in zip(ids, scores, pct, records, strict=True):
+            row = {"user_id": u, "score": float(s), "percentile": round(float(p), 2), "as_of": when.isoformat(),
+                   "pending_events": u in stale, "segment": self.segments.get(u)}
             if with_features:
-                row["features"] = json_safe(features.iloc[i][cols].to_dict())
+                row["features"] = json_safe(rec)
             out.append(row)
         self._remember(out)
         self.metrics.count("scores", len(out))
         return out, unknown
 
-    def _score_together(self, frames: list) -> list:
-        """One model call for the feature rows of several requests (split again in the same order)."""
-        import pandas as pd
+    def _score_frame(self, frame) -> tuple[list[str], np.ndarray, list[dict]]:
+        scored = score(self.model, frame)
+        return (scored["user_id"].tolist(), scored["score"].to_numpy(dtype=float),
+                frame[list(self.model.feature_kinds)].to_dict("records"))
 
-        if len(frames) == 1:
-            return [score(self.model, frames[0])]
-        scored = score(self.model, pd.concat(frames, ignore_index=True))
+    def _score_together(self, items: list[tuple[list[dict], datetime]]) -> list:
+        """One model call for the kept rows of several requests, each moved to its own date; split again."""
+        rows = [r for kept, _ in items for r in kept]
+        dates = [when for kept, when in items for _ in kept]
+        ids, scores, records = self._score_frame(self.live.frame(rows, dates))
         out, start = [], 0
-        for f in frames:
-            out.append(scored.iloc[start:start + len(f)].reset_index(drop=True))
-            start += len(f)
+        for kept, _ in items:
+            end = start + len(kept)
+            out.append((ids[start:end], scores[start:end], records[start:end]))
+            start = end
         return out
 
     def _remember(self, rows: list[dict]) -> None:
@@ -252,6 +270,19 @@ def _histogram(reference: np.ndarray, live: np.ndarray, bins: int = 20) -> dict:
     ref = np.histogram(reference, edges)[0] / max(1, len(reference))
     cur = np.histogram(live, edges)[0] / max(1, len(live)) if len(live) else np.zeros(bins)
     return {"edges": edges.round(3).tolist(), "reference": ref.round(5).tolist(), "live": cur.round(5).tolist()}
+
+
+def _segment_names(ws, ds, name: str) -> dict[str, str]:
+    """user_id -> segment name of a saved segmentation (by its name as saved or as typed)."""
+    from analytics.workspace.store import safe_key
+
+    saved = {r.key for r in ws.results(ds.id, "segmentation")}
+    key = name if name in saved else safe_key(name)
+    if key not in saved:
+        raise InvalidParameterError(f"There is no saved segmentation '{name}' for '{ds.name}'; saved: "
+                                    f"{', '.join(sorted(saved)) or 'none (Segments page, Save segmentation)'}.")
+    labels = ws.result(ds.id, "segmentation", key).frames["labels"]
+    return dict(zip(labels["user_id"].astype(str), labels["segment"].astype(str), strict=True))
 
 
 def _find_dataset(ws, name_or_id: str | None, model: TrainedModel):

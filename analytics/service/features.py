@@ -27,6 +27,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from analytics.engines.duckdb import compile_sql
@@ -102,9 +103,9 @@ class LiveFeatures:
                 self._dirty[u] = self._generation
             self._lock.notify_all()
 
-    def rows(self, users: list[str], as_of: datetime, *, fresh: bool = True,
-             timeout: float = 30.0) -> tuple[pd.DataFrame, set[str]]:
-        """Feature rows of ``users`` (those with events at or before ``as_of``), as of ``as_of`` (naive UTC).
+    def kept(self, users: list[str], as_of: datetime, *, fresh: bool = True,
+             timeout: float = 30.0) -> tuple[list[dict], list[str], set[str]]:
+        """The kept (anchored) rows of ``users`` valid at ``as_of``, the users needing an exact query, and the stale.
 
         Parameters
         ----------
@@ -116,8 +117,10 @@ class LiveFeatures:
 
         Returns
         -------
-        (DataFrame, set)
-            The rows, and the users whose row does not have their newest events yet (``fresh=False``).
+        (rows, late, stale)
+            Kept rows (move them with :meth:`frame`) of users whose events are all at or before
+            ``as_of``; users with events after ``as_of`` (see :meth:`exact`); users whose row
+            does not have their newest events yet (``fresh=False``).
         """
         deadline = time.monotonic() + timeout
         with self._lock:
@@ -140,24 +143,35 @@ class LiveFeatures:
             stale = {u for u in users if u in self._dirty}
             kept = [self._cache[u] for u in users if self._cache.get(u)]
         late = [r["user_id"] for r in kept if r["_last_ts"] > as_of]
-        keep = [r for r in kept if r["_last_ts"] <= as_of]
-        frame = pd.DataFrame(keep, columns=self._cache_columns()).drop(columns="_last_ts")
-        frame = self._advance(frame, as_of)
+        return [r for r in kept if r["_last_ts"] <= as_of], late, stale
+
+    def frame(self, rows: list[dict], as_of: list[datetime]) -> pd.DataFrame:
+        """Kept rows as a feature table, each moved to its own reference date (``as_of[i]`` for ``rows[i]``)."""
+        frame = pd.DataFrame(rows, columns=self._cache_columns()).drop(columns="_last_ts")
+        if frame.empty:
+            return frame
+        seconds = np.array([t.replace(tzinfo=UTC).timestamp() for t in as_of])
+        shift = (self._anchor_s - seconds) / DAY_SECONDS
+        for c in TIME_FEATURES:
+            if c in frame.columns:
+                frame[c] = frame[c].astype("float64").to_numpy() - shift
+        return frame
+
+    def exact(self, users: list[str], as_of: datetime) -> pd.DataFrame:
+        """Features of ``users`` as of ``as_of`` from a query compiled for that date (slow: about a second)."""
+        return self._query(users, self._compile(as_of))
+
+    def rows(self, users: list[str], as_of: datetime, *, fresh: bool = True) -> tuple[pd.DataFrame, set[str]]:
+        """Feature rows of ``users`` (those with events at or before ``as_of``) as of ``as_of``, and the stale."""
+        kept, late, stale = self.kept(users, as_of, fresh=fresh)
+        frame = self.frame(kept, [as_of] * len(kept))
         if late:  # a date before some of their events: computed exactly for that date
-            exact = self._query(late, self._compile(as_of))
+            exact = self.exact(late, as_of)
             frame = exact if frame.empty else pd.concat([frame, exact], ignore_index=True)
         return frame.sort_values("user_id", kind="stable").reset_index(drop=True), stale
 
     def _cache_columns(self) -> list[str]:
         return [*self.columns, "_last_ts"]
-
-    def _advance(self, frame: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
-        """Move the anchored time features to ``as_of``."""
-        shift = (self._anchor_s - as_of.replace(tzinfo=UTC).timestamp()) / DAY_SECONDS
-        for c in TIME_FEATURES:
-            if c in frame.columns:
-                frame[c] = frame[c].astype("float64") - shift
-        return frame
 
     def _query(self, users: list[str], sql: str) -> pd.DataFrame:
         cur = self.store.cursor()

@@ -62,10 +62,7 @@ def prepare() -> tuple[Path, Path]:
 
 
 def start(ws_dir: Path, model_dir: Path, port: int) -> subprocess.Popen:
-    # The `serve` command's own parser and function (what `python -m analytics serve` runs).
-    launcher = ("import argparse, sys; from analytics.cli import service; p = argparse.ArgumentParser(); "
-                "service.register(p.add_subparsers()); a = p.parse_args(); sys.exit(a.func(a))")
-    proc = subprocess.Popen([sys.executable, "-c", launcher, "serve", str(model_dir), "--workspace", str(ws_dir),
+    proc = subprocess.Popen([sys.executable, "-m", "analytics", "serve", str(model_dir), "--workspace", str(ws_dir),
                              "--port", str(port), "--key-file", str(OUT / "keys.txt")], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=open(OUT / "service.log", "ab"))
     for _ in range(600):

@@ -2,14 +2,14 @@
 
 Usage::
 
-    python bench/bench_service.py [--events 200000] [--users 20000] [--rate 200] [--seconds 15]
+    python bench/bench_service.py [--events 200000] [--users 20000] [--rates 50,200] [--seconds 15]
 
 It imports the committed sample into a workspace in ``bench/out/``, trains a logistic
 regression on it, starts ``python -m analytics serve`` in its own process, then:
 
 1. ingest: NDJSON batches of 2,000 generated events (``--users`` users, times in the last
    30 days) sent back to back by 2 clients: events/s acknowledged;
-2. score: ``GET /v1/users/{id}`` at ``--rate`` requests/s (open loop) for ``--seconds``
+2. score: ``GET /v1/users/{id}`` at each of ``--rates`` requests/s (open loop) for ``--seconds``
    while events keep streaming in (1,000 events/s): latency percentiles;
 3. durability: events streamed in batches with unique ids, ``kill -9`` of the service in
    the middle, restart, then every acknowledged event must be stored exactly once (the
@@ -153,6 +153,21 @@ def bench_score(base: str, users: int, rate: int, seconds: float) -> dict:
             "p95_ms": round(p95, 1), "p99_ms": round(p99, 1), "status_codes": codes}
 
 
+def bad_inputs(base: str) -> dict:
+    """Status and error text of hostile requests over loopback (never a 500)."""
+    auth = {"Authorization": f"Bearer {KEY}"}
+    future = {"user_id": "x", "event_time": "2099-01-01T00:00:00Z", "event": "page_view"}
+    with httpx.Client(timeout=120) as c:
+        cases = {
+            "100 MB body": c.post(f"{base}/v1/events", content=b"x" * (100 * 2**20), headers=auth),
+            "malformed JSON": c.post(f"{base}/v1/events", content=b'{"user_id": ', headers=auth),
+            "event from the future": c.post(f"{base}/v1/events", json=[future], headers=auth),
+            "unknown user": c.get(f"{base}/v1/users/nobody-ever", headers=auth),
+            "wrong key": c.get(f"{base}/v1/users/b000001", headers={"X-API-Key": "wrong"}),
+        }
+    return {name: f"{r.status_code} {r.json().get('error', '')[:70]}" for name, r in cases.items()}
+
+
 def bench_crash(ws_dir: Path, model_dir: Path, port: int, proc: subprocess.Popen) -> tuple[dict, subprocess.Popen]:
     base = f"http://127.0.0.1:{port}"
     rng = random.Random(3)
@@ -202,7 +217,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--users", type=int, default=20_000)
-    ap.add_argument("--rate", type=int, default=200)
+    ap.add_argument("--rates", default="50,200", help="request rates of the score phase, one run each")
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--port", type=int, default=8677)
     args = ap.parse_args()
@@ -231,11 +246,13 @@ def main() -> None:
             time.sleep(0.5)
         print(f"features of all {args.users:,} users refreshed {time.perf_counter() - t0:.1f} s after the last "
               "acknowledged batch", flush=True)
-        scoring = bench_score(base, args.users, args.rate, args.seconds)
-        print("single-user score while 1,000 events/s stream in:", json.dumps(scoring), flush=True)
+        for rate in (int(r) for r in args.rates.split(",")):
+            scoring = bench_score(base, args.users, rate, args.seconds)
+            print("single-user score while 1,000 events/s stream in:", json.dumps(scoring), flush=True)
         metrics = httpx.get(f"{base}/metrics", headers={"X-API-Key": KEY}).json()
         print("service /metrics latency_ms:", json.dumps(metrics["latency_ms"]), flush=True)
         print(f"service peak RSS: {rss[0] / 2**20:.0f} MB", flush=True)
+        print("bad inputs:", json.dumps(bad_inputs(base), indent=1), flush=True)
         crash, proc = bench_crash(ws_dir, model_dir, args.port, proc)
         print("kill -9 during ingestion, restart:", json.dumps(crash), flush=True)
     finally:

@@ -146,6 +146,8 @@ def test_bad_requests_get_clear_4xx(served):
         (client.post("/v1/score", json={"user_ids": "abc"}, headers=AUTH), 422, "shape"),
         (client.post("/v1/score", json={"user_ids": []}, headers=AUTH), 400, "at least one"),
         (client.get("/metrics"), 401, "API key"),
+        (client.get("/v1/nothing", headers=AUTH), 404, "no such route"),
+        (client.get("/v1/events", headers=AUTH), 405, "method"),
     ]
     for response, status, words in cases:
         assert response.status_code == status, (status, response.text)

@@ -76,6 +76,14 @@ def create_app(service: ScoringService, keys: set[str], max_body: int = DEFAULT_
         return _error(503, "The service is busy computing features; try again in a moment.")
 
     from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        message = {404: "There is no such route; see /docs for the API.",
+                   405: "This route does not take that method; see /docs for the API."}.get(exc.status_code,
+                                                                                            str(exc.detail))
+        return _error(exc.status_code, message)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):

@@ -12,6 +12,8 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 from fastapi import FastAPI, Query, Request
@@ -42,7 +44,8 @@ class ScoreRequest(BaseModel):
                                           "the kept features at once; pending_events says which were behind).")
 
 
-def create_app(service: ScoringService, keys: set[str], max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
+def create_app(service: ScoringService, keys: set[str], max_body: int = DEFAULT_MAX_BODY,
+               on_shutdown: Callable[[], None] | None = None) -> FastAPI:
     """The FastAPI application of ``service``.
 
     Parameters
@@ -53,8 +56,17 @@ def create_app(service: ScoringService, keys: set[str], max_body: int = DEFAULT_
         ``/health`` and the docs needs one.
     max_body : int
         Largest request body in bytes (413 above it).
+    on_shutdown : callable, optional
+        Run when the server stops, after the last request (the store is closed there).
     """
-    app = FastAPI(title="MarketLens scoring service", version="1",
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        if on_shutdown is not None:
+            await run_in_threadpool(on_shutdown)
+
+    app = FastAPI(title="MarketLens scoring service", version="1", lifespan=lifespan,
                   description=f"Scores of the model '{service.model.name}' for users of "
                               f"'{service.dataset['name']}', fed by live events.")
     app.state.service = service

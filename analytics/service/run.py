@@ -64,8 +64,18 @@ def serve(service: ScoringService, keys: set[str], *, host: str = "127.0.0.1", p
 
     configure_logging()
     log = logging.getLogger("marketlens.service")
-    app = create_app(service, keys, max_body)
     stop = threading.Event()
+    closed = threading.Lock()
+
+    def shut_down() -> None:
+        """Once, whether the server stops on a signal (uvicorn re-raises it afterwards) or returns."""
+        if not closed.acquire(blocking=False):
+            return
+        stop.set()
+        writer.join(timeout=5)
+        service.write_status({"running": False, "port": port, "host": host})
+        service.close()
+        log.info("service stopped", extra={"port": port})
 
     def write_status() -> None:
         while not stop.wait(STATUS_EVERY_SECONDS):
@@ -74,6 +84,7 @@ def serve(service: ScoringService, keys: set[str], *, host: str = "127.0.0.1", p
             except Exception:  # noqa: BLE001 - the status file is a convenience, never a reason to stop
                 log.exception("status file not written")
 
+    app = create_app(service, keys, max_body, on_shutdown=shut_down)
     writer = threading.Thread(target=write_status, name="status-writer", daemon=True)
     service.write_status({"running": True, "port": port, "host": host})
     writer.start()
@@ -82,8 +93,4 @@ def serve(service: ScoringService, keys: set[str], *, host: str = "127.0.0.1", p
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
                     timeout_graceful_shutdown=10, limit_concurrency=512)
     finally:
-        stop.set()
-        writer.join(timeout=5)
-        service.write_status({"running": False, "port": port, "host": host})
-        service.close()
-        log.info("service stopped", extra={"port": port})
+        shut_down()

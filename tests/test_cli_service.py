@@ -19,11 +19,9 @@ from tests.helpers import ROOT
 from tests.test_cli import cli
 
 
-def test_bad_model_and_port_exit_2_with_one_line(tmp_path):
+def test_bad_model_exits_2_with_one_line(tmp_path):
     res = cli("serve", tmp_path / "nothing-here", "--workspace", tmp_path / "ws")
     assert res.returncode == 2 and "neither a model folder nor" in res.stderr and "Traceback" not in res.stderr
-    res = cli("serve", tmp_path, "--port", "70000", "--workspace", tmp_path / "ws")
-    assert res.returncode == 2 and "--port" in res.stderr
     (tmp_path / "empty-model").mkdir()
     res = cli("serve", tmp_path / "empty-model", "--workspace", tmp_path / "ws")
     assert res.returncode == 2 and "no saved MarketLens model" in res.stderr

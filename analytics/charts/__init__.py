@@ -10,6 +10,9 @@ from __future__ import annotations
 import html
 
 TEMPLATE = "plotly_white"
+# A legend drawn over the plot: translucent grey reads in the app's light and dark themes alike
+# (white, as before, hid the dark theme's light text).
+LEGEND_BACKGROUND = "rgba(128,128,128,0.15)"
 
 
 def safe(text: object) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from analytics.charts import TEMPLATE, safe
+from analytics.charts import LEGEND_BACKGROUND, TEMPLATE, safe
 from analytics.models.curves import CalibrationCurve, ConfusionResult, GainLift
 from analytics.models.diagnostics import ImportanceResult, LearningCurveResult
 from analytics.models.economics import ProfitCurve
@@ -22,7 +22,7 @@ from analytics.models.results import ModelResult
 # Plotly's qualitative palette, fixed per position so a model keeps its colour as curves arrive.
 COLORS = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D"]
 _LAYOUT = dict(template=TEMPLATE, height=420, margin=dict(t=50, b=50, l=60, r=20),
-               legend=dict(yanchor="bottom", y=0.02, xanchor="right", x=0.98, bgcolor="rgba(255,255,255,0.8)"))
+               legend=dict(yanchor="bottom", y=0.02, xanchor="right", x=0.98, bgcolor=LEGEND_BACKGROUND))
 
 
 def _color(i: int) -> str:

@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analytics.charts import TEMPLATE, safe
+from analytics.charts import LEGEND_BACKGROUND, TEMPLATE, safe
 from analytics.value.validation import ALL_LABELS, ValidationReport
 
 COLORS = {"actual": "#333333", "bgnbd": "#4C78A8", "paretonbd": "#F58518", "ml": "#54A24B"}
 _LAYOUT = dict(template=TEMPLATE, height=420, margin=dict(t=60, b=50, l=60, r=20),
-               legend=dict(yanchor="top", y=0.98, xanchor="left", x=0.02, bgcolor="rgba(255,255,255,0.8)"))
+               legend=dict(yanchor="top", y=0.98, xanchor="left", x=0.02, bgcolor=LEGEND_BACKGROUND))
 
 
 def _models(df: pd.DataFrame) -> list[str]:

@@ -54,6 +54,7 @@ def test_whitespace_separated_columns(tmp_path):
     assert list(df.columns) == ["user", "time", "event"]
     assert df.loc[1, "event"] == "buy"
     assert any("spaces" in n for n in src.notes)
+    assert "whitespace-separated" in src.describe() and "tab" not in src.describe()  # not called tab-separated
 
 
 def test_semicolon_file_with_decimal_commas_is_not_split_on_commas(tmp_path):

@@ -64,6 +64,8 @@ class SourceFile:
     escape: str = '"'
     skip_rows: int = 0
     encoding_guess: EncodingGuess | None = None
+    # The separator as the file writes it, when DuckDB reads a converted copy (spaces become tabs).
+    written_delimiter: str | None = None
     _temp_dir: Path | None = None
 
     def describe(self) -> str:
@@ -74,7 +76,8 @@ class SourceFile:
         """
         if self.kind == "csv":
             encoding = self.encoding_guess.describe() if self.encoding_guess else self.encoding.upper()
-            parts = ["CSV", encoding, f"{DELIMITER_NAMES.get(self.delimiter or ',', 'comma')}-separated",
+            delimiter = self.written_delimiter or self.delimiter or ","
+            parts = ["CSV", encoding, f"{DELIMITER_NAMES.get(delimiter, 'comma')}-separated",
                      "with header" if self.header else "no header"]
             if self.skip_rows:
                 parts.append(f"{self.skip_rows} title line{'s' if self.skip_rows > 1 else ''} skipped")

@@ -64,6 +64,7 @@ def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Pat
     body = skip_lines(text, dialect.skip_rows)
     lines = _sample_lines(body, full)
     dialect = spaces_if_aligned(dialect, lines)
+    written = dialect.delimiter
     if dialect.delimiter == " ":
         tsv = temp_dir / "whitespace.tsv"
         _whitespace_to_tsv(read_path, tsv)
@@ -98,12 +99,13 @@ def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Pat
         notes.append(f"Skipped {dialect.skip_rows} line(s) before the {'header' if dialect.header else 'first row'}"
                      + (f" (a title: '{title[:80]}')." if title else "."))
     check_width(len(columns), name, limits)
-    notes.insert(0, f"Text file: {guess.describe()}, {DELIMITER_NAMES[dialect.delimiter]}-separated, "
+    notes.insert(0, f"Text file: {guess.describe()}, {DELIMITER_NAMES[written]}-separated, "
                     f"{'with' if dialect.header else 'no'} header, {len(columns)} columns.")
     return SourceFile(path=read_path, kind="csv", name=name, size_bytes=size,
                       encoding="utf-8" if guess.encoding == "utf-8-sig" else guess.encoding,
                       delimiter=dialect.delimiter, header=dialect.header, columns=columns, notes=notes,
-                      quote=dialect.quote, escape=dialect.escape, skip_rows=dialect.skip_rows, encoding_guess=guess)
+                      quote=dialect.quote, escape=dialect.escape, skip_rows=dialect.skip_rows, encoding_guess=guess,
+                      written_delimiter=written)
 
 
 def parse_rows(text: str, dialect: Dialect) -> Iterator[list[str]]:

@@ -3,11 +3,12 @@
 | variable | default | meaning |
 | --- | --- | --- |
 | ``MARKETLENS_WORKSPACE`` | ``./data`` | folder holding the workspace database and kept uploads |
-| ``MARKETLENS_MAX_UPLOAD_MB`` | ``1024`` | largest file accepted, as stored (compressed or not) |
-| ``MARKETLENS_MAX_UNPACKED_MB`` | ``4096`` | largest size a compressed file may unpack to |
-| ``MARKETLENS_MAX_RATIO`` | ``200`` | largest unpacked/packed ratio once past 64 MB unpacked |
+| ``MARKETLENS_MAX_UPLOAD_MB`` | ``1024`` | largest browser upload accepted, as stored (compressed or not) |
+| ``MARKETLENS_MAX_UNPACKED_MB`` | ``4096`` | largest size a compressed upload may unpack to |
+| ``MARKETLENS_MAX_RATIO`` | ``200`` | largest unpacked/packed ratio past 64 MB unpacked (also local files) |
 | ``MARKETLENS_MAX_COLUMNS`` | ``500`` | widest file accepted |
-| ``MARKETLENS_MEMORY_LIMIT`` | ``1GB`` | DuckDB memory limit (it spills to disk beyond it) |
+| ``MARKETLENS_MEMORY_LIMIT`` | 1/16 of memory, >= 1 GiB | DuckDB memory limit, e.g. ``4GB``, ``25%`` (spills past it) |
+| ``MARKETLENS_MAX_SPILL`` | 90% of free disk | most DuckDB may spill to ``<workspace>/tmp/spill``, e.g. ``50GB`` |
 | ``MARKETLENS_MODEL_THREADS`` | (all cores) | threads for the forest and kNN (and boosting on big data) |
 | ``MARKETLENS_SPARK_MASTER`` | ``local[*]`` | Spark master for the Spark engine |
 | ``MARKETLENS_SPARK_PARTITIONS`` | 8 local, 200 cluster | Spark shuffle partitions |
@@ -59,14 +60,58 @@ class Limits:
             max_columns=_int_env("MARKETLENS_MAX_COLUMNS", 500),
         )
 
+    @classmethod
+    def for_local_file(cls) -> Limits:
+        """Limits for a file the user named on this machine (CLI, "Connect a large log"), not uploaded.
+
+        The size caps protect a server from what browsers send; a local file is
+        read where it is, so only the width and the decompression-ratio guard apply.
+        """
+        limits = cls.from_env()
+        return cls(max_file_bytes=NO_LIMIT, max_unpacked_bytes=NO_LIMIT, max_ratio=limits.max_ratio,
+                   max_columns=limits.max_columns)
+
 
 def workspace_dir() -> Path:
     """Folder of the workspace (created on first use by :mod:`analytics.workspace`)."""
     return Path(os.environ.get("MARKETLENS_WORKSPACE", "data")).expanduser()
 
 
+NO_LIMIT = 2**62
+
+# DuckDB's share of the machine's memory when MARKETLENS_MEMORY_LIMIT is not set. The rest is left to
+# what does not spill (pandas frames, models, Streamlit, other users): DuckDB spills past its limit.
+MEMORY_SHARE = 16
+MIN_MEMORY_LIMIT = 1024 * MB
+
+
+def machine_memory() -> int:
+    """Bytes of memory this process may use: the machine's, or its container's (cgroup) limit when lower."""
+    import psutil
+
+    total = psutil.virtual_memory().total
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            raw = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if raw.isdigit() and 0 < int(raw) < total:
+            total = int(raw)
+    return total
+
+
 def memory_limit() -> str:
-    return os.environ.get("MARKETLENS_MEMORY_LIMIT", "1GB")
+    """DuckDB's memory limit: ``MARKETLENS_MEMORY_LIMIT`` as given (``4GB``, ``512MB``, ``25%``), or
+    a sixteenth of :func:`machine_memory`, at least 1 GiB, as ``<n>MiB``."""
+    given = os.environ.get("MARKETLENS_MEMORY_LIMIT", "").strip()
+    if given:
+        return given
+    return f"{max(MIN_MEMORY_LIMIT, machine_memory() // MEMORY_SHARE) // MB}MiB"
+
+
+def max_spill() -> str | None:
+    """``MARKETLENS_MAX_SPILL`` (DuckDB's ``max_temp_directory_size``, e.g. ``50GB``); None: DuckDB's default."""
+    return os.environ.get("MARKETLENS_MAX_SPILL", "").strip() or None
 
 
 def model_threads_setting() -> int:

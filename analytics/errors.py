@@ -80,3 +80,7 @@ class LeakageWarning(UserWarning):
 
 class FitError(MarketLensError):
     """A statistical model could not be fitted to the data; the message says why and what to try."""
+
+
+class ResourceLimitError(MarketLensError):
+    """Memory or disk ran out for a step; the message names the setting to change (nothing stored changed)."""

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from analytics.engines.limits import resource_error
 from analytics.errors import MarketLensError
 from ui.escape import plain
 
@@ -25,7 +26,11 @@ def user_errors(step: str = "This step") -> Iterator[None]:
         yield
     except MarketLensError as exc:
         st.error(plain(str(exc)), icon=":material/error:")
-    except Exception:  # noqa: BLE001 - the last line of defence for the UI
+    except Exception as exc:  # noqa: BLE001 - the last line of defence for the UI
+        if (limit := resource_error(exc, step)) is not None:  # memory or disk ran out: name the setting
+            log.warning("%s: %s", step, exc)
+            st.error(plain(str(limit)), icon=":material/error:")
+            return
         log.exception("%s failed", step)
         st.error(f"{step} failed unexpectedly. Nothing stored was changed; the details are in the server log. "
                  "Try again, or report the problem with the file you used.", icon=":material/error:")

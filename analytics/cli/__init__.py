@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         return 0
     except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback unless asked
+        from analytics.engines.limits import resource_error
+
+        if (limit := resource_error(exc, f"'{args.command}'")) is not None:  # memory or disk ran out
+            print(f"error: {limit}", file=sys.stderr)
+            return EXIT_INPUT
         if args.debug:
             raise
         print(f"error: unexpected {type(exc).__name__}: {exc} (run again with --debug for details)", file=sys.stderr)

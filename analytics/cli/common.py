@@ -82,10 +82,15 @@ def encoding_arg(args: argparse.Namespace) -> str | None:
     return None if value in (None, "", "auto") else canonical_encoding(value)
 
 
-def import_log(ws, args: argparse.Namespace, *, features: bool, name: str | None = None):
-    """The log named on the command line, imported into ``ws`` with the role flags applied."""
+def import_log(ws, args: argparse.Namespace, *, features: bool, name: str | None = None,
+               keep_original: bool = False):
+    """The log named on the command line, imported into ``ws`` with the role flags applied.
+
+    The log is read where it is; ``keep_original`` also copies it into the workspace
+    (``import``; scratch workspaces are deleted when the command ends, so a copy is waste).
+    """
     return ws.import_file(Path(args.log), changes=role_changes(args), name=name, allow_bad_rows=args.skip_bad_rows,
-                          features=features, encoding=encoding_arg(args))
+                          features=features, encoding=encoding_arg(args), keep_original=keep_original)
 
 
 @contextmanager

@@ -86,7 +86,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             report(args, dataset_summary(existing) | {"skipped": True},
                    f"'{existing.name}' already holds this file; nothing imported")
             return 0
-    ds = import_log(ws, args, features=True, name=args.name)
+    ds = import_log(ws, args, features=True, name=args.name, keep_original=True)
     report(args, dataset_summary(ds), f"imported '{ds.name}': {ds.rows:,} events of {ds.users:,} users")
     return 0
 

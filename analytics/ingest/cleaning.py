@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pandas as pd
 
+from analytics.engines.limits import resource_error
 from analytics.errors import MappingError, NoDataError, ParseError, RaggedRowsError
 from analytics.ingest.formats import (
     NumberFormat,
@@ -109,6 +110,8 @@ def load(con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: ColumnMapping
     try:
         con.execute(_statement(plan, rel, table))
     except duckdb.Error as exc:
+        if resource_error(exc) is not None:
+            raise  # out of memory or disk, not a broken file: the caller names the setting
         raise ParseError(f"'{src.name}' could not be read: {_short(exc)}. Check that it is a complete export "
                          "with one event per row.") from exc
     report = CleaningReport(notes=list(src.notes) + plan.notes)

@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 
 from analytics.engines.duckdb import compile_sql, unbound_events
+from analytics.engines.limits import within_limits
 from analytics.errors import (
     InvalidParameterError,
 )
@@ -85,7 +86,7 @@ class FeatureStore:
         cur = self.cursor()
         if progress:
             progress(0.0, "Building the per-user feature table")
-        with transaction(cur):
+        with within_limits(f"Building the feature table of '{ds.name}'"), transaction(cur):
             table = self._build_features(cur, dataset_id, ds.events_table, params, ds.profile)
         return table
 

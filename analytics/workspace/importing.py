@@ -14,6 +14,7 @@ import xxhash
 
 from analytics import config
 from analytics.engines.duckdb import profile_events
+from analytics.engines.limits import DISK_PER_INPUT_BYTE, check_free_disk, within_limits
 from analytics.errors import (
     FileTooLargeError,
     InvalidParameterError,
@@ -38,7 +39,9 @@ class StagedFile:
     """A file waiting to be imported, with a copy of it in the workspace's tmp folder.
 
     A browser upload is written to ``folder`` and read from there; a file staged
-    from disk is read where it is, and ``folder`` holds the copy to keep.
+    from disk is read where it is, and ``folder`` holds the copy to keep. Only
+    uploads are held to the upload size caps (``MARKETLENS_MAX_UPLOAD_MB``,
+    ``MARKETLENS_MAX_UNPACKED_MB``); a file on this machine is not an upload.
     """
 
     path: Path  # what is read
@@ -46,6 +49,12 @@ class StagedFile:
     size: int
     folder: Path  # tmp/<id>/, removed once imported or discarded
     content_hash: str
+    uploaded: bool = False  # it came from a browser
+
+    @property
+    def limits(self) -> config.Limits:
+        """The caps reading this file applies: upload caps, or only width and decompression ratio for a local file."""
+        return config.Limits.from_env() if self.uploaded else config.Limits.for_local_file()
 
     @property
     def kept_copy(self) -> Path:
@@ -148,21 +157,29 @@ class Importing:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         return StagedFile(path=dst, name=display_name(name), size=size, folder=folder,
-                          content_hash=hasher.hexdigest())
+                          content_hash=hasher.hexdigest(), uploaded=True)
 
     def stage_path(self, path: str | Path, name: str | None = None, copy: bool = True) -> StagedFile:
-        """Stage a file from disk (CLI, benchmarks): a kernel-side copy to keep, and its hash."""
+        """Stage a file from disk (CLI, benchmarks, connected logs): a kernel-side copy to keep, and its hash.
+
+        A file on this machine is not an upload: the upload size caps do not apply
+        (the decompression-ratio guard does, when it is read). With ``copy``, the
+        disk must have room for the copy besides what importing it needs.
+        """
         path = Path(path)
         if not path.is_file():
             raise WorkspaceError(f"There is no file at '{path}'.")
-        limits = config.Limits.from_env()
         size = path.stat().st_size
-        if size > limits.max_file_bytes:
-            raise FileTooLargeError(f"'{path.name}' is {size / config.MB:,.0f} MB, over the "
-                                    f"{limits.max_file_bytes / config.MB:,.0f} MB limit (MARKETLENS_MAX_UPLOAD_MB).")
+        if copy:
+            check_free_disk(self.root, size + int(size * DISK_PER_INPUT_BYTE), f"Importing '{path.name}'")
         folder = self._new_tmp_folder()
         if copy:
-            shutil.copyfile(path, folder / "upload")
+            try:
+                with within_limits(f"Copying '{path.name}' into the workspace"):
+                    shutil.copyfile(path, folder / "upload")
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
         return StagedFile(path=path, name=display_name(name or path.name), size=size, folder=folder,
                           content_hash=content_hash_file(path))
 
@@ -172,13 +189,15 @@ class Importing:
         ``encoding`` reads a text file in that encoding (e.g. ``cp1251``) instead of the detected one.
         """
         cur = self.cursor()
-        src = open_source(staged.path, staged.name, temp_root=staged.folder, encoding=encoding, con=cur)
-        try:
-            sample = preview(cur, src)
-            guess = guess_mapping(sample)
-        except BaseException:
-            src.cleanup()
-            raise
+        with within_limits(f"Reading '{staged.name}'"):
+            src = open_source(staged.path, staged.name, limits=staged.limits, temp_root=staged.folder,
+                              encoding=encoding, con=cur)
+            try:
+                sample = preview(cur, src)
+                guess = guess_mapping(sample)
+            except BaseException:
+                src.cleanup()
+                raise
         return Inspection(source=src, preview=sample, guess=guess)
 
     def import_staged(self, staged: StagedFile, mapping: ColumnMapping | None = None, *, name: str | None = None,
@@ -212,6 +231,8 @@ class Importing:
 
         Raises
         ------
+        ResourceLimitError
+            Too little free disk to start, or memory or disk ran out; nothing is stored then.
         MarketLensError
             Whatever is wrong with the file or mapping; nothing is stored then.
         """
@@ -223,6 +244,24 @@ class Importing:
         dataset_id = uuid.uuid4().hex[:12]
         table = f"ev_{dataset_id}"
         cur = self.cursor()
+        try:
+            check_free_disk(self.root, int(src.path.stat().st_size * DISK_PER_INPUT_BYTE), f"Importing '{staged.name}'")
+        except BaseException:
+            src.cleanup()
+            raise
+        with within_limits(f"Importing '{staged.name}'"):
+            self._import_rows(cur, staged, src, insp, mapping, dataset_id, table, name, allow_bad_rows,
+                              keep_original, say)
+        self.discard(staged)
+        if features:
+            # A transaction of its own: should it fail, the dataset stays usable and
+            # the Features page builds the table on demand.
+            self.features_table(dataset_id, progress=within(say, 0.9, 1.0))
+        return self.get(dataset_id)
+
+    def _import_rows(self, cur, staged: StagedFile, src, insp: Inspection, mapping: ColumnMapping, dataset_id: str,
+                     table: str, name: str | None, allow_bad_rows: bool, keep_original: bool, say: Progress) -> None:
+        """Load, clean, profile and register one dataset: all of it, or (on any error) none of it."""
         try:
             # Transaction 1 writes the converted rows under a name no listing shows yet;
             # transaction 2 cleans them and registers the dataset. A crash between the
@@ -258,12 +297,6 @@ class Importing:
             raise
         finally:
             src.cleanup()
-        self.discard(staged)
-        if features:
-            # A transaction of its own: should it fail, the dataset stays usable and
-            # the Features page builds the table on demand.
-            self.features_table(dataset_id, progress=within(say, 0.9, 1.0))
-        return self.get(dataset_id)
 
     def import_file(self, path: str | Path, mapping: ColumnMapping | None = None, *, changes: dict | None = None,
                     name: str | None = None, allow_bad_rows: bool = False, features: bool = True,

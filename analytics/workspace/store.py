@@ -103,12 +103,15 @@ def connect_db(path: Path, spill: Path, in_memory: bool = False,
             return con
         spill.mkdir(parents=True, exist_ok=True)
         try:
-            con = duckdb.connect(":memory:" if in_memory else str(path),
-                                 config={"memory_limit": config.memory_limit(), "temp_directory": str(spill)})
+            con = duckdb.connect(":memory:" if in_memory else str(path), config=engine_settings(spill))
             if readable is not None:
                 folders = [str(p).rstrip("/") + "/" for p in readable]
                 con.execute("SET allowed_directories = ?", [folders])
                 con.execute("SET enable_external_access = false")
+        except (duckdb.InvalidInputException, duckdb.ParserException) as exc:
+            raise WorkspaceError(
+                f"A DuckDB setting is not readable: MARKETLENS_MEMORY_LIMIT={config.memory_limit()!r} or "
+                f"MARKETLENS_MAX_SPILL={config.max_spill()!r} ({exc}). Use sizes such as 4GB, 512MB or 25%.") from exc
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise WorkspaceError(
@@ -117,6 +120,18 @@ def connect_db(path: Path, spill: Path, in_memory: bool = False,
             raise WorkspaceError(f"The workspace at {path.parent} cannot be opened: {exc}") from exc
         _CONNECTIONS[path] = con
         return con
+
+
+def engine_settings(spill: Path) -> dict[str, str]:
+    """DuckDB's settings for a workspace: its memory limit, and where and how much it may spill.
+
+    Work bigger than the memory limit spills to ``spill`` (inside the workspace, so a
+    big import's temporary files are where its tables go) instead of failing.
+    """
+    settings = {"memory_limit": config.memory_limit(), "temp_directory": str(spill)}
+    if config.max_spill():
+        settings["max_temp_directory_size"] = config.max_spill()
+    return settings
 
 
 def close(path: Path) -> None:

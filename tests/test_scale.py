@@ -1,4 +1,4 @@
-"""Out of core (issue 20): memory limit and spill settings, running out of memory or disk, upload caps vs local files."""
+"""Out of core (issue 20): memory and spill settings, running out of memory or disk, upload caps vs local files."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ The log is ``--copies`` copies of the ``--base``-event benchmark log of
 ``bench/bench_features.py`` (generated with ``sample_data/generate.py`` and cached
 in ``bench/out/``), each copy with its own user ids (``u0157912`` becomes
 ``u30157912`` in copy 3), so users and events grow together: ten copies of the
-10M log make 103M events of 1.58M users, 6.7 GB of CSV.
+10M log make 103M events of 1.58M users, 6.85 GB of CSV.
 
 It then runs what a user with a big export would run, in a fresh process so
 peak memory is its own::

@@ -229,7 +229,7 @@ def money_view() -> None:
     value = c2.number_input("Value per conversion", 0.0, 1e9, 40.0, 1.0, key="value")
     with user_errors("The profit curve"):
         pc = modeling.profit(run, result, cost, value)
-        best_depth = round(pc.best_depth_pct * 2) / 2  # on the slider's 0.5 steps, so both show the same
+        best_depth = round(pc.best_depth_pct, 1)  # on the slider's 0.1 steps, as the caption says it
         st.plotly_chart(model_charts.profit_chart(pc, result.name), width="stretch")
         st.caption(pc.note)
         k_depth = f"depth_{ds.id}_{run.key}_{pick}"
@@ -237,7 +237,7 @@ def money_view() -> None:
         if not settings.touched(k_depth):
             st.session_state[k_depth] = best_depth
         left, right = st.columns([4, 1], vertical_alignment="bottom")
-        depth = left.slider("Contact the top % of users", 0.0, 100.0, step=0.5, format="%.1f%%", key=k_depth,
+        depth = left.slider("Contact the top % of users", 0.0, 100.0, step=0.1, format="%.1f%%", key=k_depth,
                             on_change=settings.mark_touched(k_depth))
         if settings.touched(k_depth) and depth != best_depth and right.button(
                 f"Back to the best ({best_depth:g}%)", key=f"best_{k_depth}"):

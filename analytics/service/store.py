@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from analytics.service.events import EventSchema
 from analytics.sql import quote_ident
+from analytics.workspace.store import engine_settings
 
 TABLE = "live_events"
 
@@ -43,7 +44,8 @@ class EventStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.schema = schema
-        self.con = duckdb.connect(str(path))
+        # The workspace's memory limit and spill folder, not DuckDB's default of 80% of the machine.
+        self.con = duckdb.connect(str(path), config=engine_settings(path.parent / "spill"))
         self._write = threading.Lock()
         self._create()
 

@@ -117,10 +117,11 @@ print(json.dumps({"steps": steps, "events": ds.rows, "users": len(features), "tr
 def run_journey(log: Path, code: Path, numba_cache: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(code), "NUMBA_CACHE_DIR": str(numba_cache)}
     with tempfile.TemporaryDirectory(prefix="marketlens-journey-") as ws:
-        proc = subprocess.run([sys.executable, "-c", JOURNEY, str(log), ws], env=env, capture_output=True,
+        # Each step's line goes to stderr as it finishes (shown live); the summary comes on stdout.
+        proc = subprocess.run([sys.executable, "-c", JOURNEY, str(log), ws], env=env, stdout=subprocess.PIPE,
                               text=True, cwd=code)
     if proc.returncode:
-        raise SystemExit(f"the journey failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"the journey failed (exit {proc.returncode}); its error is above")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     out["load"] = os.getloadavg()
     return out

@@ -4,7 +4,10 @@ Cross-validation is stratified k-fold (default 5) with the same folds for every
 model and for tuning, so their AUCs are comparable. :func:`iter_train` yields
 each model's :class:`ModelResult` as soon as its folds are done, cheapest model
 first, so a page can draw the first ROC curve within about a second of
-pressing Train on 50k users.
+pressing Train on 50k users. Within a model, the folds of models that run on
+one thread (logistic regression, boosting, ...) are fitted concurrently on the
+model threads (:func:`~analytics.models.fitting.fold_workers`); scores and
+metrics are the same as one fold after another.
 
 No NaN is ever returned as a score: a metric that cannot be computed (one class
 in a fold or segment) is None with a note saying why, and a model that fails

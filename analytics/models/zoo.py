@@ -47,8 +47,10 @@ benchmark log's 149k users); its scores are then plain probabilities. The
 forest and logistic regression keep them: same cost, and they gain AUC there
 (+0.002 and +0.0007).
 
-Sizes, chosen so that 5-fold CV of LR + RF + HGB on 150k users takes about
-12 seconds on 2 idle cores (``bench/bench_models.py``, ``bench/bench_journey.py``):
+Sizes, chosen so that 5-fold CV of LR + RF + HGB stays cheap on big logs: on
+the 10M-event benchmark log's 149k users it takes 42 CPU-seconds, half of what
+100 trees and weighted boosting took (``bench/bench_models.py``,
+``bench/bench_journey.py``):
 
 - random forest: :data:`RF_TREES` (60) trees of depth <= 12 with leaves of >= 10 users; each tree
   draws a bootstrap of :data:`RF_MAX_SAMPLES` (20,000) users (``max_samples``)
@@ -75,6 +77,10 @@ a busy 2-core machine: HGB on 8,000 rows 12 s on 2 threads vs 0.4 s on one, on
 400,000 rows 48 s vs 7 s; LR on 40,000 rows 1.1 s vs 0.14 s. On a dedicated
 machine, setting ``MARKETLENS_MODEL_THREADS`` explicitly also gives
 HistGradientBoosting that many threads from :data:`OPENMP_MIN_ROWS` rows on.
+Models that fit on one thread get their parallelism from cross-validation
+instead: their folds are fitted concurrently, one per thread
+(:func:`analytics.models.fitting.fold_workers`), with the same scores as one
+after another.
 """
 
 from __future__ import annotations

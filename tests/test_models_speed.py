@@ -85,3 +85,20 @@ def test_a_failing_concurrent_fold_is_reported_not_raised(monkeypatch):
     monkeypatch.setattr(training, "fit_one", flaky)
     res = M.train_models(synthetic(400, 0.3), ["lr"])
     assert "fold 4 broke" in res.results[0].error and res.results[0].auc_mean is None
+
+
+def test_leakage_auc_from_ranks_equals_sklearn_with_ties_and_empty_values():
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    from analytics.models.leakage import check_leakage, rank_auc
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 3000)
+    for v in (rng.normal(size=3000), rng.integers(0, 4, 3000).astype(float), np.where(y == 1, 1.0, np.nan)):
+        ranks = pd.Series(v).rank(method="average", na_option="top").to_numpy()
+        assert rank_auc(ranks, y) == pytest.approx(roc_auc_score(y, ranks), abs=1e-12)
+    X = pd.DataFrame({"leak": y + rng.normal(0, 0.01, 3000), "honest": rng.normal(size=3000) + y,
+                      "flag": np.where(y == 1, "yes", "no")})
+    found = {f.feature: f.auc for f in check_leakage(X, y)}
+    assert set(found) == {"leak", "flag"} and found["flag"] == 1.0

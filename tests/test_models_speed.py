@@ -31,10 +31,12 @@ def test_gradient_boosting_never_takes_class_weights_the_others_keep_them():
 def test_folds_run_one_at_a_time_where_the_model_has_its_own_threads(monkeypatch):
     monkeypatch.delenv("MARKETLENS_MODEL_THREADS", raising=False)
     assert fitting.fold_workers("rf", 500) == fitting.fold_workers("knn", 500) == 1
-    assert fitting.fold_workers("lr", 500) == fitting.fold_workers("hgb", 500_000) == model_threads()
+    assert fitting.fold_workers("lr", 500) == fitting.fold_workers("hgb", 500_000) == min(model_threads(), 4)
     monkeypatch.setenv("MARKETLENS_MODEL_THREADS", "2")
     assert fitting.fold_workers("hgb", 500_000) == 1  # boosting then uses OpenMP threads itself
     assert fitting.fold_workers("hgb", 5_000) == fitting.fold_workers("lr", 5_000) == 2
+    monkeypatch.setenv("MARKETLENS_MODEL_THREADS", "16")
+    assert fitting.fold_workers("lr", 5_000) == fitting.MAX_FOLD_WORKERS == 4  # memory: one prepared copy per fold
 
 
 def _cv(key, ts, workers, monkeypatch, progress=None):

@@ -21,7 +21,7 @@ Runs, each in a fresh process with a fresh workspace:
 
 - ``cold``: an empty numba cache (as after a fresh install that never drew a map);
 - ``warm``: the numba cache the cold run filled, and the log in the OS file cache
-  (``--runs warm`` alone starts from an empty cache, like a cold run).
+  (``--runs warm`` alone needs ``--numba-cache DIR`` of a filled cache, else it is a cold run).
 
 ``--code PATH`` runs the journey with the ``analytics`` package of another
 checkout (e.g. ``git archive main | tar -x -C /tmp/before``), so before and
@@ -148,17 +148,21 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose analytics package runs the journey")
     parser.add_argument("--runs", nargs="+", choices=["cold", "warm"], default=["cold", "warm"])
+    parser.add_argument("--numba-cache", type=Path, help="use (and keep) this numba cache folder instead of a new "
+                                                         "empty one, e.g. one filled by `python -m analytics warm-up "
+                                                         "--cache-dir DIR`")
     args = parser.parse_args()
     log = log_for(args.events)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"journey on {log.name} ({log.stat().st_size / 1e6:,.0f} MB) with {args.code}; {os.cpu_count()} cores, "
           f"load average {load}", flush=True)
-    cache = Path(tempfile.mkdtemp(prefix="marketlens-numba-"))
+    cache = args.numba_cache or Path(tempfile.mkdtemp(prefix="marketlens-numba-"))
     try:
         for label in args.runs:
             print_run(label, run_journey(log, args.code.resolve(), cache))
     finally:
-        shutil.rmtree(cache, ignore_errors=True)
+        if not args.numba_cache:
+            shutil.rmtree(cache, ignore_errors=True)
 
 
 if __name__ == "__main__":

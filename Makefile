@@ -49,9 +49,12 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt requirements-spark.txt const
 	touch $@ $(APP_STAMP)
 
 ## run: install, put both samples (social, then shop) in the workspace (once), start the app on http://localhost:$(PORT)
+# warm-up compiles UMAP's code into the workspace's disk cache (about 20 s, the first time only; then a
+# second to check), so no map ever waits for it.
 run: $(APP_STAMP)
 	$(BIN)/python -m analytics import sample_data/social_events.csv.gz --name "Sample social" --if-new
 	$(BIN)/python -m analytics import sample_data/sample_events.csv.gz --name "Sample shop" --if-new
+	$(BIN)/python -m analytics warm-up
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
 ## test: install test dependencies (Java 17 for Spark, Chromium for browser tests) and run the whole suite

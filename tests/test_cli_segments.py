@@ -46,3 +46,16 @@ def test_bad_k_is_one_line(tmp_path, sample_log):
     for k in ("50", "many"):
         res = cli("segment", sample_log, "--k", k, "-o", tmp_path / "s.csv")
         assert res.returncode == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+def test_warm_up_fills_numba_cache_and_says_where(tmp_path):
+    # The default cache (<workspace>/cache/numba) is shared with the other UMAP tests: compiled once per machine.
+    res = cli("warm-up", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["cache_dir"].endswith("cache/numba") and out["cached_functions"] >= 10
+    from pathlib import Path
+
+    assert len(list(Path(out["cache_dir"]).rglob("*.nbi"))) == out["cached_functions"]
+    again = json.loads(cli("warm-up", "--json").stdout)
+    assert again["newly_compiled"] == 0 and again["cached_functions"] == out["cached_functions"]

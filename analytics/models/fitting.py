@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analytics.models.zoo import OPENMP_MIN_ROWS, SAMPLE_CAPS, configured_threads, make_pipeline
+from analytics.models.zoo import OPENMP_MIN_ROWS, SAMPLE_CAPS, configured_threads, make_pipeline, model_threads
 from analytics.sampling import MIN_PER_CLASS, stratified_sample
+
+MAX_FOLD_WORKERS = 4
 
 
 def thread_limits(n_rows: int) -> dict[str, int]:
@@ -16,6 +18,23 @@ def thread_limits(n_rows: int) -> dict[str, int]:
     # these narrow tables and suffers the same way; the forest and kNN get their
     # parallelism from joblib instead.
     return {"openmp": (configured_threads() or 1) if n_rows >= OPENMP_MIN_ROWS else 1, "blas": 1}
+
+
+def fold_workers(key: str, n_rows: int) -> int:
+    """How many cross-validation folds of ``key`` to fit at the same time.
+
+    Models that run on one thread (logistic regression, boosting below
+    :data:`~analytics.models.zoo.OPENMP_MIN_ROWS` rows or without
+    ``MARKETLENS_MODEL_THREADS``, naive Bayes, tree, MLP, SVM) fit one fold per
+    thread on up to :func:`~analytics.models.zoo.model_threads` threads: their
+    numeric kernels release the GIL. The forest and kNN already spread one fit
+    over those threads, so their folds run one after another. At most
+    :data:`MAX_FOLD_WORKERS` folds at once: each holds its own prepared copy of
+    the training rows (about 180 MB for logistic regression on 500k users).
+    """
+    if key in ("rf", "knn") or (key == "hgb" and thread_limits(n_rows)["openmp"] > 1):
+        return 1
+    return min(model_threads(), MAX_FOLD_WORKERS)
 
 
 def fit_one(key: str, kinds: dict[str, str], Xp: pd.DataFrame, y: np.ndarray, rows: np.ndarray, *,

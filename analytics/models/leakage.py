@@ -83,8 +83,6 @@ def check_leakage(X: pd.DataFrame, y: np.ndarray, *, threshold: float = LEAKAGE_
         Strongest first; empty when nothing leaks or the smaller class has fewer
         than :data:`LEAKAGE_MIN_CLASS` users (too few to tell).
     """
-    from sklearn.metrics import roc_auc_score
-
     if not 0.5 < threshold <= 1:
         raise InvalidParameterError(f"threshold must be in (0.5, 1], got {threshold}.")
     y = np.asarray(y).astype(np.int64)
@@ -108,10 +106,24 @@ def check_leakage(X: pd.DataFrame, y: np.ndarray, *, threshold: float = LEAKAGE_
             if text.nunique() > LEAKAGE_MAX_CATEGORIES:
                 continue
             v = pd.Series(y, index=text.index).groupby(text.to_numpy()).transform("mean").to_numpy(dtype=float)
+            v = pd.Series(v).rank(method="average").to_numpy()
         if np.all(v == v[0]):
             continue
-        auc = float(roc_auc_score(y, v))
+        auc = rank_auc(v, y)
         auc = max(auc, 1 - auc)
         if auc >= threshold:
             found.append(LeakageFinding(feature=str(col), auc=round(auc, 4)))
     return sorted(found, key=lambda f: -f.auc)
+
+
+def rank_auc(ranks: np.ndarray, y: np.ndarray) -> float:
+    """ROC AUC from average ranks (ties share their mean rank): the Mann-Whitney statistic.
+
+    Equal to ``sklearn.metrics.roc_auc_score(y, ranks)`` (ties count one half
+    there too) at a fraction of its cost: no curve is built, which made the check
+    most of a training set's build on 150k users.
+    """
+    pos = y == 1
+    n1 = int(pos.sum())
+    n0 = len(y) - n1
+    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))

@@ -8,7 +8,7 @@ key       model                           scale  class weight  trains on at most
 ``nb``    Gaussian naive Bayes            yes    no (priors)   all users
 ``lr``    logistic regression             yes    balanced      all users
 ``tree``  decision tree (depth 8)         no     balanced      all users
-``hgb``   HistGradientBoosting            no     balanced      all users
+``hgb``   HistGradientBoosting            no     no            all users
 ``rf``    random forest (see below)       no     balanced      100,000 (20,000 per tree)
 ``knn``   k-nearest neighbours (k=25)     yes    no            20,000 users
 ``mlp``   neural network (32-16, ReLU)    yes    no            20,000 users
@@ -39,16 +39,27 @@ Class weights ("balanced") make rare positives count as much as the majority,
 which helps ranking (AUC, gain, profit) but pushes scores towards 0.5: read the
 scores of weighted models as a ranking, and check the calibration plot before
 reading them as probabilities. ``balance_classes=False`` turns weights off.
+Gradient boosting never takes class weights: with any sample weights,
+scikit-learn (1.9) bins every feature with one weighted-percentile sort per bin
+edge, which made 5-fold CV four times slower (39 vs 10 CPU-seconds on the
+10M-event benchmark log's 149k users x 22 features) for the same AUC (0.92807
+both ways); its scores are then plain probabilities. The
+forest and logistic regression keep them: same cost, and they gain AUC there
+(+0.002 and +0.0007).
 
-Sizes, chosen so that 5-fold CV of LR + RF + HGB on 500k users takes about
-50 CPU-seconds on 2 cores (``bench/bench_models.py``):
+Sizes, chosen so that 5-fold CV of LR + RF + HGB stays cheap on big logs: on
+the 10M-event benchmark log's 149k users it takes 42 CPU-seconds, half of what
+100 trees and weighted boosting took (``bench/bench_models.py``,
+``bench/bench_journey.py``):
 
-- random forest: 100 trees of depth <= 12 with leaves of >= 10 users; each tree
+- random forest: :data:`RF_TREES` (60) trees of depth <= 12 with leaves of >= 10 users; each tree
   draws a bootstrap of :data:`RF_MAX_SAMPLES` (20,000) users (``max_samples``)
   from a stratified pool of at most 100,000 users of the fold. A tree's cost
   grows with the rows it is *given*, not only with its bootstrap (about 0.03 s
   per tree on 40k rows, 0.12 s on 400k), hence the pool. On the 50k-user
-  benchmark this costs 0.0007 AUC against 100 full-size trees of depth 14.
+  benchmark this costs 0.0007 AUC against 100 full-size trees of depth 14;
+  60 trees instead of 100 cost 0.0003 AUC on the 10M-event log's 149k users
+  for 40% less time (a smaller pool or bootstrap cost 0.001-0.003).
 - HistGradientBoosting: 60 rounds at learning rate 0.15 (same AUC as 100 at
   0.1 on the benchmark), early stopping on a 10% split above 10,000 users.
 - kernel SVM, kNN and the MLP train on samples (table above) because their
@@ -66,6 +77,10 @@ a busy 2-core machine: HGB on 8,000 rows 12 s on 2 threads vs 0.4 s on one, on
 400,000 rows 48 s vs 7 s; LR on 40,000 rows 1.1 s vs 0.14 s. On a dedicated
 machine, setting ``MARKETLENS_MODEL_THREADS`` explicitly also gives
 HistGradientBoosting that many threads from :data:`OPENMP_MIN_ROWS` rows on.
+Models that fit on one thread get their parallelism from cross-validation
+instead: their folds are fitted concurrently, one per thread
+(:func:`analytics.models.fitting.fold_workers`), with the same scores as one
+after another.
 """
 
 from __future__ import annotations
@@ -81,6 +96,8 @@ from analytics import config
 from analytics.errors import InvalidParameterError
 
 RF_MAX_SAMPLES = 20_000
+
+RF_TREES = 60
 
 SAMPLE_CAPS: dict[str, int] = {"svm": 5_000, "knn": 20_000, "mlp": 20_000, "rf": 100_000}
 
@@ -109,7 +126,7 @@ MODELS: dict[str, ModelSpec] = {s.key: s for s in (
     ModelSpec("nb", "Naive Bayes", True, False, 0),
     ModelSpec("lr", "Logistic regression", True, True, 1),
     ModelSpec("tree", "Decision tree", False, True, 2),
-    ModelSpec("hgb", "Gradient boosting", False, True, 3),
+    ModelSpec("hgb", "Gradient boosting", False, False, 3),
     ModelSpec("rf", "Random forest", False, True, 4,
               "each tree costs time in proportion to all the rows it is given, not just its own sample"),
     ModelSpec("knn", "k-nearest neighbours", True, False, 5,
@@ -241,7 +258,7 @@ def make_pipeline(key: str, kinds: dict[str, str], *, n_train: int, params: dict
 
 
 def _estimator(key: str, n_train: int, balance: bool, random_state: int):
-    cw = "balanced" if balance else None
+    cw = "balanced" if balance and MODELS[key].class_weight else None
     if key == "nb":
         from sklearn.naive_bayes import GaussianNB
         return GaussianNB()
@@ -254,10 +271,10 @@ def _estimator(key: str, n_train: int, balance: bool, random_state: int):
     if key == "hgb":
         from sklearn.ensemble import HistGradientBoostingClassifier
         return HistGradientBoostingClassifier(max_iter=60, learning_rate=0.15, early_stopping="auto",
-                                              class_weight=cw, random_state=random_state)
+                                              random_state=random_state)
     if key == "rf":
         from sklearn.ensemble import RandomForestClassifier
-        return RandomForestClassifier(n_estimators=100, max_depth=12, min_samples_leaf=10, max_features="sqrt",
+        return RandomForestClassifier(n_estimators=RF_TREES, max_depth=12, min_samples_leaf=10, max_features="sqrt",
                                       max_samples=RF_MAX_SAMPLES if n_train > RF_MAX_SAMPLES else None,
                                       class_weight=cw, n_jobs=model_threads(), random_state=random_state)
     if key == "knn":

@@ -74,11 +74,13 @@ def test_settings_depth_and_results_stay_true(app_server, page, tmp_path):
     page.get_by_text("Which column is which?").wait_for()
     page.get_by_role("button", name="Import").click()
     page.get_by_text(re.compile(r"Imported 'newsletter'")).first.wait_for(timeout=120_000)
+    # The import's rerun puts the new dataset in the sidebar; a click before it lands would send the old pick.
+    picker = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox")
+    expect(picker.get_by_role("combobox")).to_have_value(re.compile(r"^newsletter"), timeout=60_000)
     page.get_by_role("link", name="Models").click()
     page.get_by_text("1. What to predict").wait_for(timeout=120_000)
-    page.get_by_text("Pick models and press Train").wait_for()
+    page.get_by_text("Pick models and press Train").wait_for(timeout=120_000)
     expect(page.get_by_text("3. A closer look")).to_have_count(0)  # the shop's run is not the social log's
-    picker = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox")
     picker.click()
     page.get_by_role("option", name=re.compile(r"^Sample shop")).click()
     expect(picker.get_by_role("combobox")).to_have_value(re.compile(r"^Sample shop"), timeout=30_000)

@@ -59,11 +59,11 @@ run: $(APP_STAMP)
 
 ## test: install test dependencies (Java 17 for Spark, Chromium for browser tests) and run the whole suite
 test: $(DEV_STAMP) java chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 ## test-fast: everything but the browser tests
 test-fast: $(DEV_STAMP) java
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest -n auto --dist loadfile -m "not e2e"
 
 # Java 17 (or newer) for pyspark: the java on the PATH, or in JAVA_HOME.
 java:

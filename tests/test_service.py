@@ -74,6 +74,7 @@ def _batch_scores(ws, ds_id, model_dir, as_of, users):
 
 def test_replayed_events_score_like_batch_scoring(served):
     ws, service, client, clock, model_dir = served
+    assert service.rows is not None  # kept rows go through the row scorer, checked against batch scores below
     ds_id = service.dataset["id"]
     rows = _raw_rows()
     users = sorted({r["user_id"] for r in rows})[::25]

@@ -85,6 +85,7 @@ after another.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -173,9 +174,7 @@ def prepare_features(X: pd.DataFrame, kinds: dict[str, str] | None = None) -> pd
     for col, kind in kinds.items():
         s = X[col]
         if kind == "number":
-            v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-            v = np.where(np.isfinite(v), v, np.nan)
-            out[col] = np.sign(v) * np.log1p(np.abs(v))
+            out[col] = signed_log(pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan))
         else:
             out[col] = text_codes(s)
     return pd.DataFrame(out, index=X.index)
@@ -191,9 +190,20 @@ def text_codes(values: pd.Series) -> np.ndarray:
     """
     t = values.astype(object)
     codes, uniques = pd.factorize(t.where(t.notna(), MISSING_TEXT).astype(str), use_na_sentinel=False)
-    table = np.array([int.from_bytes(hashlib.blake2b(str(u).encode(), digest_size=6).digest(), "big")
-                      for u in uniques], dtype=np.int64)
+    table = np.array([text_code(str(u)) for u in uniques], dtype=np.int64)
     return table[codes] if len(table) else np.zeros(len(values), dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=65_536)
+def text_code(text: str) -> int:
+    """The code of one text value (see :func:`text_codes`); kept for the values seen most recently."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=6).digest(), "big")
+
+
+def signed_log(values: np.ndarray) -> np.ndarray:
+    """``sign(x) * log1p(|x|)`` of float values, with infinities made empty (NaN)."""
+    v = np.where(np.isfinite(values), values, np.nan)
+    return np.sign(v) * np.log1p(np.abs(v))
 
 
 def make_pipeline(key: str, kinds: dict[str, str], *, n_train: int, params: dict | None = None,

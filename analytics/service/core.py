@@ -9,6 +9,7 @@ dataset at the model's training date) for rank percentiles and drift.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -22,6 +23,7 @@ import numpy as np
 from analytics.errors import DatasetNotFoundError, InvalidParameterError, ModelCompatibilityError, NoDataError
 from analytics.jsonable import json_safe
 from analytics.models.persistence import TrainedModel, load_model
+from analytics.models.row_scoring import RowScorer
 from analytics.models.scoring import score, score_dataset
 from analytics.service.batching import SharedCalls
 from analytics.service.events import EventSchema, EventValidationError, parse_body, validate_events
@@ -29,6 +31,8 @@ from analytics.service.features import LiveFeatures
 from analytics.service.metrics import Metrics, drift_level, psi
 from analytics.service.store import EventStore
 from analytics.sql import quote_ident
+
+log = logging.getLogger("marketlens.service")
 
 LATEST_KEPT = 10_000
 
@@ -72,6 +76,7 @@ class ScoringService:
         self.latest: OrderedDict[str, dict] = OrderedDict()
         self._latest_lock = threading.Lock()
         self._model_calls = SharedCalls(self._score_together)
+        self.rows: RowScorer | None = None  # the fast path for kept rows, when the model allows it
         self.segments: dict[str, str] = {}
 
     @classmethod
@@ -126,6 +131,7 @@ class ScoringService:
                                           f"{', '.join(missing[:10])}. Serve it with the dataset it was trained on.")
         meta = {"id": ds.id, "name": ds.name, "purchase_event": params.purchase_event, "segmentation": segmentation}
         service = cls(model, meta, schema, live, store, reference.to_numpy(dtype=float), folder, clock)
+        service.rows = _row_scorer(model, ws.features(ds.id, params))
         if segmentation:
             service.segments = _segment_names(ws, ds, segmentation)
         return service
@@ -212,7 +218,12 @@ class ScoringService:
         """One model call for the kept rows of several requests, each moved to its own date; split again."""
         rows = [r for kept, _ in items for r in kept]
         dates = [when for kept, when in items for _ in kept]
-        ids, scores, records = self._score_frame(self.live.frame(rows, dates))
+        if self.rows is None:
+            ids, scores, records = self._score_frame(self.live.frame(rows, dates))
+        else:
+            moved = self.live.moved(rows, dates)
+            ids, scores = [r["user_id"] for r in moved], self.rows.scores(moved)
+            records = [{c: r[c] for c in self.model.feature_kinds} for r in moved]
         out, start = [], 0
         for kept, _ in items:
             end = start + len(kept)
@@ -263,6 +274,17 @@ class ScoringService:
     def close(self) -> None:
         self.live.close()
         self.store.close()
+
+
+def _row_scorer(model: TrainedModel, examples) -> RowScorer | None:
+    """The fast scorer of single users, checked on (a sample of) the dataset's users; None when refused."""
+    if len(examples) > 2000:
+        examples = examples.sample(2000, random_state=0)
+    try:
+        return RowScorer(model, examples)
+    except (ValueError, KeyError) as exc:
+        log.warning("scoring single users through the table path: %s", exc)
+        return None
 
 
 def _histogram(reference: np.ndarray, live: np.ndarray, bins: int = 20) -> dict:

@@ -145,17 +145,22 @@ class LiveFeatures:
         late = [r["user_id"] for r in kept if r["_last_ts"] > as_of]
         return [r for r in kept if r["_last_ts"] <= as_of], late, stale
 
+    def moved(self, rows: list[dict], as_of: list[datetime]) -> list[dict]:
+        """Kept rows, each moved to its own reference date (``as_of[i]`` for ``rows[i]``): new dicts."""
+        times = [c for c in TIME_FEATURES if c in self.columns]
+        out = []
+        for row, when in zip(rows, as_of, strict=True):
+            shift = (self._anchor_s - when.replace(tzinfo=UTC).timestamp()) / DAY_SECONDS
+            moved = {c: row[c] for c in self.columns}
+            for c in times:
+                v = moved[c]
+                moved[c] = np.nan if v is None else float(v) - shift
+            out.append(moved)
+        return out
+
     def frame(self, rows: list[dict], as_of: list[datetime]) -> pd.DataFrame:
-        """Kept rows as a feature table, each moved to its own reference date (``as_of[i]`` for ``rows[i]``)."""
-        frame = pd.DataFrame(rows, columns=self._cache_columns()).drop(columns="_last_ts")
-        if frame.empty:
-            return frame
-        seconds = np.array([t.replace(tzinfo=UTC).timestamp() for t in as_of])
-        shift = (self._anchor_s - seconds) / DAY_SECONDS
-        for c in TIME_FEATURES:
-            if c in frame.columns:
-                frame[c] = frame[c].astype("float64").to_numpy() - shift
-        return frame
+        """Kept rows as a feature table, each moved to its own reference date (see :meth:`moved`)."""
+        return pd.DataFrame(self.moved(rows, as_of), columns=self.columns)
 
     def exact(self, users: list[str], as_of: datetime) -> pd.DataFrame:
         """Features of ``users`` as of ``as_of`` from a query compiled for that date (slow: about a second)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from analytics import config
 from analytics.errors import InvalidParameterError
+from analytics.models.row_scoring import one_thread
 from analytics.service.api import DEFAULT_MAX_BODY, JsonLogFormatter, create_app
 from analytics.service.core import ScoringService
 
@@ -64,6 +65,7 @@ def serve(service: ScoringService, keys: set[str], *, host: str = "127.0.0.1", p
 
     configure_logging()
     log = logging.getLogger("marketlens.service")
+    one_thread()  # requests score a few users each: a pool of threads per call only costs (row_scoring)
     stop = threading.Event()
     closed = threading.Lock()
 

@@ -198,3 +198,25 @@ def test_a_new_upload_starts_a_fresh_form(workspace):
     button(at, "Import").click().run()
     no_traceback(at)
     assert [d.name for d in workspace.datasets()] == ["second"]
+
+
+def test_an_import_moves_the_dataset_picker_and_a_stale_choice_cannot_switch_back(workspace, sample_dataset):
+    at = app()
+    picker = next(s for s in at.sidebar.selectbox if s.label == "Dataset")
+    assert picker.value == sample_dataset.id
+    at = upload(at, "shop.csv", GOOD)
+    at.text_input(key="ds_name").set_value("New shop").run()
+    button(at, "Import").click().run()
+    no_traceback(at)
+    new = next(d for d in workspace.datasets() if d.name == "New shop")
+    moved = next(s for s in at.sidebar.selectbox if s.label == "Dataset")
+    assert moved.value == new.id
+    # The app changed the choice, so the box is a new widget: the old one's value (what a browser that has
+    # not seen the rerun yet still sends) no longer belongs to anything that could switch back.
+    assert moved.key != picker.key
+    at.session_state[picker.key] = sample_dataset.id
+    at.run()
+    assert next(s for s in at.sidebar.selectbox if s.label == "Dataset").value == new.id
+    # The user can still pick the old dataset with the new box.
+    next(s for s in at.sidebar.selectbox if s.label == "Dataset").set_value(sample_dataset.id).run()
+    assert next(s for s in at.sidebar.selectbox if s.label == "Dataset").value == sample_dataset.id

@@ -26,6 +26,7 @@ from analytics.jsonable import json_safe
 from analytics.workspace import Dataset, Workspace
 from ui import auth
 
+_DATASET_CHANGES = "_dataset_changes"
 ACTIVE_DATASET = "active_dataset_id"
 CONFIRM_DELETE = "confirm_delete_id"
 LAST_IMPORT = "last_import_id"
@@ -69,7 +70,11 @@ def active_dataset() -> Dataset | None:
     return None
 
 
-def set_active_dataset(dataset_id: str | None) -> None:
+def set_active_dataset(dataset_id: str | None, *, by_user: bool = False) -> None:
+    """Make ``dataset_id`` this session's dataset; ``by_user`` when the user picked it in the sidebar."""
+    previous = st.session_state.get(ACTIVE_DATASET)
+    if not by_user and previous is not None and dataset_id not in (None, previous):
+        st.session_state[_DATASET_CHANGES] = dataset_changes() + 1
     if dataset_id is None:
         st.session_state.pop(ACTIVE_DATASET, None)
         st.query_params.pop(URL_DATASET, None)
@@ -77,6 +82,11 @@ def set_active_dataset(dataset_id: str | None) -> None:
         st.session_state[ACTIVE_DATASET] = dataset_id
         if st.query_params.get(URL_DATASET) != dataset_id:
             st.query_params[URL_DATASET] = dataset_id
+
+
+def dataset_changes() -> int:
+    """How many times the app (an import, say), not the user, changed this session's dataset."""
+    return st.session_state.get(_DATASET_CHANGES, 0)
 
 
 def remember(kind: str, key: tuple, value: Any, *, keep: Callable[[Any], tuple[dict, dict]] | None = None) -> Any:

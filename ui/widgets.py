@@ -42,10 +42,16 @@ def dataset_picker(location=st.sidebar) -> Dataset | None:
     active = state.active_dataset()
     ids = [d.id for d in datasets]
     names = {d.id: f"{d.name} ({count(d.rows, 'event')})" for d in datasets}
-    if st.session_state.get(PICKER) != active.id:
-        st.session_state[PICKER] = active.id
-    location.selectbox("Dataset", ids, format_func=names.get, key=PICKER,
-                       on_change=lambda: state.set_active_dataset(st.session_state[PICKER]))
+    # A new widget key each time the app, not the user, changed the active dataset. After an
+    # import the browser shows the old choice until the rerun reaches it; were the key the same,
+    # a click in that moment (a page link) would send the old choice back as if the user had
+    # picked it, and switch to the old dataset. Under a new key that stale value belongs to a
+    # widget that no longer exists, and is dropped.
+    key = PICKER if not (n := state.dataset_changes()) else f"{PICKER}_{n}"
+    if st.session_state.get(key) != active.id:
+        st.session_state[key] = active.id
+    location.selectbox("Dataset", ids, format_func=names.get, key=key,
+                       on_change=lambda: state.set_active_dataset(st.session_state[key], by_user=True))
     return active
 
 

@@ -6,6 +6,7 @@ then open pages with Playwright using Debian's ``/usr/bin/chromium``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -62,12 +63,11 @@ def server_env() -> dict:
     return {}
 
 
-@pytest.fixture
-def app_server(tmp_path, server_env):
-    """URL of a running app with an empty workspace in ``tmp_path``."""
-    port = free_port()
-    proc = start_server(tmp_path / "ws", port, server_env)
-    url = f"http://127.0.0.1:{port}"
+@contextlib.contextmanager
+def running_server(workspace: Path, port: int, env: dict, host: str = "127.0.0.1"):
+    """An app server on ``port`` once it is healthy (yields its URL, as ``host`` names it); stopped afterwards."""
+    proc = start_server(workspace, port, env)
+    url = f"http://{host}:{port}"
     try:
         wait_healthy(url, proc)
         yield url
@@ -77,6 +77,13 @@ def app_server(tmp_path, server_env):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+def app_server(tmp_path, server_env):
+    """URL of a running app with an empty workspace in ``tmp_path``."""
+    with running_server(tmp_path / "ws", free_port(), server_env) as url:
+        yield url
 
 
 def find_chromium(playwright=None) -> str | None:

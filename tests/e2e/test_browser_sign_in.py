@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests.e2e.conftest import free_port, start_server, wait_healthy
+from tests.e2e.conftest import free_port, running_server
 from tests.e2e.oidc_stub import OidcStub
 
 pytestmark = pytest.mark.e2e
@@ -32,10 +30,8 @@ viewers = ["@agency.example"]
 def test_sign_in_through_an_identity_provider(browser, tmp_path, email, allowed):
     with OidcStub(email=email) as idp:
         port = free_port()
-        proc = start_server(tmp_path / "ws", port, {"STREAMLIT_SECRETS_FILES": str(secrets_file(tmp_path, port, idp))})
-        url = f"http://localhost:{port}"
-        try:
-            wait_healthy(url, proc)
+        env = {"STREAMLIT_SECRETS_FILES": str(secrets_file(tmp_path, port, idp))}
+        with running_server(tmp_path / "ws", port, env, host="localhost") as url:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
             page.set_default_timeout(60_000)
@@ -51,9 +47,3 @@ def test_sign_in_through_an_identity_provider(browser, tmp_path, email, allowed)
                 assert page.get_by_role("heading", name="Upload a behaviour log").count() == 0
             assert idp.logins == 1
             context.close()
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()

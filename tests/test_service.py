@@ -231,3 +231,40 @@ def test_concurrent_requests_share_model_calls_and_get_their_own_results():
     with pytest.raises(ValueError, match="boom"):
         calls.submit("boom")
     assert calls.submit(5) == 10
+
+
+def test_new_users_are_placed_in_the_nearest_saved_segment(served):
+    from analytics import segments
+
+    ws, service, _, clock, model_dir = served
+    ds_id = service.dataset["id"]
+    table = ws.features_table(ds_id)
+    features = ws.read_table(table)
+    result = segments.segment(features, 3, random_state=0, stability_resamples=2)
+    labels = pd.DataFrame({"user_id": result.assignments["user_id"].astype(str),
+                           "segment": result.assignments["segment_name"].astype(str),
+                           "segment_id": result.assignments["segment"].astype(int)})
+    ws.put_result(ds_id, "segmentation", "kmeans_3", {"result": result.to_dict(), "features_table": table},
+                  {"labels": labels})
+    placed_service = ScoringService.open(model_dir, ws, clock=clock, segmentation="kmeans_3")
+    try:
+        client = TestClient(create_app(placed_service, {KEY}, max_body=2_000_000))
+        known = labels["user_id"].iloc[0]
+        newcomer = [{"user_id": "brand-new", "event_time": f"2025-05-{d:02d}T10:00:00Z", "event": e,
+                     "amount": 40.0 if e == "purchase" else None}
+                    for d, e in [(1, "page_view"), (2, "view_item"), (2, "purchase"), (9, "page_view")]]
+        assert client.post("/v1/events", json=newcomer, headers=AUTH).status_code == 200
+        assert client.post("/v1/events", json=[{"user_id": known, "event_time": "2025-05-03T10:00:00Z",
+                                                "event": "page_view"}], headers=AUTH).status_code == 200
+        got = {s["user_id"]: s for s in client.post("/v1/score", json={"user_ids": ["brand-new", known]},
+                                                     headers=AUTH).json()["scores"]}
+        # A user of the saved segmentation keeps the segment saved for them.
+        assert got[known]["segment"] == labels.set_index("user_id").loc[known, "segment"]
+        assert got[known]["segment_placed"] is False
+        # A new user goes where the Segments page's own rule would put them, by their features now.
+        rows, _ = placed_service.live.rows(["brand-new"], clock())
+        want = segments.assign_segments(result, features, rows)["brand-new"]
+        assert got["brand-new"]["segment"] == want and got["brand-new"]["segment_placed"] is True
+        assert want in set(result.names)
+    finally:
+        placed_service.close()

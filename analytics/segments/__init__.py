@@ -16,7 +16,7 @@ run and its result), ``maps`` (t-SNE, UMAP, PCA) and ``umap_loader``.
 
 from __future__ import annotations
 
-from analytics.segments.assign import assign_segments
+from analytics.segments.assign import SegmentPlacer, assign_segments
 from analytics.segments.clustering import METHODS
 from analytics.segments.describe import name_segments, segment_kpis
 from analytics.segments.features import (
@@ -35,7 +35,7 @@ from analytics.segments.rfm import rfm_scores, rfm_segment
 from analytics.segments.segment import SegmentationResult, rename_segments, segment
 from analytics.segments.umap_loader import load_umap
 
-__all__ = ["DEFAULT_FEATURES", "DEFAULT_MAX_POINTS", "MAP_METHODS", "METHODS", "SCALINGS", "assign_segments",
+__all__ = ["DEFAULT_FEATURES", "DEFAULT_MAX_POINTS", "MAP_METHODS", "METHODS", "SCALINGS", "SegmentPlacer", "assign_segments",
            "choose_features", "embed", "Embedding", "feature_label", "FeatureChoice", "k_sweep", "KSweepResult",
            "load_umap", "name_segments", "numeric_candidates", "prepare", "Prepared", "Preprocessing", "recommend_k",
            "rename_segments", "rfm_grid_table", "rfm_scores", "rfm_segment", "segment", "segment_kpis",

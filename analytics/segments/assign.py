@@ -38,14 +38,29 @@ def assign_segments(result: SegmentationResult, fitted_on: pd.DataFrame, feature
     InvalidParameterError
         ``features`` lacks a column the segments were made from.
     """
-    missing = [c for c in result.columns if c not in features.columns and c != "events_per_session"]
-    if missing:
-        raise InvalidParameterError(f"The users to place lack {', '.join(missing)}, which the segments were made "
-                                    "from; compute their features with the same settings.")
-    if result.method == "rfm":  # the same score boundaries, not the new users' own fifths
-        scores = rfm_scores(features, result.rules["edges"])
-        return pd.Series(scores["segment_name"].to_numpy(), index=scores["user_id"].to_numpy())
-    prep = prepare(fitted_on, result.columns, Preprocessing.from_dict(result.preprocessing))
-    X = prep.pipeline.transform(feature_frame(features, result.columns).to_numpy(dtype=float))
-    labels = nearest_centre(X, np.asarray(result.centers, dtype=float))
-    return pd.Series(np.asarray(result.names, dtype=object)[labels], index=features["user_id"].astype(str).to_numpy())
+    return SegmentPlacer(result, fitted_on).place(features)
+
+
+class SegmentPlacer:
+    """:func:`assign_segments` with the preprocessing fitted once, for placing users again and again
+    (a scoring service placing each new user as they are scored)."""
+
+    def __init__(self, result: SegmentationResult, fitted_on: pd.DataFrame):
+        self.result = result
+        self._prep = None if result.method == "rfm" else prepare(
+            fitted_on, result.columns, Preprocessing.from_dict(result.preprocessing)).pipeline
+
+    def place(self, features: pd.DataFrame) -> pd.Series:
+        """user_id -> segment name of each user of ``features`` (see :func:`assign_segments`)."""
+        result = self.result
+        missing = [c for c in result.columns if c not in features.columns and c != "events_per_session"]
+        if missing:
+            raise InvalidParameterError(f"The users to place lack {', '.join(missing)}, which the segments were "
+                                        "made from; compute their features with the same settings.")
+        if self._prep is None:  # RFM: the same score boundaries, not the new users' own fifths
+            scores = rfm_scores(features, result.rules["edges"])
+            return pd.Series(scores["segment_name"].to_numpy(), index=scores["user_id"].to_numpy())
+        X = self._prep.transform(feature_frame(features, result.columns).to_numpy(dtype=float))
+        labels = nearest_centre(X, np.asarray(result.centers, dtype=float))
+        return pd.Series(np.asarray(result.names, dtype=object)[labels],
+                         index=features["user_id"].astype(str).to_numpy())

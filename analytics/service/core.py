@@ -19,12 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from analytics.errors import DatasetNotFoundError, InvalidParameterError, ModelCompatibilityError, NoDataError
 from analytics.jsonable import json_safe
 from analytics.models.persistence import TrainedModel, load_model
 from analytics.models.row_scoring import RowScorer
 from analytics.models.scoring import score, score_dataset
+from analytics.segments import SegmentationResult, SegmentPlacer
 from analytics.service.batching import SharedCalls
 from analytics.service.events import EventSchema, EventValidationError, parse_body, validate_events
 from analytics.service.features import LiveFeatures
@@ -77,7 +79,8 @@ class ScoringService:
         self._latest_lock = threading.Lock()
         self._model_calls = SharedCalls(self._score_together)
         self.rows: RowScorer | None = None  # the fast path for kept rows, when the model allows it
-        self.segments: dict[str, str] = {}
+        self.segments: dict[str, str] = {}  # user -> segment in the attached saved segmentation
+        self.placer: SegmentPlacer | None = None  # places the users it does not contain
 
     @classmethod
     def open(cls, model_dir: str | Path, ws, dataset: str | None = None, *, history: bool = False,
@@ -133,7 +136,7 @@ class ScoringService:
         service = cls(model, meta, schema, live, store, reference.to_numpy(dtype=float), folder, clock)
         service.rows = _row_scorer(model, ws.features(ds.id, params))
         if segmentation:
-            service.segments = _segment_names(ws, ds, segmentation)
+            service.segments, service.placer = _saved_segments(ws, ds, segmentation, live.columns)
         return service
 
     # events in
@@ -198,12 +201,14 @@ class ScoringService:
         scores = np.concatenate([part[1] for part in parts])
         records = [r for part in parts for r in part[2]]
         pct = 100.0 * np.searchsorted(self.reference, scores, side="left") / max(1, len(self.reference))
+        segments = self._segments(ids, records)
         out = []
         for u, s, p, rec in zip(ids, scores, pct, records, strict=True):
             row = {"user_id": u, "score": float(s), "percentile": round(float(p), 2), "as_of": when.isoformat(),
-                   "pending_events": u in stale, "segment": self.segments.get(u)}
+                   "pending_events": u in stale, "segment": segments.get(u),
+                   "segment_placed": u in segments and u not in self.segments}
             if with_features:
-                row["features"] = json_safe(rec)
+                row["features"] = json_safe({c: rec[c] for c in self.model.feature_kinds})
             out.append(row)
         self._remember(out)
         self.metrics.count("scores", len(out))
@@ -211,8 +216,18 @@ class ScoringService:
 
     def _score_frame(self, frame) -> tuple[list[str], np.ndarray, list[dict]]:
         scored = score(self.model, frame)
-        return (scored["user_id"].tolist(), scored["score"].to_numpy(dtype=float),
-                frame[list(self.model.feature_kinds)].to_dict("records"))
+        return scored["user_id"].tolist(), scored["score"].to_numpy(dtype=float), frame.to_dict("records")
+
+    def _segments(self, ids: list[str], records: list[dict]) -> dict[str, str]:
+        """Segment of each user: as saved, or (users the segmentation does not contain) the nearest one now."""
+        found = {u: self.segments[u] for u in ids if u in self.segments}
+        new = [rec for u, rec in zip(ids, records, strict=True) if u not in found]
+        if new and self.placer is not None:
+            try:
+                found.update(self.placer.place(pd.DataFrame(new)).to_dict())
+            except (InvalidParameterError, ValueError) as exc:  # a user's features the segments cannot use
+                log.warning("users not placed in segments: %s", exc)
+        return found
 
     def _score_together(self, items: list[tuple[list[dict], datetime]]) -> list:
         """One model call for the kept rows of several requests, each moved to its own date; split again."""
@@ -222,8 +237,7 @@ class ScoringService:
             ids, scores, records = self._score_frame(self.live.frame(rows, dates))
         else:
             moved = self.live.moved(rows, dates)
-            ids, scores = [r["user_id"] for r in moved], self.rows.scores(moved)
-            records = [{c: r[c] for c in self.model.feature_kinds} for r in moved]
+            ids, scores, records = [r["user_id"] for r in moved], self.rows.scores(moved), moved
         out, start = [], 0
         for kept, _ in items:
             end = start + len(kept)
@@ -294,8 +308,9 @@ def _histogram(reference: np.ndarray, live: np.ndarray, bins: int = 20) -> dict:
     return {"edges": edges.round(3).tolist(), "reference": ref.round(5).tolist(), "live": cur.round(5).tolist()}
 
 
-def _segment_names(ws, ds, name: str) -> dict[str, str]:
-    """user_id -> segment name of a saved segmentation (by its name as saved or as typed)."""
+def _saved_segments(ws, ds, name: str, live_columns: list[str]) -> tuple[dict[str, str], SegmentPlacer | None]:
+    """user_id -> segment name of a saved segmentation (by its name as saved or as typed), and what places
+    other users in it (None when the live features lack what the segments were made from)."""
     from analytics.workspace.store import safe_key
 
     saved = {r.key for r in ws.results(ds.id, "segmentation")}
@@ -303,8 +318,18 @@ def _segment_names(ws, ds, name: str) -> dict[str, str]:
     if key not in saved:
         raise InvalidParameterError(f"There is no saved segmentation '{name}' for '{ds.name}'; saved: "
                                     f"{', '.join(sorted(saved)) or 'none (Segments page, Save segmentation)'}.")
-    labels = ws.result(ds.id, "segmentation", key).frames["labels"]
-    return dict(zip(labels["user_id"].astype(str), labels["segment"].astype(str), strict=True))
+    stored = ws.result(ds.id, "segmentation", key)
+    labels = stored.frames["labels"]
+    names = dict(zip(labels["user_id"].astype(str), labels["segment"].astype(str), strict=True))
+    placer = None
+    if "result" in stored.meta:
+        result = SegmentationResult.from_dict(stored.meta["result"], labels.rename(
+            columns={"segment": "segment_name", "segment_id": "segment"}))
+        if set(result.columns) - {"events_per_session"} <= set(live_columns):
+            placer = SegmentPlacer(result, ws.read_table(stored.meta["features_table"]))
+        else:
+            log.warning("new users get no segment: the segments use features the model's settings do not give")
+    return names, placer
 
 
 def _find_dataset(ws, name_or_id: str | None, model: TrainedModel):

@@ -99,7 +99,7 @@ class ScoringService:
             Copy the dataset's events into the live store first (once; duplicates are skipped).
         segmentation : str, optional
             A segmentation saved for the dataset (Segments page): each answer names the user's
-            segment in it (users it does not contain, e.g. new ones, get none).
+            segment in it (users it does not contain, e.g. new ones, are placed in the nearest segment).
         """
         model = load_model(model_dir)
         if model.value_features:

@@ -274,7 +274,10 @@ def _estimator(key: str, n_train: int, balance: bool, random_state: int):
         return GaussianNB()
     if key == "lr":
         from sklearn.linear_model import LogisticRegression
-        return LogisticRegression(C=1.0, max_iter=1000, class_weight=cw)
+        # Newton-Cholesky: many more users than columns, the case it is made for. On the 10M-event log's
+        # 149k users 5-fold took half the time of lbfgs, and lbfgs had stopped short of the optimum
+        # (AUC 0.91004 against 0.91020).
+        return LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=1000, class_weight=cw)
     if key == "tree":
         from sklearn.tree import DecisionTreeClassifier
         return DecisionTreeClassifier(max_depth=8, min_samples_leaf=20, class_weight=cw, random_state=random_state)

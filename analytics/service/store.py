@@ -44,8 +44,10 @@ class EventStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.schema = schema
-        # The workspace's memory limit and spill folder, not DuckDB's default of 80% of the machine.
-        self.con = duckdb.connect(str(path), config=engine_settings(path.parent / "spill"))
+        # The workspace's memory limit and spill folder, not DuckDB's default of 80% of the machine; one
+        # thread: each query is small (a batch of events or of users), and a refresh on every core made
+        # the requests waiting for the model queue behind it.
+        self.con = duckdb.connect(str(path), config=engine_settings(path.parent / "spill") | {"threads": 1})
         self._write = threading.Lock()
         self._create()
 

@@ -45,8 +45,8 @@ class EventStore:
         self.path = path
         self.schema = schema
         # The workspace's memory limit and spill folder, not DuckDB's default of 80% of the machine; one
-        # thread: each query is small (a batch of events or of users), and a refresh on every core made
-        # the requests waiting for the model queue behind it.
+        # thread: each query is small (a batch of events or of users), so one is enough and the other
+        # cores stay free for the requests.
         self.con = duckdb.connect(str(path), config=engine_settings(path.parent / "spill") | {"threads": 1})
         self._write = threading.Lock()
         self._create()

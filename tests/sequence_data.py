@@ -80,6 +80,12 @@ def hidden_signal_events(n_users: int, *, seed: int = 0, min_events: int = 12, m
         times.append(t)
         kinds.append(types)
         amounts.append(np.where(types == "purchase", np.round(rng.lognormal(3.5, 0.5, n), 2), np.nan))
+        if rng.random() < 0.3 or u == 0:  # activity after the cutoff that is not a purchase (user 0: till the end)
+            users.append(np.array([u]))
+            times.append(np.array([cutoff_s + (HORIZON_DAYS + 1) * 86400 if u == 0
+                                   else cutoff_s + rng.uniform(0, HORIZON_DAYS + 1) * 86400]))
+            kinds.append(np.array(["visit"], dtype=object))
+            amounts.append(np.array([np.nan]))
         if buys[u]:
             users.append(np.array([u]))
             times.append(np.array([cutoff_s + rng.uniform(1, HORIZON_DAYS - 1) * 86400]))

@@ -71,6 +71,10 @@ def iter_train(training: TrainingSet, models: Sequence[str] = DEFAULT_MODELS, *,
         before any training (not at the first ``next``).
     """
     keys = _check_models(models)
+    if any(MODELS[k].sequence for k in keys):
+        from analytics.sequences import require_torch
+
+        require_torch()  # say how to install it before any model runs
     check_classes(training.y, n_folds, training.target)
     if out_of_time is not None:
         _check_oot(training, out_of_time)
@@ -92,9 +96,17 @@ def _iter_train(training: TrainingSet, keys: list[str], n_folds: int, out_of_tim
     oot = None
     if out_of_time is not None:
         oot = (prepare_features(out_of_time.X, kinds), out_of_time.y, out_of_time.target.cutoff)
+    shared: dict = {}  # the sequence network's outer-fold scores, reused by agg+seq
     for i, key in enumerate(keys):
-        yield cross_validate(key, Xp, training, kinds, folds, params.get(key), balance_classes, random_state,
-                             within(progress, i / len(keys), (i + 1) / len(keys)), oot)
+        stage = within(progress, i / len(keys), (i + 1) / len(keys))
+        if MODELS[key].sequence:
+            from analytics.sequences.propensity import cross_validate_sequence
+
+            yield cross_validate_sequence(key, Xp, training, kinds, folds, params.get(key), random_state, stage,
+                                          shared, out_of_time=out_of_time is not None)
+        else:
+            yield cross_validate(key, Xp, training, kinds, folds, params.get(key), balance_classes, random_state,
+                                 stage, oot)
 
 
 def train_models(training: TrainingSet, models: Sequence[str] = DEFAULT_MODELS, *, n_folds: int = 5,
@@ -127,15 +139,11 @@ def cross_validate(key: str, Xp: pd.DataFrame, training: TrainingSet, kinds: dic
                    params: dict | None, balance: bool, random_state: int,
                    progress: Progress | None, oot: tuple | None) -> ModelResult:
     """Cross-validate one model on given folds (``Xp`` prepared with :func:`prepare_features`)."""
-    from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
-
     spec = MODELS[key]
     y = training.y
     res = ModelResult(key=key, name=spec.name, base_rate=float(y.mean()), n_users=len(y), n_folds=len(folds),
                       params=dict(params or {}))
     t_start = time.perf_counter()
-    oof = np.full(len(y), np.nan)
-    aucs, aps, losses, skipped = [], [], [], 0
     fold_scores: dict[int, np.ndarray] = {}
 
     def run_fold(i: int) -> tuple[np.ndarray, int, float]:
@@ -148,22 +156,11 @@ def cross_validate(key: str, Xp: pd.DataFrame, training: TrainingSet, kinds: dic
 
     try:
         for done, (i, (p, n_fit, fit_s)) in enumerate(_map_folds(run_fold, len(folds), fold_workers(key, len(y)))):
-            te = folds[i][1]
             res.fit_seconds += fit_s
-            oof[te] = p
             fold_scores[i] = p
             res.train_rows = max(res.train_rows, n_fit)
             if progress:
                 progress((done + 1) / len(folds), f"{spec.name}: fold {done + 1} of {len(folds)}")
-        # Metrics in fold order, whatever order the folds finished in.
-        for i, (_, te) in enumerate(folds):
-            yt, p = y[te], fold_scores[i]
-            losses.append(float(log_loss(yt, p, labels=[0, 1])))
-            if 0 < yt.sum() < len(yt):
-                aucs.append(float(roc_auc_score(yt, p)))
-                aps.append(float(average_precision_score(yt, p)))
-            else:
-                skipped += 1
         if oot is not None:
             res.out_of_time = _out_of_time(key, oot, Xp, y, kinds, params, balance, random_state,
                                            training.target.cutoff)
@@ -173,6 +170,29 @@ def cross_validate(key: str, Xp: pd.DataFrame, training: TrainingSet, kinds: dic
         res.error = f"{spec.name} could not be trained on this data ({type(exc).__name__}: {exc})."
         res.seconds = time.perf_counter() - t_start
         return res
+    finish_result(res, y, folds, fold_scores, spec.why_sample)
+    res.seconds = time.perf_counter() - t_start
+    return res
+
+
+def finish_result(res: ModelResult, y: np.ndarray, folds: list, fold_scores: dict[int, np.ndarray],
+                  why_sample: str = "") -> ModelResult:
+    """Fill a result's metrics, curves and out-of-fold scores from each fold's test scores (any model kind)."""
+    from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
+
+    oof = np.full(len(y), np.nan)
+    aucs, aps, losses, skipped = [], [], [], 0
+    # Metrics in fold order, whatever order the folds finished in.
+    for i, (_, te) in enumerate(folds):
+        yt, p = y[te], fold_scores[i]
+        oof[te] = p
+        losses.append(float(log_loss(yt, p, labels=[0, 1])))
+        if 0 < yt.sum() < len(yt):
+            aucs.append(float(roc_auc_score(yt, p)))
+            aps.append(float(average_precision_score(yt, p)))
+        else:
+            skipped += 1
+    spec_name = res.name
     res.auc_folds = [round(a, 6) for a in aucs]
     if aucs:
         res.auc_mean, res.auc_std = float(np.mean(aucs)), float(np.std(aucs))
@@ -190,10 +210,9 @@ def cross_validate(key: str, Xp: pd.DataFrame, training: TrainingSet, kinds: dic
         res.roc = roc_points(y[seen], oof[seen])
         res.pr = pr_points(y[seen], oof[seen])
     if res.train_rows < max(len(tr) for tr, _ in folds):
-        res.sample_note = (f"{spec.name} trained on a sample of {res.train_rows:,} of the "
+        res.sample_note = (f"{spec_name} trained on a sample of {res.train_rows:,} of the "
                            f"{max(len(tr) for tr, _ in folds):,} users in each training fold "
-                           f"({spec.why_sample}); its scores cover all {len(y):,} users.")
-    res.seconds = time.perf_counter() - t_start
+                           f"({why_sample}); its scores cover all {len(y):,} users.")
     return res
 
 

@@ -33,11 +33,16 @@ Models page's Stop button cancels (Streamlit raises its own control exception
 from the next progress update), and how a caller can cancel by raising
 :class:`TrainingCancelled`.
 
-Determinism: the same seed, data and thread count give the same weights
-(``torch.manual_seed`` before building and before each epoch's batch order, no
-non-deterministic kernels on CPU). Folds therefore train one after another.
-Torch runs on :func:`torch_threads` intra-op threads (at most 2 unless
-``MARKETLENS_MODEL_THREADS`` says more), so the app stays responsive.
+Determinism: the same seed, data and thread count give the same weights: the
+weights are initialised under a lock right after ``torch.manual_seed(seed)``,
+the batch order comes from a numpy generator of the same seed, and the default
+dropout is 0 (dropout would draw from torch's process-wide generator, which
+folds trained concurrently on several Python threads would share).
+Torch runs on :func:`torch_threads` intra-op threads: one unless
+``MARKETLENS_MODEL_THREADS`` says more, because OpenMP threads busy-wait and on
+a shared machine two of them made a training step 25 times slower (5.9 s instead
+of 0.23 s for 256 users x 60 events at load 4 on 2 cores); parallelism comes from
+training two folds at once instead (:mod:`analytics.sequences.propensity`).
 """
 
 from __future__ import annotations
@@ -64,10 +69,12 @@ nn = torch.nn
 
 KINDS = ("gru", "transformer")
 PROGRESS_EVERY_S = 1.0
-DEFAULT_THREADS = 2
+DEFAULT_THREADS = 1
 SCORE_BATCH = 1024
 
 _THREADS_LOCK = threading.RLock()
+_THREADS_DEPTH = 0
+_THREADS_BEFORE = 1
 
 
 class TrainingCancelled(BaseException):  # noqa: N818 - it is a signal, not an error
@@ -86,7 +93,7 @@ class EncoderConfig:
     numeric_dim: int = 16
     hidden: int = 64
     heads: int = 4
-    dropout: float = 0.1
+    dropout: float = 0.0
     max_len: int = 200
     n_numeric: int = len(NUMERIC_INPUTS)
 
@@ -254,20 +261,30 @@ def tensors(batch: Batch) -> tuple:
 
 
 def torch_thread_count() -> int:
-    """Intra-op threads for torch: ``MARKETLENS_MODEL_THREADS`` if set, else at most :data:`DEFAULT_THREADS`."""
+    """Intra-op threads for torch: ``MARKETLENS_MODEL_THREADS`` if set, else :data:`DEFAULT_THREADS` (1)."""
     return config.model_threads_setting() or max(1, min(DEFAULT_THREADS, os.cpu_count() or 1))
 
 
 @contextmanager
 def torch_threads(n: int | None = None) -> Iterator[None]:
-    """Run torch on ``n`` threads (default :func:`torch_thread_count`) inside the block, then restore the setting."""
+    """Run torch on ``n`` threads (default :func:`torch_thread_count`) inside the block, then restore the setting.
+
+    Nested or concurrent blocks (folds trained on several Python threads) keep the
+    count the outermost block set; the setting is restored when the last one ends.
+    """
+    global _THREADS_DEPTH, _THREADS_BEFORE
     with _THREADS_LOCK:
-        before = torch.get_num_threads()
-        torch.set_num_threads(n or torch_thread_count())
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
+        if _THREADS_DEPTH == 0:
+            _THREADS_BEFORE = torch.get_num_threads()
+            torch.set_num_threads(n or torch_thread_count())
+        _THREADS_DEPTH += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_DEPTH -= 1
+            if _THREADS_DEPTH == 0:
+                torch.set_num_threads(_THREADS_BEFORE)
 
 
 # --- training ---------------------------------------------------------------------------------------------------
@@ -309,7 +326,6 @@ def fit_network(model: nn.Module, seqs: Sequences, train_rows: np.ndarray, val_r
     if len(train_rows) == 0:
         raise InvalidParameterError("There are no users to train the sequence network on.")
     with torch_threads():
-        torch.manual_seed(train.seed)
         rng = np.random.default_rng(train.seed)
         optimizer = torch.optim.AdamW(model.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay)
         best_loss, best_state, since_best = math.inf, None, 0

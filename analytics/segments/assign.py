@@ -38,6 +38,10 @@ def assign_segments(result: SegmentationResult, fitted_on: pd.DataFrame, feature
     InvalidParameterError
         ``features`` lacks a column the segments were made from.
     """
+    if result.space != "features":
+        raise InvalidParameterError(
+            "This segmentation was found in behaviour-sequence embeddings, so other users cannot be placed in it "
+            "from their features alone. Use a segmentation made on the aggregate features here.")
     missing = [c for c in result.columns if c not in features.columns and c != "events_per_session"]
     if missing:
         raise InvalidParameterError(f"The users to place lack {', '.join(missing)}, which the segments were made "

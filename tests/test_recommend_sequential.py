@@ -127,3 +127,17 @@ def test_without_pytorch_it_is_not_offered_and_the_evaluation_says_how_to_instal
     assert "pip install -r requirements-deep.txt" in result.skipped["gru4rec"]
     with pytest.raises(DeepLearningUnavailableError, match="requirements-deep.txt"):
         make_model("gru4rec").fit(chains)
+
+
+def test_cli_compares_it_and_reports_it_as_json(tmp_path, capsys):
+    import json
+
+    from analytics.cli import main
+
+    log = tmp_path / "log.csv"
+    chain_events(200, seed=2).to_csv(log, index=False)
+    code = main(["recommend", str(log), "--models", "pop,gru4rec", "--n", "1", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["models"]) == {"pop", "gru4rec"} and report["skipped"] == {}
+    assert report["models"]["gru4rec"]["label"] == "Sequence (GRU4Rec-style)"

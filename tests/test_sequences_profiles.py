@@ -115,3 +115,23 @@ def test_without_pytorch_the_message_says_how_to_install(groups, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(DeepLearningUnavailableError, match="pip install -r requirements-deep.txt"):
         profiles_from_frame(events, settings=SETTINGS)
+
+
+def test_cli_segments_on_sequence_embeddings(groups, tmp_path, capsys):
+    import json
+
+    from analytics.cli import main
+
+    events, group, _ = groups
+    log = tmp_path / "log.csv"
+    events.assign(amount=np.where(events["event"] == "cart", 10.0, np.nan)).to_csv(log, index=False)
+    out = tmp_path / "segments.csv"
+    assert main(["segment", str(log), "--k", "2", "--space", "sequence", "-o", str(out), "--json"]) == 0
+    brief = json.loads(capsys.readouterr().out)
+    assert brief["space"] == "sequence" and brief["sequence_profiles"]["users_trained"] > 0
+    table = pd.read_csv(out)
+    assert len(table) == 240 and set(table["segment_id"]) == {0, 1}
+    features = tmp_path / "features.csv"
+    pd.DataFrame({"user_id": ["a", "b"], "recency_days": [1, 2], "frequency": [1, 3]}).to_csv(features, index=False)
+    assert main(["segment", str(features), "--space", "sequence", "-o", str(out)]) == 2
+    assert "give the behaviour log" in capsys.readouterr().err

@@ -55,9 +55,36 @@ class TrainingRun:
 
 
 def catalogue() -> dict[str, str]:
-    """Model key -> name, cheapest first."""
+    """Model key -> name of the models that can run here, cheapest first (sequence models need PyTorch)."""
     table = models.available_models()
-    return dict(zip(table["key"], table["model"]))
+    unavailable = unavailable_models()
+    return {k: name for k, name in zip(table["key"], table["model"]) if k not in unavailable}
+
+
+def unavailable_models() -> dict[str, str]:
+    """Model key -> name of the catalogue's models that cannot run on this installation (no PyTorch)."""
+    from analytics.sequences import torch_available
+
+    if torch_available():
+        return {}
+    return {k: models.MODELS[k].name for k in models.SEQUENCE_MODELS}
+
+
+def unavailable_note() -> str | None:
+    """Why some models are not offered, and the command that enables them (None when all are)."""
+    from analytics.sequences import INSTALL_HINT
+
+    missing = unavailable_models()
+    if not missing:
+        return None
+    return f"Not available here: {', '.join(missing.values())}. {INSTALL_HINT}"
+
+
+def model_notes(keys: list[str]) -> list[str]:
+    """A sentence on each chosen sequence model: what it reads and what to expect."""
+    return [f"{models.MODELS[k].name}: {models.MODELS[k].about}. Slower than the others (a few minutes on 50,000 "
+            "users); the chart shows whether it beats the aggregates on this data." for k in keys
+            if k in models.MODELS and models.MODELS[k].sequence]
 
 
 def training_set(ds: Dataset, target: models.TargetDefinition, value_features: bool = False) -> models.TrainingSet:

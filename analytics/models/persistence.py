@@ -147,7 +147,7 @@ def fit_model(training: TrainingSet, key: str, *, params: dict | None = None, cv
 
         network, pipe, sequence = fit_sequence_model(training, key, params, random_state, kinds)
         kinds = kinds | {SCORE_COLUMN: "number"} if pipe is not None else {}
-        idx = np.arange(training.n_users)
+        idx = np.arange(sequence["network_users"])
     else:
         Xp = prepare_features(training.X, kinds)
         pipe, idx = fit_one(key, kinds, Xp, training.y, np.arange(training.n_users), params=params,

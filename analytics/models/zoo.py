@@ -18,7 +18,8 @@ key       model                           scale  class weight  trains on at most
 Two more keys read each user's events instead of (or beside) the aggregates:
 ``seq`` ("Sequence network": a GRU over the most recent 200 events up to the
 cutoff) and ``agg+seq`` ("Aggregates + sequence": gradient boosting on the
-features plus the network's cross-fitted score). They need PyTorch
+features plus the network's cross-fitted score; its networks train on at
+most 20,000 users of a fold like ``seq``, the booster on all). They need PyTorch
 (``requirements-deep.txt``), the events of the dataset, and are never in
 :data:`DEFAULT_MODELS`; see :mod:`analytics.sequences.propensity` for how they
 are trained on the same folds without any test label reaching them.
@@ -107,7 +108,7 @@ RF_MAX_SAMPLES = 20_000
 
 RF_TREES = 60
 
-SAMPLE_CAPS: dict[str, int] = {"svm": 5_000, "knn": 20_000, "mlp": 20_000, "rf": 100_000}
+SAMPLE_CAPS: dict[str, int] = {"svm": 5_000, "knn": 20_000, "mlp": 20_000, "rf": 100_000, "seq": 20_000}
 
 DEFAULT_MODELS: tuple[str, ...] = ("lr", "rf", "hgb")
 
@@ -145,7 +146,8 @@ MODELS: dict[str, ModelSpec] = {s.key: s for s in (
               "training time grows with users times passes over the data"),
     ModelSpec("svm", "SVM (RBF kernel)", True, True, 7,
               "training time grows with the square of the number of users"),
-    ModelSpec("seq", "Sequence network", False, False, 8, sequence=True,
+    ModelSpec("seq", "Sequence network", False, False, 8, "every epoch passes over every event of every user",
+              sequence=True,
               about="a recurrent network (GRU) reading each user's last 200 events in order: event type, product, "
                     "time since the previous event, amount, hour and weekday"),
     ModelSpec("agg+seq", "Aggregates + sequence", False, False, 9, sequence=True,

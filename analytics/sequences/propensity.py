@@ -49,11 +49,11 @@ import numpy as np
 import pandas as pd
 
 from analytics.errors import InvalidParameterError, MarketLensError
-from analytics.models.fitting import fit_pipeline, positive_scores
+from analytics.models.fitting import fit_pipeline, positive_scores, training_rows
 from analytics.models.results import ModelResult
 from analytics.models.training import finish_result
 from analytics.models.training_set import TrainingSet
-from analytics.models.zoo import MODELS, make_pipeline, model_threads, prepare_features
+from analytics.models.zoo import MODELS, SAMPLE_CAPS, make_pipeline, model_threads, prepare_features
 from analytics.progress import Progress, within
 from analytics.sequences import encoder as enc
 from analytics.sequences.tokens import Sequences
@@ -131,7 +131,8 @@ def cross_validate_sequence(key: str, Xp: pd.DataFrame, training: TrainingSet, k
         if cached is not None:
             return cached
         tr, te = folds[i]
-        net, history = enc.fit_classifier(seqs, y, tr, encoder, _seeded(train, random_state + i), report,
+        net, history = enc.fit_classifier(seqs, y, network_rows(tr, y, random_state + i), encoder,
+                                          _seeded(train, random_state + i), report,
                                           label=f"{spec.name}, fold {i + 1} of {len(folds)}")
         histories.setdefault(i, []).append(history)
         p = enc.predict_proba(net, seqs, te)
@@ -152,16 +153,19 @@ def cross_validate_sequence(key: str, Xp: pd.DataFrame, training: TrainingSet, k
 
     fold_scores: dict[int, np.ndarray] = {}
     try:
-        for done, (i, p) in enumerate(run_folds(run_fold, len(folds), fold_workers(len(folds)), progress)):
+        for i, p in run_folds(run_fold, len(folds), fold_workers(len(folds)), progress, spec.name):
             fold_scores[i] = p
-            say((done + 1) / len(folds), f"{spec.name}: fold {done + 1} of {len(folds)}")
     except MarketLensError as exc:
         res.error = f"{spec.name} could not be trained on this data: {exc}"
         res.seconds = time.perf_counter() - t_start
         return res
     res.fit_seconds = time.perf_counter() - t_start
-    res.train_rows = max(len(tr) for tr, _ in folds)
-    finish_result(res, y, folds, fold_scores)
+    res.train_rows = max(len(tr) for tr, _ in folds) if key == "agg+seq" else \
+        max(len(network_rows(tr, y, random_state + i)) for i, (tr, _) in enumerate(folds))
+    finish_result(res, y, folds, fold_scores, spec.why_sample)
+    if key == "agg+seq" and any(len(network_rows(tr, y, 0)) < len(tr) for tr, _ in folds):
+        res.sample_note = (f"Its sequence networks trained on a sample of {SAMPLE_CAPS['seq']:,} users of each "
+                           "training fold (every epoch passes over every event of every user); the booster on all.")
     kept = [h.best_epoch for i in sorted(histories) for h in histories[i][:1]]
     if kept:
         res.notes.append(f"Early stopping kept epoch {', '.join(map(str, kept))} (of at most {train.max_epochs}) "
@@ -188,11 +192,17 @@ def cross_fitted_scores(seqs: Sequences, y: np.ndarray, rows: np.ndarray, encode
     out = np.zeros(len(rows))
     splitter = StratifiedKFold(n_splits=INNER_FOLDS, shuffle=True, random_state=train.seed)
     for j, (a, b) in enumerate(splitter.split(np.zeros(len(rows)), y[rows])):
-        net, _ = enc.fit_classifier(seqs, y, rows[a], encoder, _seeded(train, train.seed + j),
+        net, _ = enc.fit_classifier(seqs, y, network_rows(rows[a], y, train.seed + j), encoder,
+                                    _seeded(train, train.seed + j),
                                     within(progress, j / INNER_FOLDS, (j + 1) / INNER_FOLDS),
                                     label=f"{label} (inner {j + 1} of {INNER_FOLDS})")
         out[b] = enc.predict_proba(net, seqs, rows[b])
     return out
+
+
+def network_rows(rows: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    """The users a network trains on: all of ``rows``, or a stratified sample of ``SAMPLE_CAPS["seq"]``."""
+    return training_rows("seq", np.asarray(rows, dtype=np.int64), y, seed)
 
 
 def score_frame(p: np.ndarray) -> pd.DataFrame:
@@ -219,29 +229,38 @@ def _seeded(train: enc.TrainConfig, seed: int) -> enc.TrainConfig:
 
 
 def run_folds(run_fold: Callable[[int, Progress], np.ndarray], n_folds: int, workers: int,
-              progress: Progress | None) -> Iterator[tuple[int, np.ndarray]]:
+              progress: Progress | None, name: str = "Sequence network") -> Iterator[tuple[int, np.ndarray]]:
     """``(fold, run_fold(fold, report))`` as folds finish, on ``workers`` threads (one torch thread each).
+
+    ``progress`` gets the share of all folds' work done (never going back) and each
+    fold's messages, then "<name>: fold k of n" as each finishes.
 
     Workers never call ``progress`` themselves (a Streamlit page can only be updated
     from its own thread): their reports are queued and passed on here, in the
     calling thread. When ``progress`` raises (cancellation), every worker stops at
     its next report and the exception propagates.
     """
+    fractions = [0.0] * n_folds
+    shown = [0.0]
+
+    def tell(i: int, f: float, msg: str) -> None:
+        fractions[i] = max(fractions[i], min(1.0, f))
+        shown[0] = max(shown[0], sum(fractions) / n_folds)
+        if progress:
+            progress(shown[0], msg)
+
     if workers <= 1:
-        fractions = [0.0] * n_folds
         with enc.torch_threads():
             for i in range(n_folds):
-                def report(f: float, msg: str, i: int = i) -> None:
-                    fractions[i] = f
-                    if progress:
-                        progress(sum(fractions) / n_folds, msg)
-                yield i, run_fold(i, report)
+                p = run_fold(i, lambda f, msg, i=i: tell(i, f, msg))
+                tell(i, 1.0, f"{name}: fold {i + 1} of {n_folds}")
+                yield i, p
         return
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     reports: queue.Queue = queue.Queue()
     stop = threading.Event()
-    fractions = [0.0] * n_folds
+    done = [0]
 
     def in_worker(i: int) -> np.ndarray:
         # torch's thread count is per OS thread (an OpenMP setting): set it in each worker too.
@@ -261,9 +280,7 @@ def run_folds(run_fold: Callable[[int, Progress], np.ndarray], n_folds: int, wor
                 i, f, msg = reports.get_nowait()
             except queue.Empty:
                 return
-            fractions[i] = f
-            if progress:
-                progress(sum(fractions) / n_folds, msg)
+            tell(i, f, msg)
 
     with enc.torch_threads(1), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketlens-seq") as pool:
         pending = {pool.submit(in_worker, i): i for i in range(n_folds)}
@@ -273,8 +290,10 @@ def run_folds(run_fold: Callable[[int, Progress], np.ndarray], n_folds: int, wor
                 drain()
                 for future in sorted(finished, key=pending.get):
                     i = pending.pop(future)
-                    fractions[i] = 1.0
-                    yield i, future.result()
+                    p = future.result()
+                    done[0] += 1
+                    tell(i, 1.0, f"{name}: fold {done[0]} of {n_folds}")
+                    yield i, p
         except BaseException:
             stop.set()
             for future in pending:
@@ -297,8 +316,9 @@ def fit_sequence_model(training: TrainingSet, key: str, params: dict | None, ran
     y = training.y
     rows = np.arange(len(y))
     with enc.torch_threads():
-        net, history = enc.fit_classifier(seqs, y, rows, encoder, train, within(progress, 0, 0.5 if key != "seq"
-                                                                                  else 1.0))
+        net_rows = network_rows(rows, y, random_state)
+        net, history = enc.fit_classifier(seqs, y, net_rows, encoder, train,
+                                          within(progress, 0, 0.5 if key != "seq" else 1.0))
         pipeline = None
         if key == "agg+seq":
             p = cross_fitted_scores(seqs, y, rows, encoder, _seeded(train, random_state + 1),
@@ -308,7 +328,8 @@ def fit_sequence_model(training: TrainingSet, key: str, params: dict | None, ran
                                      random_state=random_state)
             fit_pipeline(pipeline, pd.concat([Xp.reset_index(drop=True), score_frame(p)], axis=1), y)
     meta = {"vocab": seqs.vocab.to_dict(), "encoder": encoder.to_dict(), "train": train.to_dict(),
-            "history": history.to_dict(), "score_column": SCORE_COLUMN if pipeline is not None else None}
+            "history": history.to_dict(), "network_users": int(len(net_rows)),
+            "score_column": SCORE_COLUMN if pipeline is not None else None}
     return net, pipeline, meta
 
 

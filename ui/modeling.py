@@ -116,11 +116,14 @@ def same_setup(run: TrainingRun, training: models.TrainingSet) -> bool:
 
 
 def train(ds: Dataset, training: models.TrainingSet, keys: list[str], n_folds: int, out_of_time: bool,
-          progress) -> Iterator[models.ModelResult]:
-    """Cross-validate the chosen models, yielding each result as soon as it is done."""
+          progress, on_fold=None) -> Iterator[models.ModelResult]:
+    """Cross-validate the chosen models, yielding each result as soon as it is done.
+
+    ``on_fold(result)`` gets the sequence models' provisional results after each fold (for the live chart).
+    """
     oot = (models.build_out_of_time_set(state.workspace(), ds.id, training.target,
                                         value_features=training.value_features) if out_of_time else None)
-    return models.iter_train(training, keys, n_folds=n_folds, out_of_time=oot, progress=progress)
+    return models.iter_train(training, keys, n_folds=n_folds, out_of_time=oot, progress=progress, on_fold=on_fold)
 
 
 def results_table(results: list[models.ModelResult]) -> pd.DataFrame:

@@ -35,7 +35,8 @@ from analytics.progress import Progress, within
 def iter_train(training: TrainingSet, models: Sequence[str] = DEFAULT_MODELS, *, n_folds: int = 5,
                out_of_time: TrainingSet | None = None, params: dict[str, dict] | None = None,
                balance_classes: bool = True, keep_order: bool = False, random_state: int = 0,
-               progress: Progress | None = None) -> Iterator[ModelResult]:
+               progress: Progress | None = None,
+               on_fold: Callable[[ModelResult], None] | None = None) -> Iterator[ModelResult]:
     """Cross-validate models one by one, yielding each result as soon as it is done.
 
     Parameters
@@ -56,7 +57,12 @@ def iter_train(training: TrainingSet, models: Sequence[str] = DEFAULT_MODELS, *,
         Run in the given order instead of cheapest first.
     random_state : int
     progress : callable, optional
-        ``progress(fraction, message)`` after each fold (e.g. "Random forest: fold 2 of 5").
+        ``progress(fraction, message)`` after each fold (e.g. "Random forest: fold 2 of 5"); the
+        sequence models also report every epoch.
+    on_fold : callable, optional
+        For the sequence models (minutes, not seconds): called after each of their folds
+        with a provisional :class:`ModelResult` over the folds done so far (name "... (2 of 5
+        folds)"), so a page can draw its ROC curve before the model is finished.
 
     Yields
     ------
@@ -84,12 +90,14 @@ def iter_train(training: TrainingSet, models: Sequence[str] = DEFAULT_MODELS, *,
         raise InvalidParameterError(f"Parameters given for models not being trained: {', '.join(unknown)}.")
     if not keep_order:
         keys = sorted(keys, key=lambda k: MODELS[k].cost)
-    return _iter_train(training, keys, n_folds, out_of_time, params, balance_classes, random_state, progress)
+    return _iter_train(training, keys, n_folds, out_of_time, params, balance_classes, random_state, progress,
+                       on_fold)
 
 
 def _iter_train(training: TrainingSet, keys: list[str], n_folds: int, out_of_time: TrainingSet | None,
                 params: dict, balance_classes: bool, random_state: int,
-                progress: Progress | None) -> Iterator[ModelResult]:
+                progress: Progress | None, on_fold: Callable[[ModelResult], None] | None = None,
+                ) -> Iterator[ModelResult]:
     kinds = feature_kinds(training.X)
     Xp = prepare_features(training.X, kinds)
     folds = stratified_folds(training.y, n_folds, random_state)
@@ -103,7 +111,7 @@ def _iter_train(training: TrainingSet, keys: list[str], n_folds: int, out_of_tim
             from analytics.sequences.propensity import cross_validate_sequence
 
             yield cross_validate_sequence(key, Xp, training, kinds, folds, params.get(key), random_state, stage,
-                                          shared, out_of_time=out_of_time is not None)
+                                          shared, out_of_time=out_of_time is not None, on_fold=on_fold)
         else:
             yield cross_validate(key, Xp, training, kinds, folds, params.get(key), balance_classes, random_state,
                                  stage, oot)

@@ -88,7 +88,8 @@ def fold_workers(n_folds: int) -> int:
 
 def cross_validate_sequence(key: str, Xp: pd.DataFrame, training: TrainingSet, kinds: dict, folds: list,
                             params: dict | None, random_state: int, progress: Progress | None, shared: dict,
-                            out_of_time: bool = False) -> ModelResult:
+                            out_of_time: bool = False,
+                            on_fold: Callable[[ModelResult], None] | None = None) -> ModelResult:
     """Cross-validate ``seq`` or ``agg+seq`` on the given folds (see the module docstring).
 
     Parameters
@@ -102,6 +103,9 @@ def cross_validate_sequence(key: str, Xp: pd.DataFrame, training: TrainingSet, k
         leaves its outer-fold test scores there for ``agg+seq``.
     out_of_time : bool
         An out-of-time check was asked for (not run for these models; a note says so).
+    on_fold : callable, optional
+        Called in the calling thread after each fold with a provisional result over the
+        folds done so far (for a live ROC curve).
 
     Returns
     -------
@@ -155,6 +159,8 @@ def cross_validate_sequence(key: str, Xp: pd.DataFrame, training: TrainingSet, k
     try:
         for i, p in run_folds(run_fold, len(folds), fold_workers(len(folds)), progress, spec.name):
             fold_scores[i] = p
+            if on_fold and len(fold_scores) < len(folds):
+                on_fold(provisional(res, y, folds, fold_scores))
     except MarketLensError as exc:
         res.error = f"{spec.name} could not be trained on this data: {exc}"
         res.seconds = time.perf_counter() - t_start
@@ -176,6 +182,15 @@ def cross_validate_sequence(key: str, Xp: pd.DataFrame, training: TrainingSet, k
         res.notes.append("The out-of-time check is not run for sequence models.")
     res.seconds = time.perf_counter() - t_start
     return res
+
+
+def provisional(res: ModelResult, y: np.ndarray, folds: list, fold_scores: dict[int, np.ndarray]) -> ModelResult:
+    """A result over the folds done so far, named "... (k of n folds)"."""
+    from dataclasses import replace
+
+    done = sorted(fold_scores)
+    partial = replace(res, name=f"{res.name} ({len(done)} of {len(folds)} folds)", notes=[])
+    return finish_result(partial, y, [folds[i] for i in done], {j: fold_scores[i] for j, i in enumerate(done)})
 
 
 def cross_fitted_scores(seqs: Sequences, y: np.ndarray, rows: np.ndarray, encoder: enc.EncoderConfig,

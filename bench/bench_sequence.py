@@ -15,7 +15,8 @@ Two logs, each in a fresh process (so peak RSS is its own):
   default target (purchase in the last 30 days).
 
 Printed for each: users and events; for ``hgb``, ``seq`` and ``agg+seq`` the
-k-fold cross-validation wall time and ROC AUC (mean +- std over the same
+k-fold cross-validation wall and CPU time (all threads; the machine may be shared,
+so the load average is printed too) and ROC AUC (mean +- std over the same
 stratified folds); the time to score every user with ``seq`` fitted on all
 users (events read from the workspace, windowed, network applied), and peak RSS.
 Targets (issue 15): 5-fold ``seq`` on 50k users <= 5 min, scoring 50k <= 20 s,
@@ -69,18 +70,25 @@ def run(which: str, n_users: int, n_folds: int) -> None:
         t = time.perf_counter()
         seqs = training.sequences()
         print(f"   sequences: {seqs.n_events:,} events kept, built in {time.perf_counter() - t:.1f} s")
-        for r in M.iter_train(training, ["hgb", "seq", "agg+seq"], n_folds=n_folds, keep_order=True):
+        results = M.iter_train(training, ["hgb", "seq", "agg+seq"], n_folds=n_folds, keep_order=True)
+        while True:
+            cpu = time.process_time()
+            r = next(results, None)
+            if r is None:
+                break
             auc = "failed: " + str(r.error) if r.error else f"AUC {r.auc_mean:.4f} ± {r.auc_std:.4f}"
-            print(f"   {r.key:8s} {n_folds}-fold CV {r.seconds:7.1f} s   {auc}")
-            for note in r.notes[:1]:
+            print(f"   {r.key:8s} {n_folds}-fold CV {r.seconds:7.1f} s wall, {time.process_time() - cpu:7.1f} s CPU   "
+                  f"{auc}   (load {os.getloadavg()[0]:.1f})", flush=True)
+            for note in [*r.notes[:1], *([r.sample_note] if r.sample_note else [])]:
                 print(f"            {note}")
         t = time.perf_counter()
         model = M.fit_model(training, "seq")
         fit_s = time.perf_counter() - t
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         scored = M.score_dataset(ws, ds.id, model)
-        print(f"   seq fitted on all users in {fit_s:.1f} s; scoring {len(scored):,} users (events read, windowed, "
-              f"network applied): {time.perf_counter() - t:.1f} s")
+        print(f"   seq fitted on all users in {fit_s:.1f} s; scoring {len(scored):,} users (features and events read, "
+              f"windowed, network applied): {time.perf_counter() - t:.1f} s wall, {time.process_time() - cpu:.1f} s "
+              f"CPU (load {os.getloadavg()[0]:.1f})")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"   peak RSS {peak_mb:,.0f} MB")
 

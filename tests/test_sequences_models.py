@@ -166,6 +166,10 @@ def test_saved_sequence_models_score_like_the_fitted_ones_and_refuse_altered_fil
         assert len(loaded) == training.n_users and np.allclose(fresh.sort_index(), loaded.sort_index())
     with pytest.raises(ModelCompatibilityError, match="events"):
         M.score(M.load_model(tmp_path / "seq"), training.X.assign(user_id=training.user_ids))
+    from analytics.service import ScoringService
+
+    with pytest.raises(ModelCompatibilityError, match="event sequences"):
+        ScoringService.open(tmp_path / "seq", ws)
 
     weights = tmp_path / "seq" / "network.safetensors"
     original = weights.read_bytes()

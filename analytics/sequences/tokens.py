@@ -407,9 +407,10 @@ def build_sequences(con: duckdb.DuckDBPyConnection, table: str, user_ids, cutoff
                 FROM {t} e SEMI JOIN {names['users']} u ON u.user_id = e.user_id
                 WHERE e.ts <= ?),
             ranked AS (
-                SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY ts DESC, event DESC, r DESC) AS rn,
-                       lag(ts) OVER (PARTITION BY user_id ORDER BY ts, event, r) AS prev_ts
-                FROM ev)
+                SELECT *, row_number() OVER newest_first AS rn, lead(ts) OVER newest_first AS prev_ts
+                FROM ev
+                -- one sort: newest first, so the next row is the previous event in time
+                WINDOW newest_first AS (PARTITION BY user_id ORDER BY ts DESC, event DESC, r DESC))
             SELECT u.pos, COALESCE(ve.id, {OTHER})::INTEGER AS ev_tok, ({item_tok})::INTEGER AS it_tok,
                    ((epoch_us(x.ts) - epoch_us(x.prev_ts)) / 1e6)::FLOAT AS gap_s,
                    CASE WHEN isfinite(x.amount) THEN x.amount END::FLOAT AS amount,

@@ -98,6 +98,10 @@ class ScoringService:
             raise ModelCompatibilityError("This model uses customer-value features (P(alive), expected purchases); "
                                           "the scoring service does not compute those yet. Serve a model trained "
                                           "without them.")
+        if model.network is not None:
+            raise ModelCompatibilityError(f"{model.name} scores users from their event sequences; the scoring service "
+                                          "does not build those yet. Serve a model trained on the features alone, or "
+                                          "score in batches (python -m analytics score).")
         ds = _find_dataset(ws, dataset, model)
         if not ds.has_events:
             raise InvalidParameterError(f"'{ds.name}' keeps its events in a data lake (Spark); the service needs a "

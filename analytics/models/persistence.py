@@ -182,8 +182,6 @@ def save_model(model: TrainedModel, directory: str | Path, *, overwrite: bool = 
     Path
         The directory.
     """
-    import skops.io as sio
-
     if not isinstance(model, TrainedModel):
         raise InvalidParameterError(f"save_model needs a TrainedModel (from fit_model), got {type(model).__name__}.")
     d = Path(directory)
@@ -194,6 +192,8 @@ def save_model(model: TrainedModel, directory: str | Path, *, overwrite: bool = 
     d.mkdir(parents=True, exist_ok=True)
     meta = model.metadata()
     if model.pipeline is not None:
+        import skops.io as sio  # a second or more to import: only when there is a pipeline to write
+
         tmp = d / (MODEL_FILE + ".tmp")
         sio.dump(model.pipeline, tmp)
         digest = _sha256(tmp)
@@ -257,7 +257,6 @@ def load_model(directory: str | Path) -> TrainedModel:
         With a message saying what differs and what to do.
     """
     import sklearn
-    import skops.io as sio
 
     d = Path(directory)
     meta = read_metadata(d)
@@ -270,7 +269,7 @@ def load_model(directory: str | Path) -> TrainedModel:
     network = _load_network(d, meta)
     pipe = None
     if meta.get("model_file") is not None or network is None:
-        pipe = _load_pipeline(d, meta, sio)
+        pipe = _load_pipeline(d, meta)
     return TrainedModel(
         pipeline=pipe, key=meta["model"], name=meta.get("model_name", meta["model"]),
         feature_kinds={f["name"]: f["kind"] for f in meta["features"]}, target=meta.get("target", {}),
@@ -280,8 +279,10 @@ def load_model(directory: str | Path) -> TrainedModel:
         sequence=meta.get("sequence"))
 
 
-def _load_pipeline(d: Path, meta: dict, sio):
+def _load_pipeline(d: Path, meta: dict):
     """The scikit-learn part, checked: unchanged since saving, only trusted types."""
+    import skops.io as sio
+
     path = d / MODEL_FILE
     if not path.is_file():
         raise ModelCompatibilityError(f"The model file {MODEL_FILE} is missing from '{d}'; save the model again.")

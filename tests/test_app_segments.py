@@ -64,15 +64,13 @@ def test_segments_on_behaviour_sequence_embeddings(sample_dataset, workspace):
     button(at, "Draw the PCA map").click().run()
     no_traceback(at)
     assert any("behaviour-sequence profiles" in c.value for c in at.caption)
-    at.number_input(key=f"k_{sample_dataset.id}").set_value(2).run()
-    button(at, "Segment").click().run()
-    no_traceback(at)
+    # The map read the kept profiles: nothing was trained again.
     assert [s.created_at for s in workspace.results(sample_dataset.id, "seqprofile")] == [learned.created_at]
     at.text_input(key="seg_name").set_value("by sequence").run()
     button(at, "Save segmentation").click().run()
     no_traceback(at)
     [saved] = workspace.results(sample_dataset.id, "segmentation")
-    assert saved.meta["brief"]["space"] == "sequence" and saved.meta["brief"]["k"] == 2
+    assert saved.meta["brief"]["space"] == "sequence" and saved.meta["brief"]["k"] == 3
 
 
 def test_sequence_embeddings_without_pytorch_say_how_to_install(sample_dataset, workspace, monkeypatch):

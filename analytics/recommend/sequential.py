@@ -90,15 +90,20 @@ class SequenceGRU(Recommender):
     max_len : int
         Most recent products read per user (2 to 500).
     max_users : int or None
-        Learn from a seeded sample of at most this many users (all by default).
+        Learn from a seeded sample of at most this many users (20,000 by default; None: all).
     learning_rate : float
+    batch_size : int
+        Users per training step (smaller on small data, see the encoder's ``batch_size_for``).
     random_state : int
     """
 
     key = "gru4rec"
     label = "Sequence (GRU4Rec-style)"
-    defaults = {"dim": 64, "epochs": 10, "max_len": 50, "max_users": None, "learning_rate": 5e-3,
-                "random_state": 0}
+    # Measured on a generated shop log (10k users, 2k products, last-5 hold-out, NDCG@20): batches of 64 users
+    # 0.217 against 0.200 with 256 (same epochs), a learning rate of 2e-3 0.202; popularity 0.195, item-kNN 0.279.
+    # Learning from at most 20,000 users keeps a fit on a 50k-user log within minutes on 2 cores.
+    defaults = {"dim": 64, "epochs": 8, "max_len": 50, "max_users": 20_000, "learning_rate": 5e-3,
+                "batch_size": 64, "random_state": 0}
 
     def _check_params(self) -> None:
         _check_int("dim", self.params["dim"], 8, 256)
@@ -107,6 +112,7 @@ class SequenceGRU(Recommender):
         if self.params["max_users"] is not None:
             _check_int("max_users", self.params["max_users"], 10, 100_000_000)
         _check_float("learning_rate", self.params["learning_rate"], 1e-5, 1.0)
+        _check_int("batch_size", self.params["batch_size"], 8, 4096)
         _check_int("random_state", self.params["random_state"], 0, 2**31 - 1)
 
     def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress | None) -> None:
@@ -118,7 +124,8 @@ class SequenceGRU(Recommender):
         p = self.params
         seqs = interaction_sequences(interactions, int(p["max_len"]))
         fit = fit_next_event(seqs, hidden=int(p["dim"]), item_dim=int(p["dim"]), max_epochs=int(p["epochs"]),
-                             patience=2, learning_rate=float(p["learning_rate"]), max_users=p["max_users"],
+                             patience=2, learning_rate=float(p["learning_rate"]), batch_size=int(p["batch_size"]),
+                             max_users=p["max_users"],
                              seed=int(p["random_state"]), progress=progress, label=self.label)
         self.net = fit.net
         self.note = " ".join(fit.notices) or None

@@ -38,6 +38,7 @@ from analytics.errors import InvalidParameterError, ModelCompatibilityError, NoD
 from analytics.progress import Progress
 from analytics.sequences import require_torch
 from analytics.sequences.encoder import (
+    _THREADS_LOCK,
     SCORE_BATCH,
     EncoderConfig,
     FitHistory,
@@ -200,8 +201,9 @@ def fit_next_event(seqs: Sequences, *, hidden: int = 64, item_dim: int = 32, max
     if vocab.n_item_tokens:
         settings["item_dim"] = item_dim
     config = EncoderConfig.for_vocabulary(vocab, **settings)
-    torch.manual_seed(seed)
-    net = NextEventNet(config)
+    with _THREADS_LOCK:  # as the encoder module does: seeding and initialising are one step for other threads
+        torch.manual_seed(seed)
+        net = NextEventNet(config)
     train = TrainConfig(max_epochs=max_epochs, patience=patience, batch_size=batch_size, learning_rate=learning_rate,
                         seed=seed)
     sampled = config.n_item_tokens > FULL_SOFTMAX_MAX
@@ -270,8 +272,9 @@ def net_from_arrays(arrays: dict[str, np.ndarray]) -> NextEventNet:
         config = EncoderConfig(**{f: int(v) for f, v in zip(_CONFIG_FIELDS, cfg)})
     except InvalidParameterError as exc:
         raise ModelCompatibilityError(f"The sequence model's shape is not valid ({exc}); it is refused.") from exc
-    torch.manual_seed(0)
-    net = NextEventNet(config)
+    with _THREADS_LOCK:
+        torch.manual_seed(0)
+        net = NextEventNet(config)
     weights = {k.replace("__", "."): torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()
                if k != "config"}
     expected = net.state_dict()

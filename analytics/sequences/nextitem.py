@@ -247,7 +247,7 @@ def item_logits(net: NextEventNet, vectors: np.ndarray) -> np.ndarray:
     """Next-product scores from user vectors: ``(n, n_item_tokens)``; token ``FIRST_ID + j`` is product ``j``."""
     if net.item_head is None:
         raise InvalidParameterError("This sequence model was trained without products, so it cannot score them.")
-    with torch.no_grad():
+    with torch_threads(), torch.no_grad():
         return net.item_head(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))).numpy()
 
 

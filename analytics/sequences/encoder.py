@@ -71,6 +71,7 @@ KINDS = ("gru", "transformer")
 PROGRESS_EVERY_S = 1.0
 DEFAULT_THREADS = 1
 SCORE_BATCH = 1024
+PARALLEL_SCORING_USERS = 5_000
 
 _THREADS_LOCK = threading.RLock()
 _THREADS_DEPTH = 0
@@ -471,11 +472,36 @@ def _apply(module: nn.Module, seqs: Sequences, rows: np.ndarray | None, width: i
     where = np.empty(len(seqs), dtype=np.int64)
     where[rows] = np.arange(len(rows))
     module.eval()
-    with torch_threads(), torch.no_grad():
-        for batch_rows in length_batches(seqs, rows, SCORE_BATCH):
-            value = module(*tensors(seqs.batch(batch_rows)))
-            out[where[batch_rows]] = value.reshape(len(batch_rows), -1).numpy()
+    batches = length_batches(seqs, rows, SCORE_BATCH)
+
+    def run(part: list[np.ndarray]) -> None:
+        if workers > 1:  # torch's thread count is per OS thread: set it in each worker
+            torch.set_num_threads(1)
+        with torch.inference_mode():
+            for batch_rows in part:
+                value = module(*tensors(seqs.batch(batch_rows)))
+                out[where[batch_rows]] = value.reshape(len(batch_rows), -1).numpy()
+
+    # Scoring many users: batches on one Python thread per core (one torch thread each; each batch's
+    # rows are its own, so the result is the same as on one thread). Not inside training, whose folds
+    # already run one per core.
+    with _THREADS_LOCK:
+        nested = _THREADS_DEPTH > 0
+    workers = min(scoring_workers(), len(batches)) if len(rows) >= PARALLEL_SCORING_USERS and not nested else 1
+    with torch_threads(1 if workers > 1 else None):
+        if workers <= 1:
+            run(batches)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketlens-score") as pool:
+                list(pool.map(run, [batches[i::workers] for i in range(workers)]))
     return out
+
+
+def scoring_workers() -> int:
+    """Python threads that apply a network to many users at once (one per core, at most 2 unless configured)."""
+    return config.model_threads_setting() or max(1, min(2, os.cpu_count() or 1))
 
 
 # --- weights as plain tensors (for safetensors files) ------------------------------------------------------------

@@ -41,10 +41,11 @@ def interaction_sequences(interactions: Interactions, max_len: int = 50):
     i = pairs["item"].to_numpy(np.int64)
     first = pairs["first_ts"].to_numpy().astype("datetime64[s]").astype(np.int64)
     order = np.lexsort((i, first, u))
-    return _sequences(u[order], i[order], interactions.n_users, interactions.item_ids, interactions.item_col, max_len)
+    vocab = _vocabulary(interactions.item_ids, interactions.item_col, max_len)
+    return _sequences(u[order], i[order], interactions.n_users, vocab)
 
 
-def matrix_sequences(rows: sp.csr_matrix, item_ids: np.ndarray, item_col: str, max_len: int):
+def matrix_sequences(rows: sp.csr_matrix, vocab):
     """Sequences for users known only by a users x products matrix (no times): weakest product first.
 
     The state after the last product weighs most, so the products a user engaged
@@ -53,13 +54,22 @@ def matrix_sequences(rows: sp.csr_matrix, item_ids: np.ndarray, item_col: str, m
     rows = sp.csr_matrix(rows)
     r = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
     order = np.lexsort((-rows.indices, rows.data, r))
-    return _sequences(r[order], rows.indices[order].astype(np.int64), rows.shape[0], item_ids, item_col, max_len)
+    return _sequences(r[order], rows.indices[order].astype(np.int64), rows.shape[0], vocab)
 
 
-def _sequences(user: np.ndarray, item: np.ndarray, n_users: int, item_ids: np.ndarray, item_col: str, max_len: int):
-    """Sequences of (user, product) rows sorted by user then time, keeping each user's last ``max_len``."""
-    from analytics.sequences.tokens import FIRST_ID, Sequences, Vocabulary
+def _vocabulary(item_ids: np.ndarray, item_col: str, max_len: int):
+    """One event type and the catalogue as product tokens (product j is token FIRST_ID + j)."""
+    from analytics.sequences.tokens import Vocabulary
 
+    return Vocabulary(events=("interaction",), items=tuple(str(x) for x in item_ids), item_column=str(item_col),
+                      max_len=int(max_len))
+
+
+def _sequences(user: np.ndarray, item: np.ndarray, n_users: int, vocab):
+    """Sequences of (user, product) rows sorted by user then time, keeping each user's last ``vocab.max_len``."""
+    from analytics.sequences.tokens import FIRST_ID, Sequences
+
+    max_len = vocab.max_len
     counts = np.bincount(user, minlength=n_users)
     ends = np.cumsum(counts)
     from_end = ends[user] - np.arange(len(user))  # 1 for a user's last product
@@ -69,8 +79,6 @@ def _sequences(user: np.ndarray, item: np.ndarray, n_users: int, item_ids: np.nd
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     n = len(user)
     zeros = np.zeros(n, dtype=np.float32)
-    vocab = Vocabulary(events=("interaction",), items=tuple(str(x) for x in item_ids), item_column=str(item_col),
-                       max_len=int(max_len))
     return Sequences(user_ids=np.arange(n_users).astype(str).astype(object), lengths=lengths, offsets=offsets,
                      event_tokens=np.full(n, FIRST_ID, dtype=np.int32), item_tokens=(item + FIRST_ID).astype(np.int32),
                      gap_s=zeros, amount=np.full(n, np.nan, dtype=np.float32), hour=zeros,
@@ -135,17 +143,17 @@ class SequenceGRU(Recommender):
         from analytics.sequences.nextitem import item_logits, user_vectors
         from analytics.sequences.tokens import FIRST_ID
 
-        max_len = int(self.params["max_len"])
-        item_ids = np.arange(self.n_items)  # names are not needed to score: the index is
+        vocab = getattr(self, "_score_vocab", None)
+        if vocab is None:  # built once: names are not needed to score (the index is), only the sizes
+            vocab = self._score_vocab = _vocabulary(np.arange(self.n_items), "item", int(self.params["max_len"]))
         if fresh:
-            seqs = matrix_sequences(seen, item_ids, "item", max_len)
+            seqs = matrix_sequences(seen, vocab)
         else:
             lengths = np.diff(self.seq_offsets)[rows]
             user = np.repeat(np.arange(len(rows)), lengths)
             starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
             flat = np.repeat(self.seq_offsets[rows] - starts, lengths) + np.arange(int(lengths.sum()))
-            seqs = _sequences(user, self.seq_items[flat].astype(np.int64) - FIRST_ID, len(rows), item_ids, "item",
-                              max_len)
+            seqs = _sequences(user, self.seq_items[flat].astype(np.int64) - FIRST_ID, len(rows), vocab)
         # A user without products is read as the learned "empty" state: the products that most often come first.
         return item_logits(self.net, user_vectors(self.net, seqs))[:, FIRST_ID:]
 

@@ -154,7 +154,7 @@ class SequenceGRU(Recommender):
             starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
             flat = np.repeat(self.seq_offsets[rows] - starts, lengths) + np.arange(int(lengths.sum()))
             seqs = _sequences(user, self.seq_items[flat].astype(np.int64) - FIRST_ID, len(rows), vocab)
-        # A user without products is read as the learned "empty" state: the products that most often come first.
+        # A user without products gets the encoder's starting ("empty") vector: the product head's bias ranks.
         return item_logits(self.net, user_vectors(self.net, seqs))[:, FIRST_ID:]
 
     def _state(self) -> dict[str, np.ndarray]:

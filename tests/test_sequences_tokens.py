@@ -54,6 +54,15 @@ def test_only_events_up_to_the_cutoff_and_the_most_recent_max_len_are_kept():
     assert np.isfinite(batch.numeric).all() and (batch.numeric[[0, 2]] == 0).all()
 
 
+def test_empty_infinite_and_huge_amounts_give_finite_inputs():
+    rows = frame([("a", "2024-01-01", "buy", 1e308), ("a", "2024-01-02", "buy", float("inf")),
+                  ("a", "2024-01-03", "buy", float("nan")), ("a", "2024-01-04", "refund", -1e300)])
+    numeric = sequences_from_frame(rows, ["a"], CUTOFF).batch(np.array([0])).numeric[0]
+    has, amount = numeric[:, NUMERIC_INPUTS.index("has_amount")], numeric[:, NUMERIC_INPUTS.index("log_amount")]
+    assert np.isfinite(numeric).all() and has.tolist() == [1, 0, 0, 1]
+    assert amount[0] > 10 and amount[3] < -10
+
+
 def test_a_user_with_one_event_gets_a_sequence_of_one():
     seqs = sequences_from_frame(frame([("solo", "2024-02-01 12:30:00", "buy", -20.0)]), None, CUTOFF)
     assert seqs.lengths.tolist() == [1] and seqs.user_ids.tolist() == ["solo"]

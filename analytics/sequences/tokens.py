@@ -413,7 +413,7 @@ def build_sequences(con: duckdb.DuckDBPyConnection, table: str, user_ids, cutoff
                 WINDOW newest_first AS (PARTITION BY user_id ORDER BY ts DESC, event DESC, r DESC))
             SELECT u.pos, COALESCE(ve.id, {OTHER})::INTEGER AS ev_tok, ({item_tok})::INTEGER AS it_tok,
                    ((epoch_us(x.ts) - epoch_us(x.prev_ts)) / 1e6)::FLOAT AS gap_s,
-                   CASE WHEN isfinite(x.amount) THEN x.amount END::FLOAT AS amount,
+                   CASE WHEN isfinite(x.amount) THEN greatest(least(x.amount, 3e38), -3e38) END::FLOAT AS amount,
                    (hour(x.ts) + minute(x.ts) / 60.0)::FLOAT AS hour, (isodow(x.ts) - 1)::TINYINT AS weekday,
                    ((epoch_us(?::TIMESTAMP) - epoch_us(x.ts)) / 1e6)::FLOAT AS age_s, x.rn
             FROM ranked x JOIN {names['users']} u ON u.user_id = x.user_id

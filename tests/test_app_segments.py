@@ -51,12 +51,15 @@ def test_segments_on_behaviour_sequence_embeddings(sample_dataset, workspace):
     at.radio(key="seg_space").set_value("sequence").run()
     no_traceback(at)
     assert any("recurrent network (GRU)" in c.value for c in at.caption)
-    at.number_input(key=f"k_{sample_dataset.id}").set_value(3).run()
+    button(at, "Help me choose k (2 to 12)").click().run()  # learns the profiles, then sweeps k on them
+    no_traceback(at)
+    k = at.number_input(key=f"k_{sample_dataset.id}").value
+    assert 2 <= k <= 12 and any("ranks best" in i.value for i in at.info)
     button(at, "Segment").click().run()
     no_traceback(at)
     assert errors(at) == []
     users = [int(m.value.replace(",", "")) for m in at.metric if m.label == "Users"]
-    assert len(users) == 3 and sum(users) == sample_dataset.users
+    assert len(users) == k and sum(users) == sample_dataset.users
     captions = " ".join(read(c.value) for c in at.caption)
     assert "behaviour-sequence embedding" in captions and "The sequence model learned from" in captions
     [learned] = workspace.results(sample_dataset.id, "seqprofile")  # kept: a rerun or a reload does not retrain
@@ -70,7 +73,7 @@ def test_segments_on_behaviour_sequence_embeddings(sample_dataset, workspace):
     button(at, "Save segmentation").click().run()
     no_traceback(at)
     [saved] = workspace.results(sample_dataset.id, "segmentation")
-    assert saved.meta["brief"]["space"] == "sequence" and saved.meta["brief"]["k"] == 3
+    assert saved.meta["brief"]["space"] == "sequence" and saved.meta["brief"]["k"] == k
 
 
 def test_sequence_embeddings_without_pytorch_say_how_to_install(sample_dataset, workspace, monkeypatch):

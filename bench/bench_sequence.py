@@ -70,17 +70,21 @@ def run(which: str, n_users: int, n_folds: int) -> None:
         t = time.perf_counter()
         seqs = training.sequences()
         print(f"   sequences: {seqs.n_events:,} events kept, built in {time.perf_counter() - t:.1f} s")
-        results = M.iter_train(training, ["hgb", "seq", "agg+seq"], n_folds=n_folds, keep_order=True)
-        while True:
-            cpu = time.process_time()
-            r = next(results, None)
-            if r is None:
-                break
-            auc = "failed: " + str(r.error) if r.error else f"AUC {r.auc_mean:.4f} ± {r.auc_std:.4f}"
-            print(f"   {r.key:8s} {n_folds}-fold CV {r.seconds:7.1f} s wall, {time.process_time() - cpu:7.1f} s CPU   "
-                  f"{auc}   (load {os.getloadavg()[0]:.1f})", flush=True)
-            for note in [*r.notes[:1], *([r.sample_note] if r.sample_note else [])]:
-                print(f"            {note}")
+        def cross_validate(keys: list[str]) -> None:
+            results = M.iter_train(training, keys, n_folds=n_folds, keep_order=True)
+            while True:
+                cpu = time.process_time()
+                r = next(results, None)
+                if r is None:
+                    break
+                auc = "failed: " + str(r.error) if r.error else f"AUC {r.auc_mean:.4f} ± {r.auc_std:.4f}"
+                print(f"   {r.key:8s} {n_folds}-fold CV {r.seconds:7.1f} s wall, {time.process_time() - cpu:7.1f} s "
+                      f"CPU   {auc}   (load {os.getloadavg()[0]:.1f})", flush=True)
+                for note in [*r.notes[:1], *([r.sample_note] if r.sample_note else [])]:
+                    print(f"            {note}", flush=True)
+
+        # The slowest last, so the key figures come first.
+        cross_validate(["hgb", "seq"])
         t = time.perf_counter()
         model = M.fit_model(training, "seq")
         fit_s = time.perf_counter() - t
@@ -88,7 +92,8 @@ def run(which: str, n_users: int, n_folds: int) -> None:
         scored = M.score_dataset(ws, ds.id, model)
         print(f"   seq fitted on all users in {fit_s:.1f} s; scoring {len(scored):,} users (features and events read, "
               f"windowed, network applied): {time.perf_counter() - t:.1f} s wall, {time.process_time() - cpu:.1f} s "
-              f"CPU (load {os.getloadavg()[0]:.1f})")
+              f"CPU (load {os.getloadavg()[0]:.1f})", flush=True)
+        cross_validate(["agg+seq"])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"   peak RSS {peak_mb:,.0f} MB")
 

@@ -35,19 +35,18 @@ def hidden(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def compared(hidden):
-    """hgb, seq and agg+seq cross-validated on the same 3 folds, with every progress message."""
+    """hgb and seq cross-validated on the same 3 folds, with every progress message."""
     _, _, training = hidden
     messages = []
-    results = {r.key: r for r in M.iter_train(training, ["agg+seq", "hgb", "seq"], n_folds=3,
-                                              params={"seq": FAST, "agg+seq": FAST},
+    results = {r.key: r for r in M.iter_train(training, ["seq", "hgb"], n_folds=3, params={"seq": FAST},
                                               progress=lambda f, m: messages.append((f, m)))}
     return results, messages
 
 
 def test_the_sequence_network_sees_the_order_that_aggregates_cannot(compared, hidden):
     results, _ = compared
-    hgb, seq, both = results["hgb"], results["seq"], results["agg+seq"]
-    for r in (hgb, seq, both):
+    hgb, seq = results["hgb"], results["seq"]
+    for r in (hgb, seq):
         assert r.ok, r.error
         assert_no_nan_metrics(r)
         assert r.n_folds == 3 and len(r.auc_folds) == 3 and np.isfinite(r.oof_scores).all()
@@ -56,10 +55,9 @@ def test_the_sequence_network_sees_the_order_that_aggregates_cannot(compared, hi
     # aggregates are near chance; the order (cart -> long absence) is the whole signal.
     assert hgb.auc_mean < 0.6
     assert seq.auc_mean > hgb.auc_mean + 0.1  # seeds 1-5 of this fixture: +0.15 to +0.23
-    assert both.auc_mean > hgb.auc_mean + 0.05
     assert "Early stopping kept epoch" in seq.notes[0]
     report = M.ModelReport(list(results.values()), hidden[2].summary(), 3, 0)
-    assert {m["model"] for m in report.to_dict()["models"]} == {"hgb", "seq", "agg+seq"}
+    assert {m["model"] for m in report.to_dict()["models"]} == {"hgb", "seq"}
     json.dumps(report.to_dict())
 
 
@@ -68,7 +66,6 @@ def test_progress_reports_epochs_in_order_and_the_tools_work_on_the_scores(compa
     fractions = [f for f, _ in messages]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
     assert any("epoch" in m and "Sequence network, fold" in m for _, m in messages)
-    assert any("inner" in m for _, m in messages)  # agg+seq's cross-fitted networks
     y = hidden[2].y
     seq = results["seq"]
     assert M.profit_curve(y, seq.oof_scores, 1.0, 40.0).best_depth_pct >= 0
@@ -90,9 +87,11 @@ def test_agg_seq_reuses_the_outer_networks_of_seq_in_the_same_call(hidden, monke
 
     monkeypatch.setattr(enc, "fit_classifier", counting)
     tiny = {"max_epochs": 1}
-    partial = []
-    list(M.iter_train(training, ["seq", "agg+seq"], n_folds=2, params={"seq": tiny, "agg+seq": tiny},
-                      on_fold=partial.append))
+    partial, messages = [], []
+    results = list(M.iter_train(training, ["seq", "agg+seq"], n_folds=2, params={"seq": tiny, "agg+seq": tiny},
+                                on_fold=partial.append, progress=lambda f, m: messages.append(m)))
+    assert all(r.ok for r in results) and results[1].key == "agg+seq"
+    assert any("(inner 2 of 2)" in m for m in messages)  # agg+seq's cross-fitted networks
     # seq: 2 outer networks; agg+seq: only its 2 x 2 inner ones (the outer test scores are reused).
     assert len(calls) == 6 and sum(n > len(training.y) * 0.4 for n in calls) == 2
     # A provisional curve after the first fold of each, for the live chart.

@@ -99,6 +99,24 @@ def hidden_signal_events(n_users: int, *, seed: int = 0, min_events: int = 12, m
     return events, truth
 
 
+def without_torch(monkeypatch) -> None:
+    """Make ``import torch`` / ``import safetensors`` fail as on a machine without them (for this test only).
+
+    The import itself is refused, rather than ``sys.modules["torch"] = None``, which
+    libraries that look for an already imported torch (scipy's array API helpers) would trip on.
+    """
+    import builtins
+
+    real_import = builtins.__import__
+
+    def refuse(name, *args, **kwargs):
+        if name.split(".")[0] in ("torch", "safetensors"):
+            raise ImportError(f"No module named '{name}'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", refuse)
+
+
 def write_log(events: pd.DataFrame, path: Path) -> Path:
     """The events as a gzipped CSV (what an upload looks like)."""
     out = events.assign(ts=events["ts"].dt.strftime("%Y-%m-%d %H:%M:%S"))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 
 from tests.apptest_helpers import app, button, no_traceback, open_page, read
+from tests.sequence_data import without_torch
 
 
 def curve_names(at) -> list[str]:
@@ -37,7 +37,7 @@ def test_the_sequence_network_trains_on_the_page_beside_boosting(sample_dataset,
 
 
 def test_without_torch_the_page_names_them_and_the_install_command(sample_dataset, workspace, monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch", None)
+    without_torch(monkeypatch)
     at = open_page(app(), "pages/models.py")
     options = at.multiselect(key="models_chosen").options
     assert "Sequence network" not in options and "Gradient boosting" in options

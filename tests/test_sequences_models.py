@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import threading
 
 import numpy as np
@@ -14,7 +13,7 @@ from analytics.errors import InvalidParameterError, ModelCompatibilityError
 from analytics.models.targets import TargetDefinition
 from analytics.sequences import DeepLearningUnavailableError, require_torch, torch_available
 from analytics.workspace import temporary_workspace
-from tests.sequence_data import CUTOFF, hidden_signal_events, write_log
+from tests.sequence_data import CUTOFF, hidden_signal_events, without_torch, write_log
 from tests.test_models import assert_no_nan_metrics, synthetic
 
 # Small and quick: the network stops after a few epochs on ~450 training users per fold.
@@ -202,7 +201,7 @@ def test_a_training_set_without_events_gives_a_clear_result_not_a_crash():
 def test_without_torch_the_library_and_cli_say_how_to_install_it(monkeypatch, tmp_path, sample_log, capsys):
     from analytics.cli import main
 
-    monkeypatch.setitem(sys.modules, "torch", None)  # "import torch" now fails like on a machine without it
+    without_torch(monkeypatch)  # "import torch" now fails like on a machine without it
     assert not torch_available()
     with pytest.raises(DeepLearningUnavailableError, match="pip install -r requirements-deep.txt"):
         require_torch()

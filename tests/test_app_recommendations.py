@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import pandas as pd
 
 from tests.apptest_helpers import app, button, errors, no_traceback, open_page, read
 from tests.helpers import write
+from tests.sequence_data import without_torch
 
 PAGE = "pages/recommendations.py"
 
@@ -180,7 +179,7 @@ def test_the_sequence_recommender_joins_the_comparison(sample_dataset, workspace
 
 
 def test_without_pytorch_the_sequence_recommender_is_not_offered(sample_dataset, workspace, monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch", None)  # "import torch" fails as on a machine without it
+    without_torch(monkeypatch)  # "import torch" fails as on a machine without it
     at = open_page(app(), PAGE)
     picker = at.multiselect(key=f"rec_models_{sample_dataset.id}")
     assert not any("GRU4Rec" in str(o) or o == "gru4rec" for o in picker.options)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 from tests.apptest_helpers import app, button, errors, no_traceback, open_page, read
 from tests.helpers import write
+from tests.sequence_data import without_torch
 
 
 def test_empty_workspace(workspace):
@@ -77,7 +76,7 @@ def test_segments_on_behaviour_sequence_embeddings(sample_dataset, workspace):
 
 
 def test_sequence_embeddings_without_pytorch_say_how_to_install(sample_dataset, workspace, monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch", None)  # "import torch" fails as on a machine without it
+    without_torch(monkeypatch)  # "import torch" fails as on a machine without it
     at = open_page(app(), "pages/segments.py")
     at.radio(key="seg_space").set_value("sequence").run()
     no_traceback(at)

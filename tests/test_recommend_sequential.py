@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +12,7 @@ from analytics.recommend.sequential import SequenceGRU, interaction_sequences
 from analytics.recommend.zoo import offered_models
 from analytics.sequences import DeepLearningUnavailableError
 from analytics.sequences.tokens import FIRST_ID
+from tests.sequence_data import without_torch
 
 N_BACKGROUND = 30
 
@@ -120,7 +119,7 @@ def test_parameters_are_checked():
 
 
 def test_without_pytorch_it_is_not_offered_and_the_evaluation_says_how_to_install(chains, monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch", None)  # "import torch" now fails as on a machine without it
+    without_torch(monkeypatch)  # "import torch" fails as on a machine without it
     assert "gru4rec" not in offered_models() and "pop" in offered_models()
     result = evaluate(chains, "pop,gru4rec", protocol="last-n", n=1)
     assert list(result.metrics.index) == ["pop"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +12,7 @@ from analytics import segments
 from analytics.errors import InvalidParameterError, NoDataError
 from analytics.sequences import DeepLearningUnavailableError
 from analytics.sequences.profiles import ProfileSettings, UserProfiles, profiles_from_frame
+from tests.sequence_data import without_torch
 
 SETTINGS = ProfileSettings(dim=16, max_len=40, max_users=1000, max_epochs=15, batch_size=16, seed=0)
 
@@ -112,7 +111,7 @@ def test_settings_are_checked():
 
 def test_without_pytorch_the_message_says_how_to_install(groups, monkeypatch):
     events, _, _ = groups
-    monkeypatch.setitem(sys.modules, "torch", None)
+    without_torch(monkeypatch)  # "import torch" fails as on a machine without it
     with pytest.raises(DeepLearningUnavailableError, match="pip install -r requirements-deep.txt"):
         profiles_from_frame(events, settings=SETTINGS)
 

@@ -44,8 +44,9 @@ $(APP_STAMP): requirements.txt constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt
 	touch $@
 
-$(DEV_STAMP): requirements.txt requirements-dev.txt requirements-spark.txt constraints.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
+# Tests also install PyTorch (requirements-deep.txt) so the sequence models' tests run, never skipped.
+$(DEV_STAMP): requirements.txt requirements-dev.txt requirements-spark.txt requirements-deep.txt constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt -r requirements-deep.txt -c constraints.txt
 	touch $@ $(APP_STAMP)
 
 ## run: install, put both samples (social, then shop) in the workspace (once), start the app on http://localhost:$(PORT)

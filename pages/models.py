@@ -90,7 +90,12 @@ names = modeling.catalogue()
 c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
 chosen = c1.multiselect("Models", list(names), default=["lr", "rf", "hgb"], format_func=names.get,
                         key="models_chosen",
-                        help="SVM, k-nearest neighbours and the neural network train on a sample of large data.")
+                        help="SVM, k-nearest neighbours and the neural network train on a sample of large data. "
+                             "The sequence models read each user's events in order instead of the feature table.")
+for note in modeling.model_notes(chosen):
+    st.caption(plain(note))
+if unavailable := modeling.unavailable_note():
+    st.caption(plain(unavailable))
 folds = c2.number_input("Folds", 2, 10, 5, key="folds")
 out_of_time = c3.checkbox("Out-of-time check", key="oot",
                           help="Also train one horizon earlier and test on this cutoff: does it hold over time?")
@@ -102,8 +107,11 @@ if st.button("Train", type="primary", icon=":material/model_training:", disabled
             st.button("Stop", key="stop_training", icon=":material/stop_circle:",
                       help="Stop training (the models finished so far are not kept)")
             bar = st.progress(0.0)
+            def draw_partial(partial) -> None:
+                chart_slot.plotly_chart(model_charts.roc_chart([*finished, partial]), width="stretch")
+
             for result in modeling.train(ds, training, chosen, int(folds), out_of_time,
-                                         progress=lambda f, msg: bar.progress(f, text=msg)):
+                                         progress=lambda f, msg: bar.progress(f, text=msg), on_fold=draw_partial):
                 finished.append(result)
                 chart_slot.plotly_chart(model_charts.roc_chart(finished), width="stretch")
                 table_slot.dataframe(modeling.results_table(finished), hide_index=True, width="stretch")

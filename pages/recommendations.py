@@ -96,8 +96,14 @@ names = recommending.model_names()
 PROTOCOLS = {"last-n": "Hide each user's last N products", "time-split": "Hide everything after a date"}
 with st.container(border=True):
     chosen = st.multiselect("Models to compare", list(names), format_func=names.get, key=f"rec_models_{ds.id}",
-                            default=previous.models if previous else ["pop", "itemknn", "ease", "als"],
-                            help="EASE models the 5,000 most frequent products; BPR is usually at popularity level.")
+                            default=[m for m in previous.models if m in names] if previous
+                            else ["pop", "itemknn", "ease", "als"],
+                            help="EASE models the 5,000 most frequent products; BPR is usually at popularity level. "
+                                 "Sequence (GRU4Rec-style) reads the order in which each user came to products: "
+                                 "a recurrent network learns what comes next (slower to fit).")
+    not_offered = recommending.missing_models_note()
+    if not_offered:
+        st.caption(plain(not_offered))
     c1, c2 = st.columns(2)
     protocol = c1.radio("Protocol", list(PROTOCOLS), format_func=PROTOCOLS.get, horizontal=True,
                         index=list(PROTOCOLS).index(previous.protocol) if previous else 0, key=f"rec_proto_{ds.id}")

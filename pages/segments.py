@@ -51,9 +51,26 @@ if method == "rfm":
                "F 5 = most purchases, M 5 = spent most); the R and F scores pick the cell.")
     st.dataframe(segmenting.rfm_grid(), hide_index=True, width="stretch")
     columns, prep = choice.columns, segments.Preprocessing()
+    space, blocked = "features", None
 else:
     with st.container(border=True):
-        columns = st.multiselect("Features", choice.available, default=choice.columns, key=f"seg_cols_{ds.id}",
+        space = st.radio("What to cluster", list(segmenting.SPACES), horizontal=True, key="seg_space",
+                         format_func=segmenting.SPACES.get,
+                         help="Aggregate features: counts, money, recency. Behaviour-sequence embedding: what a "
+                              "recurrent network learned from the order of each user's events.")
+        blocked = segmenting.sequence_unavailable(ds) if space == "sequence" else None
+        if blocked:
+            st.info(plain(blocked), icon=":material/info:")
+        elif space == "sequence":
+            settings = segmenting.PROFILE_SETTINGS
+            st.caption(f"A recurrent network (GRU) learns to predict each user's next event (and product) from the "
+                       f"events before it, on up to {settings.max_users:,} users for up to {settings.max_epochs} "
+                       f"passes; each user's profile is its state after their last event ({settings.dim} numbers, "
+                       "from their last "
+                       f"{settings.max_len} events). It is learned once per dataset and kept. The features below "
+                       "describe the segments.")
+        columns = st.multiselect("Features" if space == "features" else "Features that describe the segments",
+                                 choice.available, default=choice.columns, key=f"seg_cols_{ds.id}",
                                  format_func=segments.feature_label,
                                  help="RFM and behaviour by default. Counts and money are log-transformed.")
         c1, c2 = st.columns(2)
@@ -66,12 +83,12 @@ else:
 
     # --- 2. how many segments ----------------------------------------------------------------------------------
     st.subheader("2. How many segments")
-    if st.button("Help me choose k (2 to 12)", icon=":material/query_stats:", disabled=not columns):
+    if st.button("Help me choose k (2 to 12)", icon=":material/query_stats:", disabled=not columns or bool(blocked)):
         with user_errors("The k sweep"):
             found = widgets.long_step("Trying k = 2 to 12", lambda say: segmenting.sweep(
-                ds, table, features, columns, prep, progress=say), key="sweep")
+                ds, table, features, columns, prep, progress=say, space=space), key="sweep")
             st.session_state[f"k_{ds.id}"] = found.recommended_k
-    sweep = segmenting.last_sweep(ds, table, columns, prep)
+    sweep = segmenting.last_sweep(ds, table, columns, prep, space)
     if sweep is not None:
         st.plotly_chart(segment_charts.k_sweep_chart(sweep), width="stretch")
         st.info(plain(sweep.reason), icon=":material/lightbulb:")
@@ -81,10 +98,11 @@ else:
     st.session_state.setdefault(f"k_{ds.id}", 4)  # the sweep sets it to its recommendation
     st.number_input("Number of segments", 2, 30, key=f"k_{ds.id}", help="The recommended k once you ask for help.")
 k = st.session_state.get(f"k_{ds.id}", 4)
-if st.button("Segment", type="primary", icon=":material/scatter_plot:", disabled=not columns):
+if st.button("Segment", type="primary", icon=":material/scatter_plot:", disabled=not columns or bool(blocked)):
     with user_errors("Segmenting"):
         result = widgets.long_step("Segmenting", lambda say: segmenting.segment(
-            ds, table, features, int(k), method=method, columns=columns, prep=prep, progress=say), key="segment")
+            ds, table, features, int(k), method=method, columns=columns, prep=prep, progress=say, space=space),
+            key="segment")
 
 result = segmenting.current(ds, table)
 if result is None:
@@ -94,6 +112,9 @@ if result is None:
 st.subheader("3. The segments")
 for notice in result.notices:
     st.caption(plain(notice))
+learned = segmenting.stored_profiles(ds, table) if result.space == "sequence" else None
+if learned is not None:
+    st.caption(plain(segmenting.profile_sentence(learned)))
 cards = st.columns(min(result.k, 4))
 for i, row in result.summary.iterrows():
     with cards[i % len(cards)].container(border=True):
@@ -122,6 +143,8 @@ with st.expander("Rename segments"):
 
 # --- 4. maps -----------------------------------------------------------------------------------------------------
 st.subheader("4. Maps")
+if result.space == "sequence":
+    st.caption("Users are placed by their behaviour-sequence profiles: the space the segments were found in.")
 c1, c2, c3, c4 = st.columns(4)
 map_method = c1.radio("Map", segments.MAP_METHODS, horizontal=True, key="map_method",
                       format_func={"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}.get)
@@ -142,7 +165,7 @@ MAP_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 if emb is None and st.button(f"Draw the {MAP_NAMES[map_method]} map", icon=":material/map:"):
     with user_errors("Drawing the map"):
         emb = widgets.long_step(f"Computing the {MAP_NAMES[map_method]} map", lambda say: segmenting.draw_map(
-            ds, result, features, map_method, progress=say, **params), key="map")
+            ds, table, result, features, map_method, progress=say, **params), key="map")
 if emb is not None:
     st.plotly_chart(segment_charts.embedding_chart(emb, user_ids=features["user_id"].to_numpy(),
                                                    labels=result.labels, names=result.names, features=features,

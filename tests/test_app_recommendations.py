@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tests.apptest_helpers import app, button, errors, no_traceback, open_page
+from tests.apptest_helpers import app, button, errors, no_traceback, open_page, read
 from tests.helpers import write
+from tests.sequence_data import without_torch
 
 PAGE = "pages/recommendations.py"
 
@@ -160,3 +161,27 @@ def test_hostile_product_and_event_names_stay_text(workspace, tmp_path):
     button(at, "Recommend for every user").click().run()
     assert frames_with(at, "score") and errors(at) == []
     assert_no_markup(at)
+
+
+def test_the_sequence_recommender_joins_the_comparison(sample_dataset, workspace):
+    ds = sample_dataset
+    at = open_page(app(), PAGE)
+    picker = at.multiselect(key=f"rec_models_{ds.id}")
+    assert "gru4rec" in picker.options or "Sequence (GRU4Rec-style)" in picker.options
+    picker.set_value(["pop", "gru4rec"]).run()
+    button(at, "Evaluate").click().run()
+    no_traceback(at)
+    assert errors(at) == []
+    [table] = frames_with(at, "Recall@10")
+    assert table["model"].tolist() == ["Popularity (all time)", "Sequence (GRU4Rec-style)"]
+    assert (table["NDCG@20"] > 0).all()
+    assert workspace.results(ds.id, "receval")[0].meta["result"]["skipped"] == {}
+
+
+def test_without_pytorch_the_sequence_recommender_is_not_offered(sample_dataset, workspace, monkeypatch):
+    without_torch(monkeypatch)  # "import torch" fails as on a machine without it
+    at = open_page(app(), PAGE)
+    picker = at.multiselect(key=f"rec_models_{sample_dataset.id}")
+    assert not any("GRU4Rec" in str(o) or o == "gru4rec" for o in picker.options)
+    assert any("pip install -r requirements-deep.txt" in read(c.value) for c in at.caption)
+    assert errors(at) == []

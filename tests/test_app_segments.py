@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from tests.apptest_helpers import app, button, errors, no_traceback, open_page
+from tests.apptest_helpers import app, button, errors, no_traceback, open_page, read
 from tests.helpers import write
+from tests.sequence_data import without_torch
 
 
 def test_empty_workspace(workspace):
@@ -42,3 +43,44 @@ def test_tiny_dataset_says_why(workspace, tmp_path):
     button(at, "Segment").click().run()
     no_traceback(at)
     assert errors(at), "fewer users than k must be explained"
+
+
+def test_segments_on_behaviour_sequence_embeddings(sample_dataset, workspace):
+    at = open_page(app(), "pages/segments.py")
+    at.radio(key="seg_space").set_value("sequence").run()
+    no_traceback(at)
+    assert any("recurrent network (GRU)" in c.value for c in at.caption)
+    button(at, "Help me choose k (2 to 12)").click().run()  # learns the profiles, then sweeps k on them
+    no_traceback(at)
+    k = at.number_input(key=f"k_{sample_dataset.id}").value
+    assert 2 <= k <= 12 and any("ranks best" in i.value for i in at.info)
+    button(at, "Segment").click().run()
+    no_traceback(at)
+    assert errors(at) == []
+    users = [int(m.value.replace(",", "")) for m in at.metric if m.label == "Users"]
+    assert len(users) == k and sum(users) == sample_dataset.users
+    captions = " ".join(read(c.value) for c in at.caption)
+    assert "behaviour-sequence embedding" in captions and "The sequence model learned from" in captions
+    [learned] = workspace.results(sample_dataset.id, "seqprofile")  # kept: a rerun or a reload does not retrain
+    at.radio(key="map_method").set_value("pca").run()
+    button(at, "Draw the PCA map").click().run()
+    no_traceback(at)
+    assert any("behaviour-sequence profiles" in c.value for c in at.caption)
+    # The map read the kept profiles: nothing was trained again.
+    assert [s.created_at for s in workspace.results(sample_dataset.id, "seqprofile")] == [learned.created_at]
+    at.text_input(key="seg_name").set_value("by sequence").run()
+    button(at, "Save segmentation").click().run()
+    no_traceback(at)
+    [saved] = workspace.results(sample_dataset.id, "segmentation")
+    assert saved.meta["brief"]["space"] == "sequence" and saved.meta["brief"]["k"] == k
+
+
+def test_sequence_embeddings_without_pytorch_say_how_to_install(sample_dataset, workspace, monkeypatch):
+    without_torch(monkeypatch)  # "import torch" fails as on a machine without it
+    at = open_page(app(), "pages/segments.py")
+    at.radio(key="seg_space").set_value("sequence").run()
+    no_traceback(at)
+    assert any("pip install -r requirements-deep.txt" in read(i.value) for i in at.info)
+    assert button(at, "Segment").disabled and button(at, "Help me choose k (2 to 12)").disabled
+    at.radio(key="seg_space").set_value("features").run()
+    assert not button(at, "Segment").disabled

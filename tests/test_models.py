@@ -107,8 +107,8 @@ def test_results_stream_cheapest_first(sample_ts):
 
 
 def test_every_model_of_the_zoo_trains(sample_ts):
-    results = list(M.iter_train(sample_ts, list(M.MODELS), n_folds=3))
-    assert {r.key for r in results} == set(M.MODELS)
+    results = list(M.iter_train(sample_ts, list(M.AGGREGATE_MODELS), n_folds=3))
+    assert {r.key for r in results} == set(M.AGGREGATE_MODELS)
     for r in results:
         assert r.ok, r.error
         assert r.auc_mean > 0.6
@@ -184,7 +184,7 @@ def test_extreme_imbalance_reports_pr_auc():
 
 def test_tiny_data_gives_valid_results_for_every_model():
     ts = synthetic(12, 0.5, signal=2.0)
-    for r in M.iter_train(ts, list(M.MODELS), n_folds=3):
+    for r in M.iter_train(ts, list(M.AGGREGATE_MODELS), n_folds=3):
         assert r.error is None, r.error
         assert_no_nan_metrics(r)
 
@@ -199,7 +199,7 @@ def test_nan_inf_and_huge_values():
     X["empty"] = np.nan
     X.loc[::5, "top_channel"] = None
     ts = replace(ts, X=X)
-    for r in M.iter_train(ts, list(M.MODELS), n_folds=3):
+    for r in M.iter_train(ts, list(M.AGGREGATE_MODELS), n_folds=3):
         assert r.ok, r.error
         assert_no_nan_metrics(r)
     model = M.fit_model(ts, "lr")
@@ -363,7 +363,7 @@ def test_trusted_types_cover_every_model():
     import skops.io as sio
 
     ts = synthetic(300, 0.3)
-    for key in M.MODELS:
+    for key in M.AGGREGATE_MODELS:
         untrusted = set(sio.get_untrusted_types(data=sio.dumps(M.fit_model(ts, key).pipeline)))
         assert untrusted <= set(M.TRUSTED_TYPES), (key, untrusted - set(M.TRUSTED_TYPES))
 

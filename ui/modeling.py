@@ -55,9 +55,36 @@ class TrainingRun:
 
 
 def catalogue() -> dict[str, str]:
-    """Model key -> name, cheapest first."""
+    """Model key -> name of the models that can run here, cheapest first (sequence models need PyTorch)."""
     table = models.available_models()
-    return dict(zip(table["key"], table["model"]))
+    unavailable = unavailable_models()
+    return {k: name for k, name in zip(table["key"], table["model"]) if k not in unavailable}
+
+
+def unavailable_models() -> dict[str, str]:
+    """Model key -> name of the catalogue's models that cannot run on this installation (no PyTorch)."""
+    from analytics.sequences import torch_available
+
+    if torch_available():
+        return {}
+    return {k: models.MODELS[k].name for k in models.SEQUENCE_MODELS}
+
+
+def unavailable_note() -> str | None:
+    """Why some models are not offered, and the command that enables them (None when all are)."""
+    from analytics.sequences import INSTALL_HINT
+
+    missing = unavailable_models()
+    if not missing:
+        return None
+    return f"Not available here: {', '.join(missing.values())}. {INSTALL_HINT}"
+
+
+def model_notes(keys: list[str]) -> list[str]:
+    """A sentence on each chosen sequence model: what it reads and what to expect."""
+    return [f"{models.MODELS[k].name}: {models.MODELS[k].about}. Slower than the others (a few minutes on 50,000 "
+            "users); the chart shows whether it beats the aggregates on this data." for k in keys
+            if k in models.MODELS and models.MODELS[k].sequence]
 
 
 def training_set(ds: Dataset, target: models.TargetDefinition, value_features: bool = False) -> models.TrainingSet:
@@ -89,11 +116,14 @@ def same_setup(run: TrainingRun, training: models.TrainingSet) -> bool:
 
 
 def train(ds: Dataset, training: models.TrainingSet, keys: list[str], n_folds: int, out_of_time: bool,
-          progress) -> Iterator[models.ModelResult]:
-    """Cross-validate the chosen models, yielding each result as soon as it is done."""
+          progress, on_fold=None) -> Iterator[models.ModelResult]:
+    """Cross-validate the chosen models, yielding each result as soon as it is done.
+
+    ``on_fold(result)`` gets the sequence models' provisional results after each fold (for the live chart).
+    """
     oot = (models.build_out_of_time_set(state.workspace(), ds.id, training.target,
                                         value_features=training.value_features) if out_of_time else None)
-    return models.iter_train(training, keys, n_folds=n_folds, out_of_time=oot, progress=progress)
+    return models.iter_train(training, keys, n_folds=n_folds, out_of_time=oot, progress=progress, on_fold=on_fold)
 
 
 def results_table(results: list[models.ModelResult]) -> pd.DataFrame:

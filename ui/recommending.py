@@ -19,6 +19,7 @@ import streamlit as st
 from analytics import recommend
 from analytics.errors import NoDataError
 from analytics.recommend import datasets as rec_data
+from analytics.sequences import INSTALL_HINT
 from analytics.workspace import Dataset
 from ui import datasets, state
 
@@ -69,8 +70,17 @@ class Settings:
 
 
 def model_names() -> dict[str, str]:
-    """Model key -> label, in the library's order."""
-    return {key: cls.label for key, cls in recommend.MODELS.items()}
+    """Model key -> label, in the library's order (the PyTorch ones only when PyTorch is installed)."""
+    offered = set(recommend.offered_models())
+    return {key: cls.label for key, cls in recommend.MODELS.items() if key in offered}
+
+
+def missing_models_note() -> str | None:
+    """What is not offered and how to enable it (PyTorch for the sequence recommender), or None."""
+    if set(recommend.DEEP_MODELS) <= set(recommend.offered_models()):
+        return None
+    labels = ", ".join(recommend.MODELS[key].label for key in recommend.DEEP_MODELS)
+    return f"{labels}: not offered here. {INSTALL_HINT}"
 
 
 def item_columns(ds: Dataset) -> list[str]:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import threading
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from analytics import segments
+from analytics.sequences import INSTALL_HINT, torch_available
+from analytics.sequences.profiles import ProfileSettings, UserProfiles, dataset_profiles
 from analytics.workspace import Dataset
 from ui import state
 
@@ -39,24 +42,87 @@ def choose_features(features: pd.DataFrame) -> segments.FeatureChoice:
     return segments.choose_features(features)
 
 
-def _sweep_key(ds: Dataset, table: str, columns: list[str], prep: segments.Preprocessing) -> tuple:
-    return ds.id, table, tuple(columns), json.dumps(prep.to_dict(), sort_keys=True)
+# --- what to cluster: aggregate features or behaviour-sequence embeddings -----------------------------------------
+
+SPACES = {"features": "Aggregate features", "sequence": "Behaviour-sequence embedding"}
+PROFILE_SETTINGS = ProfileSettings()  # 32 numbers per user; learned on <= 20,000 users, <= 4 passes
+_PROFILES = "seqprofile"
+
+
+def sequence_unavailable(ds: Dataset) -> str | None:
+    """Why behaviour-sequence embeddings cannot be learned for this dataset here, or None when they can."""
+    if not torch_available():
+        return INSTALL_HINT
+    if not ds.has_events:
+        return ("This dataset lives in the data lake (Spark): only its features are in the workspace, and sequence "
+                "embeddings need the events themselves. Import the log to use them.")
+    return None
+
+
+def _profile_key(ds: Dataset, table: str) -> tuple:
+    return ds.id, table, json.dumps(PROFILE_SETTINGS.to_dict(), sort_keys=True)
+
+
+def stored_profiles(ds: Dataset, table: str) -> UserProfiles | None:
+    """The profiles learned for this dataset's feature table, in this session or kept in the workspace."""
+    return state.recall(_PROFILES, _profile_key(ds, table),
+                        load=lambda meta, frames: UserProfiles.from_parts(meta, frames["vectors"]))
+
+
+def profiles(ds: Dataset, table: str, features: pd.DataFrame, progress=None) -> UserProfiles:
+    """The users' behaviour-sequence profiles: learned once per dataset and feature table, then kept."""
+    found = stored_profiles(ds, table)
+    if found is None:
+        found = dataset_profiles(state.workspace(), ds.id, features["user_id"].astype(str).to_numpy(),
+                                 PROFILE_SETTINGS, progress=progress)
+        state.remember(_PROFILES, _profile_key(ds, table), found, keep=lambda p: (p.meta(), {"vectors": p.frame()}))
+    return found
+
+
+def profile_sentence(found: UserProfiles) -> str:
+    """How the profiles were learned, in one or two plain sentences."""
+    losses = found.losses
+    trend = f" (prediction loss {losses[0]:.2f} -> {losses[-1]:.2f})" if len(losses) > 1 else ""
+    return " ".join([f"The sequence model learned from {found.users_trained:,} users and "
+                     f"{found.events_trained:,} events in {found.epochs} passes{trend}, "
+                     f"{found.seconds:.0f} s.", *found.notices])
+
+
+def _matrix(ds: Dataset, table: str, features: pd.DataFrame, space: str, progress=None) -> np.ndarray | None:
+    if space == "features":
+        return None
+    return profiles(ds, table, features, progress).aligned(features["user_id"])
+
+
+def _split(progress, share: float):
+    """Two progress callbacks: the first stage reports into [0, share], the second into [share, 1]."""
+    if progress is None:
+        return None, None
+    return (lambda f, m: progress(share * f, m)), (lambda f, m: progress(share + (1 - share) * f, m))
+
+
+def _sweep_key(ds: Dataset, table: str, columns: list[str], prep: segments.Preprocessing,
+               space: str = "features") -> tuple:
+    key = (ds.id, table, tuple(columns), json.dumps(prep.to_dict(), sort_keys=True))
+    return key if space == "features" else (*key, space, json.dumps(PROFILE_SETTINGS.to_dict(), sort_keys=True))
 
 
 def sweep(ds: Dataset, table: str, features: pd.DataFrame, columns: list[str],
-          prep: segments.Preprocessing, progress=None) -> segments.KSweepResult:
-    """The k sweep for these features and settings (computed once, kept in the workspace)."""
-    result = last_sweep(ds, table, columns, prep)
+          prep: segments.Preprocessing, progress=None, space: str = "features") -> segments.KSweepResult:
+    """The k sweep for these features (or the sequence embedding) and settings (computed once, kept)."""
+    result = last_sweep(ds, table, columns, prep, space)
     if result is None:
-        result = state.remember("ksweep", _sweep_key(ds, table, columns, prep),
-                                segments.k_sweep(features, columns, preprocessing=prep, progress=progress),
+        first, rest = _split(progress, 0.6) if space != "features" else (None, progress)
+        matrix = _matrix(ds, table, features, space, first)
+        result = state.remember("ksweep", _sweep_key(ds, table, columns, prep, space),
+                                segments.k_sweep(features, columns, preprocessing=prep, matrix=matrix, progress=rest),
                                 keep=lambda r: (r.to_dict(), {}))
     return result
 
 
 def last_sweep(ds: Dataset, table: str, columns: list[str],
-               prep: segments.Preprocessing) -> segments.KSweepResult | None:
-    return state.recall("ksweep", _sweep_key(ds, table, columns, prep),
+               prep: segments.Preprocessing, space: str = "features") -> segments.KSweepResult | None:
+    return state.recall("ksweep", _sweep_key(ds, table, columns, prep, space),
                         load=lambda meta, _frames: segments.KSweepResult.from_dict(meta))
 
 
@@ -66,13 +132,19 @@ def rfm_grid() -> pd.DataFrame:
 
 
 def segment(ds: Dataset, table: str, features: pd.DataFrame, k: int, *, method: str, columns: list[str],
-            prep: segments.Preprocessing, progress=None) -> segments.SegmentationResult:
-    """Segment the users (K-means, Ward or the RFM grid) and make the result this session's current one."""
+            prep: segments.Preprocessing, progress=None, space: str = "features") -> segments.SegmentationResult:
+    """Segment the users (K-means, Ward or the RFM grid) and make the result this session's current one.
+
+    ``space`` "sequence" clusters the behaviour-sequence profiles (learned first if needed);
+    the chosen feature columns then describe the segments.
+    """
     if method == "rfm":
         result = segments.rfm_segment(features)
     else:
+        first, rest = _split(progress, 0.6) if space != "features" else (None, progress)
+        matrix = _matrix(ds, table, features, space, first)
         result = segments.segment(features, int(k), method=method, columns=columns, preprocessing=prep,
-                                  progress=progress)
+                                  matrix=matrix, space=space, progress=rest)
     set_current(ds, table, result)
     return result
 
@@ -94,8 +166,8 @@ def set_current(ds: Dataset, table: str, result: segments.SegmentationResult) ->
 def _result_key(result: segments.SegmentationResult) -> str:
     """What a map of this segmentation depends on (not the segment names, which a rename changes)."""
     d = result.to_dict()
-    return json.dumps([d["method"], d["k"], d["columns"], d["preprocessing"], d["random_state"], d["centers"]],
-                      sort_keys=True)
+    return json.dumps([d["method"], d["k"], d["columns"], d["preprocessing"], d["random_state"], d["centers"],
+                       d.get("space", "features")], sort_keys=True)
 
 
 def _map_key(ds: Dataset, result: segments.SegmentationResult, method: str, params: dict) -> tuple:
@@ -113,11 +185,17 @@ def map_for(ds: Dataset, result: segments.SegmentationResult, method: str, **par
     return emb
 
 
-def draw_map(ds: Dataset, result: segments.SegmentationResult, features: pd.DataFrame, method: str, progress=None,
-             **params) -> segments.Embedding:
-    emb = segments.embed(features, method, labels=result.labels, columns=result.columns,
-                         preprocessing=segments.Preprocessing.from_dict(result.preprocessing),
-                         random_state=result.random_state, progress=progress, **params)
+def draw_map(ds: Dataset, table: str, result: segments.SegmentationResult, features: pd.DataFrame, method: str,
+             progress=None, **params) -> segments.Embedding:
+    if result.space == "sequence":  # the map shows what was clustered: the sequence profiles
+        first, rest = _split(progress, 0.5)
+        data = profiles(ds, table, features, first).aligned(features["user_id"])
+        emb = segments.embed(data, method, labels=result.labels, random_state=result.random_state, progress=rest,
+                             **params)
+    else:
+        emb = segments.embed(features, method, labels=result.labels, columns=result.columns,
+                             preprocessing=segments.Preprocessing.from_dict(result.preprocessing),
+                             random_state=result.random_state, progress=progress, **params)
     key = _map_key(ds, result, method, params)
     st.session_state.setdefault(_MAPS, {})[key] = emb
     return state.remember("map", key, emb, keep=lambda e: (e.meta(), {"xy": e.frame()[["row", "x", "y"]]}))

@@ -18,7 +18,9 @@ def register(sub) -> None:
     p.add_argument("--churn", action="store_true", help="predict churn: no event at all in the horizon")
     p.add_argument("--horizon-days", type=float, default=30, help="days after the cutoff (default 30)")
     p.add_argument("--cutoff", type=date_arg, help="YYYY-MM-DD (default: the last event minus the horizon)")
-    p.add_argument("--models", default="lr,rf,hgb", help="comma-separated: " + ", ".join(MODELS))
+    p.add_argument("--models", default="lr,rf,hgb",
+                   help="comma-separated: " + ", ".join(MODELS) + " (seq and agg+seq read each user's events in order "
+                        "and need PyTorch: pip install -r requirements-deep.txt)")
     p.add_argument("--folds", type=int, default=5, help="stratified cross-validation folds (default 5)")
     p.add_argument("-o", "--output", type=Path, required=True, help="folder for the saved model (must not exist)")
     mapping_args(p)
@@ -39,6 +41,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from analytics import models
 
     keys = [k.strip() for k in args.models.split(",") if k.strip()]
+    from analytics.models.zoo import model_spec
+
+    if any(model_spec(k).sequence for k in keys):  # unknown keys and a missing PyTorch: say so at once
+        from analytics.sequences import require_torch
+
+        require_torch()
     if args.output.exists():
         raise InvalidParameterError(f"'{args.output}' already exists; give a new folder for the model.")
     with scratch_workspace() as ws:

@@ -10,7 +10,7 @@ from analytics.errors import InvalidParameterError
 
 EVALUATIONS = ("last-n", "time-split", "none")
 # Spelled out so that building the parser does not load the recommenders (a test keeps them equal).
-MODEL_NAMES = ("pop", "pop_recent", "itemknn", "ease", "als", "bpr")
+MODEL_NAMES = ("pop", "pop_recent", "itemknn", "ease", "als", "bpr", "gru4rec")
 DEFAULT_MODELS = "pop,itemknn,ease,als"
 DEFAULT_WEIGHTS = "view_item=1,add_to_cart=3,begin_checkout=4,purchase=5"
 

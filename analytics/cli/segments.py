@@ -16,7 +16,12 @@ def register(sub) -> None:
     p.add_argument("source", help="a behaviour log, or a feature table (CSV/Parquet with user_id) from `features`")
     p.add_argument("--k", default="auto", help="number of segments, or auto (default) to choose it from a sweep")
     p.add_argument("--method", choices=["kmeans", "hierarchical"], default="kmeans")
-    p.add_argument("--features", help="comma-separated feature columns to cluster on (default: RFM and behaviour)")
+    p.add_argument("--features", help="comma-separated feature columns to cluster on (default: RFM and behaviour); "
+                                      "with --space sequence, the columns that describe the segments")
+    p.add_argument("--space", choices=["features", "sequence"], default="features",
+                   help="what to cluster: the aggregate features (default) or behaviour-sequence embeddings learned "
+                        "by a recurrent network from the order of each user's events (needs a log and PyTorch: "
+                        "pip install -r requirements-deep.txt)")
     p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv: user_id, segment, segment_id")
     mapping_args(p)
     p.add_argument("--json", action="store_true", help="print k and why, silhouette, sizes, names, stability")
@@ -39,9 +44,15 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_warm_up)
 
 
-def feature_table(args: argparse.Namespace):
-    """The per-user table to segment or map: read as given, or computed from a log."""
+def feature_table(args: argparse.Namespace, with_profiles: bool = False):
+    """The per-user table to segment or map: read as given, or computed from a log.
+
+    ``with_profiles``: also learn the users' behaviour-sequence profiles from the log
+    (returns ``(features, profiles)``); a feature table alone has no sequences.
+    """
     import pandas as pd
+
+    from analytics.errors import InvalidParameterError
 
     path = Path(args.source)
     if path.is_file():
@@ -51,8 +62,18 @@ def feature_table(args: argparse.Namespace):
         except Exception:  # noqa: BLE001 - not a table pandas reads directly: treat it as a log
             head = None
         if head is not None and "user_id" in head.columns and FEATURE_MARKERS & set(head.columns):
+            if with_profiles:
+                raise InvalidParameterError(f"{path.name} is a feature table: sequence embeddings are learned from "
+                                            "the order of the events, so give the behaviour log instead.")
             return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
     args.log = path
+    if with_profiles:
+        from analytics.sequences.profiles import dataset_profiles
+
+        with scratch_workspace() as ws:
+            ds = import_log(ws, args, features=True)
+            features = ws.features(ds.id)
+            return features, dataset_profiles(ws, ds.id, features["user_id"].astype(str).to_numpy())
     with scratch_workspace() as ws:
         ds = import_log(ws, args, features=True)
         return ws.features(ds.id)
@@ -64,11 +85,22 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
     k = args.k if args.k == "auto" else whole_number(args.k, "--k")
     columns = [c.strip() for c in args.features.split(",")] if args.features else None
-    result = segments.segment(feature_table(args), k, method=args.method, columns=columns)
+    profiles = None
+    if args.space == "sequence":
+        from analytics.sequences import require_torch
+
+        require_torch()  # say how to install it before reading the log
+        features, profiles = feature_table(args, with_profiles=True)
+        result = segments.segment(features, k, method=args.method, columns=columns, space="sequence",
+                                  matrix=profiles.aligned(features["user_id"]))
+    else:
+        result = segments.segment(feature_table(args), k, method=args.method, columns=columns)
     out = result.assignments.rename(columns={"segment": "segment_id", "segment_name": "segment"})
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_bytes(frame_bytes(out[["user_id", "segment", "segment_id"]], "csv"))
     brief = result.brief() | {"output": str(args.output)}
+    if profiles is not None:
+        brief["sequence_profiles"] = profiles.meta()
     sizes = ", ".join(f"{r['name']} {r['share']:.0%}" for r in brief["segments"])
     report(args, brief, f"{result.k} segments ({brief['k_reason']}): {sizes}; wrote {args.output}")
     return 0

@@ -6,7 +6,8 @@ purchases as optional features), ``leakage``, ``zoo`` (the models), ``fitting``
 (the one fit recipe), ``training`` (cross-validation), ``results``, ``curves``,
 ``diagnostics`` (importance, per segment, learning curve), ``tuning``,
 ``economics`` (profit, target list), ``persistence`` (skops files) and
-``scoring``. The names below are the public API.
+``scoring``. The sequence models (``seq``, ``agg+seq``) live in
+:mod:`analytics.sequences` and join the catalogue here. The names below are the public API.
 """
 
 from __future__ import annotations
@@ -47,16 +48,19 @@ from analytics.models.training import iter_train, train_models
 from analytics.models.training_set import TrainingSet, build_out_of_time_set, build_training_set, check_classes
 from analytics.models.tuning import TuningResult, search_space, tune_model
 from analytics.models.zoo import (
+    AGGREGATE_MODELS,
     DEFAULT_MODELS,
     MODELS,
     SAMPLE_CAPS,
+    SEQUENCE_MODELS,
     available_models,
     feature_kinds,
     make_pipeline,
     prepare_features,
 )
 
-__all__ = ["DEFAULT_MODELS", "KINDS", "LEAKAGE_AUC", "MODELS", "SAMPLE_CAPS", "TRUSTED_TYPES", "CalibrationCurve",
+__all__ = ["AGGREGATE_MODELS", "DEFAULT_MODELS", "KINDS", "LEAKAGE_AUC", "MODELS", "SAMPLE_CAPS", "SEQUENCE_MODELS",
+           "TRUSTED_TYPES", "CalibrationCurve",
            "ConfusionResult", "Curve", "GainLift", "ImportanceResult", "LeakageFinding", "LearningCurveResult",
            "ModelReport", "ModelResult", "OutOfTimeResult", "ProfitCurve", "TargetDefinition", "TrainedModel",
            "TrainingSet", "TuningResult", "ValueFeatures", "available_models", "build_out_of_time_set",

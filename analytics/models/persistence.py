@@ -1,4 +1,12 @@
-"""A model fitted on all users, saved with skops (never pickle) and loaded only if it can be trusted."""
+"""A model fitted on all users, saved with skops (never pickle) and loaded only if it can be trusted.
+
+The sequence models (``seq``, ``agg+seq``) also keep a PyTorch network: its weights
+go to ``network.safetensors`` (plain tensors, no pickle) with their SHA-256, the
+network's shape and token vocabulary in ``metadata.json`` ("sequence"); ``seq`` has
+no scikit-learn part, so no ``model.skops``. Loading them needs PyTorch, the same
+torch minor version as at saving, and refuses weights that differ from that
+description (:mod:`analytics.sequences.files`).
+"""
 
 from __future__ import annotations
 
@@ -59,6 +67,12 @@ class TrainedModel:
     value_features : dict or None
         ``ValueFeatures.to_dict()`` when the model uses customer-value features: scoring
         computes them again as of the scoring date.
+    network : SequenceClassifier or None
+        The sequence models' PyTorch network (``pipeline`` is then None for ``seq``,
+        the booster for ``agg+seq``).
+    sequence : dict or None
+        The network's vocabulary, encoder and training settings (see
+        :func:`analytics.sequences.propensity.fit_sequence_model`).
     """
 
     pipeline: Any
@@ -73,6 +87,8 @@ class TrainedModel:
     versions: dict
     created_at: str
     value_features: dict | None = None
+    network: Any = None
+    sequence: dict | None = None
 
     @property
     def features(self) -> list[str]:
@@ -86,7 +102,7 @@ class TrainedModel:
                 "target": json_safe(self.target), "feature_params": json_safe(self.feature_params),
                 "params": json_safe(self.params), "cv_metrics": json_safe(self.cv_metrics),
                 "training": json_safe(self.training), "versions": self.versions,
-                "value_features": json_safe(self.value_features)}
+                "value_features": json_safe(self.value_features), "sequence": json_safe(self.sequence)}
 
     def feature_overrides(self) -> dict:
         """Feature settings to compute new data with, e.g. ``ws.feature_params(id, **model.feature_overrides())``.
@@ -121,10 +137,21 @@ def fit_model(training: TrainingSet, key: str, *, params: dict | None = None, cv
         raise InvalidParameterError(f"The cross-validation result is for '{cv_result.key}', not '{key}'.")
     params = dict(params if params is not None else (cv_result.params if cv_result else {}))
     kinds = feature_kinds(training.X)
-    Xp = prepare_features(training.X, kinds)
     t0 = time.perf_counter()
-    pipe, idx = fit_one(key, kinds, Xp, training.y, np.arange(training.n_users), params=params,
-                        balance_classes=balance_classes, random_state=random_state)
+    network = sequence = None
+    if spec.sequence:
+        from analytics.sequences import require_torch
+
+        require_torch()
+        from analytics.sequences.propensity import SCORE_COLUMN, fit_sequence_model
+
+        network, pipe, sequence = fit_sequence_model(training, key, params, random_state, kinds)
+        kinds = kinds | {SCORE_COLUMN: "number"} if pipe is not None else {}
+        idx = np.arange(sequence["network_users"])
+    else:
+        Xp = prepare_features(training.X, kinds)
+        pipe, idx = fit_one(key, kinds, Xp, training.y, np.arange(training.n_users), params=params,
+                            balance_classes=balance_classes, random_state=random_state)
     fp = training.feature_params
     return TrainedModel(
         pipeline=pipe, key=key, name=spec.name, feature_kinds=kinds, target=training.target.to_dict(),
@@ -134,8 +161,9 @@ def fit_model(training: TrainingSet, key: str, *, params: dict | None = None, cv
                   "fit_seconds": round(time.perf_counter() - t0, 3), "balance_classes": balance_classes,
                   "random_state": random_state, "data_fingerprint": training.fingerprint(),
                   "dataset_id": training.dataset_id, "source_hash": training.source_hash},
-        params=params, versions=library_versions(), created_at=datetime.now(UTC).isoformat(),
-        value_features=None if training.value_features is None else training.value_features.to_dict())
+        params=params, versions=library_versions(deep=network is not None), created_at=datetime.now(UTC).isoformat(),
+        value_features=None if training.value_features is None else training.value_features.to_dict(),
+        network=network, sequence=sequence)
 
 
 def save_model(model: TrainedModel, directory: str | Path, *, overwrite: bool = False) -> Path:
@@ -154,8 +182,6 @@ def save_model(model: TrainedModel, directory: str | Path, *, overwrite: bool = 
     Path
         The directory.
     """
-    import skops.io as sio
-
     if not isinstance(model, TrainedModel):
         raise InvalidParameterError(f"save_model needs a TrainedModel (from fit_model), got {type(model).__name__}.")
     d = Path(directory)
@@ -164,11 +190,21 @@ def save_model(model: TrainedModel, directory: str | Path, *, overwrite: bool = 
     if d.is_dir() and any(d.iterdir()) and not overwrite:
         raise InvalidParameterError(f"The folder '{d}' is not empty; choose a new folder or allow overwriting.")
     d.mkdir(parents=True, exist_ok=True)
-    tmp = d / (MODEL_FILE + ".tmp")
-    sio.dump(model.pipeline, tmp)
-    digest = _sha256(tmp)
-    os.replace(tmp, d / MODEL_FILE)
-    meta = model.metadata() | {"model_file": MODEL_FILE, "model_sha256": digest}
+    meta = model.metadata()
+    if model.pipeline is not None:
+        import skops.io as sio  # a second or more to import: only when there is a pipeline to write
+
+        tmp = d / (MODEL_FILE + ".tmp")
+        sio.dump(model.pipeline, tmp)
+        digest = _sha256(tmp)
+        os.replace(tmp, d / MODEL_FILE)
+        meta |= {"model_file": MODEL_FILE, "model_sha256": digest}
+    else:
+        meta |= {"model_file": None, "model_sha256": None}
+    if model.network is not None:
+        from analytics.sequences.files import WEIGHTS_FILE, save_network
+
+        meta |= {"network_file": WEIGHTS_FILE, "network_sha256": save_network(model.network, d)}
     tmp_meta = d / (META_FILE + ".tmp")
     tmp_meta.write_text(json.dumps(meta, indent=2, sort_keys=False))
     os.replace(tmp_meta, d / META_FILE)
@@ -185,7 +221,7 @@ def read_metadata(directory: str | Path) -> dict:
     """
     d = Path(directory)
     path = d / META_FILE
-    if not path.is_file() or not (d / MODEL_FILE).is_file():
+    if not path.is_file() or not ((d / MODEL_FILE).is_file() or _has_network(d)):
         raise ModelCompatibilityError(f"There is no saved MarketLens model in '{d}' (expected {MODEL_FILE} and "
                                       f"{META_FILE}).")
     try:
@@ -199,6 +235,12 @@ def read_metadata(directory: str | Path) -> dict:
         raise ModelCompatibilityError(f"The model in '{d}' was saved in format version {meta.get('format_version')}, "
                                       f"this MarketLens reads version {FORMAT_VERSION}; train it again.")
     return meta
+
+
+def _has_network(d: Path) -> bool:
+    from analytics.sequences.files import WEIGHTS_FILE  # no torch needed for the name
+
+    return (d / WEIGHTS_FILE).is_file()
 
 
 def load_model(directory: str | Path) -> TrainedModel:
@@ -215,7 +257,6 @@ def load_model(directory: str | Path) -> TrainedModel:
         With a message saying what differs and what to do.
     """
     import sklearn
-    import skops.io as sio
 
     d = Path(directory)
     meta = read_metadata(d)
@@ -225,7 +266,26 @@ def load_model(directory: str | Path) -> TrainedModel:
             f"This model was saved with scikit-learn {saved} but this installation has {sklearn.__version__}. "
             "A model can score differently (or not load) under another version, so it is refused. Train it again "
             f"here, or use it where scikit-learn {saved} is installed.")
+    network = _load_network(d, meta)
+    pipe = None
+    if meta.get("model_file") is not None or network is None:
+        pipe = _load_pipeline(d, meta)
+    return TrainedModel(
+        pipeline=pipe, key=meta["model"], name=meta.get("model_name", meta["model"]),
+        feature_kinds={f["name"]: f["kind"] for f in meta["features"]}, target=meta.get("target", {}),
+        feature_params=meta.get("feature_params", {}), cv_metrics=meta.get("cv_metrics", {}),
+        training=meta.get("training", {}), params=meta.get("params", {}), versions=meta.get("versions", {}),
+        created_at=meta.get("created_at", ""), value_features=meta.get("value_features"), network=network,
+        sequence=meta.get("sequence"))
+
+
+def _load_pipeline(d: Path, meta: dict):
+    """The scikit-learn part, checked: unchanged since saving, only trusted types."""
+    import skops.io as sio
+
     path = d / MODEL_FILE
+    if not path.is_file():
+        raise ModelCompatibilityError(f"The model file {MODEL_FILE} is missing from '{d}'; save the model again.")
     if _sha256(path) != meta.get("model_sha256"):
         raise ModelCompatibilityError(f"The model file in '{d}' has changed since it was saved (it does not match its "
                                       "description); it is refused. Save the model again.")
@@ -243,23 +303,49 @@ def load_model(directory: str | Path) -> TrainedModel:
     except Exception as exc:  # noqa: BLE001
         raise ModelCompatibilityError(f"The model file in '{d}' cannot be loaded ({type(exc).__name__}: {exc}).") \
             from exc
-    return TrainedModel(
-        pipeline=pipe, key=meta["model"], name=meta.get("model_name", meta["model"]),
-        feature_kinds={f["name"]: f["kind"] for f in meta["features"]}, target=meta.get("target", {}),
-        feature_params=meta.get("feature_params", {}), cv_metrics=meta.get("cv_metrics", {}),
-        training=meta.get("training", {}), params=meta.get("params", {}), versions=meta.get("versions", {}),
-        created_at=meta.get("created_at", ""), value_features=meta.get("value_features"))
+    return pipe
 
 
-def library_versions() -> dict:
-    """Versions of the libraries a saved model depends on."""
+def _load_network(d: Path, meta: dict):
+    """The sequence network of a ``seq``/``agg+seq`` model (None for the others), checked before use."""
+    sequence = meta.get("sequence")
+    if not sequence and not meta.get("network_file"):
+        return None
+    from analytics.sequences import require_torch
+    from analytics.sequences.files import load_network
+    from analytics.sequences.tokens import Vocabulary
+
+    torch = require_torch()
+    if not isinstance(sequence, dict):
+        raise ModelCompatibilityError(f"The model in '{d}' has a network but no description of it; it is refused.")
+    saved = str((meta.get("versions") or {}).get("torch"))
+    if _minor(saved) != _minor(torch.__version__):
+        raise ModelCompatibilityError(
+            f"This model's network was saved with PyTorch {saved} but this installation has {torch.__version__}; "
+            "it is refused. Train it again here, or install the PyTorch of requirements-deep.txt.")
+    Vocabulary.from_dict(sequence.get("vocab") if isinstance(sequence.get("vocab"), dict) else {})
+    return load_network(d, sequence.get("encoder"), meta.get("network_sha256"))
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split("+")[0].split(".")[:2])
+
+
+def library_versions(deep: bool = False) -> dict:
+    """Versions of the libraries a saved model depends on (``deep``: also PyTorch and safetensors)."""
     import scipy
     import sklearn
     import skops
 
-    return {"scikit-learn": sklearn.__version__, "skops": skops.__version__, "numpy": np.__version__,
-            "scipy": scipy.__version__, "pandas": pd.__version__, "python": platform.python_version(),
-            "marketlens": _marketlens_version()}
+    out = {"scikit-learn": sklearn.__version__, "skops": skops.__version__, "numpy": np.__version__,
+           "scipy": scipy.__version__, "pandas": pd.__version__, "python": platform.python_version(),
+           "marketlens": _marketlens_version()}
+    if deep:
+        import safetensors
+        import torch
+
+        out |= {"torch": torch.__version__, "safetensors": safetensors.__version__}
+    return out
 
 
 # Types skops does not trust by default that the zoo's pipelines contain; a file

@@ -44,6 +44,10 @@ def score(model: TrainedModel | str | Path, features: pd.DataFrame) -> pd.DataFr
     """
     if not isinstance(model, TrainedModel):
         model = load_model(model)
+    if model.pipeline is None or (model.network is not None and not set(model.feature_kinds) <= set(features)):
+        raise ModelCompatibilityError(
+            f"{model.name} scores users from their events, not from a feature table alone. Score a stored dataset "
+            "with score_dataset (or `python -m analytics score`), which reads them.")
     if not isinstance(features, pd.DataFrame):
         raise InvalidParameterError(f"features must be a table (DataFrame), got {type(features).__name__}.")
     if "user_id" not in features.columns:
@@ -105,7 +109,27 @@ def score_dataset(ws: Workspace, dataset_id: str, model: TrainedModel | str | Pa
     features = ws.features(dataset_id, ws.feature_params(dataset_id, **model.feature_overrides(), as_of=as_of))
     if model.value_features:
         features = _with_value_features(ws, dataset_id, model, features, as_of)
-    return target_list(score(model, features), segments, top_pct=top_pct)
+    if model.network is not None:
+        scored = _sequence_scores(ws, dataset_id, model, features, as_of)
+    else:
+        scored = score(model, features)
+    return target_list(scored, segments, top_pct=top_pct)
+
+
+def _sequence_scores(ws: Workspace, dataset_id: str, model: TrainedModel, features: pd.DataFrame,
+                     as_of: datetime | None) -> pd.DataFrame:
+    """Scores of a sequence model: the network on each user's events up to ``as_of`` (plus the booster's)."""
+    from analytics.sequences.propensity import SCORE_COLUMN, network_scores
+    from analytics.sequences.tokens import Vocabulary, dataset_sequences
+
+    users = features["user_id"].astype(str).to_numpy(dtype=object)
+    if not len(users):
+        return pd.DataFrame({"user_id": pd.Series([], dtype=object), "score": pd.Series([], dtype=float)})
+    vocab = Vocabulary.from_dict((model.sequence or {}).get("vocab") or {})
+    p = network_scores(model.network, dataset_sequences(ws, dataset_id, users, as_of, vocab=vocab))
+    if model.pipeline is None:
+        return pd.DataFrame({"user_id": users, "score": p})
+    return score(model, features.assign(**{SCORE_COLUMN: p}))
 
 
 def _with_value_features(ws: Workspace, dataset_id: str, model: TrainedModel, features: pd.DataFrame,

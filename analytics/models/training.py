@@ -35,7 +35,8 @@ from analytics.progress import Progress, within
 def iter_train(training: TrainingSet, models: Sequence[str] = DEFAULT_MODELS, *, n_folds: int = 5,
                out_of_time: TrainingSet | None = None, params: dict[str, dict] | None = None,
                balance_classes: bool = True, keep_order: bool = False, random_state: int = 0,
-               progress: Progress | None = None) -> Iterator[ModelResult]:
+               progress: Progress | None = None,
+               on_fold: Callable[[ModelResult], None] | None = None) -> Iterator[ModelResult]:
     """Cross-validate models one by one, yielding each result as soon as it is done.
 
     Parameters
@@ -56,7 +57,12 @@ def iter_train(training: TrainingSet, models: Sequence[str] = DEFAULT_MODELS, *,
         Run in the given order instead of cheapest first.
     random_state : int
     progress : callable, optional
-        ``progress(fraction, message)`` after each fold (e.g. "Random forest: fold 2 of 5").
+        ``progress(fraction, message)`` after each fold (e.g. "Random forest: fold 2 of 5"); the
+        sequence models also report every epoch.
+    on_fold : callable, optional
+        For the sequence models (minutes, not seconds): called after each of their folds
+        with a provisional :class:`ModelResult` over the folds done so far (name "... (2 of 5
+        folds)"), so a page can draw its ROC curve before the model is finished.
 
     Yields
     ------
@@ -71,6 +77,10 @@ def iter_train(training: TrainingSet, models: Sequence[str] = DEFAULT_MODELS, *,
         before any training (not at the first ``next``).
     """
     keys = _check_models(models)
+    if any(MODELS[k].sequence for k in keys):
+        from analytics.sequences import require_torch
+
+        require_torch()  # say how to install it before any model runs
     check_classes(training.y, n_folds, training.target)
     if out_of_time is not None:
         _check_oot(training, out_of_time)
@@ -80,21 +90,31 @@ def iter_train(training: TrainingSet, models: Sequence[str] = DEFAULT_MODELS, *,
         raise InvalidParameterError(f"Parameters given for models not being trained: {', '.join(unknown)}.")
     if not keep_order:
         keys = sorted(keys, key=lambda k: MODELS[k].cost)
-    return _iter_train(training, keys, n_folds, out_of_time, params, balance_classes, random_state, progress)
+    return _iter_train(training, keys, n_folds, out_of_time, params, balance_classes, random_state, progress,
+                       on_fold)
 
 
 def _iter_train(training: TrainingSet, keys: list[str], n_folds: int, out_of_time: TrainingSet | None,
                 params: dict, balance_classes: bool, random_state: int,
-                progress: Progress | None) -> Iterator[ModelResult]:
+                progress: Progress | None, on_fold: Callable[[ModelResult], None] | None = None,
+                ) -> Iterator[ModelResult]:
     kinds = feature_kinds(training.X)
     Xp = prepare_features(training.X, kinds)
     folds = stratified_folds(training.y, n_folds, random_state)
     oot = None
     if out_of_time is not None:
         oot = (prepare_features(out_of_time.X, kinds), out_of_time.y, out_of_time.target.cutoff)
+    shared: dict = {}  # the sequence network's outer-fold scores, reused by agg+seq
     for i, key in enumerate(keys):
-        yield cross_validate(key, Xp, training, kinds, folds, params.get(key), balance_classes, random_state,
-                             within(progress, i / len(keys), (i + 1) / len(keys)), oot)
+        stage = within(progress, i / len(keys), (i + 1) / len(keys))
+        if MODELS[key].sequence:
+            from analytics.sequences.propensity import cross_validate_sequence
+
+            yield cross_validate_sequence(key, Xp, training, kinds, folds, params.get(key), random_state, stage,
+                                          shared, out_of_time=out_of_time is not None, on_fold=on_fold)
+        else:
+            yield cross_validate(key, Xp, training, kinds, folds, params.get(key), balance_classes, random_state,
+                                 stage, oot)
 
 
 def train_models(training: TrainingSet, models: Sequence[str] = DEFAULT_MODELS, *, n_folds: int = 5,
@@ -127,15 +147,11 @@ def cross_validate(key: str, Xp: pd.DataFrame, training: TrainingSet, kinds: dic
                    params: dict | None, balance: bool, random_state: int,
                    progress: Progress | None, oot: tuple | None) -> ModelResult:
     """Cross-validate one model on given folds (``Xp`` prepared with :func:`prepare_features`)."""
-    from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
-
     spec = MODELS[key]
     y = training.y
     res = ModelResult(key=key, name=spec.name, base_rate=float(y.mean()), n_users=len(y), n_folds=len(folds),
                       params=dict(params or {}))
     t_start = time.perf_counter()
-    oof = np.full(len(y), np.nan)
-    aucs, aps, losses, skipped = [], [], [], 0
     fold_scores: dict[int, np.ndarray] = {}
 
     def run_fold(i: int) -> tuple[np.ndarray, int, float]:
@@ -148,22 +164,11 @@ def cross_validate(key: str, Xp: pd.DataFrame, training: TrainingSet, kinds: dic
 
     try:
         for done, (i, (p, n_fit, fit_s)) in enumerate(_map_folds(run_fold, len(folds), fold_workers(key, len(y)))):
-            te = folds[i][1]
             res.fit_seconds += fit_s
-            oof[te] = p
             fold_scores[i] = p
             res.train_rows = max(res.train_rows, n_fit)
             if progress:
                 progress((done + 1) / len(folds), f"{spec.name}: fold {done + 1} of {len(folds)}")
-        # Metrics in fold order, whatever order the folds finished in.
-        for i, (_, te) in enumerate(folds):
-            yt, p = y[te], fold_scores[i]
-            losses.append(float(log_loss(yt, p, labels=[0, 1])))
-            if 0 < yt.sum() < len(yt):
-                aucs.append(float(roc_auc_score(yt, p)))
-                aps.append(float(average_precision_score(yt, p)))
-            else:
-                skipped += 1
         if oot is not None:
             res.out_of_time = _out_of_time(key, oot, Xp, y, kinds, params, balance, random_state,
                                            training.target.cutoff)
@@ -173,6 +178,29 @@ def cross_validate(key: str, Xp: pd.DataFrame, training: TrainingSet, kinds: dic
         res.error = f"{spec.name} could not be trained on this data ({type(exc).__name__}: {exc})."
         res.seconds = time.perf_counter() - t_start
         return res
+    finish_result(res, y, folds, fold_scores, spec.why_sample)
+    res.seconds = time.perf_counter() - t_start
+    return res
+
+
+def finish_result(res: ModelResult, y: np.ndarray, folds: list, fold_scores: dict[int, np.ndarray],
+                  why_sample: str = "") -> ModelResult:
+    """Fill a result's metrics, curves and out-of-fold scores from each fold's test scores (any model kind)."""
+    from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
+
+    oof = np.full(len(y), np.nan)
+    aucs, aps, losses, skipped = [], [], [], 0
+    # Metrics in fold order, whatever order the folds finished in.
+    for i, (_, te) in enumerate(folds):
+        yt, p = y[te], fold_scores[i]
+        oof[te] = p
+        losses.append(float(log_loss(yt, p, labels=[0, 1])))
+        if 0 < yt.sum() < len(yt):
+            aucs.append(float(roc_auc_score(yt, p)))
+            aps.append(float(average_precision_score(yt, p)))
+        else:
+            skipped += 1
+    spec_name = res.name
     res.auc_folds = [round(a, 6) for a in aucs]
     if aucs:
         res.auc_mean, res.auc_std = float(np.mean(aucs)), float(np.std(aucs))
@@ -190,10 +218,9 @@ def cross_validate(key: str, Xp: pd.DataFrame, training: TrainingSet, kinds: dic
         res.roc = roc_points(y[seen], oof[seen])
         res.pr = pr_points(y[seen], oof[seen])
     if res.train_rows < max(len(tr) for tr, _ in folds):
-        res.sample_note = (f"{spec.name} trained on a sample of {res.train_rows:,} of the "
+        res.sample_note = (f"{spec_name} trained on a sample of {res.train_rows:,} of the "
                            f"{max(len(tr) for tr, _ in folds):,} users in each training fold "
-                           f"({spec.why_sample}); its scores cover all {len(y):,} users.")
-    res.seconds = time.perf_counter() - t_start
+                           f"({why_sample}); its scores cover all {len(y):,} users.")
     return res
 
 

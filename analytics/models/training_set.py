@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,11 @@ class TrainingSet:
         Messages for the user (leakage, users dropped for a missing label, ...).
     value_features : ValueFeatures or None
         The customer-value features in ``X`` (resolved), None when there are none.
+    sequence_source : callable or None
+        ``sequence_source(vocab) -> Sequences``: each user's events up to the cutoff
+        for the sequence models (set by :func:`build_training_set`; built on first
+        use by :meth:`sequences`). None for a set made by hand: attach them with
+        :meth:`with_sequences`.
     """
 
     X: pd.DataFrame
@@ -58,6 +64,37 @@ class TrainingSet:
     leakage: list[LeakageFinding] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     value_features: ValueFeatures | None = None
+    sequence_source: Callable | None = field(default=None, repr=False, compare=False)
+    _sequences: Any = field(default=None, repr=False, compare=False)
+
+    def sequences(self, vocab=None):
+        """Each user's most recent events up to the cutoff (:class:`analytics.sequences.tokens.Sequences`).
+
+        Built once from the dataset's events (vocabulary from the events up to the
+        cutoff) and kept; with ``vocab`` (a saved model's), built again with its ids.
+
+        Raises
+        ------
+        InvalidParameterError
+            The set was made by hand without events (see :meth:`with_sequences`).
+        """
+        if vocab is None and self._sequences is not None:
+            return self._sequences
+        if self.sequence_source is None:
+            raise InvalidParameterError("The sequence models need each user's events, and this training set was made "
+                                        "without them. Build it with build_training_set from a dataset, or attach "
+                                        "them with with_sequences().")
+        seqs = self.sequence_source(vocab)
+        if vocab is None:
+            self._sequences = seqs
+        return seqs
+
+    def with_sequences(self, sequences) -> TrainingSet:
+        """A copy whose :meth:`sequences` are these (one per user, in the order of ``user_ids``)."""
+        if len(sequences) != self.n_users or not np.array_equal(np.asarray(sequences.user_ids, dtype=object),
+                                                                np.asarray(self.user_ids, dtype=object)):
+            raise InvalidParameterError("The sequences must be those of the training set's users, in its order.")
+        return replace(self, _sequences=sequences)
 
     @property
     def n_users(self) -> int:
@@ -216,7 +253,9 @@ def build_training_set(ws: Workspace, dataset_id: str, target: TargetDefinition 
     user_ids = feats["user_id"].astype(str).to_numpy(dtype=object)
     X = feats.drop(columns=["user_id"]).reset_index(drop=True)
     ts = TrainingSet(X=X, y=y, user_ids=user_ids, target=target, feature_params=params, dataset_id=dataset_id,
-                     source_hash=ds.content_hash, warnings=notes, value_features=value_spec)
+                     source_hash=ds.content_hash, warnings=notes, value_features=value_spec,
+                     sequence_source=_sequence_source(ws, dataset_id, user_ids, target.cutoff) if ds.has_events
+                     else None)
     if n_folds is not None:
         ts.validate(n_folds)
     if check_leaks:
@@ -225,6 +264,16 @@ def build_training_set(ws: Workspace, dataset_id: str, target: TargetDefinition 
             ts.warnings.append(finding.message())
             warnings.warn(finding.message(), LeakageWarning, stacklevel=2)
     return ts
+
+
+def _sequence_source(ws: Workspace, dataset_id: str, user_ids: np.ndarray, cutoff) -> Callable:
+    """How the training set's users' event sequences are built when a sequence model first needs them."""
+    def build(vocab=None):
+        from analytics.sequences.tokens import dataset_sequences
+
+        return dataset_sequences(ws, dataset_id, user_ids, cutoff, vocab=vocab)
+
+    return build
 
 
 def build_out_of_time_set(ws: Workspace, dataset_id: str, target: TargetDefinition, *, days: float | None = None,

@@ -15,7 +15,7 @@ from analytics.models.fitting import stratified_folds
 from analytics.models.results import ModelResult
 from analytics.models.training import cross_validate
 from analytics.models.training_set import TrainingSet, check_classes
-from analytics.models.zoo import feature_kinds, model_spec, prepare_features
+from analytics.models.zoo import feature_kinds, feature_model_spec, model_spec, prepare_features
 from analytics.progress import Progress
 from analytics.sampling import MIN_PER_CLASS, stratified_sample
 
@@ -24,7 +24,7 @@ def search_space(key: str) -> dict[str, Any]:
     """The hyperparameters :func:`tune_model` samples for a model (lists or scipy distributions)."""
     from scipy.stats import loguniform, randint
 
-    model_spec(key)
+    feature_model_spec(key)
     return {
         "nb": {"var_smoothing": loguniform(1e-11, 1e-3)},
         "lr": {"C": loguniform(1e-3, 1e2)},

@@ -15,6 +15,15 @@ key       model                           scale  class weight  trains on at most
 ``svm``   SVM, RBF kernel, Platt scores   yes    balanced      5,000 users
 ========  ==============================  =====  ============  ==========================
 
+Two more keys read each user's events instead of (or beside) the aggregates:
+``seq`` ("Sequence network": a GRU over the most recent 200 events up to the
+cutoff) and ``agg+seq`` ("Aggregates + sequence": gradient boosting on the
+features plus the network's cross-fitted score; its networks train on at
+most 20,000 users of a fold like ``seq``, the booster on all). They need PyTorch
+(``requirements-deep.txt``), the events of the dataset, and are never in
+:data:`DEFAULT_MODELS`; see :mod:`analytics.sequences.propensity` for how they
+are trained on the same folds without any test label reaching them.
+
 "Trains on at most" is per training fold; more users than that are a seeded
 stratified sample of the fold (the rarer class keeps at least 20 users), and
 every user is still scored.
@@ -100,7 +109,7 @@ RF_MAX_SAMPLES = 20_000
 
 RF_TREES = 60
 
-SAMPLE_CAPS: dict[str, int] = {"svm": 5_000, "knn": 20_000, "mlp": 20_000, "rf": 100_000}
+SAMPLE_CAPS: dict[str, int] = {"svm": 5_000, "knn": 20_000, "mlp": 20_000, "rf": 100_000, "seq": 20_000}
 
 DEFAULT_MODELS: tuple[str, ...] = ("lr", "rf", "hgb")
 
@@ -121,6 +130,8 @@ class ModelSpec:
     class_weight: bool
     cost: int  # run order: cheapest first
     why_sample: str = ""
+    sequence: bool = False  # reads event sequences (needs torch and the events), not only the feature table
+    about: str = ""
 
 
 MODELS: dict[str, ModelSpec] = {s.key: s for s in (
@@ -136,13 +147,27 @@ MODELS: dict[str, ModelSpec] = {s.key: s for s in (
               "training time grows with users times passes over the data"),
     ModelSpec("svm", "SVM (RBF kernel)", True, True, 7,
               "training time grows with the square of the number of users"),
+    ModelSpec("seq", "Sequence network", False, False, 8, "every epoch passes over every event of every user",
+              sequence=True,
+              about="a recurrent network (GRU) reading each user's last 200 events in order: event type, product, "
+                    "time since the previous event, amount, hour and weekday"),
+    ModelSpec("agg+seq", "Aggregates + sequence", False, False, 9, sequence=True,
+              about="gradient boosting on the aggregate features plus the sequence network's score (cross-fitted "
+                    "inside each training fold): does the order of events add anything to the aggregates?"),
 )}
+
+AGGREGATE_MODELS: tuple[str, ...] = tuple(k for k, s in MODELS.items() if not s.sequence)
+"""The models that learn from the feature table alone."""
+
+SEQUENCE_MODELS: tuple[str, ...] = tuple(k for k, s in MODELS.items() if s.sequence)
+"""The models that read each user's events in order (need PyTorch and the events)."""
 
 
 def available_models() -> pd.DataFrame:
-    """The zoo as a table for a model picker: key, name, and whether it trains on a sample."""
+    """The zoo as a table for a model picker: key, name, whether it trains on a sample, what it reads."""
     rows = [{"key": s.key, "model": s.name, "class weights": s.class_weight,
-             "trains on at most": f"{SAMPLE_CAPS[s.key]:,} users" if s.key in SAMPLE_CAPS else "all users"}
+             "trains on at most": f"{SAMPLE_CAPS[s.key]:,} users" if s.key in SAMPLE_CAPS else "all users",
+             "reads": "event sequences" if s.sequence else "features"}
             for s in sorted(MODELS.values(), key=lambda s: s.cost)]
     return pd.DataFrame(rows)
 
@@ -234,7 +259,7 @@ def make_pipeline(key: str, kinds: dict[str, str], *, n_train: int, params: dict
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-    spec = model_spec(key)
+    spec = feature_model_spec(key)
     num = [c for c, k in kinds.items() if k == "number"]
     txt = [c for c, k in kinds.items() if k == "text"]
     if not num and not txt:
@@ -313,6 +338,16 @@ def model_spec(key: str) -> ModelSpec:
     if key not in MODELS:
         raise InvalidParameterError(f"Unknown model '{key}'. Choose from: {', '.join(MODELS)}.")
     return MODELS[key]
+
+
+def feature_model_spec(key: str) -> ModelSpec:
+    """The spec of a model that learns from the feature table alone; a clear error for the sequence models."""
+    spec = model_spec(key)
+    if spec.sequence:
+        raise InvalidParameterError(
+            f"{spec.name} reads each user's events in order, not only the feature table, so this tool (which refits "
+            "a feature-table model: importance, learning curve, tuning) is not available for it. Pick another model.")
+    return spec
 
 
 def model_threads() -> int:

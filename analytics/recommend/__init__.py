@@ -6,7 +6,9 @@ Public entry points (each validates its input and raises :mod:`analytics.errors`
   :func:`guess_item_column`, :func:`item_events`, :func:`suggested_weights`,
   :func:`item_attributes` - what the log says about its products.
 - :func:`make_model` / the model classes - one interface: ``fit(interactions)``,
-  ``recommend(user_indices, k, exclude_seen=True) -> (items, scores)``.
+  ``recommend(user_indices, k, exclude_seen=True) -> (items, scores)``; ``gru4rec``
+  (:class:`~analytics.recommend.sequential.SequenceGRU`) reads the order of each
+  user's products and needs PyTorch (:func:`offered_models` leaves it out without it).
 - :func:`evaluate` - models compared on a last-N or time split (:class:`EvaluationResult`).
 - :func:`top_items`, :func:`recommend_latest`, :func:`segment_items`, :func:`also_bought`,
   :func:`export_recommendations` - putting the results to use.
@@ -40,13 +42,13 @@ from analytics.recommend.persistence import (
     save_recommender,
 )
 from analytics.recommend.use import also_bought, export_recommendations, recommend_latest, segment_items, top_items
-from analytics.recommend.zoo import DEFAULT_MODELS, MODELS, make_model, parse_models
+from analytics.recommend.zoo import DEEP_MODELS, DEFAULT_MODELS, MODELS, make_model, offered_models, parse_models
 
 __all__ = [
-    "ALS", "BPR", "DEFAULT_MODELS", "DEFAULT_WEIGHTS", "EASE", "MODELS", "PROTOCOLS", "EvaluationResult",
+    "ALS", "BPR", "DEEP_MODELS", "DEFAULT_MODELS", "DEFAULT_WEIGHTS", "EASE", "MODELS", "PROTOCOLS", "EvaluationResult",
     "Interactions", "ItemKNN", "Popularity", "RecentPopularity", "Recommender", "SavedRecommender", "also_bought",
     "build_interactions", "default_split_date", "evaluate", "export_recommendations", "from_frame",
     "guess_item_column", "item_attributes", "item_column_choices", "item_events", "load_recommender", "make_model",
-    "parse_models", "ranking_metrics", "read_recommender_metadata", "recommend_latest", "save_recommender",
+    "offered_models", "parse_models", "ranking_metrics", "read_recommender_metadata", "recommend_latest", "save_recommender",
     "segment_items", "split_by_time", "split_last_n", "suggested_weights", "top_items",
 ]

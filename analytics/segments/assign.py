@@ -46,6 +46,10 @@ class SegmentPlacer:
     (a scoring service placing each new user as they are scored)."""
 
     def __init__(self, result: SegmentationResult, fitted_on: pd.DataFrame):
+        if result.space != "features":
+            raise InvalidParameterError(
+                "This segmentation was found in behaviour-sequence embeddings, so other users cannot be placed in "
+                "it from their features alone. Use a segmentation made on the aggregate features here.")
         self.result = result
         self._prep = None if result.method == "rfm" else prepare(
             fitted_on, result.columns, Preprocessing.from_dict(result.preprocessing)).pipeline

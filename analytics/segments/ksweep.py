@@ -94,7 +94,7 @@ class KSweepResult:
 def k_sweep(features: pd.DataFrame | Prepared, columns: Sequence[str] | None = None, *,
             k_range: Sequence[int] = range(2, 13), preprocessing: Preprocessing | None = None,
             random_state: int = 0, silhouette_sample_size: int = 4000, fit_sample_size: int = 50_000,
-            progress: Progress | None = None) -> KSweepResult:
+            matrix: np.ndarray | None = None, progress: Progress | None = None) -> KSweepResult:
     """Fit K-means for each k and score it four ways, then recommend a k.
 
     Parameters
@@ -116,6 +116,9 @@ def k_sweep(features: pd.DataFrame | Prepared, columns: Sequence[str] | None = N
         Above this many users each K-means is fitted on a seeded sample of this size;
         every user is then assigned and all scores use every user. Centres found on
         50,000 users move very little with more, and this keeps 500k users in seconds.
+    matrix : ndarray, optional
+        Cluster this instead of the scaled features (one row per user, e.g. a
+        behaviour-sequence embedding); see :func:`prepare`.
     progress : callable, optional
         ``progress(fraction, message)``.
 
@@ -136,7 +139,7 @@ def k_sweep(features: pd.DataFrame | Prepared, columns: Sequence[str] | None = N
         raise InvalidParameterError(f"Numbers of segments must be between {K_MIN} and {K_MAX}; got {bad}.")
     check_positive("silhouette_sample_size", silhouette_sample_size, 100)
     check_positive("fit_sample_size", fit_sample_size, 100)
-    prep = features if isinstance(features, Prepared) else prepare(features, columns, preprocessing)
+    prep = features if isinstance(features, Prepared) else prepare(features, columns, preprocessing, matrix)
     X = prep.X
     n = len(X)
     notices = list(prep.notices)

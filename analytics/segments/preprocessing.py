@@ -201,7 +201,7 @@ class Prepared:
 
 
 def prepare(features: pd.DataFrame, columns: Sequence[str] | None = None,
-            preprocessing: Preprocessing | None = None) -> Prepared:
+            preprocessing: Preprocessing | None = None, matrix: np.ndarray | None = None) -> Prepared:
     """Choose, clean and scale the clustering columns of a feature table.
 
     Parameters
@@ -211,10 +211,16 @@ def prepare(features: pd.DataFrame, columns: Sequence[str] | None = None,
     columns : list of str, optional
         See :func:`choose_features`.
     preprocessing : Preprocessing, optional
+    matrix : ndarray of shape (n_users, d), optional
+        What to cluster instead of the scaled features, one row per user of
+        ``features`` in its order (e.g. behaviour-sequence embeddings from
+        :func:`analytics.sequences.profiles.user_profiles`). The chosen columns are
+        still prepared: they describe the segments in words a marketer reads.
 
     Returns
     -------
     Prepared
+        ``X`` is ``matrix`` when given, else the scaled features.
     """
     preprocessing = preprocessing or Preprocessing()
     preprocessing.validate()
@@ -229,5 +235,23 @@ def prepare(features: pd.DataFrame, columns: Sequence[str] | None = None,
     pipeline = build_preprocessor(choice.columns, preprocessing)
     X = pipeline.fit_transform(raw)
     user_ids = features["user_id"].to_numpy() if "user_id" in features.columns else features.index.to_numpy()
+    if matrix is not None:
+        X = checked_matrix(matrix, len(features))
     return Prepared(X=np.ascontiguousarray(X), columns=list(choice.columns), user_ids=user_ids,
                     pipeline=pipeline, raw=raw, notices=notices)
+
+
+def checked_matrix(matrix: Any, n_users: int) -> np.ndarray:
+    """A clustering matrix given instead of the features: numeric, finite, one row per user."""
+    try:
+        X = np.asarray(matrix, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(f"The matrix to cluster must be numeric, got {type(matrix).__name__}.") from exc
+    if X.ndim != 2 or X.shape[1] == 0:
+        raise InvalidParameterError(f"The matrix to cluster must be users x dimensions, got shape {X.shape}.")
+    if len(X) != n_users:
+        raise InvalidParameterError(f"The matrix to cluster has {len(X):,} rows but the feature table has "
+                                    f"{n_users:,} users; give one row per user, in the table's order.")
+    if not np.isfinite(X).all():
+        raise InvalidParameterError("The matrix to cluster has empty or infinite values.")
+    return X

@@ -99,6 +99,10 @@ class SegmentationResult:
     sample_size : int or None
         Users the hierarchical tree was built on (the others were assigned to the nearest centre).
     notices : list of str
+    space : {"features", "sequence"}
+        What was clustered: the scaled aggregate features, or a behaviour-sequence
+        embedding (``centers`` are then in the embedding's space; ``profile`` still
+        describes the segments with the features).
     """
 
     method: str
@@ -122,6 +126,7 @@ class SegmentationResult:
     sample_size: int | None = None
     notices: list[str] = field(default_factory=list)
     rules: dict | None = None  # the RFM grid's score boundaries (method "rfm"), to place other users the same way
+    space: str = "features"  # what was clustered: "features" or "sequence" (behaviour-sequence embeddings)
 
     @property
     def labels(self) -> np.ndarray:
@@ -171,7 +176,7 @@ class SegmentationResult:
                           "share": float(r.share), "stability": r.stability}
                          for r in self.summary.itertuples()],
             "stability": self.stability, "stability_text": self.stability_text,
-            "features": self.columns, "notices": self.notices,
+            "features": self.columns, "notices": self.notices, "space": self.space,
         })
 
 
@@ -179,7 +184,8 @@ def segment(features: pd.DataFrame, k: int | str = "auto", *, method: str = "kme
             columns: Sequence[str] | None = None, preprocessing: Preprocessing | None = None,
             random_state: int = 0, n_init: int = 4, hierarchical_sample_size: int = 5000,
             stability_resamples: int = 10, stability_sample_size: int = 5000,
-            silhouette_sample_size: int = 4000, progress: Progress | None = None) -> SegmentationResult:
+            silhouette_sample_size: int = 4000, matrix: np.ndarray | None = None,
+            space: str = "features", progress: Progress | None = None) -> SegmentationResult:
     """Split users into k segments and describe each one.
 
     Parameters
@@ -207,6 +213,13 @@ def segment(features: pd.DataFrame, k: int | str = "auto", *, method: str = "kme
     stability_sample_size : int
         Stability is measured on a seeded sample of at most this many users.
     silhouette_sample_size : int
+    matrix : ndarray of shape (n_users, d), optional
+        Cluster this instead of the scaled features: one row per user of ``features``,
+        in its order, e.g. the behaviour-sequence embeddings of
+        :func:`analytics.sequences.profiles.user_profiles`. ``columns`` then only
+        describe the segments (profiles, names), in words a marketer reads.
+    space : str
+        What ``matrix`` is, recorded in the result ("sequence" for sequence embeddings).
     progress : callable, optional
         ``progress(fraction, message)``.
 
@@ -235,7 +248,12 @@ def segment(features: pd.DataFrame, k: int | str = "auto", *, method: str = "kme
         raise InvalidParameterError(f"stability_resamples must be between 0 and 200, got {stability_resamples!r}.")
     say = (progress or no_progress)
     say(0.0, "Preparing features")
-    prep = prepare(features, columns, preprocessing)
+    if matrix is None:
+        space = "features"
+    elif space == "features":
+        raise InvalidParameterError("Name what the matrix is (space='sequence' for sequence embeddings); "
+                                    "'features' means the scaled feature columns.")
+    prep = prepare(features, columns, preprocessing, matrix)
     X, n = prep.X, len(prep.X)
     notices = list(prep.notices)
     sweep = None
@@ -244,6 +262,10 @@ def segment(features: pd.DataFrame, k: int | str = "auto", *, method: str = "kme
                         progress=lambda f, m: say(0.05 + 0.35 * f, m))
         k = sweep.recommended_k
         notices = list(sweep.notices)
+    if space != "features":
+        notices.append(f"The segments were found in the behaviour-sequence embedding ({X.shape[1]} dimensions "
+                       "learned from the order of each user's events); the profiles describe them with the "
+                       "chosen features.")
     k = int(k)
     n_distinct = n_distinct_rows(X, cap=k)
     if k > n:
@@ -294,7 +316,8 @@ def segment(features: pd.DataFrame, k: int | str = "auto", *, method: str = "kme
         summary=summary, profile=profile, profile_means=means, centers=centres.tolist(),
         silhouette=silhouette, silhouette_sample_size=n if sil_idx is None else len(sil_idx),
         stability=stability, stability_text=text, stability_resamples=int(stability_resamples),
-        assignments=assignments, sweep=sweep, dendrogram=dendro, sample_size=sample_size, notices=notices)
+        assignments=assignments, sweep=sweep, dendrogram=dendro, sample_size=sample_size, notices=notices,
+        space=space)
 
 
 def rename_segments(result: SegmentationResult, names: dict[int, str] | Sequence[str]) -> SegmentationResult:

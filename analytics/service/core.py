@@ -106,6 +106,10 @@ class ScoringService:
             raise ModelCompatibilityError("This model uses customer-value features (P(alive), expected purchases); "
                                           "the scoring service does not compute those yet. Serve a model trained "
                                           "without them.")
+        if model.network is not None:
+            raise ModelCompatibilityError(f"{model.name} scores users from their event sequences; the scoring service "
+                                          "does not build those yet. Serve a model trained on the features alone, or "
+                                          "score in batches (python -m analytics score).")
         ds = _find_dataset(ws, dataset, model)
         if not ds.has_events:
             raise InvalidParameterError(f"'{ds.name}' keeps its events in a data lake (Spark); the service needs a "
@@ -326,7 +330,10 @@ def _saved_segments(ws, ds, name: str, live_columns: list[str]) -> tuple[dict[st
         result = SegmentationResult.from_dict(stored.meta["result"], labels.rename(
             columns={"segment": "segment_name", "segment_id": "segment"}))
         if set(result.columns) - {"events_per_session"} <= set(live_columns):
-            placer = SegmentPlacer(result, ws.read_table(stored.meta["features_table"]))
+            try:
+                placer = SegmentPlacer(result, ws.read_table(stored.meta["features_table"]))
+            except InvalidParameterError as exc:  # e.g. segments found in behaviour-sequence embeddings
+                log.warning("new users get no segment: %s", exc)
         else:
             log.warning("new users get no segment: the segments use features the model's settings do not give")
     return names, placer

@@ -1,0 +1,80 @@
+"""A sequence network's weights on disk: safetensors (plain tensors, no pickle), checked before use.
+
+The file holds only named tensors and a small text header (:data:`HEADER`). The
+network's shape (:class:`~analytics.sequences.encoder.EncoderConfig`), its
+vocabulary and the file's SHA-256 are in the model's ``metadata.json``
+(:mod:`analytics.models.persistence`); loading refuses a file whose hash, header,
+tensor names, shapes or dtypes differ from that description, or that holds
+empty/infinite weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from analytics.errors import ModelCompatibilityError
+from analytics.sequences import require_torch
+
+WEIGHTS_FILE = "network.safetensors"
+HEADER = {"format": "marketlens-sequence-network", "format_version": "1"}
+
+
+def save_network(network, directory: Path) -> str:
+    """Write ``network.safetensors`` into ``directory`` (atomically) and return its SHA-256."""
+    require_torch()
+    from safetensors.torch import save_file
+
+    from analytics.sequences.encoder import network_tensors
+
+    tmp = Path(directory) / (WEIGHTS_FILE + ".tmp")
+    save_file(network_tensors(network), str(tmp), metadata=dict(HEADER))
+    digest = sha256(tmp)
+    os.replace(tmp, Path(directory) / WEIGHTS_FILE)
+    return digest
+
+
+def load_network(directory: Path, encoder: dict, expected_sha256: str | None):
+    """The :class:`~analytics.sequences.encoder.SequenceClassifier` saved in ``directory``, checked.
+
+    Raises
+    ------
+    ModelCompatibilityError
+        Missing file, changed since saving, not a MarketLens network, or weights that
+        do not fit ``encoder``.
+    DeepLearningUnavailableError
+        PyTorch is not installed.
+    """
+    require_torch()
+    from safetensors import safe_open
+
+    from analytics.sequences.encoder import EncoderConfig, classifier_from_tensors
+
+    d = Path(directory)
+    path = d / WEIGHTS_FILE
+    if not path.is_file():
+        raise ModelCompatibilityError(f"The network file {WEIGHTS_FILE} is missing from '{d}'; save the model again.")
+    if sha256(path) != expected_sha256:
+        raise ModelCompatibilityError(f"The network file in '{d}' has changed since it was saved (it does not match "
+                                      "its description); it is refused. Save the model again.")
+    config = EncoderConfig.from_dict(encoder if isinstance(encoder, dict) else {})
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            header = fh.metadata() or {}
+            weights = {name: fh.get_tensor(name) for name in fh.keys()}  # noqa: SIM118 - safe_open is not a dict
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same answer
+        raise ModelCompatibilityError(f"The network file in '{d}' cannot be read ({type(exc).__name__}); it is "
+                                      "refused.") from exc
+    if {k: header.get(k) for k in HEADER} != HEADER:
+        raise ModelCompatibilityError(f"The network file in '{d}' was not written by this MarketLens (header "
+                                      f"{header}); it is refused.")
+    return classifier_from_tensors(config, weights)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

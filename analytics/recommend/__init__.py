@@ -49,6 +49,7 @@ __all__ = [
     "Interactions", "ItemKNN", "Popularity", "RecentPopularity", "Recommender", "SavedRecommender", "also_bought",
     "build_interactions", "default_split_date", "evaluate", "export_recommendations", "from_frame",
     "guess_item_column", "item_attributes", "item_column_choices", "item_events", "load_recommender", "make_model",
-    "offered_models", "parse_models", "ranking_metrics", "read_recommender_metadata", "recommend_latest", "save_recommender",
+    "offered_models", "parse_models", "ranking_metrics", "read_recommender_metadata", "recommend_latest",
+    "save_recommender",
     "segment_items", "split_by_time", "split_last_n", "suggested_weights", "top_items",
 ]

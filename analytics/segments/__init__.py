@@ -35,7 +35,8 @@ from analytics.segments.rfm import rfm_scores, rfm_segment
 from analytics.segments.segment import SegmentationResult, rename_segments, segment
 from analytics.segments.umap_loader import load_umap
 
-__all__ = ["DEFAULT_FEATURES", "DEFAULT_MAX_POINTS", "MAP_METHODS", "METHODS", "SCALINGS", "SegmentPlacer", "assign_segments",
+__all__ = ["DEFAULT_FEATURES", "DEFAULT_MAX_POINTS", "MAP_METHODS", "METHODS", "SCALINGS", "SegmentPlacer",
+           "assign_segments",
            "choose_features", "embed", "Embedding", "feature_label", "FeatureChoice", "k_sweep", "KSweepResult",
            "load_umap", "name_segments", "numeric_candidates", "prepare", "Prepared", "Preprocessing", "recommend_k",
            "rename_segments", "rfm_grid_table", "rfm_scores", "rfm_segment", "segment", "segment_kpis",

@@ -10,7 +10,6 @@ description (:mod:`analytics.sequences.files`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics.checksums import file_sha256
 from analytics.errors import InvalidParameterError, ModelCompatibilityError
 from analytics.jsonable import json_safe
 from analytics.models.fitting import fit_one
@@ -196,7 +196,7 @@ def save_model(model: TrainedModel, directory: str | Path, *, overwrite: bool = 
 
         tmp = d / (MODEL_FILE + ".tmp")
         sio.dump(model.pipeline, tmp)
-        digest = _sha256(tmp)
+        digest = file_sha256(tmp)
         os.replace(tmp, d / MODEL_FILE)
         meta |= {"model_file": MODEL_FILE, "model_sha256": digest}
     else:
@@ -286,7 +286,7 @@ def _load_pipeline(d: Path, meta: dict):
     path = d / MODEL_FILE
     if not path.is_file():
         raise ModelCompatibilityError(f"The model file {MODEL_FILE} is missing from '{d}'; save the model again.")
-    if _sha256(path) != meta.get("model_sha256"):
+    if file_sha256(path) != meta.get("model_sha256"):
         raise ModelCompatibilityError(f"The model file in '{d}' has changed since it was saved (it does not match its "
                                       "description); it is refused. Save the model again.")
     try:
@@ -363,14 +363,6 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.tree._tree.Tree",
 )
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _marketlens_version() -> str:

@@ -11,7 +11,6 @@ refused with :class:`analytics.errors.ModelCompatibilityError`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from analytics.checksums import file_sha256
 from analytics.errors import InvalidParameterError, ModelCompatibilityError
 from analytics.jsonable import json_safe
 from analytics.recommend.base import Recommender, csr_from_state, csr_state
@@ -92,7 +92,7 @@ def save_recommender(model: Recommender, interactions: Interactions, directory: 
     tmp = d / (ARRAYS_FILE + ".tmp")
     with open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
-    digest = _sha256(tmp)
+    digest = file_sha256(tmp)
     os.replace(tmp, d / ARRAYS_FILE)
     meta = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "model": model.key, "label": model.label,
@@ -147,7 +147,7 @@ def load_recommender(directory: str | Path) -> SavedRecommender:
     d = Path(directory)
     meta = read_recommender_metadata(d)
     path = d / ARRAYS_FILE
-    if _sha256(path) != meta.get("arrays_sha256"):
+    if file_sha256(path) != meta.get("arrays_sha256"):
         raise ModelCompatibilityError(
             f"The recommender file in '{d}' has changed since it was saved (it does not match its "
             "description); it is refused. Save the model again.")
@@ -222,11 +222,3 @@ def library_versions() -> dict[str, str]:
     except ImportError:  # pragma: no cover
         pass
     return out
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -10,10 +10,10 @@ empty/infinite weights.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
+from analytics.checksums import file_sha256
 from analytics.errors import ModelCompatibilityError
 from analytics.sequences import require_torch
 
@@ -30,7 +30,7 @@ def save_network(network, directory: Path) -> str:
 
     tmp = Path(directory) / (WEIGHTS_FILE + ".tmp")
     save_file(network_tensors(network), str(tmp), metadata=dict(HEADER))
-    digest = sha256(tmp)
+    digest = file_sha256(tmp)
     os.replace(tmp, Path(directory) / WEIGHTS_FILE)
     return digest
 
@@ -55,7 +55,7 @@ def load_network(directory: Path, encoder: dict, expected_sha256: str | None):
     path = d / WEIGHTS_FILE
     if not path.is_file():
         raise ModelCompatibilityError(f"The network file {WEIGHTS_FILE} is missing from '{d}'; save the model again.")
-    if sha256(path) != expected_sha256:
+    if file_sha256(path) != expected_sha256:
         raise ModelCompatibilityError(f"The network file in '{d}' has changed since it was saved (it does not match "
                                       "its description); it is refused. Save the model again.")
     config = EncoderConfig.from_dict(encoder if isinstance(encoder, dict) else {})
@@ -70,11 +70,3 @@ def load_network(directory: Path, encoder: dict, expected_sha256: str | None):
         raise ModelCompatibilityError(f"The network file in '{d}' was not written by this MarketLens (header "
                                       f"{header}); it is refused.")
     return classifier_from_tensors(config, weights)
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()

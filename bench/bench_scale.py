@@ -94,11 +94,14 @@ def watch_features(log: Path, output: Path, workspace_tmp: Path) -> dict:
 
 
 def _folder_bytes(root: Path, name: str) -> int:
+    """Bytes under ``root/marketlens-*/tmp/name``; files and folders may vanish while we count (DuckDB cleans up)."""
     total = 0
-    for folder in root.glob(f"marketlens-*/tmp/{name}"):
-        for f in folder.rglob("*"):
+    for dirpath, _, files in os.walk(root):
+        if Path(dirpath).name != name and f"/tmp/{name}" not in dirpath:
+            continue
+        for f in files:
             try:
-                total += f.stat().st_size
+                total += os.stat(os.path.join(dirpath, f)).st_size
             except FileNotFoundError:
                 pass
     return total

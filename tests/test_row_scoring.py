@@ -57,3 +57,32 @@ def test_a_scorer_that_disagrees_with_batch_scoring_is_refused(training, monkeyp
     monkeypatch.setattr(RowScorer, "_prepared", lambda self, rows: np.zeros((len(rows), len(self.kinds))))
     with pytest.raises(ValueError, match="differ from batch scores"):
         RowScorer(model, training.X.iloc[:200])
+
+
+def test_the_fast_routes_are_taken_and_exact_when_rows_repeat_and_the_kept_rows_overflow(training):
+    from analytics.models.row_scoring import _KeptRows
+
+    model = M.fit_model(training, "lr")
+    scorer = RowScorer(model, training.X.iloc[:300])
+    # The zoo's logistic regression: one-hot text and imputed, scaled numbers, both on their fast route.
+    assert sorted(type(part).__name__ for part, _ in scorer._parts) == ["_KeptRows", "_Route"]
+    kept = next(part for part, _ in scorer._parts if isinstance(part, _KeptRows))
+    kept.limit = 3  # overflow at once: outputs are computed again, never mixed up
+    rows = _messy_rows(training.X, model.feature_kinds)
+    want = M.score(model, rows.assign(user_id=[f"u{i}" for i in range(len(rows))]))["score"].to_numpy()
+    for _ in range(2):  # the second time from the kept rows
+        for i, row in enumerate(rows.to_dict("records")):
+            assert abs(scorer.scores([row])[0] - want[i]) <= 1e-12
+    assert len(kept._seen) <= 3
+
+
+def test_a_fast_route_that_disagrees_with_the_fitted_step_is_not_taken(training, monkeypatch):
+    from analytics.models import row_scoring
+
+    model = M.fit_model(training, "lr")
+    monkeypatch.setattr(row_scoring, "_numbers_route", lambda fitted: lambda X: np.zeros((len(X), 1)))
+    scorer = RowScorer(model, training.X.iloc[:300])
+    assert "_Route" not in [type(part).__name__ for part, _ in scorer._parts]
+    rows = training.X.iloc[:20]
+    want = M.score(model, rows.assign(user_id=[f"u{i}" for i in range(len(rows))]))["score"].to_numpy()
+    assert np.abs(scorer.scores(rows.to_dict("records")) - want).max() <= 1e-12

@@ -126,6 +126,30 @@ def test_replayed_events_score_like_batch_scoring(served):
         ws, ds_id, model_dir, datetime(2025, 4, 1), [one]).iloc[0]) < 1e-9
 
 
+def test_kept_users_are_answered_at_once_and_the_others_after_waiting(served, monkeypatch):
+    from analytics.service.features import WouldWait
+
+    ws, service, client, clock, _ = served
+    pending = dict(service.live._dirty)
+    with pytest.raises(WouldWait):  # never seen: the event loop must not wait for it, nor mark anything
+        service.score_users(["never-seen-1"], wait=False)
+    assert service.live._dirty == pending
+    event = {"user_id": "wait1", "event_time": "2025-05-01T10:00:00Z", "event": "page_view"}
+    assert client.post("/v1/events", json=[event], headers=AUTH).status_code == 200
+    got = client.get("/v1/users/wait1?fresh=true", headers=AUTH)  # handed to a worker thread, which waits
+    assert got.status_code == 200 and got.json()["features"]["n_events"] == 1
+    waited, _ = service.score_users(["wait1"], fresh=True)
+    at_once, _ = service.score_users(["wait1"], fresh=False, wait=False)
+    assert at_once[0]["score"] == waited[0]["score"] == got.json()["score"]
+    with pytest.raises(WouldWait):  # a date before the user's event needs an exact query
+        service.score_users(["wait1"], datetime(2025, 4, 1), wait=False)
+    monkeypatch.setattr(service, "rows", None)  # a model without a row scorer: the table path, in a worker
+    with pytest.raises(WouldWait):
+        service.score_users(["wait1"], wait=False)
+    again = client.get("/v1/users/wait1", headers=AUTH)
+    assert again.status_code == 200 and abs(again.json()["score"] - waited[0]["score"]) < 1e-12
+
+
 def test_bad_requests_get_clear_4xx(served):
     ws, service, client, clock, _ = served
     ok = {"user_id": "zz1", "event_time": "2025-05-01T10:00:00Z", "event": "page_view"}

@@ -14,9 +14,20 @@ single users, so :class:`RowScorer` runs the *same fitted objects* on plain arra
   every number finite or empty, which the imputer handles), and the copies of the fitted
   steps forget the column names they were fitted with, since arrays carry none.
 
-Nothing is re-implemented, so the scores are the batch scores; the scorer still checks
-that on example rows when it is built and refuses (``ValueError``) a model for which they
-differ, so callers can fall back to ``score``.
+Two parts still cost milliseconds per call in scikit-learn's own machinery, so they get
+a faster route, each checked against the fitted step on the example rows (the step is
+used as it is when they differ):
+
+- the text part (one-hot or ordinal codes) maps each row of codes on its own, and rows
+  of text repeat (a channel, a country), so its output is kept per distinct input row
+  (:class:`_KeptRows`): the fitted encoder's own output, computed once per row seen;
+- the number part (mean imputation with missing indicators, then optional scaling) is
+  done with the fitted statistics in numpy, in the operations scikit-learn performs
+  (:func:`_numbers_route`).
+
+The scores are therefore the batch scores; the scorer checks that on example rows when it
+is built and refuses (``ValueError``) a model for which they differ, so callers can fall
+back to ``score``.
 """
 
 from __future__ import annotations
@@ -59,9 +70,15 @@ class RowScorer:
             raise ValueError(f"{model.name}: not a column transformer followed by a classifier")
         self.kinds = dict(model.feature_kinds)
         position = {c: i for i, c in enumerate(self.kinds)}
-        self._parts = [(_without_names(fitted), [position[c] for c in columns])
-                       for name, fitted, columns in prep.transformers_
-                       if name != "remainder" and fitted != "drop" and len(columns)]
+        X = self._prepared(examples[list(self.kinds)].to_dict("records")) if len(examples) else None
+        self._parts = []
+        for name, fitted, columns in prep.transformers_:
+            if name == "remainder" or fitted == "drop" or not len(columns):
+                continue
+            cols = [position[c] for c in columns]
+            plain = _without_names(fitted)
+            texts = all(self.kinds[c] != "number" for c in columns)
+            self._parts.append((_faster(plain, texts, None if X is None else X[:, cols]), cols))
         self._clf = _without_names(clf)
         if "n_jobs" in self._clf.get_params():
             # A few rows: dispatching them to a pool of threads costs more than scoring them.
@@ -126,6 +143,79 @@ def _floats(values: list) -> np.ndarray:
 
 def _empty(value) -> bool:
     return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
+
+
+class _KeptRows:
+    """A fitted row-by-row transformer with its output kept per distinct input row (at most ``limit`` rows)."""
+
+    def __init__(self, fitted, limit: int = 100_000):
+        self.fitted, self.limit = fitted, limit
+        self._seen: dict[bytes, np.ndarray] = {}
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        keys = [row.tobytes() for row in X]
+        got = [self._seen.get(k) for k in keys]
+        missing = [i for i, row in enumerate(got) if row is None]
+        if missing:
+            new = np.asarray(self.fitted.transform(X[missing]), dtype=float)
+            if len(self._seen) + len(missing) > self.limit:
+                self._seen = {}  # a new dict, not clear(): other threads may be reading the old one
+            for i, row in zip(missing, new, strict=True):
+                got[i] = self._seen[keys[i]] = row
+        return np.vstack(got)
+
+
+class _Route:
+    """A function standing in for a fitted step's ``transform``."""
+
+    def __init__(self, fn):
+        self.transform = fn
+
+
+def _numbers_route(fitted):
+    """``fitted.transform`` in numpy for SimpleImputer (NaN as missing, with or without indicators) optionally
+    followed by StandardScaler, with the fitted statistics; None for anything else."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    steps = [s for _, s in fitted.steps] if isinstance(fitted, Pipeline) else [fitted]
+    imputer, scaler = steps[0], steps[1] if len(steps) == 2 else None
+    if (not isinstance(imputer, SimpleImputer) or len(steps) > 2 or not np.isnan(imputer.missing_values)
+            or (scaler is not None and not isinstance(scaler, StandardScaler))):
+        return None
+    fill = np.asarray(imputer.statistics_, dtype=float)
+    flagged = imputer.indicator_.features_ if imputer.indicator_ is not None else None
+
+    def transform(X: np.ndarray) -> np.ndarray:
+        out = np.where(np.isnan(X), fill, X)
+        if flagged is not None:
+            out = np.hstack([out, np.isnan(X[:, flagged]).astype(float)])
+        if scaler is not None:
+            if scaler.with_mean:
+                out -= scaler.mean_
+            if scaler.with_std:
+                out /= scaler.scale_
+        return out
+
+    return transform
+
+
+def _faster(fitted, texts: bool, examples: np.ndarray | None):
+    """The faster route for a fitted part (see the module's notes) when it gives the fitted step's output
+    on ``examples`` exactly; else the step itself."""
+    from sklearn import config_context
+
+    route = _KeptRows(fitted) if texts else (_Route(fn) if (fn := _numbers_route(fitted)) else None)
+    if route is None or examples is None:
+        return fitted
+    with config_context(assume_finite=True, skip_parameter_validation=True):
+        try:
+            same = np.array_equal(np.asarray(fitted.transform(examples), dtype=float), route.transform(examples),
+                                  equal_nan=True)
+        except (ValueError, TypeError, AttributeError, IndexError):
+            same = False
+    return route if same else fitted
 
 
 def _without_names(estimator):

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from analytics.errors import MarketLensError
 from analytics.service.core import ScoringService
 from analytics.service.events import EventFormatError, EventValidationError, parse_time
+from analytics.service.features import WouldWait
 
 log = logging.getLogger("marketlens.service")
 
@@ -125,11 +126,18 @@ def create_app(service: ScoringService, keys: set[str], max_body: int = DEFAULT_
         return JSONResponse(result.to_dict())
 
     @app.get("/v1/users/{user_id}", summary="A user's current score, percentile and the features it used")
-    def get_user(user_id: str, as_of: str | None = Query(None, description="ISO 8601 time (default: now)"),
-                 fresh: bool = Query(False, description="Wait until the user's newest events are applied (else the "
-                                                        "kept features answer at once; see pending_events)")):
+    async def get_user(user_id: str, as_of: str | None = Query(None, description="ISO 8601 time (default: now)"),
+                       fresh: bool = Query(False, description="Wait until the user's newest events are applied (else "
+                                                              "the kept features answer at once; see pending_events)")):
         when = _as_of(as_of)
-        rows, unknown = service.score_users([user_id], when, with_features=True, fresh=fresh)
+        # A kept user is scored in under a millisecond, here in the event loop: a hop to a worker thread and
+        # back costs more than that, and dozens of threads taking turns with the interpreter lock make the
+        # tail latency. Anything that has to wait goes to a worker thread.
+        try:
+            rows, unknown = service.score_users([user_id], when, with_features=True, fresh=fresh, wait=False)
+        except WouldWait:
+            rows, unknown = await run_in_threadpool(service.score_users, [user_id], when, with_features=True,
+                                                    fresh=fresh)
         if unknown:
             return _error(404, f"There are no events of user '{user_id[:100]}'"
                                + (f" at or before {when:%Y-%m-%d %H:%M:%S}." if when else "."))

@@ -29,7 +29,7 @@ from analytics.models.scoring import score, score_dataset
 from analytics.segments import SegmentationResult, SegmentPlacer
 from analytics.service.batching import SharedCalls
 from analytics.service.events import EventSchema, EventValidationError, parse_body, validate_events
-from analytics.service.features import LiveFeatures
+from analytics.service.features import LiveFeatures, WouldWait
 from analytics.service.metrics import Metrics, drift_level, psi
 from analytics.service.store import EventStore
 from analytics.sql import quote_ident
@@ -174,13 +174,18 @@ class ScoringService:
     # scores out
 
     def score_users(self, users: list[str], as_of: datetime | None = None, *, with_features: bool = False,
-                    fresh: bool = True) -> tuple[list[dict], list[str]]:
+                    fresh: bool = True, wait: bool = True) -> tuple[list[dict], list[str]]:
         """Scores of ``users`` as of ``as_of`` (default now): ``([{user_id, score, percentile, ...}], unknown)``.
 
         ``percentile`` is the share of the reference users (the training dataset scored at its
         training date) with a lower score, in percent. Users without events at or before
         ``as_of`` are returned in ``unknown``. With ``fresh=False`` the answer does not wait for
         the newest events of a user to be applied (``pending_events`` is then true for them).
+
+        With ``wait=False`` the answer comes at once from kept features through the row scorer,
+        or :class:`~analytics.service.features.WouldWait` is raised (features to load or wait
+        for, an exact query, or a model without a row scorer): the HTTP layer answers in its
+        event loop when it can and hands the request to a worker thread otherwise.
         """
         if not users:
             raise InvalidParameterError("Give at least one user id.")
@@ -189,9 +194,15 @@ class ScoringService:
         users = list(dict.fromkeys(str(u) for u in users))
         when = (as_of or self.clock()).replace(tzinfo=None) if as_of is None or as_of.tzinfo is None \
             else as_of.astimezone(UTC).replace(tzinfo=None)
-        kept, late, stale = self.live.kept(users, when, fresh=fresh)
+        if not wait and self.rows is None:
+            raise WouldWait("the model is scored through the table path")
+        kept, late, stale = self.live.kept(users, when, fresh=fresh, wait=wait)
+        if late and not wait:
+            raise WouldWait("features for a date before some events need an exact query")
         parts = []
-        if kept:
+        if kept and not wait:  # a few microseconds of work: no reason to queue behind other requests
+            parts.append(self._score_together([(kept, when)])[0])
+        elif kept:
             parts.append(self._model_calls.submit((kept, when)))
         if late:  # a date before some of their events: computed for that date (rare, slow)
             exact = self.live.exact(late, when)

@@ -52,6 +52,10 @@ IDLE_SECONDS = 0.5
 _IBIS = {"text": "string", "number": "float64", "time": "timestamp"}
 
 
+class WouldWait(Exception):
+    """An answer asked for without waiting needs features that are not kept yet (or an exact query)."""
+
+
 class LiveFeatures:
     """Features of the store's users, kept per user until their next event.
 
@@ -103,7 +107,7 @@ class LiveFeatures:
                 self._dirty[u] = self._generation
             self._lock.notify_all()
 
-    def kept(self, users: list[str], as_of: datetime, *, fresh: bool = True,
+    def kept(self, users: list[str], as_of: datetime, *, fresh: bool = True, wait: bool = True,
              timeout: float = 30.0) -> tuple[list[dict], list[str], set[str]]:
         """The kept (anchored) rows of ``users`` valid at ``as_of``, the users needing an exact query, and the stale.
 
@@ -114,6 +118,8 @@ class LiveFeatures:
             False answers at once from the kept rows of users who have one (their newest events
             are applied by the background refresh, usually within a second); users never seen
             are always waited for.
+        wait : bool
+            False raises :class:`WouldWait` instead of waiting (nothing is changed then).
 
         Returns
         -------
@@ -125,6 +131,8 @@ class LiveFeatures:
         deadline = time.monotonic() + timeout
         with self._lock:
             wait_for = [u for u in users if u not in self._cache or (fresh and u in self._dirty)]
+            if wait_for and not wait:
+                raise WouldWait(f"{len(wait_for)} users' features are not ready")
             for u in wait_for:
                 if u not in self._dirty:  # never seen since the start: load them like a refresh
                     self._generation += 1

@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.cluster import KMeans
 
     from analytics.recommend import build_interactions, evaluate, parse_models
-    from analytics.sequences.encoder import torch_thread_count
     from analytics.sequences.profiles import ProfileSettings, user_profiles
+    from analytics.sequences.threads import torch_thread_count
     from analytics.sequences.tokens import build_sequences
     from bench.bench_recommend import make_log
 

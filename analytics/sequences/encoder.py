@@ -43,30 +43,23 @@ weights are initialised under a lock right after ``torch.manual_seed(seed)``,
 the batch order comes from a numpy generator of the same seed, and the default
 dropout is 0 (dropout would draw from torch's process-wide generator, which
 folds trained concurrently on several Python threads would share).
-Torch runs on :func:`torch_threads` intra-op threads: one unless
-``MARKETLENS_MODEL_THREADS`` says more, because OpenMP threads busy-wait and on
-a shared machine two of them made a training step 25 times slower (5.9 s instead
-of 0.23 s for 256 users x 60 events at load 4 on 2 cores); parallelism comes from
-training two folds at once instead (:mod:`analytics.sequences.propensity`).
+Torch's threads: see :mod:`analytics.sequences.threads`.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import os
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from analytics import config
 from analytics.errors import InvalidParameterError, ModelCompatibilityError
 from analytics.progress import Progress
 from analytics.sequences import require_torch
+from analytics.sequences.threads import inside_torch_threads, scoring_workers, seeded, torch_threads
 from analytics.sequences.tokens import NUMERIC_INPUTS, PAD, Batch, Sequences, Vocabulary
 
 torch = require_torch()
@@ -74,13 +67,9 @@ nn = torch.nn
 
 KINDS = ("gru", "transformer")
 PROGRESS_EVERY_S = 1.0
-DEFAULT_THREADS = 1
 SCORE_BATCH = 1024
 PARALLEL_SCORING_USERS = 5_000
 
-_THREADS_LOCK = threading.RLock()
-_THREADS_DEPTH = 0
-_THREADS_BEFORE = 1
 
 
 class TrainingCancelled(BaseException):  # noqa: N818 - it is a signal, not an error
@@ -197,13 +186,16 @@ class SequenceEncoder(nn.Module):
             self.transformer = nn.TransformerEncoder(layer, num_layers=1, enable_nested_tensor=False)
             self.pool = nn.Linear(2 * c.hidden, c.hidden)
 
-    def forward(self, events, items, numeric, lengths):
-        """Token ids, item ids (or None), floats ``(b, t, n_numeric)`` and lengths ``(b,)`` -> ``(b, hidden)``."""
+    def inputs(self, events, items, numeric):
+        """Each event's input vector ``(b, t, width)``: its embeddings and projected continuous inputs."""
         parts = [self.event_embedding(events)]
         if self.item_embedding is not None:
             parts.append(self.item_embedding(items if items is not None else torch.zeros_like(events)))
-        parts.append(self.numeric(numeric))
-        x = self.dropout(torch.cat(parts, dim=-1))
+        return self.dropout(torch.cat([*parts, self.numeric(numeric)], dim=-1))
+
+    def forward(self, events, items, numeric, lengths):
+        """Token ids, item ids (or None), floats ``(b, t, n_numeric)`` and lengths ``(b,)`` -> ``(b, hidden)``."""
+        x = self.inputs(events, items, numeric)
         last = (lengths.clamp(min=1) - 1).long()
         rows = torch.arange(len(lengths))
         if self.config.kind == "gru":
@@ -264,33 +256,6 @@ def tensors(batch: Batch) -> tuple:
     """A :class:`~analytics.sequences.tokens.Batch` as the four tensors the encoder takes."""
     items = None if batch.items is None else torch.from_numpy(batch.items)
     return (torch.from_numpy(batch.events), items, torch.from_numpy(batch.numeric), torch.from_numpy(batch.lengths))
-
-
-def torch_thread_count() -> int:
-    """Intra-op threads for torch: ``MARKETLENS_MODEL_THREADS`` if set, else :data:`DEFAULT_THREADS` (1)."""
-    return config.model_threads_setting() or max(1, min(DEFAULT_THREADS, os.cpu_count() or 1))
-
-
-@contextmanager
-def torch_threads(n: int | None = None) -> Iterator[None]:
-    """Run torch on ``n`` threads (default :func:`torch_thread_count`) inside the block, then restore the setting.
-
-    Nested or concurrent blocks (folds trained on several Python threads) keep the
-    count the outermost block set; the setting is restored when the last one ends.
-    """
-    global _THREADS_DEPTH, _THREADS_BEFORE
-    with _THREADS_LOCK:
-        if _THREADS_DEPTH == 0:
-            _THREADS_BEFORE = torch.get_num_threads()
-            torch.set_num_threads(n or torch_thread_count())
-        _THREADS_DEPTH += 1
-    try:
-        yield
-    finally:
-        with _THREADS_LOCK:
-            _THREADS_DEPTH -= 1
-            if _THREADS_DEPTH == 0:
-                torch.set_num_threads(_THREADS_BEFORE)
 
 
 # --- training ---------------------------------------------------------------------------------------------------
@@ -443,9 +408,7 @@ def fit_classifier(seqs: Sequences, y: np.ndarray, rows: np.ndarray, encoder: En
         raise InvalidParameterError(f"{label}: the training users are all in one class; it needs both.")
     encoder = encoder or EncoderConfig.for_vocabulary(seqs.vocab)
     fit_rows, val_rows = validation_split(y, rows, train.validation_share, train.seed)
-    with _THREADS_LOCK:
-        torch.manual_seed(train.seed)
-        model = SequenceClassifier(encoder)
+    model = seeded(train.seed, lambda: SequenceClassifier(encoder))
     labels = torch.from_numpy(np.asarray(y, dtype=np.float32))
     bce = nn.BCEWithLogitsLoss()
 
@@ -490,8 +453,7 @@ def _apply(module: nn.Module, seqs: Sequences, rows: np.ndarray | None, width: i
     # Scoring many users: batches on one Python thread per core (one torch thread each; each batch's
     # rows are its own, so the result is the same as on one thread). Not inside training, whose folds
     # already run one per core.
-    with _THREADS_LOCK:
-        nested = _THREADS_DEPTH > 0
+    nested = inside_torch_threads()
     workers = min(scoring_workers(), len(batches)) if len(rows) >= PARALLEL_SCORING_USERS and not nested else 1
     with torch_threads(1 if workers > 1 else None):
         if workers <= 1:
@@ -504,45 +466,9 @@ def _apply(module: nn.Module, seqs: Sequences, rows: np.ndarray | None, width: i
     return out
 
 
-def scoring_workers() -> int:
-    """Python threads that apply a network to many users at once (one per core, at most 2 unless configured)."""
-    return config.model_threads_setting() or max(1, min(2, os.cpu_count() or 1))
-
-
 # --- weights as plain tensors (for safetensors files) ------------------------------------------------------------
 
 
 def network_tensors(model: nn.Module) -> dict:
     """The weights as a dict of contiguous CPU tensors: what :func:`safetensors.torch.save_file` writes."""
     return {name: value.detach().cpu().contiguous().clone() for name, value in model.state_dict().items()}
-
-
-def classifier_from_tensors(encoder: EncoderConfig, weights: dict) -> SequenceClassifier:
-    """A :class:`SequenceClassifier` of this shape with these weights, refusing any name or shape that differs.
-
-    Raises
-    ------
-    ModelCompatibilityError
-        Missing, extra or differently shaped weights (a file that is not what its metadata says).
-    """
-    with _THREADS_LOCK:
-        torch.manual_seed(0)
-        model = SequenceClassifier(encoder)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(weights))
-    extra = sorted(set(weights) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(weights) if tuple(weights[k].shape) != tuple(expected[k].shape)
-                   or weights[k].dtype != expected[k].dtype)
-    if missing or extra or wrong:
-        detail = "; ".join(part for part in (f"missing {', '.join(missing[:3])}" if missing else "",
-                                             f"unexpected {', '.join(extra[:3])}" if extra else "",
-                                             f"wrong shape {', '.join(wrong[:3])}" if wrong else "") if part)
-        raise ModelCompatibilityError(f"The network's weights do not match its description ({detail}); the file was "
-                                      "not saved by MarketLens or has been altered, so it is refused.")
-    model.load_state_dict(weights, strict=True)
-    for name, value in model.state_dict().items():
-        if value.is_floating_point() and not torch.isfinite(value).all():
-            raise ModelCompatibilityError(f"The network's weights hold empty or infinite values ({name}); the file is "
-                                          "refused.")
-    model.eval()
-    return model

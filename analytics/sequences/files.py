@@ -49,7 +49,7 @@ def load_network(directory: Path, encoder: dict, expected_sha256: str | None):
     require_torch()
     from safetensors import safe_open
 
-    from analytics.sequences.encoder import EncoderConfig, classifier_from_tensors
+    from analytics.sequences.encoder import EncoderConfig
 
     d = Path(directory)
     path = d / WEIGHTS_FILE
@@ -69,4 +69,38 @@ def load_network(directory: Path, encoder: dict, expected_sha256: str | None):
     if {k: header.get(k) for k in HEADER} != HEADER:
         raise ModelCompatibilityError(f"The network file in '{d}' was not written by this MarketLens (header "
                                       f"{header}); it is refused.")
-    return classifier_from_tensors(config, weights)
+    return _classifier(config, weights)
+
+
+def _classifier(encoder, weights: dict):
+    """A :class:`~analytics.sequences.encoder.SequenceClassifier` of this shape with these weights, refusing any name or shape that differs.
+
+    Raises
+    ------
+    ModelCompatibilityError
+        Missing, extra or differently shaped weights (a file that is not what its metadata says).
+    """
+    import torch
+
+    from analytics.sequences.encoder import SequenceClassifier
+    from analytics.sequences.threads import seeded
+
+    model = seeded(0, lambda: SequenceClassifier(encoder))
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    extra = sorted(set(weights) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(weights) if tuple(weights[k].shape) != tuple(expected[k].shape)
+                   or weights[k].dtype != expected[k].dtype)
+    if missing or extra or wrong:
+        detail = "; ".join(part for part in (f"missing {', '.join(missing[:3])}" if missing else "",
+                                             f"unexpected {', '.join(extra[:3])}" if extra else "",
+                                             f"wrong shape {', '.join(wrong[:3])}" if wrong else "") if part)
+        raise ModelCompatibilityError(f"The network's weights do not match its description ({detail}); the file was "
+                                      "not saved by MarketLens or has been altered, so it is refused.")
+    model.load_state_dict(weights, strict=True)
+    for name, value in model.state_dict().items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise ModelCompatibilityError(f"The network's weights hold empty or infinite values ({name}); the file is "
+                                          "refused.")
+    model.eval()
+    return model

@@ -38,7 +38,6 @@ from analytics.errors import InvalidParameterError, ModelCompatibilityError, NoD
 from analytics.progress import Progress
 from analytics.sequences import require_torch
 from analytics.sequences.encoder import (
-    _THREADS_LOCK,
     SCORE_BATCH,
     EncoderConfig,
     FitHistory,
@@ -49,8 +48,8 @@ from analytics.sequences.encoder import (
     length_batches,
     network_tensors,
     tensors,
-    torch_threads,
 )
+from analytics.sequences.threads import seeded, torch_threads
 from analytics.sequences.tokens import FIRST_ID, Sequences
 
 torch = require_torch()
@@ -82,12 +81,7 @@ class NextEventNet(nn.Module):
 
     def states(self, events, items, numeric, lengths):
         """The GRU state after each event, ``(b, t, hidden)`` (the encoder's inputs, step by step)."""
-        enc = self.encoder
-        parts = [enc.event_embedding(events)]
-        if enc.item_embedding is not None:
-            parts.append(enc.item_embedding(items if items is not None else torch.zeros_like(events)))
-        parts.append(enc.numeric(numeric))
-        out, _ = enc.gru(enc.dropout(torch.cat(parts, dim=-1)))
+        out, _ = self.encoder.gru(self.encoder.inputs(events, items, numeric))
         return out
 
     def forward(self, events, items, numeric, lengths):
@@ -201,9 +195,7 @@ def fit_next_event(seqs: Sequences, *, hidden: int = 64, item_dim: int = 32, max
     if vocab.n_item_tokens:
         settings["item_dim"] = item_dim
     config = EncoderConfig.for_vocabulary(vocab, **settings)
-    with _THREADS_LOCK:  # as the encoder module does: seeding and initialising are one step for other threads
-        torch.manual_seed(seed)
-        net = NextEventNet(config)
+    net = seeded(seed, lambda: NextEventNet(config))
     train = TrainConfig(max_epochs=max_epochs, patience=patience, batch_size=batch_size, learning_rate=learning_rate,
                         seed=seed)
     sampled = config.n_item_tokens > FULL_SOFTMAX_MAX
@@ -272,9 +264,7 @@ def net_from_arrays(arrays: dict[str, np.ndarray]) -> NextEventNet:
         config = EncoderConfig(**{f: int(v) for f, v in zip(_CONFIG_FIELDS, cfg)})
     except InvalidParameterError as exc:
         raise ModelCompatibilityError(f"The sequence model's shape is not valid ({exc}); it is refused.") from exc
-    with _THREADS_LOCK:
-        torch.manual_seed(0)
-        net = NextEventNet(config)
+    net = seeded(0, lambda: NextEventNet(config))
     weights = {k.replace("__", "."): torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()
                if k != "config"}
     expected = net.state_dict()

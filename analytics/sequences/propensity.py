@@ -56,6 +56,7 @@ from analytics.models.training_set import TrainingSet
 from analytics.models.zoo import MODELS, SAMPLE_CAPS, make_pipeline, model_threads, prepare_features
 from analytics.progress import Progress, within
 from analytics.sequences import encoder as enc
+from analytics.sequences.threads import torch_threads
 from analytics.sequences.tokens import Sequences
 
 SCORE_COLUMN = "sequence_score"
@@ -265,7 +266,7 @@ def run_folds(run_fold: Callable[[int, Progress], np.ndarray], n_folds: int, wor
             progress(shown[0], msg)
 
     if workers <= 1:
-        with enc.torch_threads():
+        with torch_threads():
             for i in range(n_folds):
                 p = run_fold(i, lambda f, msg, i=i: tell(i, f, msg))
                 tell(i, 1.0, f"{name}: fold {i + 1} of {n_folds}")
@@ -297,7 +298,7 @@ def run_folds(run_fold: Callable[[int, Progress], np.ndarray], n_folds: int, wor
                 return
             tell(i, f, msg)
 
-    with enc.torch_threads(1), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketlens-seq") as pool:
+    with torch_threads(1), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketlens-seq") as pool:
         pending = {pool.submit(in_worker, i): i for i in range(n_folds)}
         try:
             while pending:
@@ -330,7 +331,7 @@ def fit_sequence_model(training: TrainingSet, key: str, params: dict | None, ran
     encoder, train = network_settings(params, seqs, random_state)
     y = training.y
     rows = np.arange(len(y))
-    with enc.torch_threads():
+    with torch_threads():
         net_rows = network_rows(rows, y, random_state)
         net, history = enc.fit_classifier(seqs, y, net_rows, encoder, train,
                                           within(progress, 0, 0.5 if key != "seq" else 1.0))

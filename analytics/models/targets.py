@@ -31,12 +31,12 @@ non-buyers (or churners) merely because the data stops.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 
+from analytics.checks import to_naive_utc
 from analytics.errors import InvalidParameterError, NoDataError
 
 if TYPE_CHECKING:
@@ -139,19 +139,6 @@ class TargetDefinition:
             d["cutoff"] = datetime.fromisoformat(d["cutoff"])
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def to_naive_utc(value: datetime | date | str | pd.Timestamp, name: str = "cutoff") -> datetime:
-    """A date/time (naive = UTC, tz-aware, ISO text or a date) as a naive UTC datetime."""
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise InvalidParameterError(f"{name} must be a date or date-time, got {value!r}.") from exc
-    if pd.isna(ts):
-        raise InvalidParameterError(f"{name} must be a date or date-time, got {value!r}.")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(UTC).tz_localize(None)
-    return ts.to_pydatetime()
 
 
 def resolve_target(dataset: Dataset, target: TargetDefinition | None = None) -> TargetDefinition:

@@ -13,10 +13,11 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from analytics.checks import check_float, check_int
 from analytics.errors import InvalidParameterError
 from analytics.recommend.base import Progress, Recommender
 from analytics.recommend.interactions import Interactions
-from analytics.recommend.models import _check_float, _check_int, log_weights
+from analytics.recommend.models import log_weights
 
 
 def _implicit():
@@ -59,11 +60,11 @@ class ALS(Recommender):
     defaults = {"factors": 32, "regularization": 50.0, "alpha": 5.0, "iterations": 15, "random_state": 0}
 
     def _check_params(self) -> None:
-        _check_int("factors", self.params["factors"], 2, 512)
-        _check_float("regularization", self.params["regularization"], 0.0, 1e4)
-        _check_float("alpha", self.params["alpha"], 1e-3, 1e4)
-        _check_int("iterations", self.params["iterations"], 1, 200)
-        _check_int("random_state", self.params["random_state"], 0, 2**32 - 1)
+        check_int("factors", self.params["factors"], 2, 512)
+        check_float("regularization", self.params["regularization"], 0.0, 1e4)
+        check_float("alpha", self.params["alpha"], 1e-3, 1e4)
+        check_int("iterations", self.params["iterations"], 1, 200)
+        check_int("random_state", self.params["random_state"], 0, 2**32 - 1)
 
     def _new_model(self):
         als, _ = _implicit()
@@ -123,11 +124,11 @@ class BPR(Recommender):
     defaults = {"factors": 32, "learning_rate": 0.01, "regularization": 0.01, "iterations": 100, "random_state": 0}
 
     def _check_params(self) -> None:
-        _check_int("factors", self.params["factors"], 2, 512)
-        _check_float("learning_rate", self.params["learning_rate"], 1e-5, 1.0)
-        _check_float("regularization", self.params["regularization"], 0.0, 1e4)
-        _check_int("iterations", self.params["iterations"], 1, 1000)
-        _check_int("random_state", self.params["random_state"], 0, 2**32 - 1)
+        check_int("factors", self.params["factors"], 2, 512)
+        check_float("learning_rate", self.params["learning_rate"], 1e-5, 1.0)
+        check_float("regularization", self.params["regularization"], 0.0, 1e4)
+        check_int("iterations", self.params["iterations"], 1, 1000)
+        check_int("random_state", self.params["random_state"], 0, 2**32 - 1)
 
     def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress | None) -> None:
         _, bpr = _implicit()

@@ -7,13 +7,12 @@ everything else a user did.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import scipy.linalg.lapack as lapack
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from analytics.checks import check_float, check_int
 from analytics.errors import InvalidParameterError
 from analytics.recommend.base import Progress, Recommender, csr_from_state, csr_state, top_k
 from analytics.recommend.interactions import Interactions
@@ -33,20 +32,6 @@ def log_weights(X: sp.csr_matrix) -> sp.csr_matrix:
     return out
 
 
-def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise InvalidParameterError(f"{name} must be a whole number from {lo:,} to {hi:,}, got {value!r}.")
-
-
-def _check_float(name: str, value: Any, lo: float, hi: float) -> None:
-    try:
-        ok = lo <= float(value) <= hi and not isinstance(value, bool)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise InvalidParameterError(f"{name} must be a number from {lo:g} to {hi:g}, got {value!r}.")
-
-
 class Popularity(Recommender):
     """The products the most users had, the same for everyone (minus what each user already had).
 
@@ -62,7 +47,7 @@ class Popularity(Recommender):
 
     def _check_params(self) -> None:
         if self.params["days"] is not None:
-            _check_int("days", self.params["days"], 1, 3650)
+            check_int("days", self.params["days"], 1, 3650)
 
     def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress | None) -> None:
         days = self.params["days"]
@@ -119,7 +104,7 @@ class RecentPopularity(Popularity):
     defaults = {"days": 30}
 
     def _check_params(self) -> None:
-        _check_int("days", self.params["days"], 1, 3650)
+        check_int("days", self.params["days"], 1, 3650)
 
 
 class ItemKNN(Recommender):
@@ -143,8 +128,8 @@ class ItemKNN(Recommender):
     defaults = {"neighbours": 100, "shrink": 0.0}
 
     def _check_params(self) -> None:
-        _check_int("neighbours", self.params["neighbours"], 1, 1000)
-        _check_float("shrink", self.params["shrink"], 0.0, 1e6)
+        check_int("neighbours", self.params["neighbours"], 1, 1000)
+        check_float("shrink", self.params["shrink"], 0.0, 1e6)
 
     def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress | None) -> None:
         self.similarity = item_similarity(log_weights(X), int(self.params["neighbours"]),
@@ -218,7 +203,7 @@ class EASE(Recommender):
     defaults = {"l2": 200.0, "max_items": EASE_DEFAULT_ITEMS}
 
     def _check_params(self) -> None:
-        _check_float("l2", self.params["l2"], 1e-3, 1e7)
+        check_float("l2", self.params["l2"], 1e-3, 1e7)
         m = self.params["max_items"]
         if isinstance(m, (int, np.integer)) and not isinstance(m, bool) and m > EASE_MAX_ITEMS:
             gb = m * m * 4 * 3 / 1e9
@@ -226,7 +211,7 @@ class EASE(Recommender):
                 f"EASE on {m:,} products would need about {gb:.0f} GB of memory (an items x items matrix); at most "
                 f"{EASE_MAX_ITEMS:,} products are allowed. Leave max_items at {EASE_DEFAULT_ITEMS:,} (the most "
                 "frequent products) or use item-kNN or ALS for the whole catalogue.")
-        _check_int("max_items", m, 2, EASE_MAX_ITEMS)
+        check_int("max_items", m, 2, EASE_MAX_ITEMS)
 
     def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress | None) -> None:
         m = min(self.n_items, int(self.params["max_items"]))

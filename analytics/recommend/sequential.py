@@ -20,9 +20,9 @@ from datetime import datetime
 import numpy as np
 import scipy.sparse as sp
 
+from analytics.checks import check_float, check_int
 from analytics.recommend.base import Progress, Recommender
 from analytics.recommend.interactions import Interactions
-from analytics.recommend.models import _check_float, _check_int
 
 
 def interaction_sequences(interactions: Interactions, max_len: int = 50):
@@ -114,14 +114,14 @@ class SequenceGRU(Recommender):
                 "batch_size": 64, "random_state": 0}
 
     def _check_params(self) -> None:
-        _check_int("dim", self.params["dim"], 8, 256)
-        _check_int("epochs", self.params["epochs"], 1, 100)
-        _check_int("max_len", self.params["max_len"], 2, 500)
+        check_int("dim", self.params["dim"], 8, 256)
+        check_int("epochs", self.params["epochs"], 1, 100)
+        check_int("max_len", self.params["max_len"], 2, 500)
         if self.params["max_users"] is not None:
-            _check_int("max_users", self.params["max_users"], 10, 100_000_000)
-        _check_float("learning_rate", self.params["learning_rate"], 1e-5, 1.0)
-        _check_int("batch_size", self.params["batch_size"], 8, 4096)
-        _check_int("random_state", self.params["random_state"], 0, 2**31 - 1)
+            check_int("max_users", self.params["max_users"], 10, 100_000_000)
+        check_float("learning_rate", self.params["learning_rate"], 1e-5, 1.0)
+        check_int("batch_size", self.params["batch_size"], 8, 4096)
+        check_int("random_state", self.params["random_state"], 0, 2**31 - 1)
 
     def _fit(self, X: sp.csr_matrix, interactions: Interactions, progress: Progress | None) -> None:
         from analytics.sequences import require_torch

@@ -73,7 +73,8 @@ def load_network(directory: Path, encoder: dict, expected_sha256: str | None):
 
 
 def _classifier(encoder, weights: dict):
-    """A :class:`~analytics.sequences.encoder.SequenceClassifier` of this shape with these weights, refusing any name or shape that differs.
+    """A :class:`~analytics.sequences.encoder.SequenceClassifier` of this shape with these weights,
+    refusing any name or shape that differs.
 
     Raises
     ------

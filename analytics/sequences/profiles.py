@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics.checks import check_int
 from analytics.errors import InvalidParameterError
 from analytics.progress import Progress, within
 from analytics.sequences import require_torch
@@ -66,9 +67,7 @@ class ProfileSettings:
     def validate(self) -> None:
         for name, lo, hi in (("dim", 4, 256), ("max_len", 2, 1000), ("max_users", 50, 1_000_000),
                              ("max_epochs", 1, 50), ("batch_size", 8, 4096), ("seed", 0, 2**31 - 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-                raise InvalidParameterError(f"{name} must be a whole number from {lo:,} to {hi:,}, got {value!r}.")
+            check_int(name, getattr(self, name), lo, hi)
 
     def to_dict(self) -> dict:
         return {k: int(v) for k, v in asdict(self).items()}

@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from analytics.checks import check_int, to_naive_utc
 from analytics.errors import InvalidParameterError, ModelCompatibilityError, NoDataError
 from analytics.sql import quote_ident
 
@@ -312,9 +313,9 @@ def build_vocabulary(con: duckdb.DuckDBPyConnection, table: str, cutoff: datetim
     InvalidParameterError
         A cap or ``max_len`` out of range, or an ``item_column`` the table lacks.
     """
-    _check_int("max_event_types", max_event_types, 1, 100_000)
-    _check_int("max_items", max_items, 1, 30_000)
-    _check_int("max_len", max_len, 1, MAX_LEN_LIMIT)
+    check_int("max_event_types", max_event_types, 1, 100_000)
+    check_int("max_items", max_items, 1, 30_000)
+    check_int("max_len", max_len, 1, MAX_LEN_LIMIT)
     columns = _columns(con, table)
     if item_column == "auto":
         from analytics.recommend.catalogue import guess_item_column
@@ -376,7 +377,7 @@ def build_sequences(con: duckdb.DuckDBPyConnection, table: str, user_ids, cutoff
         cutoff = con.execute(f"SELECT MAX(ts) FROM {t}").fetchone()[0]
         if cutoff is None:
             raise NoDataError("The log has no events to build sequences from.")
-    cutoff = _naive_utc(cutoff)
+    cutoff = to_naive_utc(cutoff)
     if vocab is None:
         vocab = build_vocabulary(con, table, cutoff, max_len=max_len)
     columns = _columns(con, table)
@@ -498,7 +499,7 @@ def sequences_from_frame(events: pd.DataFrame, user_ids=None, cutoff: datetime |
         if user_ids is None:
             user_ids = np.sort(frame["user_id"].unique())
         if vocab is None:
-            when = _naive_utc(cutoff) if cutoff is not None else None
+            when = to_naive_utc(cutoff) if cutoff is not None else None
             vocab = build_vocabulary(con, "events", when, item_column=item_column, max_len=max_len)
         return build_sequences(con, "events", user_ids, cutoff, vocab=vocab)
     finally:
@@ -508,20 +509,8 @@ def sequences_from_frame(events: pd.DataFrame, user_ids=None, cutoff: datetime |
 def _before(cutoff: datetime | None) -> tuple[str, list]:
     if cutoff is None:
         return "", []
-    return "WHERE ts <= ?", [_naive_utc(cutoff)]
+    return "WHERE ts <= ?", [to_naive_utc(cutoff)]
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [r[0] for r in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall() if not r[0].startswith("_")]
-
-
-def _naive_utc(when) -> datetime:
-    when = pd.Timestamp(when)
-    if when.tzinfo is not None:
-        when = when.tz_convert(UTC).tz_localize(None)
-    return when.to_pydatetime()
-
-
-def _check_int(name: str, value, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise InvalidParameterError(f"{name} must be a whole number from {low} to {high:,}, got {value!r}.")

@@ -39,6 +39,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from analytics.checks import to_naive_utc
 from analytics.errors import InvalidParameterError, NoDataError
 from analytics.sql import quote_ident
 
@@ -129,21 +130,6 @@ class CustomerSummary:
                 "refund_total": round(self.refund_total, 2), "refund_rate": round(self.refund_rate, 6),
                 "data_start": self.data_start.isoformat(), "data_end": self.data_end.isoformat(),
                 "warnings": list(self.warnings)}
-
-
-def to_naive_utc(value: datetime | date | str | pd.Timestamp, name: str) -> datetime:
-    """A date/time (naive = UTC, tz-aware, ISO text or a date) as a naive UTC datetime."""
-    if not isinstance(value, (str, date, datetime, pd.Timestamp, np.datetime64)):
-        raise InvalidParameterError(f"{name} must be a date or date-time like 2025-05-01, got {value!r}.")
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise InvalidParameterError(f"{name} must be a date or date-time like 2025-05-01, got {value!r}.") from exc
-    if pd.isna(ts):
-        raise InvalidParameterError(f"{name} must be a date or date-time like 2025-05-01, got {value!r}.")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.to_pydatetime()
 
 
 def check_time_unit(time_unit: str) -> str:

@@ -11,7 +11,7 @@ from analytics.recommend import evaluate, from_frame, load_recommender, make_mod
 from analytics.recommend.sequential import SequenceGRU, interaction_sequences
 from analytics.recommend.zoo import offered_models
 from analytics.sequences import DeepLearningUnavailableError
-from analytics.sequences.tokens import FIRST_ID
+from analytics.sequences.vocabulary import FIRST_ID
 from tests.sequence_data import without_torch
 
 N_BACKGROUND = 30

@@ -7,14 +7,8 @@ import pandas as pd
 import pytest
 
 from analytics.errors import InvalidParameterError, ModelCompatibilityError
-from analytics.sequences.tokens import (
-    FIRST_ID,
-    NUMERIC_INPUTS,
-    OTHER,
-    PAD,
-    Vocabulary,
-    sequences_from_frame,
-)
+from analytics.sequences.tokens import NUMERIC_INPUTS, sequences_from_frame
+from analytics.sequences.vocabulary import FIRST_ID, OTHER, PAD, Vocabulary
 
 CUTOFF = pd.Timestamp("2024-03-01")
 

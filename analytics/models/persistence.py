@@ -313,7 +313,7 @@ def _load_network(d: Path, meta: dict):
         return None
     from analytics.sequences import require_torch
     from analytics.sequences.files import load_network
-    from analytics.sequences.tokens import Vocabulary
+    from analytics.sequences.vocabulary import Vocabulary
 
     torch = require_torch()
     if not isinstance(sequence, dict):

@@ -120,7 +120,8 @@ def _sequence_scores(ws: Workspace, dataset_id: str, model: TrainedModel, featur
                      as_of: datetime | None) -> pd.DataFrame:
     """Scores of a sequence model: the network on each user's events up to ``as_of`` (plus the booster's)."""
     from analytics.sequences.propensity import SCORE_COLUMN, network_scores
-    from analytics.sequences.tokens import Vocabulary, dataset_sequences
+    from analytics.sequences.tokens import dataset_sequences
+    from analytics.sequences.vocabulary import Vocabulary
 
     users = features["user_id"].astype(str).to_numpy(dtype=object)
     if not len(users):

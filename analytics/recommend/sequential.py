@@ -59,7 +59,7 @@ def matrix_sequences(rows: sp.csr_matrix, vocab):
 
 def _vocabulary(item_ids: np.ndarray, item_col: str, max_len: int):
     """One event type and the catalogue as product tokens (product j is token FIRST_ID + j)."""
-    from analytics.sequences.tokens import Vocabulary
+    from analytics.sequences.vocabulary import Vocabulary
 
     return Vocabulary(events=("interaction",), items=tuple(str(x) for x in item_ids), item_column=str(item_col),
                       max_len=int(max_len))
@@ -67,7 +67,8 @@ def _vocabulary(item_ids: np.ndarray, item_col: str, max_len: int):
 
 def _sequences(user: np.ndarray, item: np.ndarray, n_users: int, vocab):
     """Sequences of (user, product) rows sorted by user then time, keeping each user's last ``vocab.max_len``."""
-    from analytics.sequences.tokens import FIRST_ID, Sequences
+    from analytics.sequences.tokens import Sequences
+    from analytics.sequences.vocabulary import FIRST_ID
 
     max_len = vocab.max_len
     counts = np.bincount(user, minlength=n_users)
@@ -141,7 +142,7 @@ class SequenceGRU(Recommender):
 
     def _score(self, rows: np.ndarray, seen: sp.csr_matrix, fresh: bool) -> np.ndarray:
         from analytics.sequences.nextitem import item_logits, user_vectors
-        from analytics.sequences.tokens import FIRST_ID
+        from analytics.sequences.vocabulary import FIRST_ID
 
         vocab = getattr(self, "_score_vocab", None)
         if vocab is None:  # built once: names are not needed to score (the index is), only the sizes
@@ -165,7 +166,7 @@ class SequenceGRU(Recommender):
 
     def _load_state(self, state: dict[str, np.ndarray]) -> None:
         from analytics.sequences.nextitem import net_from_arrays
-        from analytics.sequences.tokens import FIRST_ID
+        from analytics.sequences.vocabulary import FIRST_ID
 
         self.net = net_from_arrays({k[4:]: v for k, v in state.items() if k.startswith("net_")})
         if self.net.config.n_item_tokens != self.n_items + FIRST_ID:

@@ -4,7 +4,7 @@ Modules:
 
 - ``tokens``: the most recent events of each user up to a cutoff as token ids and
   continuous inputs (:class:`~analytics.sequences.tokens.Sequences`), windowed in
-  DuckDB, with the :class:`~analytics.sequences.tokens.Vocabulary` a model keeps.
+  DuckDB, with the :class:`~analytics.sequences.vocabulary.Vocabulary` a model keeps.
 - ``encoder``: the PyTorch encoder (GRU or a small Transformer), a classification
   head, the mini-batch training loop (early stopping, progress, cancellation),
   and turning a network into plain tensors and back (for safetensors files).

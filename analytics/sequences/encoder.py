@@ -60,7 +60,8 @@ from analytics.errors import InvalidParameterError, ModelCompatibilityError
 from analytics.progress import Progress
 from analytics.sequences import require_torch
 from analytics.sequences.threads import inside_torch_threads, scoring_workers, seeded, torch_threads
-from analytics.sequences.tokens import NUMERIC_INPUTS, PAD, Batch, Sequences, Vocabulary
+from analytics.sequences.tokens import NUMERIC_INPUTS, Batch, Sequences
+from analytics.sequences.vocabulary import PAD, Vocabulary
 
 torch = require_torch()
 nn = torch.nn

@@ -50,7 +50,8 @@ from analytics.sequences.encoder import (
     tensors,
 )
 from analytics.sequences.threads import seeded, torch_threads
-from analytics.sequences.tokens import FIRST_ID, Sequences
+from analytics.sequences.tokens import Sequences
+from analytics.sequences.vocabulary import FIRST_ID
 
 torch = require_torch()
 nn = torch.nn

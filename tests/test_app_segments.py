@@ -27,6 +27,15 @@ def test_sweep_segment_map_rename_save(sample_dataset, workspace):
         button(at, f"Draw the {'t-SNE' if method == 'tsne' else method.upper()} map").click().run()
         no_traceback(at)
     assert len(at.get("plotly_chart")) >= 4  # sweep, sizes, profile, map
+    # A new session (a reload, a restart) gets the maps back from the workspace, not an error.
+    again = open_page(app(), "pages/segments.py")
+    again.number_input(key=f"k_{sample_dataset.id}").set_value(recommended).run()
+    button(again, "Segment").click().run()
+    for method in ("pca", "tsne"):
+        again.radio(key="map_method").set_value(method).run()
+        no_traceback(again)
+        assert errors(again) == []
+        assert not [b for b in again.button if b.label.startswith("Draw the")]  # kept, not drawn again
     at.text_input(key="seg_name").set_value("My <b>segments</b>").run()
     button(at, "Save segmentation").click().run()
     no_traceback(at)

@@ -147,8 +147,8 @@ def test_results_store_metadata_and_tables_atomically(workspace, tmp_path):
     assert key == "my_k_2_run"
     stored = workspace.result(ds.id, "segmentation", key)
     meta, frames = stored.meta, stored.frames
-    assert meta["k"] == 2 and frames["labels"].equals(frame)
-    assert [r.key for r in workspace.results(ds.id, "segmentation")] == [key]
+    assert meta == {"k": 2} and frames["labels"].equals(frame)  # what was stored, nothing of the store's own
+    assert [(r.key, r.meta) for r in workspace.results(ds.id, "segmentation")] == [(key, {"k": 2})]
     # Replacing drops the old tables; deleting the dataset drops everything.
     workspace.put_result(ds.id, "segmentation", key, {"k": 3}, {"other": frame})
     tables = {r[0] for r in workspace.cursor().execute("SELECT table_name FROM duckdb_tables()").fetchall()}

@@ -117,7 +117,8 @@ def recall(kind: str, key: tuple, *, load: Callable[[dict, dict], Any] | None = 
         stored = workspace().result(key[0], kind, _stored_key(key))
     except DatasetNotFoundError:
         return None
-    value = load(stored.meta, stored.frames)
+    meta = {k: v for k, v in stored.meta.items() if k != "memory_key"}  # remember()'s bookkeeping, not the result's
+    value = load(meta, stored.frames)
     st.session_state.setdefault(_MEMORY, {})[kind] = (key, value)
     return value
 

@@ -94,7 +94,7 @@ class ResultStore:
         """Stored results of one kind for a dataset, newest first (without their tables)."""
         rows = self.cursor().execute("SELECT key, meta, created_at FROM results WHERE dataset_id = ? AND kind = ? "
                                      "ORDER BY created_at DESC", [dataset_id, kind]).fetchall()
-        return [StoredResult(kind, k, json.loads(m or "{}"), c) for k, m, c in rows]
+        return [StoredResult(kind, k, _without_tables(json.loads(m or "{}")), c) for k, m, c in rows]
 
     def result(self, dataset_id: str, kind: str, key: str) -> StoredResult:
         """One stored result with its tables."""
@@ -106,7 +106,7 @@ class ResultStore:
         meta = json.loads(row[0])
         cur = self.cursor()
         frames = {name: cur.execute(f"SELECT * FROM {quote_ident(t)}").df() for name, t in meta["frames"].items()}
-        return StoredResult(kind, key, meta, row[1], frames)
+        return StoredResult(kind, key, _without_tables(meta), row[1], frames)
 
     def drop_result(self, dataset_id: str, kind: str, key: str) -> None:
         cur = self.cursor()
@@ -152,3 +152,8 @@ class ResultStore:
     def model_path(self, dataset_id: str, name: str) -> Path:
         self.result(dataset_id, "model", name)  # raises when not registered
         return self.root / "models" / dataset_id / safe_key(name)
+
+
+def _without_tables(meta: dict) -> dict:
+    """The meta a caller stored: without the names of the tables its frames went to (the store's bookkeeping)."""
+    return {k: v for k, v in meta.items() if k != "frames"}

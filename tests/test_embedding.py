@@ -59,6 +59,19 @@ def test_umap_on_customer_features_keeps_neighbourhoods(sample_dataset, workspac
     assert trustworthiness(prep.X[e.indices], e.coords, n_neighbors=10) >= 0.9
 
 
+@pytest.mark.slow
+def test_large_umap_maps_take_fewer_epochs_and_stay_faithful():
+    from analytics.segments.maps import LARGE_MAP, LARGE_MAP_EPOCHS
+
+    X, _ = make_blobs(n_samples=LARGE_MAP + 500, centers=5, n_features=4, random_state=0)
+    big = emb.embed(X, "umap", random_state=0)
+    assert big.params["n_epochs"] == LARGE_MAP_EPOCHS < 200  # UMAP's own default there is 200
+    pick = np.random.default_rng(0).choice(len(X), 2000, replace=False)
+    assert trustworthiness(X[big.indices][pick], big.coords[pick], n_neighbors=10) >= 0.9
+    assert emb.embed(X[:300], "umap", random_state=0).params["n_epochs"] is None  # small maps: UMAP's default
+    assert emb.embed(X, "umap", random_state=0, n_epochs=30).params["n_epochs"] == 30  # asked for: kept
+
+
 @pytest.mark.parametrize("method", ["tsne", pytest.param("umap", marks=pytest.mark.slow)])
 def test_same_seed_same_map(data, method):
     X, _ = data

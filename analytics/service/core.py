@@ -200,7 +200,7 @@ class ScoringService:
         if late and not wait:
             raise WouldWait("features for a date before some events need an exact query")
         parts = []
-        if kept and not wait:  # a few microseconds of work: no reason to queue behind other requests
+        if kept and not wait:  # under a millisecond through the row scorer: no reason to queue behind others
             parts.append(self._score_together([(kept, when)])[0])
         elif kept:
             parts.append(self._model_calls.submit((kept, when)))

@@ -21,6 +21,10 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
+# Assertions wait as long as actions do: on 2 busy cores a Plotly chart's script can take more than
+# Playwright's default 5 s to load after the text above it is on screen (flaked in a clean-clone CI run).
+expect.set_options(timeout=60_000)
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 

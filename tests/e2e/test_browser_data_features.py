@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import ROOT
 
@@ -54,8 +55,9 @@ def test_first_request_of_a_fresh_server_can_be_any_page(app_server, page):
     page.goto(app_server + "/features")
     page.get_by_text("There is no dataset yet").wait_for()
     sidebar = page.locator("[data-testid='stSidebar']")
+    # The page body can arrive before the navigation is drawn: wait for the links rather than count them once.
     for name in ("Data", "Features", "Segments", "Models"):
-        assert sidebar.get_by_role("link", name=name).count() == 1
+        expect(sidebar.get_by_role("link", name=name)).to_have_count(1)
     assert page.locator("[data-testid='stSidebarNav']").count() == 0  # the folder mode's own menu stays off
     assert page.get_by_text("No datasets yet: upload a log on the Data page.").count() == 1
 

@@ -133,6 +133,36 @@ def test_one_feature_and_identical_users():
     assert same.method == "pca" and np.isfinite(same.coords).all()
 
 
+@pytest.mark.parametrize("method", ["tsne", pytest.param("umap", marks=pytest.mark.slow)])
+def test_identical_users_are_laid_out_once_and_drawn_together(data, method, monkeypatch):
+    X = data[0][:300]
+    copies = np.vstack([X, np.repeat(X[:20], 15, axis=0)])  # 20 users with 15 exact copies each
+    laid_out = []
+    real = getattr(emb.maps, f"{method}_map")
+    monkeypatch.setattr(emb.maps, f"{method}_map", lambda Xs, *a: laid_out.append(len(Xs)) or real(Xs, *a))
+    e = emb.embed(copies, method, random_state=0)
+    assert laid_out == [300] and e.params["distinct_points"] == 300
+    assert any("300 of the 600 users on the map have exactly the same features" in n for n in e.notices)
+    assert e.coords.shape == (600, 2) and np.isfinite(e.coords).all()
+    groups = np.concatenate([e.coords[:20, None], e.coords[300:].reshape(20, 15, 2)], axis=1)
+    spread = np.linalg.norm(groups - groups[:, :1], axis=2)
+    assert (spread[:, 1:] > 0).all()  # copies are visible, not one dot
+    assert spread.max() <= emb.maps.MAX_GROUP_RADIUS * np.ptp(e.coords, axis=0).max()
+    assert trustworthiness(copies, e.coords, n_neighbors=10) >= 0.9
+    np.testing.assert_allclose(emb.embed(copies, method, random_state=0).coords, e.coords)
+
+
+def test_groups_of_identical_users_grow_with_their_size_up_to_a_cap():
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    counts = np.array([1, 4, 100, 100_000])
+    inverse = np.repeat(np.arange(4), counts)
+    xy = emb.maps.spread_identical(centres, inverse, counts)
+    radius = [np.linalg.norm(xy[inverse == g] - centres[g], axis=1).max() for g in range(4)]
+    assert radius[0] == 0 and 0 < radius[1] < radius[2] < radius[3]
+    assert radius[3] <= emb.maps.MAX_GROUP_RADIUS * 10 + 1e-9  # a huge group stays a small part of the map
+    assert len(np.unique(xy[inverse == 2].round(9), axis=0)) == 100  # no two members on the same spot
+
+
 def test_feature_table_with_nan_and_inf_is_prepared_first(data):
     X, _ = data
     df = _table(X[:100])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections import deque
@@ -62,7 +63,10 @@ class Metrics:
             lat = {route: _percentiles(list(v)) for route, v in self._latency.items() if v}
             counters = dict(self.counters)
         return {"uptime_seconds": round(time.time() - self.started, 1), **counters,
-                "events_per_second_1m": round(self.events_per_second(), 1), "latency_ms": lat}
+                "events_per_second_1m": round(self.events_per_second(), 1), "latency_ms": lat,
+                # Full collections pause every thread; objects frozen at start are not walked (see run.serve).
+                "gc": {"frozen_objects": gc.get_freeze_count(),
+                       "collections_per_generation": [g["collections"] for g in gc.get_stats()]}}
 
 
 def _percentiles(values: list[float]) -> dict:

@@ -14,8 +14,9 @@ during the step (psutil, sampled every 20 ms):
 5. a UMAP map of 20,000 users (stratified by segment);
 6. logistic regression + random forest + gradient boosting, 5-fold cross-validation.
 
-"first ROC" is import end to the first model's curve: feature table + training
-set + the first finished model (the Models page path).
+"first ROC" is import end to the first curve the Models page draws: feature table + training
+set + the first fold of the first model (the page draws a provisional curve after each fold);
+the time to the first finished model is printed beside it.
 
 Runs, each in a fresh process with a fresh workspace:
 
@@ -102,14 +103,18 @@ first, aucs = [], {}
 
 def models():
     t0 = time.perf_counter()
-    for r in iter_train(training, ["lr", "rf", "hgb"], n_folds=5, random_state=0):
+    # The Models page draws a curve after each fold (on_fold) and again when a model is done.
+    first_curve = []
+    for r in iter_train(training, ["lr", "rf", "hgb"], n_folds=5, random_state=0,
+                        on_fold=lambda r: first_curve.append(time.perf_counter() - t0)):
         first.append(time.perf_counter() - t0)
         aucs[r.key] = r.auc_mean
+    first.insert(0, min([*first_curve, first[0]]))
 
 
 step("LR + RF + GB, 5-fold", models)
 print(json.dumps({"steps": steps, "events": ds.rows, "users": len(features), "train_users": training.n_users,
-                  "first_model_s": first[0], "auc": aucs,
+                  "first_curve_s": first[0], "first_model_s": first[1], "auc": aucs,
                   "peak_rss_mb": max(s["peak_rss_mb"] for s in steps)}))
 """
 
@@ -136,10 +141,12 @@ def print_run(label: str, r: dict) -> None:
         print(f"  {s['step']:<24} {s['seconds']:>7.1f} {s['cpu_s']:>7.1f} {s['peak_rss_mb']:>12,.0f}")
     total = sum(s["seconds"] for s in r["steps"])
     by = {s["step"]: s["seconds"] for s in r["steps"]}
-    first_roc = by["feature table"] + by["training set"] + r["first_model_s"]
+    first_roc = by["feature table"] + by["training set"] + r.get("first_curve_s", r["first_model_s"])
+    first_model = by["feature table"] + by["training set"] + r["first_model_s"]
     print(f"  {'whole journey':<24} {total:>7.1f} {sum(s['cpu_s'] for s in r['steps']):>7.1f} "
           f"{r['peak_rss_mb']:>12,.0f}")
-    print(f"  first ROC curve {first_roc:.1f} s after the import; AUC "
+    print(f"  first ROC curve {first_roc:.1f} s after the import (first fold of the first model; the whole "
+          f"model {first_model:.1f} s); AUC "
           + ", ".join(f"{k} {v:.4f}" for k, v in r["auc"].items()), flush=True)
 
 
@@ -159,6 +166,10 @@ def main() -> None:
     cache = args.numba_cache or Path(tempfile.mkdtemp(prefix="marketlens-numba-"))
     try:
         for label in args.runs:
+            if label == "warm" and not args.numba_cache and "cold" not in args.runs:
+                # Nothing filled the new cache yet: fill it as `make run` does, so "warm" means warm.
+                subprocess.run([sys.executable, "-m", "analytics", "warm-up", "--cache-dir", str(cache)],
+                               cwd=args.code, env={**os.environ, "PYTHONPATH": str(args.code.resolve())}, check=True)
             print_run(label, run_journey(log, args.code.resolve(), cache))
     finally:
         if not args.numba_cache:

@@ -106,6 +106,17 @@ def test_results_stream_cheapest_first(sample_ts):
     assert kept == ["tree", "nb"]
 
 
+def test_every_model_draws_a_provisional_curve_after_each_fold_but_its_last(sample_ts):
+    partial = []
+    final = list(M.iter_train(sample_ts, ["lr", "rf"], n_folds=3, on_fold=partial.append))
+    assert [r.name for r in partial] == ["Logistic regression (1 of 3 folds)", "Logistic regression (2 of 3 folds)",
+                                         "Random forest (1 of 3 folds)", "Random forest (2 of 3 folds)"]
+    assert [len(r.auc_folds) for r in partial] == [1, 2, 1, 2]
+    # The provisional folds are the final result's folds (the same scores, not a refit).
+    assert set(partial[1].auc_folds) < set(final[0].auc_folds) and set(partial[3].auc_folds) < set(final[1].auc_folds)
+    assert all(r.roc is not None and r.ok for r in partial) and not any("folds)" in r.name for r in final)
+
+
 def test_every_model_of_the_zoo_trains(sample_ts):
     results = list(M.iter_train(sample_ts, list(M.AGGREGATE_MODELS), n_folds=3))
     assert {r.key for r in results} == set(M.AGGREGATE_MODELS)

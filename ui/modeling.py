@@ -119,7 +119,7 @@ def train(ds: Dataset, training: models.TrainingSet, keys: list[str], n_folds: i
           progress, on_fold=None) -> Iterator[models.ModelResult]:
     """Cross-validate the chosen models, yielding each result as soon as it is done.
 
-    ``on_fold(result)`` gets the sequence models' provisional results after each fold (for the live chart).
+    ``on_fold(result)`` gets each model's provisional result after each fold but its last (for the live chart).
     """
     oot = (models.build_out_of_time_set(state.workspace(), ds.id, training.target,
                                         value_features=training.value_features) if out_of_time else None)

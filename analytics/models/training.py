@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -60,9 +61,10 @@ def iter_train(training: TrainingSet, models: Sequence[str] = DEFAULT_MODELS, *,
         ``progress(fraction, message)`` after each fold (e.g. "Random forest: fold 2 of 5"); the
         sequence models also report every epoch.
     on_fold : callable, optional
-        For the sequence models (minutes, not seconds): called after each of their folds
-        with a provisional :class:`ModelResult` over the folds done so far (name "... (2 of 5
-        folds)"), so a page can draw its ROC curve before the model is finished.
+        Called in the calling thread after each fold but a model's last with a provisional
+        :class:`ModelResult` over the folds done so far (name "... (2 of 5 folds)"), so a page
+        can draw a model's ROC curve before it is finished: on the 10M-event log's 149k users
+        the first fold of logistic regression is done in about a second, all five in three.
 
     Yields
     ------
@@ -114,7 +116,7 @@ def _iter_train(training: TrainingSet, keys: list[str], n_folds: int, out_of_tim
                                           shared, out_of_time=out_of_time is not None, on_fold=on_fold)
         else:
             yield cross_validate(key, Xp, training, kinds, folds, params.get(key), balance_classes, random_state,
-                                 stage, oot)
+                                 stage, oot, on_fold)
 
 
 def train_models(training: TrainingSet, models: Sequence[str] = DEFAULT_MODELS, *, n_folds: int = 5,
@@ -145,8 +147,10 @@ def train_models(training: TrainingSet, models: Sequence[str] = DEFAULT_MODELS, 
 
 def cross_validate(key: str, Xp: pd.DataFrame, training: TrainingSet, kinds: dict, folds: list,
                    params: dict | None, balance: bool, random_state: int,
-                   progress: Progress | None, oot: tuple | None) -> ModelResult:
-    """Cross-validate one model on given folds (``Xp`` prepared with :func:`prepare_features`)."""
+                   progress: Progress | None, oot: tuple | None,
+                   on_fold: Callable[[ModelResult], None] | None = None) -> ModelResult:
+    """Cross-validate one model on given folds (``Xp`` prepared with :func:`prepare_features`);
+    ``on_fold`` as in :func:`iter_train`."""
     spec = MODELS[key]
     y = training.y
     res = ModelResult(key=key, name=spec.name, base_rate=float(y.mean()), n_users=len(y), n_folds=len(folds),
@@ -169,6 +173,8 @@ def cross_validate(key: str, Xp: pd.DataFrame, training: TrainingSet, kinds: dic
             res.train_rows = max(res.train_rows, n_fit)
             if progress:
                 progress((done + 1) / len(folds), f"{spec.name}: fold {done + 1} of {len(folds)}")
+            if on_fold and len(fold_scores) < len(folds):
+                on_fold(provisional(res, y, folds, fold_scores))
         if oot is not None:
             res.out_of_time = _out_of_time(key, oot, Xp, y, kinds, params, balance, random_state,
                                            training.target.cutoff)
@@ -222,6 +228,13 @@ def finish_result(res: ModelResult, y: np.ndarray, folds: list, fold_scores: dic
                            f"{max(len(tr) for tr, _ in folds):,} users in each training fold "
                            f"({why_sample}); its scores cover all {len(y):,} users.")
     return res
+
+
+def provisional(res: ModelResult, y: np.ndarray, folds: list, fold_scores: dict[int, np.ndarray]) -> ModelResult:
+    """A result over the folds done so far, named "... (k of n folds)"."""
+    done = sorted(fold_scores)
+    partial = replace(res, name=f"{res.name} ({len(done)} of {len(folds)} folds)", notes=[])
+    return finish_result(partial, y, [folds[i] for i in done], {j: fold_scores[i] for j, i in enumerate(done)})
 
 
 def _map_folds(run_fold: Callable[[int], tuple], n_folds: int, workers: int) -> Iterator[tuple[int, tuple]]:

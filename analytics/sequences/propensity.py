@@ -51,7 +51,7 @@ import pandas as pd
 from analytics.errors import InvalidParameterError, MarketLensError
 from analytics.models.fitting import fit_pipeline, positive_scores, training_rows
 from analytics.models.results import ModelResult
-from analytics.models.training import finish_result
+from analytics.models.training import finish_result, provisional
 from analytics.models.training_set import TrainingSet
 from analytics.models.zoo import MODELS, SAMPLE_CAPS, make_pipeline, model_threads, prepare_features
 from analytics.progress import Progress, within
@@ -183,15 +183,6 @@ def cross_validate_sequence(key: str, Xp: pd.DataFrame, training: TrainingSet, k
         res.notes.append("The out-of-time check is not run for sequence models.")
     res.seconds = time.perf_counter() - t_start
     return res
-
-
-def provisional(res: ModelResult, y: np.ndarray, folds: list, fold_scores: dict[int, np.ndarray]) -> ModelResult:
-    """A result over the folds done so far, named "... (k of n folds)"."""
-    from dataclasses import replace
-
-    done = sorted(fold_scores)
-    partial = replace(res, name=f"{res.name} ({len(done)} of {len(folds)} folds)", notes=[])
-    return finish_result(partial, y, [folds[i] for i in done], {j: fold_scores[i] for j, i in enumerate(done)})
 
 
 def cross_fitted_scores(seqs: Sequences, y: np.ndarray, rows: np.ndarray, encoder: enc.EncoderConfig,

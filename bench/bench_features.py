@@ -10,7 +10,12 @@ For each size it generates a log with ``sample_data/generate.py`` (cached in
 - MarketLens: ingest into a new workspace (sniff, clean, dedupe, store), then
   build the feature table; time of each step and peak RSS of the process;
 - pandas: ``read_csv`` (pyarrow engine), parse times, drop duplicates and the
-  same features (``bench/pandas_reference.py``); time and peak RSS.
+  same features (``bench/pandas_reference.py``); time and peak RSS;
+- bare DuckDB, the floor issue 18 compares with: one in-memory statement that reads the
+  file and aggregates per user (events, purchases, revenue, first and last time, distinct
+  days), without cleaning, storing, sessions or attributes; and the same with sessions
+  (30-minute gaps by a window function), the costliest feature. "x bare" is MarketLens'
+  total over the first.
 
 Figures are printed, never asserted: the test suite does not time anything.
 """
@@ -65,6 +70,23 @@ print(json.dumps({"read_s": t1 - t0, "features_s": t2 - t1, "users": len(f),
 """
 
 
+BARE = """
+import duckdb, json, sys, time
+con = duckdb.connect()
+src = f"read_csv('{sys.argv[1]}', timestampformat='%Y-%m-%dT%H:%M:%SZ')"
+per_user = ("count(*) AS events, count(*) FILTER (event = 'purchase') AS purchases, sum(amount) AS revenue, "
+            "min(event_time) AS first_ts, max(event_time) AS last_ts, count(DISTINCT event_time::DATE) AS days")
+t0 = time.perf_counter()
+n = con.execute(f"SELECT count(*) FROM (SELECT user_id, {per_user} FROM {src} GROUP BY user_id)").fetchone()[0]
+t1 = time.perf_counter()
+con.execute(f\"\"\"SELECT count(*) FROM (SELECT user_id, {per_user}, sum(new_session) AS sessions FROM (
+    SELECT *, coalesce(event_time - lag(event_time) OVER (PARTITION BY user_id ORDER BY event_time)
+                       > INTERVAL 30 MINUTE, true)::INT AS new_session FROM {src}) GROUP BY user_id)\"\"\").fetchone()
+t2 = time.perf_counter()
+print(json.dumps({"bare_s": t1 - t0, "bare_sessions_s": t2 - t1, "users": n}))
+"""
+
+
 def run(code: str, *args: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code, *args], env=env, check=True, capture_output=True, text=True)
@@ -76,18 +98,20 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     args = parser.parse_args()
     print(f"{'events':>11} {'file MB':>8} | {'ingest s':>8} {'features s':>10} {'total s':>8} {'peak MB':>8} | "
-          f"{'pandas s':>8} {'peak MB':>8} | {'speed-up':>8}")
+          f"{'pandas s':>8} {'peak MB':>8} | {'speed-up':>8} | {'bare s':>6} {'+sessions':>9} {'x bare':>6}")
     for n in args.sizes:
         path = log_for(n)
         with tempfile.TemporaryDirectory(prefix="marketlens-bench-") as ws:
             ml = run(MARKETLENS, str(path), ws)
         pd_ = run(PANDAS, str(path))
+        bare = run(BARE, str(path))
         total = ml["ingest_s"] + ml["features_s"]
         pandas_total = pd_["read_s"] + pd_["features_s"]
-        assert ml["users"] == pd_["users"], (ml, pd_)
+        assert ml["users"] == pd_["users"] == bare["users"], (ml, pd_, bare)
         print(f"{ml['rows']:>11,} {path.stat().st_size / 1e6:>8.0f} | {ml['ingest_s']:>8.2f} {ml['features_s']:>10.2f} "
               f"{total:>8.2f} {ml['peak_rss_mb']:>8.0f} | {pandas_total:>8.2f} {pd_['peak_rss_mb']:>8.0f} | "
-              f"{pandas_total / total:>7.1f}x", flush=True)
+              f"{pandas_total / total:>7.1f}x | {bare['bare_s']:>6.2f} {bare['bare_sessions_s']:>9.2f} "
+              f"{total / bare['bare_s']:>5.1f}x", flush=True)
 
 
 if __name__ == "__main__":

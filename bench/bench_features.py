@@ -73,6 +73,7 @@ print(json.dumps({"read_s": t1 - t0, "features_s": t2 - t1, "users": len(f),
 BARE = """
 import duckdb, json, sys, time
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")  # the bar would print on stdout
 src = f"read_csv('{sys.argv[1]}', timestampformat='%Y-%m-%dT%H:%M:%SZ')"
 per_user = ("count(*) AS events, count(*) FILTER (event = 'purchase') AS purchases, sum(amount) AS revenue, "
             "min(event_time) AS first_ts, max(event_time) AS last_ts, count(DISTINCT event_time::DATE) AS days")

@@ -150,6 +150,9 @@ def test_identical_users_are_laid_out_once_and_drawn_together(data, method, monk
     assert spread.max() <= emb.maps.MAX_GROUP_RADIUS * np.ptp(e.coords, axis=0).max()
     assert trustworthiness(copies, e.coords, n_neighbors=10) >= 0.9
     np.testing.assert_allclose(emb.embed(copies, method, random_state=0).coords, e.coords)
+    # One copy among 300 users (under 1%) is still laid out once, but not worth a note on the map.
+    few = emb.embed(np.vstack([X, X[:1]]), method, random_state=0)
+    assert few.params["distinct_points"] == 300 and not any("exactly the same" in n for n in few.notices)
 
 
 def test_groups_of_identical_users_grow_with_their_size_up_to_a_cap():

@@ -19,7 +19,8 @@ Identical users
 Users with exactly the same features (common in real logs: one visit, one page) are one
 point to UMAP and t-SNE; as copies they fill each other's neighbourhoods at distance 0, and
 the layout spreads out and slows down. The layout runs on the distinct profiles, and
-:func:`spread_identical` draws each group as a small disc around its spot (a notice says so).
+:func:`spread_identical` draws each group as a small disc around its spot (a notice says so
+when at least :data:`IDENTICAL_NOTICE_SHARE` of the users are copies).
 
 Speed choices (measured with ``bench/bench_segmentation.py``)
 -------------------------------------------------------------
@@ -246,9 +247,11 @@ def embed(data: np.ndarray | pd.DataFrame | Prepared, method: str = "umap", *, l
             # at distance 0 and the layout spreads out and slows down (80% copies: t-SNE 35% slower).
             # So the layout runs on the distinct profiles, and each group is drawn around its spot.
             groups = inverse.reshape(-1), counts
-            notices.append(f"{len(Xs) - len(distinct):,} of the {len(Xs):,} users on the map have exactly the same "
-                           f"features as another user: the map is laid out on the {len(distinct):,} distinct "
-                           "profiles, and each group of identical users is drawn as a small disc around its spot.")
+            if len(Xs) - len(distinct) >= IDENTICAL_NOTICE_SHARE * len(Xs):
+                notices.append(f"{len(Xs) - len(distinct):,} of the {len(Xs):,} users on the map have exactly the same "
+                               f"features as another user: the map is laid out on the {len(distinct):,} distinct "
+                               "profiles, and each group of identical users is drawn as a small disc around its "
+                               "spot.")
             Xs = distinct
     say(0.02, f"Computing the {_NAMES[used]} map of {len(idx):,} users")
     explained: list[float] = []
@@ -354,6 +357,9 @@ def tsne_map(X: np.ndarray, perplexity: float, random_state: int, notices: list[
 
 
 GOLDEN_ANGLE = np.pi * (3 - np.sqrt(5))
+
+# Below this share of copies the discs are a few dots: the map says nothing about them.
+IDENTICAL_NOTICE_SHARE = 0.01
 
 # A group of identical users covers at most this share of the map's width, however large it is.
 MAX_GROUP_RADIUS = 0.03

@@ -70,6 +70,19 @@ def test_large_umap_maps_take_fewer_epochs_and_stay_faithful():
     assert trustworthiness(X[big.indices][pick], big.coords[pick], n_neighbors=10) >= 0.9
     assert emb.embed(X[:300], "umap", random_state=0).params["n_epochs"] is None  # small maps: UMAP's default
     assert emb.embed(X, "umap", random_state=0, n_epochs=30).params["n_epochs"] == 30  # asked for: kept
+    assert big.params["negative_sample_rate"] == 5  # UMAP's own below HUGE_MAP
+
+
+@pytest.mark.slow
+def test_huge_umap_maps_draw_fewer_negative_samples_and_stay_faithful(monkeypatch):
+    from analytics.segments import maps
+
+    monkeypatch.setattr(maps, "HUGE_MAP", 3_000)  # a real huge map takes half a minute
+    X, _ = make_blobs(n_samples=4_000, centers=5, n_features=4, random_state=0)
+    big = emb.embed(X, "umap", random_state=0)
+    assert big.params["negative_sample_rate"] == maps.HUGE_MAP_NEGATIVE_RATE < 5
+    assert trustworthiness(X[big.indices], big.coords, n_neighbors=10) >= 0.9
+    assert emb.embed(X[:2_000], "umap", random_state=0).params["negative_sample_rate"] == 5
 
 
 @pytest.mark.parametrize("method", ["tsne", pytest.param("umap", marks=pytest.mark.slow)])

@@ -93,6 +93,12 @@ PERPLEXITY_RANGE = (2.0, 100.0)
 LARGE_MAP = 10_000
 LARGE_MAP_EPOCHS = 100
 
+# Above this many points UMAP also draws 3 negative samples per edge instead of 5: each epoch costs
+# about their number. On the segmentation bench's 50k users the layout took 11.2 s instead of 21.3 at
+# trustworthiness 0.9871 against 0.9877; at 20k it saved only 1.8 s for 0.002, hence the threshold.
+HUGE_MAP = 30_000
+HUGE_MAP_NEGATIVE_RATE = 3
+
 N_NEIGHBORS_RANGE = (2, 200)
 
 MIN_DIST_RANGE = (0.0, 1.0)
@@ -192,7 +198,8 @@ def embed(data: np.ndarray | pd.DataFrame | Prepared, method: str = "umap", *, l
         UMAP: how tightly points may pack, 0..1.
     n_epochs : int, optional
         UMAP optimisation rounds (default: :data:`LARGE_MAP_EPOCHS` above :data:`LARGE_MAP` points,
-        else UMAP's own, 500).
+        else UMAP's own, 500). Above :data:`HUGE_MAP` points UMAP also draws fewer negative samples
+        (:data:`HUGE_MAP_NEGATIVE_RATE` per edge instead of 5).
     columns, preprocessing
         Used only when ``data`` is a feature table.
     progress : callable, optional
@@ -301,14 +308,16 @@ def umap_map(X: np.ndarray, n_neighbors: int, min_dist: float, n_epochs: int | N
     say(0.3, "Laying out the map")
     if n_epochs is None and n > LARGE_MAP:
         n_epochs = LARGE_MAP_EPOCHS
+    negative_rate = HUGE_MAP_NEGATIVE_RATE if n > HUGE_MAP else 5  # 5: UMAP's own
     reducer = umap.UMAP(n_neighbors=k, min_dist=min_dist, n_components=2, init="pca", n_epochs=n_epochs,
-                        random_state=random_state, precomputed_knn=(indices, distances, None), verbose=False)
+                        negative_sample_rate=negative_rate, random_state=random_state,
+                        precomputed_knn=(indices, distances, None), verbose=False)
     with warnings.catch_warnings():
         # "no search index" (we never call transform) and "random_state disables parallelism" (chosen).
         warnings.simplefilter("ignore")
         coords = reducer.fit_transform(X)
     return coords, {"n_neighbors": k, "min_dist": float(min_dist), "n_epochs": n_epochs, "init": "pca",
-                    "neighbors": "exact"}
+                    "negative_sample_rate": negative_rate, "neighbors": "exact"}
 
 
 def tsne_map(X: np.ndarray, perplexity: float, random_state: int, notices: list[str],

@@ -244,3 +244,20 @@ def test_map_chart_is_webgl_with_escaped_hover(data):
     assert "<img" not in text and "<b>seg" not in text and "&lt;img" in text
     by_feature = charts.embedding_chart(e, features=features, color_by="x2")
     assert len(by_feature.data) == 1 and by_feature.data[0].marker.colorscale is not None
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+def test_neighbours_on_the_principal_axes_are_the_exact_neighbours(include_self):
+    from sklearn.neighbors import NearestNeighbors
+
+    from analytics.segments.maps import nearest_neighbors
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(1500, 3))
+    # Correlated, shifted and unevenly scaled columns: what the rotation is for.
+    X = np.hstack([base, base @ rng.normal(size=(3, 5)) + rng.normal(0, 0.1, (1500, 5))]) * 7.0 + 40.0
+    ind, dist = nearest_neighbors(X, 10, include_self=include_self)
+    brute = NearestNeighbors(n_neighbors=10, algorithm="brute").fit(X)
+    want_dist, want_ind = (brute.kneighbors(X) if include_self else brute.kneighbors(n_neighbors=10))
+    np.testing.assert_array_equal(ind, want_ind)
+    np.testing.assert_allclose(dist, want_dist, rtol=1e-5, atol=1e-5)

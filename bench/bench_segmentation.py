@@ -178,7 +178,8 @@ def columns(base: Path) -> list[str]:
 def run(code: str, *args: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("NUMBA_CACHE_DIR", None)
-    out = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True)
+    # cwd: "python -c" puts the working folder first on sys.path, ahead of PYTHONPATH.
+    out = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, cwd=ROOT)
     if out.returncode:
         raise SystemExit(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])

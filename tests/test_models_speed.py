@@ -25,7 +25,7 @@ def test_gradient_boosting_never_takes_class_weights_the_others_keep_them():
         assert M.make_pipeline("lr", kinds, n_train=1000, balance_classes=balance)[-1].class_weight == \
             ("balanced" if balance else None)
     rf = M.make_pipeline("rf", kinds, n_train=200_000)[-1]
-    assert rf.n_estimators == RF_TREES == 60 and rf.class_weight == "balanced" and rf.max_samples == RF_MAX_SAMPLES
+    assert rf.n_estimators == RF_TREES == 40 and rf.class_weight == "balanced" and rf.max_samples == RF_MAX_SAMPLES
 
 
 def test_folds_run_one_at_a_time_where_the_model_has_its_own_threads(monkeypatch):

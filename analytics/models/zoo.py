@@ -57,18 +57,19 @@ forest and logistic regression keep them: same cost, and they gain AUC there
 (+0.002 and +0.0007).
 
 Sizes, chosen so that 5-fold CV of LR + RF + HGB stays cheap on big logs: on
-the 10M-event benchmark log's 149k users it takes 42 CPU-seconds, half of what
+the 10M-event benchmark log's 149k users it takes 33 CPU-seconds, 40% of what
 100 trees and weighted boosting took (``bench/bench_models.py``,
 ``bench/bench_journey.py``):
 
-- random forest: :data:`RF_TREES` (60) trees of depth <= 12 with leaves of >= 10 users; each tree
+- random forest: :data:`RF_TREES` (40) trees of depth <= 12 with leaves of >= 10 users; each tree
   draws a bootstrap of :data:`RF_MAX_SAMPLES` (20,000) users (``max_samples``)
   from a stratified pool of at most 100,000 users of the fold. A tree's cost
   grows with the rows it is *given*, not only with its bootstrap (about 0.03 s
   per tree on 40k rows, 0.12 s on 400k), hence the pool. On the 50k-user
   benchmark this costs 0.0007 AUC against 100 full-size trees of depth 14;
   60 trees instead of 100 cost 0.0003 AUC on the 10M-event log's 149k users
-  for 40% less time (a smaller pool or bootstrap cost 0.001-0.003).
+  for 40% less time, 40 instead of 60 another 0.0002-0.0004 (three fold seeds)
+  for a third less (a smaller pool or bootstrap cost 0.001-0.003).
 - HistGradientBoosting: 60 rounds at learning rate 0.15 (same AUC as 100 at
   0.1 on the benchmark), early stopping on a 10% split above 10,000 users.
 - kernel SVM, kNN and the MLP train on samples (table above) because their
@@ -107,7 +108,7 @@ from analytics.errors import InvalidParameterError
 
 RF_MAX_SAMPLES = 20_000
 
-RF_TREES = 60
+RF_TREES = 40
 
 SAMPLE_CAPS: dict[str, int] = {"svm": 5_000, "knn": 20_000, "mlp": 20_000, "rf": 100_000, "seq": 20_000}
 

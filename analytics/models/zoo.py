@@ -71,7 +71,8 @@ the 10M-event benchmark log's 149k users it takes 33 CPU-seconds, 40% of what
   for 40% less time, 40 instead of 60 another 0.0002-0.0004 (three fold seeds)
   for a third less (a smaller pool or bootstrap cost 0.001-0.003).
 - HistGradientBoosting: 60 rounds at learning rate 0.15 (same AUC as 100 at
-  0.1 on the benchmark), early stopping on a 10% split above 10,000 users.
+  0.1 on the benchmark), early stopping on a 10% split above 10,000 users
+  (after 5 rounds without improvement).
 - kernel SVM, kNN and the MLP train on samples (table above) because their
   cost grows with the square of the rows (SVM), with the training rows at
   every prediction (kNN) or with passes times rows (MLP).
@@ -309,8 +310,11 @@ def _estimator(key: str, n_train: int, balance: bool, random_state: int):
         return DecisionTreeClassifier(max_depth=8, min_samples_leaf=20, class_weight=cw, random_state=random_state)
     if key == "hgb":
         from sklearn.ensemble import HistGradientBoostingClassifier
+        # Stop after 5 rounds without a better validation loss instead of 10: the extra rounds only
+        # added trees past the best one (10M log, 149k users, two fold seeds: 6% less CPU, AUC 0.92817
+        # and 0.92818 against 0.92801 and 0.92813).
         return HistGradientBoostingClassifier(max_iter=60, learning_rate=0.15, early_stopping="auto",
-                                              random_state=random_state)
+                                              n_iter_no_change=5, random_state=random_state)
     if key == "rf":
         from sklearn.ensemble import RandomForestClassifier
         return RandomForestClassifier(n_estimators=RF_TREES, max_depth=12, min_samples_leaf=10, max_features="sqrt",

@@ -57,7 +57,7 @@ forest and logistic regression keep them: same cost, and they gain AUC there
 (+0.002 and +0.0007).
 
 Sizes, chosen so that 5-fold CV of LR + RF + HGB stays cheap on big logs: on
-the 10M-event benchmark log's 149k users it takes 33 CPU-seconds, 40% of what
+the 10M-event benchmark log's 149k users it takes about 31 CPU-seconds, a third of what
 100 trees and weighted boosting took (``bench/bench_models.py``,
 ``bench/bench_journey.py``):
 

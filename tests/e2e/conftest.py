@@ -115,6 +115,26 @@ def browser():
         b.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """When a browser test fails, keep what a person would look at: the screen and the server's log.
+
+    Both go into the failure report (CI prints it), so a failure seen only on another machine can be explained."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    pg, tmp = item.funcargs.get("page"), item.funcargs.get("tmp_path")
+    if pg is not None and tmp is not None:
+        shot = tmp / "failure.png"
+        with contextlib.suppress(Exception):  # the page may be gone already
+            pg.screenshot(path=str(shot), full_page=True)
+            text = pg.locator("[data-testid='stMain']").inner_text(timeout=5_000)
+            report.sections.append(("screen at failure", f"{shot}\n{text[-4000:]}"))
+    for log in sorted(tmp.glob("*.log")) if tmp is not None else []:
+        report.sections.append((f"server log {log.name}", log.read_text(errors="replace")[-6000:]))
+
+
 @pytest.fixture
 def page(browser, tmp_path):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -131,11 +151,19 @@ def load_sample(page, url: str) -> None:
     page.get_by_text("Rows kept").wait_for()
 
 
+def wait_idle(page, timeout: float = 120_000) -> None:
+    """Wait until the app has finished its current script run (Streamlit marks its root with the run's state).
+
+    A click or a choice made while a run is still drawing the page can be overtaken by that run: wait first."""
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout)
+
+
 def choose(page, label: str, option: str) -> None:
     """Pick an option of the visible select box with this label (again if a rerun closed the list meanwhile)."""
     box = page.get_by_test_id("stSelectbox").filter(has_text=label).locator("visible=true").first
     wanted = page.get_by_role("option", name=option, exact=True)
     for _ in range(3):
+        wait_idle(page)
         box.click()
         try:
             wanted.click(timeout=20_000)
@@ -143,3 +171,4 @@ def choose(page, label: str, option: str) -> None:
         except PlaywrightTimeoutError:
             page.keyboard.press("Escape")
     expect(box.get_by_role("combobox")).to_have_value(option, timeout=60_000)
+    wait_idle(page)

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import choose, load_sample
+from tests.e2e.conftest import choose, load_sample, wait_idle
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -25,6 +25,7 @@ def test_funnel_audience_retention_paths_lifecycle(app_server, page):
     # Broken down by channel: one bar per channel and a table per group.
     choose(page, "Break down by", "attribute: channel")
     for attempt in range(3):  # a click during the rerun the new choice started can be lost: click again
+        wait_idle(page)
         page.get_by_role("button", name="Compute the funnel").click()
         try:
             page.get_by_text("Per channel").wait_for(timeout=60_000)

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-from analytics.value._mle import Compressed, FitResult, as_arrays, maximise, unique_rows
+from analytics.value._base import Params, RepeatBuyingModel, param_vector
+from analytics.value._mle import Compressed, maximise, unique_rows
 
 PARAMS = ("r", "alpha", "a", "b")
 BOUND_HINTS = {
@@ -33,7 +34,7 @@ BOUND_HINTS = {
 }
 
 
-def log_likelihood(params: dict[str, float] | np.ndarray, x: np.ndarray, tx: np.ndarray,
+def log_likelihood(params: Params, x: np.ndarray, tx: np.ndarray,
                    T: np.ndarray) -> np.ndarray:
     """Log-likelihood of each customer (FHL 2005, eq. 6), computed in log space.
 
@@ -50,10 +51,8 @@ def log_likelihood(params: dict[str, float] | np.ndarray, x: np.ndarray, tx: np.
     return _loglik_terms(theta, d, grad=False)[0]
 
 
-def _vector(params: dict[str, float] | np.ndarray) -> np.ndarray:
-    if isinstance(params, dict):
-        return np.array([params[k] for k in PARAMS], float)
-    return np.asarray(params, float)
+def _vector(params: Params) -> np.ndarray:
+    return param_vector(params, PARAMS)
 
 
 def _loglik_terms(theta: np.ndarray, d: Compressed, grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -88,7 +87,52 @@ def _loglik_terms(theta: np.ndarray, d: Compressed, grad: bool) -> tuple[np.ndar
     return ll, g * np.exp(theta)[:, None]
 
 
-class BetaGeoModel:
+def p_alive(params: Params, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """P(alive | x, t_x, T) (FHL 2005, eq. 13); 1 for customers without a repeat purchase (the model's assumption)."""
+    r, alpha, a, b = _vector(params)
+    x = np.asarray(x, float)
+    pos = x > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_odds_dead = (np.log(a) - np.log(np.where(pos, b + x - 1, 1.0))
+                         + (r + x) * (np.log(alpha + np.asarray(T, float)) - np.log(alpha + np.asarray(tx, float))))
+    return np.where(pos, 1.0 / (1.0 + np.exp(np.minimum(log_odds_dead, 700.0))), 1.0)
+
+
+def expected_purchases(params: Params, t: float, x: np.ndarray, tx: np.ndarray,
+                       T: np.ndarray) -> np.ndarray:
+    """E[purchases in (T, T+t] | x, t_x, T] (FHL 2005, eq. 10): conditional mean times P(alive)."""
+    return expected_purchases_curve(params, [t], x, tx, T)[0]
+
+
+def expected_purchases_curve(params: Params, ts: Sequence[float], x: np.ndarray,
+                             tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """Expected purchases in the next ``t`` for every ``t`` in ``ts``: an array ``(len(ts), customers)``."""
+    x, T = np.asarray(x, float), np.asarray(T, float)
+    alive = p_alive(params, x, tx, T)
+    (ux, uT), inv = unique_rows(x, T)
+    return np.stack([_conditional_mean(params, float(t), ux, uT)[inv] * alive for t in ts])
+
+
+def _conditional_mean(params: Params, t: float | np.ndarray, x: np.ndarray,
+                      T: np.ndarray) -> np.ndarray:
+    """E[purchases in t | alive at T, x]: FHL eq. 10 without the P(alive) factor (with x = T = 0, eq. 9:
+    a new customer's expected repeat purchases).
+
+    The published form ``1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)``
+    multiplies a tiny power by a huge series for frequent buyers. Euler's transformation
+    ``2F1(A, B; C; z) = (1-z)^(C-A-B) 2F1(C-A, C-B; C; z)`` turns it into
+    ``1 - (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z)``, whose series has small, bounded
+    parameters and converges fast.
+    """
+    r, alpha, a, b = _vector(params)
+    if abs(a - 1) < 1e-9:  # the formula is 0/0 at a = 1; its limit is continuous, so step aside
+        a = 1 + 1e-9
+    z = t / (alpha + T + t)
+    f = hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+    return np.maximum((a + b + x - 1) / (a - 1) * (1.0 - np.power(1.0 - z, a - 1) * f), 0.0)
+
+
+class BetaGeoModel(RepeatBuyingModel):
     """BG/NBD model: fit by maximum likelihood, then P(alive) and expected purchases per customer.
 
     Needs a customer summary with columns ``frequency``, ``recency`` and ``T``
@@ -112,22 +156,9 @@ class BetaGeoModel:
     label = "BG/NBD"
     param_names = PARAMS
 
-    def __init__(self, params: dict[str, float] | None = None, time_unit: str | None = None):
-        self.result: FitResult | None = None
-        self.time_unit = time_unit
-        self._params = None if params is None else {k: float(params[k]) for k in PARAMS}
-
-    @property
-    def params(self) -> dict[str, float]:
-        """Fitted (or given) parameters ``r, alpha, a, b``."""
-        if self._params is None:
-            raise RuntimeError("Fit the model first (BetaGeoModel.fit).")
-        return dict(self._params)
-
     def fit(self, data: pd.DataFrame, time_unit: str | None = None) -> BetaGeoModel:
         """Maximum-likelihood fit on the summary; the outcome (and any warning) is in :attr:`result`."""
-        x, tx, T = as_arrays(data, ["frequency", "recency", "T"])
-        d = Compressed.of(x, tx, T)
+        d = Compressed.of(*self._summary(data))
         n = d.n
         wn = d.w / n
 
@@ -144,72 +175,8 @@ class BetaGeoModel:
         self._params = dict(self.result.params)
         return self
 
-    def log_likelihood(self, data: pd.DataFrame) -> np.ndarray:
-        """Log-likelihood of each customer under the current parameters."""
-        x, tx, T = as_arrays(data, ["frequency", "recency", "T"])
-        return log_likelihood(self.params, x, tx, T)
-
-    def p_alive(self, data: pd.DataFrame) -> np.ndarray:
-        """P(still a customer at the end of their observation) for each customer (FHL 2005, eq. 13)."""
-        x, tx, T = as_arrays(data, ["frequency", "recency", "T"])
-        return p_alive(self.params, x, tx, T)
-
-    def expected_purchases(self, data: pd.DataFrame, t: float) -> np.ndarray:
-        """Expected purchase occasions in the next ``t`` time units for each customer (FHL 2005, eq. 10)."""
-        x, tx, T = as_arrays(data, ["frequency", "recency", "T"])
-        return expected_purchases(self.params, t, x, tx, T)
-
-    def expected_purchases_curve(self, data: pd.DataFrame, ts: Sequence[float]) -> np.ndarray:
-        """Expected purchases in the next ``t`` for each ``t`` in ``ts``: array ``(len(ts), customers)``."""
-        x, tx, T = as_arrays(data, ["frequency", "recency", "T"])
-        return expected_purchases_curve(self.params, ts, x, tx, T)
-
-    def expected_purchases_new_customer(self, t: float | np.ndarray) -> np.ndarray:
-        """Expected repeat purchases of a customer in the ``t`` time units after their first (eq. 9)."""
-        t = np.atleast_1d(np.asarray(t, float))
-        zeros = np.zeros_like(t)
-        return _conditional_mean(self.params, t, zeros, zeros)
-
-
-def p_alive(params: dict[str, float] | np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """P(alive | x, t_x, T); 1 for customers without a repeat purchase (the model's assumption)."""
-    r, alpha, a, b = _vector(params)
-    x = np.asarray(x, float)
-    pos = x > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_odds_dead = (np.log(a) - np.log(np.where(pos, b + x - 1, 1.0))
-                         + (r + x) * (np.log(alpha + np.asarray(T, float)) - np.log(alpha + np.asarray(tx, float))))
-    return np.where(pos, 1.0 / (1.0 + np.exp(np.minimum(log_odds_dead, 700.0))), 1.0)
-
-
-def expected_purchases(params: dict[str, float] | np.ndarray, t: float, x: np.ndarray, tx: np.ndarray,
-                       T: np.ndarray) -> np.ndarray:
-    """E[purchases in (T, T+t] | x, t_x, T]: conditional mean times P(alive)."""
-    return expected_purchases_curve(params, [t], x, tx, T)[0]
-
-
-def expected_purchases_curve(params: dict[str, float] | np.ndarray, ts: Sequence[float], x: np.ndarray,
-                             tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """Expected purchases in the next ``t`` for every ``t`` in ``ts``: an array ``(len(ts), customers)``."""
-    x, T = np.asarray(x, float), np.asarray(T, float)
-    alive = p_alive(params, x, tx, T)
-    (ux, uT), inv = unique_rows(x, T)
-    return np.stack([_conditional_mean(params, float(t), ux, uT)[inv] * alive for t in ts])
-
-
-def _conditional_mean(params: dict[str, float] | np.ndarray, t: float | np.ndarray, x: np.ndarray,
-                      T: np.ndarray) -> np.ndarray:
-    """E[purchases in t | alive at T, x]: FHL eq. 10 without the P(alive) factor.
-
-    The published form ``1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)``
-    multiplies a tiny power by a huge series for frequent buyers. Euler's transformation
-    ``2F1(A, B; C; z) = (1-z)^(C-A-B) 2F1(C-A, C-B; C; z)`` turns it into
-    ``1 - (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z)``, whose series has small, bounded
-    parameters and converges fast.
-    """
-    r, alpha, a, b = _vector(params)
-    if abs(a - 1) < 1e-9:  # the formula is 0/0 at a = 1; its limit is continuous, so step aside
-        a = 1 + 1e-9
-    z = t / (alpha + T + t)
-    f = hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
-    return np.maximum((a + b + x - 1) / (a - 1) * (1.0 - np.power(1.0 - z, a - 1) * f), 0.0)
+    # This module's formulas, behind the predictions RepeatBuyingModel provides.
+    _log_likelihood = staticmethod(log_likelihood)
+    _p_alive = staticmethod(p_alive)
+    _expected_curve = staticmethod(expected_purchases_curve)
+    _conditional_mean = staticmethod(_conditional_mean)

@@ -22,7 +22,8 @@ import pandas as pd
 from scipy.special import digamma, gammaln
 
 from analytics.errors import FitError
-from analytics.value._mle import FitResult, as_arrays, maximise
+from analytics.value._base import FittedModel, Params, param_vector
+from analytics.value._mle import as_arrays, maximise
 
 PARAMS = ("p", "q", "gamma")
 BOUND_HINTS = {
@@ -35,13 +36,11 @@ MAX_CORRELATION = 0.3
 MIN_CUSTOMERS = 10
 
 
-def _vector(params: dict[str, float] | np.ndarray) -> np.ndarray:
-    if isinstance(params, dict):
-        return np.array([params[k] for k in PARAMS], float)
-    return np.asarray(params, float)
+def _vector(params: Params) -> np.ndarray:
+    return param_vector(params, PARAMS)
 
 
-def log_likelihood(params: dict[str, float] | np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+def log_likelihood(params: Params, x: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Log-density of each customer's mean spend ``m`` over ``x`` transactions (x >= 1, m > 0)."""
     p, q, g = _vector(params)
     x, m = np.asarray(x, float), np.asarray(m, float)
@@ -80,7 +79,7 @@ def _loglik_grad(theta: np.ndarray, d: _SpendData) -> tuple[np.ndarray, np.ndarr
     return ll, grad
 
 
-class GammaGammaModel:
+class GammaGammaModel(FittedModel):
     """Gamma-Gamma spend model: fit by maximum likelihood, then expected spend per purchase per customer.
 
     Parameters
@@ -94,17 +93,9 @@ class GammaGammaModel:
     param_names = PARAMS
 
     def __init__(self, params: dict[str, float] | None = None):
-        self.result: FitResult | None = None
+        super().__init__(params)  # gamma is in the currency of the amounts
         self.spend_frequency_correlation: float | None = None
         self.excluded_zero_spend = 0
-        self._params = None if params is None else {k: float(params[k]) for k in PARAMS}
-
-    @property
-    def params(self) -> dict[str, float]:
-        """Fitted (or given) parameters ``p, q, gamma`` (``gamma`` in the currency of the amounts)."""
-        if self._params is None:
-            raise RuntimeError("Fit the model first (GammaGammaModel.fit).")
-        return dict(self._params)
 
     @property
     def population_mean_spend(self) -> float | None:

@@ -33,7 +33,8 @@ import pandas as pd
 from scipy.special import gammaln, hyp2f1
 
 from analytics.errors import InvalidParameterError
-from analytics.value._mle import Compressed, FitResult, as_arrays, maximise, unique_rows
+from analytics.value._base import Params, RepeatBuyingModel, param_vector
+from analytics.value._mle import Compressed, maximise, unique_rows
 
 PARAMS = ("r", "alpha", "s", "beta")
 # When customers' dropout rates hardly differ, the likelihood keeps rising, ever more slowly, as
@@ -53,10 +54,8 @@ BOUND_HINTS = {
 }
 
 
-def _vector(params: dict[str, float] | np.ndarray) -> np.ndarray:
-    if isinstance(params, dict):
-        return np.array([params[k] for k in PARAMS], float)
-    return np.asarray(params, float)
+def _vector(params: Params) -> np.ndarray:
+    return param_vector(params, PARAMS)
 
 
 class _Pairs:
@@ -95,7 +94,7 @@ def _log_terms(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray,
     return pre, l1, l2
 
 
-def log_likelihood(params: dict[str, float] | np.ndarray, x: np.ndarray, tx: np.ndarray,
+def log_likelihood(params: Params, x: np.ndarray, tx: np.ndarray,
                    T: np.ndarray) -> np.ndarray:
     """Log-likelihood of each customer under Pareto/NBD with ``r, alpha, s, beta``."""
     x, tx, T = (np.asarray(v, float) for v in (x, tx, T))
@@ -103,7 +102,45 @@ def log_likelihood(params: dict[str, float] | np.ndarray, x: np.ndarray, tx: np.
     return pre + np.logaddexp(l1, l2)
 
 
-class ParetoNBDModel:
+def p_alive(params: Params, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """P(alive | x, t_x, T) = alive term / (alive term + dropped-out term)."""
+    x, tx, T = (np.asarray(v, float) for v in (x, tx, T))
+    with np.errstate(all="ignore"):
+        _, l1, l2 = _log_terms(_vector(params), x, tx, T, _Pairs(x, tx, T))
+        return 1.0 / (1.0 + np.exp(np.minimum(l2 - l1, 700.0)))
+
+
+def expected_purchases(params: Params, t: float, x: np.ndarray, tx: np.ndarray,
+                       T: np.ndarray) -> np.ndarray:
+    """E[purchases in (T, T+t] | x, t_x, T] (Schmittlein et al. 1987, eq. 22)."""
+    return expected_purchases_curve(params, [t], x, tx, T)[0]
+
+
+def expected_purchases_curve(params: Params, ts: Sequence[float], x: np.ndarray,
+                             tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """Expected purchases in the next ``t`` for every ``t`` in ``ts``: an array ``(len(ts), customers)``."""
+    x, T = np.asarray(x, float), np.asarray(T, float)
+    alive = p_alive(params, x, tx, T)
+    return np.stack([_conditional_mean(params, float(t), x, T) * alive for t in ts])
+
+
+def _conditional_mean(params: Params, t: float | np.ndarray, x: np.ndarray,
+                      T: np.ndarray) -> np.ndarray:
+    """E[purchases in t | alive at T]: ``(r+x)/(alpha+T) * (beta+T) * (1 - q^(s-1)) / (s-1)``.
+
+    ``q = (beta+T)/(beta+T+t)``; the factor is written with ``expm1`` so that ``s``
+    near 1 (where it tends to ``-log q``) loses no precision.
+    """
+    r, alpha, s, beta = _vector(params)
+    log_q = np.log(beta + T) - np.log(beta + T + t)
+    if abs(s - 1) < 1e-8:
+        factor = -log_q
+    else:
+        factor = -np.expm1((s - 1) * log_q) / (s - 1)
+    return (r + x) / (alpha + T) * (beta + T) * factor
+
+
+class ParetoNBDModel(RepeatBuyingModel):
     """Pareto/NBD model: fit by maximum likelihood, then P(alive) and expected purchases per customer.
 
     Needs a customer summary with columns ``frequency``, ``recency`` and ``T``
@@ -122,9 +159,7 @@ class ParetoNBDModel:
     param_names = PARAMS
 
     def __init__(self, params: dict[str, float] | None = None, time_unit: str | None = None):
-        self.result: FitResult | None = None
-        self.time_unit = time_unit
-        self._params = None if params is None else {k: float(params[k]) for k in PARAMS}
+        super().__init__(params, time_unit)
         if self._params is not None:
             bad = {k: v for k, v in self._params.items() if not (np.isfinite(v) and v > 0)}
             if bad:
@@ -135,21 +170,13 @@ class ParetoNBDModel:
                     f"(s at most {S_MAX:g}). Above that, dropout rates differ by under 15% between customers: "
                     f"use s = {S_MAX:g} and beta = {S_MAX:g} / (s / beta) for practically the same model.")
 
-    @property
-    def params(self) -> dict[str, float]:
-        """Fitted (or given) parameters ``r, alpha, s, beta``."""
-        if self._params is None:
-            raise RuntimeError("Fit the model first (ParetoNBDModel.fit).")
-        return dict(self._params)
-
     def fit(self, data: pd.DataFrame, time_unit: str | None = None,
             start: dict[str, float] | None = None) -> ParetoNBDModel:
         """Maximum-likelihood fit on the summary; the outcome (and any warning) is in :attr:`result`.
 
         ``start`` (e.g. ``r`` and ``alpha`` of a BG/NBD fit) is tried first when given.
         """
-        x, tx, T = as_arrays(data, ["frequency", "recency", "T"])
-        d = Compressed.of(x, tx, T)
+        d = Compressed.of(*self._summary(data))
         pairs = _Pairs(d.x, d.tx, d.T)
         n = d.n
         wn = d.w / n
@@ -174,66 +201,8 @@ class ParetoNBDModel:
         self._params = dict(self.result.params)
         return self
 
-    def log_likelihood(self, data: pd.DataFrame) -> np.ndarray:
-        """Log-likelihood of each customer under the current parameters."""
-        x, tx, T = as_arrays(data, ["frequency", "recency", "T"])
-        return log_likelihood(self.params, x, tx, T)
-
-    def p_alive(self, data: pd.DataFrame) -> np.ndarray:
-        """P(still a customer at the end of their observation) for each customer."""
-        x, tx, T = as_arrays(data, ["frequency", "recency", "T"])
-        return p_alive(self.params, x, tx, T)
-
-    def expected_purchases(self, data: pd.DataFrame, t: float) -> np.ndarray:
-        """Expected purchase occasions in the next ``t`` time units for each customer."""
-        x, tx, T = as_arrays(data, ["frequency", "recency", "T"])
-        return expected_purchases(self.params, t, x, tx, T)
-
-    def expected_purchases_curve(self, data: pd.DataFrame, ts: Sequence[float]) -> np.ndarray:
-        """Expected purchases in the next ``t`` for each ``t`` in ``ts``: array ``(len(ts), customers)``."""
-        x, tx, T = as_arrays(data, ["frequency", "recency", "T"])
-        return expected_purchases_curve(self.params, ts, x, tx, T)
-
-    def expected_purchases_new_customer(self, t: float | np.ndarray) -> np.ndarray:
-        """Expected repeat purchases of a customer in the ``t`` time units after their first."""
-        t = np.atleast_1d(np.asarray(t, float))
-        zeros = np.zeros_like(t)
-        return _conditional_mean(self.params, t, zeros, zeros)
-
-
-def p_alive(params: dict[str, float] | np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """P(alive | x, t_x, T) = alive term / (alive term + dropped-out term)."""
-    x, tx, T = (np.asarray(v, float) for v in (x, tx, T))
-    with np.errstate(all="ignore"):
-        _, l1, l2 = _log_terms(_vector(params), x, tx, T, _Pairs(x, tx, T))
-        return 1.0 / (1.0 + np.exp(np.minimum(l2 - l1, 700.0)))
-
-
-def expected_purchases(params: dict[str, float] | np.ndarray, t: float, x: np.ndarray, tx: np.ndarray,
-                       T: np.ndarray) -> np.ndarray:
-    """E[purchases in (T, T+t] | x, t_x, T] (Schmittlein et al. 1987, eq. 22)."""
-    return expected_purchases_curve(params, [t], x, tx, T)[0]
-
-
-def expected_purchases_curve(params: dict[str, float] | np.ndarray, ts: Sequence[float], x: np.ndarray,
-                             tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """Expected purchases in the next ``t`` for every ``t`` in ``ts``: an array ``(len(ts), customers)``."""
-    x, T = np.asarray(x, float), np.asarray(T, float)
-    alive = p_alive(params, x, tx, T)
-    return np.stack([_conditional_mean(params, float(t), x, T) * alive for t in ts])
-
-
-def _conditional_mean(params: dict[str, float] | np.ndarray, t: float | np.ndarray, x: np.ndarray,
-                      T: np.ndarray) -> np.ndarray:
-    """E[purchases in t | alive at T]: ``(r+x)/(alpha+T) * (beta+T) * (1 - q^(s-1)) / (s-1)``.
-
-    ``q = (beta+T)/(beta+T+t)``; the factor is written with ``expm1`` so that ``s``
-    near 1 (where it tends to ``-log q``) loses no precision.
-    """
-    r, alpha, s, beta = _vector(params)
-    log_q = np.log(beta + T) - np.log(beta + T + t)
-    if abs(s - 1) < 1e-8:
-        factor = -log_q
-    else:
-        factor = -np.expm1((s - 1) * log_q) / (s - 1)
-    return (r + x) / (alpha + T) * (beta + T) * factor
+    # This module's formulas, behind the predictions RepeatBuyingModel provides.
+    _log_likelihood = staticmethod(log_likelihood)
+    _p_alive = staticmethod(p_alive)
+    _expected_curve = staticmethod(expected_purchases_curve)
+    _conditional_mean = staticmethod(_conditional_mean)

@@ -6,6 +6,7 @@ from analytics.charts import social as social_charts
 from ui import auth, channels, widgets
 from ui.escape import plain
 from ui.guard import user_errors
+from ui.stored_results import stored_or_compute
 
 SHOWN_ROWS = 5_000
 
@@ -25,13 +26,6 @@ st.caption(f"Touches, posts and campaigns in **{plain(ds.name)}** ({ds.users:,} 
 def download(label: str, data, file_name: str, key: str) -> None:
     st.download_button(label, data=data, file_name=file_name, mime="text/csv", on_click="ignore",
                        icon=":material/download:", key=key)
-
-
-def progress_box(label: str):
-    """A status box with a progress bar; returns (status, callback)."""
-    status = st.status(label, expanded=True)
-    bar = status.progress(0.0)
-    return status, lambda fraction, message: bar.progress(min(1.0, fraction), text=message)
 
 
 stem = "".join(ch if ch.isalnum() else "_" for ch in ds.name)[:60] or "dataset"
@@ -73,25 +67,19 @@ with tab_attr:
             keep_repeats = d3.checkbox("Count repeats", key=f"attr_repeats_{ds.id}",
                                        help="Count every touch of a run on the same channel. Off: email, email, "
                                             "search counts as email, search.")
+        hint = ("Pick the settings and press **Compute attribution**. Results are kept for each dataset and "
+                "settings, so they come back after a reload.")
         result = None
-        if conversion is not None:
+        if conversion is None:
+            st.info(hint, icon=":material/info:")
+        else:
             settings = channels.attribution_settings(conversion, by, lookback, half_life, touch_events, max_touches,
                                                      keep_repeats)
-            with user_errors("Looking up the stored attribution"):
-                result = channels.stored_attribution(ds, settings)
-            if st.button("Compute attribution", type="primary", icon=":material/route:", key="attr_run",
-                         disabled=result is not None, help="Already computed for these settings: shown below."
-                         if result is not None else None):
-                with user_errors("Attribution"):
-                    status, say = progress_box("Building touch paths and sharing out the conversions...")
-                    with status:
-                        channels.attribute(ds, settings, say)
-                        status.update(label="Attribution ready", state="complete", expanded=False)
-                    st.rerun()  # drawn again from the stored result, the button now shown as done
-        if result is None:
-            st.info("Pick the settings and press **Compute attribution**. Results are kept for each dataset and "
-                    "settings, so they come back after a reload.", icon=":material/info:")
-        else:
+            result = stored_or_compute(
+                lambda: channels.stored_attribution(ds, settings), lambda say: channels.attribute(ds, settings, say),
+                button="Compute attribution", icon=":material/route:", key="attr_run", name="the attribution",
+                working="Building touch paths and sharing out the conversions...", hint=hint)
+        if result is not None:
             m = st.columns(5)
             m[0].metric(f"Conversions ({plain(result.conversion)})", f"{result.conversions:,}")
             m[1].metric("With a touch in the window", f"{result.attributed:,}")
@@ -162,20 +150,12 @@ with tab_content:
             confidence = c5.selectbox("Intervals", [0.9, 0.95, 0.99], index=1, key=f"content_conf_{ds.id}",
                                       format_func=lambda c: f"{c:.0%}")
         c_settings = channels.content_settings(group, c_conv, window, min_users, confidence)
-        perf = None
-        with user_errors("Looking up the stored content table"):
-            perf = channels.stored_content(ds, c_settings)
-        if st.button("Compute content performance", type="primary", icon=":material/leaderboard:", key="content_run",
-                     disabled=perf is not None):
-            with user_errors("Content performance"):
-                status, say = progress_box("Reach, engagement and conversions...")
-                with status:
-                    channels.content(ds, c_settings, say)
-                    status.update(label="Content table ready", state="complete", expanded=False)
-                st.rerun()
-        if perf is None:
-            st.info("Press **Compute content performance**.", icon=":material/info:")
-        else:
+        perf = stored_or_compute(
+            lambda: channels.stored_content(ds, c_settings), lambda say: channels.content(ds, c_settings, say),
+            button="Compute content performance", icon=":material/leaderboard:", key="content_run",
+            name="the content table", working="Reach, engagement and conversions...",
+            hint="Press **Compute content performance**.")
+        if perf is not None:
             few = int(perf.table["few_users"].sum())
             st.caption(f"{len(perf.table):,} values of {plain(perf.by)}; {few:,} reached fewer than "
                        f"{perf.min_users} users (flagged \"few users\", greyed in the charts). Rankings use the lower "
@@ -257,20 +237,11 @@ with tab_engage:
                                   format_func=lambda e: "(none: features only)" if e is None else e)
             e_window = c3.number_input("Conversion window (days)", 1, 365, 7, key=f"eng_window_{ds.id}")
         e_settings = channels.engagement_settings(ctx, e_by, e_conv, e_window)
-        view = None
-        with user_errors("Looking up the stored engagement view"):
-            view = channels.stored_engagement(ds, e_settings)
-        if st.button("Compute engagement", type="primary", icon=":material/favorite:", key="eng_run",
-                     disabled=view is not None):
-            with user_errors("Engagement"):
-                status, say = progress_box("Engagement per user and per channel...")
-                with status:
-                    channels.engagement(ds, e_settings, say)
-                    status.update(label="Engagement ready", state="complete", expanded=False)
-                st.rerun()
-        if view is None:
-            st.info("Press **Compute engagement**.", icon=":material/info:")
-        else:
+        view = stored_or_compute(
+            lambda: channels.stored_engagement(ds, e_settings), lambda say: channels.engagement(ds, e_settings, say),
+            button="Compute engagement", icon=":material/favorite:", key="eng_run", name="the engagement view",
+            working="Engagement per user and per channel...", hint="Press **Compute engagement**.")
+        if view is not None:
             st.caption("Social events: " + plain(channels.kinds_text(view.features.kinds)) + ".")
             for note in view.features.notes:
                 st.warning(plain(note), icon=":material/warning:")

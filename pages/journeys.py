@@ -24,15 +24,28 @@ if ds.users < 2:
                "Import a log with more users.", icon=":material/warning:")
 
 
-def seed(key: str, value) -> str:
-    """Start a widget from a stored setting the first time it is drawn (afterwards the user's choice wins)."""
-    st.session_state.setdefault(key, value)
-    return key
+def seed(key: str, value) -> dict:
+    """Keyword arguments that start a widget at a stored setting (afterwards the user's choice wins).
+
+    The setting goes in as the widget's default, not into session state: the browser falls back to
+    a widget's default whenever it draws the widget afresh, and a default left out is the minimum or
+    the first option (seen as a funnel whose window jumped to 0 days and its steps to 2 after a
+    rerun). The key alone is the widget's identity, so a new default never resets the user's choice.
+    """
+    return {"key": key, "value": value}
 
 
 def pick(options: list, wanted, fallback=""):
     """``wanted`` if it is an option (None: the first), else ``fallback``, else the first option."""
     return wanted if wanted in options else fallback if fallback in options else options[0]
+
+
+def choice(key: str, options: list, wanted, fallback="") -> dict:
+    """:func:`seed` for a choice among ``options``, starting at :func:`pick`'s."""
+    return {"key": key, "index": options.index(pick(options, wanted, fallback))}
+
+
+PERIODS, DIRECTIONS = ["week", "month"], ["after", "before"]
 
 
 def any_of(label: str):
@@ -72,20 +85,20 @@ with funnel_tab:
     init = journeys.initial(ds, "funnel") or FunnelSettings(tuple(journeys.default_steps(ds)))
     with st.container(border=True):
         c1, c2, c3, c4 = st.columns([1, 1, 2, 2], vertical_alignment="bottom")
-        n = c1.number_input("Steps", 2, 10, key=seed(k + "n", max(2, len(init.steps))))
-        window = c2.number_input("Window (days)", 0.0, 366.0, step=1.0, key=seed(k + "window", init.window_days),
+        n = c1.number_input("Steps", 2, 10, **seed(k + "n", max(2, len(init.steps))))
+        window = c2.number_input("Window (days)", 0.0, 366.0, step=1.0, **seed(k + "window", init.window_days),
                                  help="Counted from each user's first step-1 event; later steps must happen no later "
                                       "than that plus the window (more than 0, at most 366 days).")
         exclude = c3.selectbox("Without doing in between", ["", *names], format_func=any_of("(no exclusion)"),
-                               key=seed(k + "exclude", pick(["", *names], init.exclude)),
+                               **choice(k + "exclude", ["", *names], init.exclude),
                                help="The user's first such event after step 1 closes their window.")
         by_id = c4.selectbox("Break down by", list(breakdown_ids), format_func=lambda b: journeys.breakdown_label(
-            ds, breakdown_ids[b]), key=seed(k + "by", pick(list(breakdown_ids), journeys.breakdown_id(init.breakdown))))
+            ds, breakdown_ids[b]), **choice(k + "by", list(breakdown_ids), journeys.breakdown_id(init.breakdown)))
         cols = st.columns(5)
-        steps = [cols[i % 5].selectbox(f"Step {i + 1}", names, key=seed(
-            f"{k}step{i}", pick(names, init.steps[i] if i < len(init.steps) else None, names[min(i, len(names) - 1)])))
+        steps = [cols[i % 5].selectbox(f"Step {i + 1}", names, **choice(
+            f"{k}step{i}", names, init.steps[i] if i < len(init.steps) else None, names[min(i, len(names) - 1)]))
             for i in range(int(n))]
-        any_order = st.checkbox("Steps 2 onwards in any order", key=seed(k + "any", init.any_order))
+        any_order = st.checkbox("Steps 2 onwards in any order", **seed(k + "any", init.any_order))
     for i, event in enumerate(steps):
         if event in steps[:i]:
             first = steps.index(event) + 1
@@ -96,15 +109,11 @@ with funnel_tab:
     if note:
         st.caption(plain(note))
     settings = FunnelSettings(tuple(steps), float(window), exclude or None, any_order, breakdown, journeys.TOP_GROUPS)
-    if st.button("Compute the funnel", type="primary", icon=":material/filter_alt:", key="j_funnel_go"):
-        with user_errors("The funnel"):
-            journeys.compute(ds, settings, "Following every user through the steps...")
-    view = None
-    with user_errors("Loading the funnel"):
-        view = journeys.stored_view(ds, settings)
-    if view is None:
-        st.info("Pick the steps in order and press **Compute the funnel**.", icon=":material/info:")
-    else:
+    view = journeys.view_section(ds, settings, button="Compute the funnel", icon=":material/filter_alt:",
+                                 key="j_funnel_go", name="the funnel",
+                                 working="Following every user through the steps...",
+                                 hint="Pick the steps in order and press **Compute the funnel**.")
+    if view is not None:
         r = view.result
         last = r.steps[-1]
         m = st.columns(4)
@@ -172,30 +181,25 @@ with retention_tab:
     init = journeys.initial(ds, "retention") or RetentionSettings()
     with st.container(border=True):
         c1, c2, c3, c4 = st.columns([1, 2, 2, 2], vertical_alignment="bottom")
-        period = c1.radio("Cohorts by", ["week", "month"], key=seed(k + "period", init.period), horizontal=True,
+        period = c1.radio("Cohorts by", PERIODS, **choice(k + "period", PERIODS, init.period), horizontal=True,
                           help="UTC; weeks start on Monday.")
         cohort_event = c2.selectbox("Starting event", ["", *names], format_func=any_of("first event of any kind"),
-                                    key=seed(k + "start", pick(["", *names], init.cohort_event)),
+                                    **choice(k + "start", ["", *names], init.cohort_event),
                                     help="A user's cohort is the period of their first such event.")
         return_event = c3.selectbox("Coming back means", ["", *names], format_func=any_of("any event"),
-                                    key=seed(k + "return", pick(["", *names], init.return_event)))
+                                    **choice(k + "return", ["", *names], init.return_event))
         r_by_id = c4.selectbox("Break down by", list(breakdown_ids), format_func=lambda b: journeys.breakdown_label(
-            ds, breakdown_ids[b]), key=seed(k + "by", pick(list(breakdown_ids), journeys.breakdown_id(init.breakdown))))
+            ds, breakdown_ids[b]), **choice(k + "by", list(breakdown_ids), journeys.breakdown_id(init.breakdown)))
     r_breakdown = breakdown_ids[r_by_id]
     note = journeys.breakdown_note(ds, r_breakdown)
     if note:
         st.caption(plain(note))
     r_settings = RetentionSettings(period, cohort_event or None, return_event or None, r_breakdown,
                                    journeys.TOP_GROUPS)
-    if st.button("Compute retention", type="primary", icon=":material/event_repeat:", key="j_retention_go"):
-        with user_errors("Retention"):
-            journeys.compute(ds, r_settings, "Building cohorts...")
-    view = None
-    with user_errors("Loading retention"):
-        view = journeys.stored_view(ds, r_settings)
-    if view is None:
-        st.info("Choose how cohorts are formed and press **Compute retention**.", icon=":material/info:")
-    else:
+    view = journeys.view_section(ds, r_settings, button="Compute retention", icon=":material/event_repeat:",
+                                 key="j_retention_go", name="retention", working="Building cohorts...",
+                                 hint="Choose how cohorts are formed and press **Compute retention**.")
+    if view is not None:
         r = view.result
         if r.last_period_partial:
             st.caption(f"The data ends on {r.data_end:%Y-%m-%d}, inside its last {period}: the last cell of each "
@@ -266,23 +270,18 @@ with paths_tab:
     init = journeys.initial(ds, "paths") or PathsSettings(pick(names, "add_to_cart"))
     with st.container(border=True):
         c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
-        anchor = c1.selectbox("Around each user's first", names, key=seed(k + "event", pick(names, init.event)))
-        direction = c2.radio("Look", ["after", "before"], horizontal=True, key=seed(k + "direction", init.direction))
-        n_steps = c3.number_input("Steps", 1, 10, key=seed(k + "steps", init.steps))
-        top = c4.number_input("Events per step", 2, 20, key=seed(k + "top", init.top),
+        anchor = c1.selectbox("Around each user's first", names, **choice(k + "event", names, init.event))
+        direction = c2.radio("Look", DIRECTIONS, horizontal=True, **choice(k + "direction", DIRECTIONS, init.direction))
+        n_steps = c3.number_input("Steps", 1, 10, **seed(k + "steps", init.steps))
+        top = c4.number_input("Events per step", 2, 20, **seed(k + "top", init.top),
                               help="The most common events of each step get their own box; the rest are '(other)'.")
-        collapse = st.checkbox("Count a run of the same event as one step", key=seed(k + "collapse",
+        collapse = st.checkbox("Count a run of the same event as one step", **seed(k + "collapse",
                                                                                      init.collapse_repeats))
     p_settings = PathsSettings(anchor, int(n_steps), direction, int(top), collapse)
-    if st.button("Compute the paths", type="primary", icon=":material/account_tree:", key="j_paths_go"):
-        with user_errors("Paths"):
-            journeys.compute(ds, p_settings, "Following users around the event...")
-    view = None
-    with user_errors("Loading the paths"):
-        view = journeys.stored_view(ds, p_settings)
-    if view is None:
-        st.info("Pick an event and press **Compute the paths**.", icon=":material/info:")
-    else:
+    view = journeys.view_section(ds, p_settings, button="Compute the paths", icon=":material/account_tree:",
+                                 key="j_paths_go", name="the paths", working="Following users around the event...",
+                                 hint="Pick an event and press **Compute the paths**.")
+    if view is not None:
         r = view.result
         st.plotly_chart(journey_charts.sankey_chart(r), width="stretch")
         st.markdown("**Step by step** (share: of the users at the event nearer the anchor)")
@@ -303,20 +302,16 @@ with lifecycle_tab:
     k = f"jl_{ds.id}_"
     init = journeys.initial(ds, "lifecycle") or LifecycleSettings()
     c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
-    l_period = c1.radio("Per", ["week", "month"], horizontal=True, key=seed(k + "period", init.period))
+    l_period = c1.radio("Per", PERIODS, horizontal=True, **choice(k + "period", PERIODS, init.period))
     activity = c2.selectbox("Active means doing", ["", *names], format_func=any_of("any event"),
-                            key=seed(k + "event", pick(["", *names], init.event)))
+                            **choice(k + "event", ["", *names], init.event))
     l_settings = LifecycleSettings(l_period, activity or None)
-    if st.button("Compute the lifecycle", type="primary", icon=":material/autorenew:", key="j_lifecycle_go"):
-        with user_errors("Lifecycle"):
-            journeys.compute(ds, l_settings, "Finding active users per period...")
-    view = None
-    with user_errors("Loading the lifecycle"):
-        view = journeys.stored_view(ds, l_settings)
-    if view is None:
-        st.info("Press **Compute the lifecycle** to split each period's active users into new, returning and "
-                "resurrected, with the dormant ones below zero.", icon=":material/info:")
-    else:
+    view = journeys.view_section(
+        ds, l_settings, button="Compute the lifecycle", icon=":material/autorenew:", key="j_lifecycle_go",
+        name="the lifecycle", working="Finding active users per period...",
+        hint="Press **Compute the lifecycle** to split each period's active users into new, returning and "
+             "resurrected, with the dormant ones below zero.")
+    if view is not None:
         st.plotly_chart(journey_charts.lifecycle_chart(view.result), width="stretch")
         st.caption("New: first active period in the data. Returning: also active the period before. Resurrected: "
                    "not active the period before, but some time earlier. Dormant: active the period before, not "

@@ -23,6 +23,7 @@ from analytics.journeys.audiences import cohort_name, dropoff_name
 from analytics.journeys.settings import Breakdown, FunnelSettings, RetentionSettings, ViewSettings
 from analytics.workspace import Dataset
 from ui import datasets, state
+from ui.stored_results import stored_or_compute
 
 SHOP_FUNNEL = ("page_view", "view_item", "add_to_cart", "begin_checkout", "purchase")
 TOP_GROUPS = 10
@@ -102,19 +103,13 @@ def initial(ds: Dataset, view: str) -> ViewSettings | None:
     return stored.latest_settings(state.workspace(), ds.id, view)
 
 
-def stored_view(ds: Dataset, settings: ViewSettings) -> stored.StoredView | None:
-    """The stored result for exactly these settings, or None."""
-    return stored.find(state.workspace(), ds.id, settings)
-
-
-def compute(ds: Dataset, settings: ViewSettings, label: str) -> stored.StoredView:
-    """Compute (or find) a view behind ``st.status`` with a progress bar, and store it."""
-    with st.status(label, expanded=True) as status:
-        bar = st.progress(0.0)
-        view = stored.compute(state.workspace(), ds.id, settings,
-                              progress=lambda fraction, message: bar.progress(min(1.0, fraction), text=message))
-        status.update(label=f"{label.rstrip('.')}: done", state="complete", expanded=False)
-    return view
+def view_section(ds: Dataset, settings: ViewSettings, *, button: str, icon: str, key: str, name: str,
+                 working: str, hint: str) -> stored.StoredView | None:
+    """One tab's Compute button and the stored view for exactly these settings (see :func:`stored_or_compute`)."""
+    ws = state.workspace()
+    return stored_or_compute(lambda: stored.find(ws, ds.id, settings),
+                             lambda progress: stored.compute(ws, ds.id, settings, progress=progress),
+                             button=button, icon=icon, key=key, name=name, working=working, hint=hint)
 
 
 # --- audiences --------------------------------------------------------------------------------------------------------

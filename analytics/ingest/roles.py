@@ -40,7 +40,8 @@ ROLE_LABELS = {
 _NAME_PATTERNS: dict[str, list[tuple[str, float]]] = {
     "user_id": [
         (r"(user|customer|client|visitor|member|account|buyer|shopper|subscriber|contact|person|player|cust"
-         r"|kunde|kunden|nutzer|benutzer|cliente|usuario|utilisateur|klant|пользователь|клиент|покупатель"
+         r"|kunde|kunden|nutzer|benutzer|cliente|usuario|utilisateur|klant|klient|zákazník|zakaznik|uživatel"
+         r"|użytkownik|uzytkownik|asiakas|kund|kunde|пользователь|клиент|покупатель"
          r"|ユーザー|顧客|会員|用户|客户|会员)"
          r"[ _-]?(id|key|no|nr|number|code|ref)?", 3.0),
         (r"(uid|cid|userid|customerid|clientid|anonymous[ _]?id|distinct[ _]?id|device[ _]?id|email)", 3.0),
@@ -157,12 +158,15 @@ class ColumnMapping:
             Naming the missing role or the unknown/reused column.
         """
         shown = ", ".join(f"'{c}'" for c in list(columns)[:12]) + (", ..." if len(columns) > 12 else "")
+        missing = []  # both at once when both are missing: one round trip for the user, not two
         if not self.user_id:
-            raise MappingError("No column is mapped to the user id. Pick the column that says who did the event "
-                               f"(customer id, visitor id, email, ...); the file's columns are {shown}.")
+            missing.append("No column is mapped to the user id. Pick the column that says who did the event "
+                           "(customer id, visitor id, email, ...).")
         if not self.timestamp:
-            raise MappingError("No column is mapped to the time, and none looks like dates or times. Pick the "
-                               f"column that says when the event happened; the file's columns are {shown}.")
+            missing.append("No column is mapped to the time, and none looks like dates or times. Pick the "
+                           "column that says when the event happened.")
+        if missing:
+            raise MappingError(" ".join(missing) + f" The file's columns are {shown}.")
         used = [c for c in self.roles().values() if c]
         for c in used + list(self.attributes):
             if c not in columns:
@@ -277,8 +281,12 @@ def _user_value_score(p: dict) -> float | None:
         return None
     if p["numeric_share"] > 0.9 and p["has_decimals"]:
         return None  # money, not ids
-    if _too_few_users(p) and _name_score("user_id", str(p["name"])) <= 0:
-        return None  # one value (or a handful over many rows) is a label, not people: ask, unless named a user
+    name = str(p["name"])
+    if _name_score("user_id", name) <= 0:
+        if _too_few_users(p) or (p["distinct"] <= HANDFUL and p["rows"] >= UNNAMED_ROWS_FOR_HANDFUL):
+            return None  # one value (or a handful) is a label (a channel, a country), not people: ask
+        if any(_name_score(role, name) >= 3 for role in _OTHER_NAMED_ROLES):
+            return None  # named as something else (an amount, a product, ...): never the people; ask
     score = 0.0
     if p["distinct"] > 1 and p["distinct_ratio"] < 0.95:
         score += 1.0  # users come back: ids repeat
@@ -291,6 +299,12 @@ def _user_value_score(p: dict) -> float | None:
 # customers has fewer rows than that in its preview). A column named like a user is still taken:
 # a log of one customer is a log.
 ONE_VALUE_ROWS, HANDFUL, ROWS_FOR_HANDFUL = 20, 5, 500
+# Without a name saying user, a handful of values over this many rows is a label already.
+UNNAMED_ROWS_FOR_HANDFUL = 50
+
+
+# A column named like one of these is not taken as the user column unless its name also says user.
+_OTHER_NAMED_ROLES = ("timestamp", "event", "amount", "session_id", "item_id", "content_id", "campaign")
 
 
 def _too_few_users(p: dict) -> bool:

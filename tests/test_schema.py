@@ -144,17 +144,19 @@ def test_a_handful_of_ids_over_many_rows_is_not_a_user_column():
 
 def test_whole_number_amounts_and_a_few_channels_are_never_guessed_as_the_user():
     # A log exported without its user column: the amount (whole numbers, many values) and the
-    # channel (a handful over few rows) once became "the user" silently; now the page asks.
+    # channel (six values, named like a property) once became "the user" silently; now the page asks.
     rng = np.random.default_rng(0)
     df = frame(date=[f"2025-03-{i % 28 + 1:02d} 10:00" for i in range(60)],
                event=rng.choice(["page_view", "add_to_cart", "purchase"], 60).tolist(),
                amount=[str(v) for v in rng.integers(10, 99, 60)],
-               channel=rng.choice(["email", "ads", "social", "search"], 60).tolist())
+               channel=rng.choice(["email", "ads", "social", "search", "display", "affiliate"], 60).tolist())
     guess = guess_mapping(df)
     assert guess.mapping.user_id is None
     assert (guess.mapping.timestamp, guess.mapping.event, guess.mapping.amount) == ("date", "event", "amount")
     with pytest.raises(MappingError, match="user id"):
         guess.mapping.validate(list(df.columns))
-    # Unnamed ids with many values are still found by their values.
+    # Unnamed ids with many values are still found by their values; a handful of unnamed values is a label.
     df["who"] = [f"x{i % 17}" for i in range(60)]
     assert guess_mapping(df).mapping.user_id == "who"
+    df["who"] = [f"x{i % 4}" for i in range(60)]
+    assert guess_mapping(df).mapping.user_id is None

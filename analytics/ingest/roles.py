@@ -285,8 +285,8 @@ def _user_value_score(p: dict) -> float | None:
     if _name_score("user_id", name) <= 0:
         if _too_few_users(p) or (p["distinct"] <= HANDFUL and p["rows"] >= UNNAMED_ROWS_FOR_HANDFUL):
             return None  # one value (or a handful) is a label (a channel, a country), not people: ask
-        if any(_name_score(role, name) >= 3 for role in _OTHER_NAMED_ROLES):
-            return None  # named as something else (an amount, a product, ...): never the people; ask
+        if any(_name_score(role, name) >= 3 for role in _OTHER_NAMED_ROLES) or _PROPERTY_NAME.search(name):
+            return None  # named as something else (an amount, a product, a channel): never the people; ask
     score = 0.0
     if p["distinct"] > 1 and p["distinct_ratio"] < 0.95:
         score += 1.0  # users come back: ids repeat
@@ -305,6 +305,11 @@ UNNAMED_ROWS_FOR_HANDFUL = 50
 
 # A column named like one of these is not taken as the user column unless its name also says user.
 _OTHER_NAMED_ROLES = ("timestamp", "event", "amount", "session_id", "item_id", "content_id", "campaign")
+# Names of what events or users have (where, how, what kind), never who: neither is a user column.
+_PROPERTY_NAME = re.compile(
+    r"(channel|source|medium|platform|device|browser|\bos\b|country|region|city|state|language|locale|category"
+    r"|status|type|segment|tier|plan|referr?er|page|url|currency|kanal|land|pays|pais|país|kategorie|categor)",
+    re.I)
 
 
 def _too_few_users(p: dict) -> bool:

@@ -82,3 +82,18 @@ def test_import_into_workspace_is_idempotent_with_if_new(tmp_path, sample_log):
     assert json.loads(second.stdout)["skipped"] is True
     listing = json.loads(cli("datasets", "--json", env=env).stdout)
     assert [d["name"] for d in listing] == ["Sample"]
+
+
+def test_paths_that_cannot_be_used_are_input_errors_not_bugs(tmp_path):
+    log = write(tmp_path / "log.csv", "user,time,event\nu1,2025-01-01,view\nu2,2025-01-02,buy\nu1,2025-01-03,buy\n")
+    folder = tmp_path / "out.csv"
+    folder.mkdir()
+    for args in (("features", log, "-o", folder),  # DuckDB writes it
+                 ("funnel", log, "--steps", "view,buy", "-o", folder),  # pandas writes it
+                 ("features", log, "-o", log / "f.csv")):  # a folder that is a file
+        res = cli(*args, env={"MARKETLENS_WORKSPACE": str(tmp_path / "ws")})
+        assert res.returncode == 2, (args, res.stderr)
+        assert res.stderr.startswith("error: ") and "could not use the path" in res.stderr
+        assert "unexpected" not in res.stderr and res.stderr.count("\n") == 1
+    res = cli("datasets", env={"MARKETLENS_WORKSPACE": str(log)})  # the workspace setting names a file
+    assert res.returncode == 2 and "MARKETLENS_WORKSPACE must name a folder" in res.stderr

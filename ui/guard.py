@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from analytics.engines.limits import resource_error
+from analytics.engines.limits import path_error, resource_error
 from analytics.errors import MarketLensError
 from ui.escape import plain
 
@@ -27,7 +27,7 @@ def user_errors(step: str = "This step") -> Iterator[None]:
     except MarketLensError as exc:
         st.error(plain(str(exc)), icon=":material/error:")
     except Exception as exc:  # noqa: BLE001 - the last line of defence for the UI
-        if (limit := resource_error(exc, step)) is not None:  # memory or disk ran out: name the setting
+        if (limit := resource_error(exc, step) or path_error(exc, step)) is not None:  # the machine, not a bug
             log.warning("%s: %s", step, exc)
             st.error(plain(str(limit)), icon=":material/error:")
             return

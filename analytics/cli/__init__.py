@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import duckdb
+
 from analytics.cli import channels, data, journeys, models, recommend, report, segments, service, value
 from analytics.errors import MarketLensError
 
@@ -34,11 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         return 0
     except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback unless asked
-        from analytics.engines.limits import resource_error
+        from analytics.engines.limits import path_error, resource_error
 
-        if (limit := resource_error(exc, f"'{args.command}'")) is not None:  # memory or disk ran out
+        step = f"'{args.command}'"
+        if (limit := resource_error(exc, step) or path_error(exc, step)) is not None:  # the machine, not a bug
             print(f"error: {limit}", file=sys.stderr)
             return EXIT_INPUT
+        if "interrupted" in str(exc).lower() and isinstance(exc, (RuntimeError, duckdb.Error)):
+            return 130  # Ctrl+C while DuckDB was working: as for Python's own KeyboardInterrupt
         if args.debug:
             raise
         print(f"error: unexpected {type(exc).__name__}: {exc} (run again with --debug for details)", file=sys.stderr)

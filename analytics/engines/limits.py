@@ -1,5 +1,9 @@
 """When DuckDB runs out of memory or disk: a message naming the setting to change, and a disk check before big work.
 
+Also the other errors of the machine rather than the data: a path that cannot be used (an output
+that is a folder, a folder without write permission, a workspace setting naming a file), see
+:func:`path_error`.
+
 DuckDB keeps to ``MARKETLENS_MEMORY_LIMIT`` by spilling to the workspace's
 ``tmp/spill`` folder (at most ``MARKETLENS_MAX_SPILL``). Should a step still run
 out, :func:`within_limits` turns DuckDB's error into a
@@ -71,6 +75,25 @@ def resource_error(exc: BaseException, step: str = "This step") -> ResourceLimit
             f"{step} stopped because the disk is full. Free some space on the workspace's disk, or move the "
             "workspace to a bigger one (MARKETLENS_WORKSPACE), and try again; nothing was stored.")
     return None
+
+
+# DuckDB reports file-system failures as IOException text; the phrases it uses for a path problem.
+_PATH_PROBLEMS = ("permission denied", "file exists", "is a directory", "not a directory", "no such file",
+                  "read-only file system")
+
+
+def path_error(exc: BaseException, step: str = "This step") -> ResourceLimitError | None:
+    """The user error for an exception that means a path cannot be read or written, else None."""
+    if isinstance(exc, (IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError, FileNotFoundError)):
+        where = f" '{exc.filename}'" if exc.filename else ""
+        reason = (exc.strerror or str(exc)).rstrip(".").lower()
+    elif isinstance(exc, duckdb.IOException) and any(s in str(exc).lower() for s in _PATH_PROBLEMS):
+        where, reason = "", str(exc).split("\n")[0].rstrip(".")
+    else:
+        return None
+    return ResourceLimitError(
+        f"{step} could not use the path{where}: {reason}. An output must be a file name in a folder you can "
+        "write to (not a folder), and MARKETLENS_WORKSPACE must name a folder.")
 
 
 @contextmanager

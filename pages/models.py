@@ -269,13 +269,18 @@ money_view()
 # --- 5. keep and reuse -------------------------------------------------------------------------------------------
 st.subheader("5. Keep and reuse")
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-model_name = c1.text_input("Model name", value=f"{result.key}_{run.key}", key="model_name")
+# Keyed by the run and model: another model or target starts from its own name, not the last one typed.
+model_name = c1.text_input("Model name", value=f"{result.key}_{run.key}",
+                           key=f"model_name_{ds.id}_{run.key}_{result.key}")
+saved = modeling.saved_models(ds)
+if len(saved) and model_name.strip() in set(saved["name"]):
+    st.caption(f"A model named '{plain(model_name.strip())}' is saved already: saving replaces it.")
 if c2.button("Save model", icon=":material/save:", disabled=not (same_target and auth.can_edit()),
              help=needs_training if auth.can_edit() else auth.READ_ONLY_HELP):
     with user_errors("Saving the model"):
         modeling.save_model(ds, training, run, result, model_name)
         st.success(f"Saved '{plain(model_name)}'.", icon=":material/check_circle:")
-saved = modeling.saved_models(ds)
+        saved = modeling.saved_models(ds)
 if len(saved):
     st.dataframe(saved, hide_index=True, width="stretch", column_config={
         "ROC AUC": st.column_config.NumberColumn(format="%.3f")})

@@ -191,7 +191,7 @@ if recs is not None:
                        data=recommending.export_csv(recs), file_name=f"recommendations_{model}.csv",
                        mime="text/csv", icon=":material/download:", on_click="ignore")
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    model_name = c1.text_input("Model name", value=f"{model}_recommender", key="rec_model_name")
+    model_name = c1.text_input("Model name", value=f"{model}_recommender", key=f"rec_model_name_{ds.id}_{model}")
     if c2.button("Save model", icon=":material/save:", disabled=not auth.can_edit(),
                  help=None if auth.can_edit() else auth.READ_ONLY_HELP):
         with user_errors("Saving the model"):

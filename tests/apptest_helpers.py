@@ -38,6 +38,12 @@ def button(at: AppTest, label: str):
     return matches[0]
 
 
+def text_box(at: AppTest, label: str):
+    matches = [t for t in at.text_input if t.label == label]
+    assert matches, f"no text input {label!r}; text inputs: {[t.label for t in at.text_input]}"
+    return matches[0]
+
+
 def no_traceback(at: AppTest) -> None:
     assert not at.exception, at.exception
     for e in at.error:

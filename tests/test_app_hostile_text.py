@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.apptest_helpers import app, button, no_traceback, open_page
+from tests.apptest_helpers import app, button, no_traceback, open_page, text_box
 from tests.helpers import write
 
 IMAGE = "![x](http://evil.example/p.png)"
@@ -53,7 +53,7 @@ def test_hostile_names_in_messages_after_actions(hostile_dataset, workspace):
     assert_no_markup(at)
     at = open_page(at, "pages/segments.py")
     button(at, "Segment").click().run()
-    at.text_input(key="seg_name").set_value(f"{IMAGE} mine").run()
+    text_box(at, "Segmentation name").set_value(f"{IMAGE} mine").run()
     button(at, "Save segmentation").click().run()
     assert any("Saved as" in s.value for s in at.success)
     assert_no_markup(at)

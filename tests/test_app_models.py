@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from tests.apptest_helpers import app, app_with_url, button, errors, no_traceback, open_page
+from tests.apptest_helpers import app, app_with_url, button, errors, no_traceback, open_page, text_box
 from tests.helpers import write
 
 
@@ -38,7 +38,7 @@ def test_train_two_models_and_use_them(sample_dataset, workspace):
     assert list(targets.columns) == ["user_id", "score", "rank", "segment"] and len(targets) > 0
     assert any(b.label == "Download the target list (CSV)" for b in at.get("download_button"))
     # Save, then score another dataset with it.
-    at.text_input(key="model_name").set_value("buyers").run()
+    text_box(at, "Model name").set_value("buyers").run()
     button(at, "Save model").click().run()
     no_traceback(at)
     assert [m.key for m in workspace.results(sample_dataset.id, "model")] == ["buyers"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tests.apptest_helpers import app, button, errors, no_traceback, open_page, read
+from tests.apptest_helpers import app, button, errors, no_traceback, open_page, read, text_box
 from tests.helpers import write
 from tests.sequence_data import without_torch
 
@@ -45,7 +45,7 @@ def test_sample_evaluate_list_save_and_reload(sample_dataset, workspace):
     assert list(recs.columns) == ["user_id", "rank", "item_id", "score", "category"] and recs["rank"].max() == 20
     labels = [b.label for b in at.get("download_button")]
     assert "Download recommendations (CSV: user_id, rank, item_id, score)" in labels
-    at.text_input(key="rec_model_name").set_value("shop ease").run()
+    text_box(at, "Model name").set_value("shop ease").run()
     button(at, "Save model").click().run()
     no_traceback(at)
     [saved] = workspace.results(ds.id, "model")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.apptest_helpers import app, button, errors, no_traceback, open_page, read
+from tests.apptest_helpers import app, button, errors, no_traceback, open_page, read, text_box
 from tests.helpers import write
 from tests.sequence_data import without_torch
 
@@ -36,7 +36,7 @@ def test_sweep_segment_map_rename_save(sample_dataset, workspace):
         no_traceback(again)
         assert errors(again) == []
         assert not [b for b in again.button if b.label.startswith("Draw the")]  # kept, not drawn again
-    at.text_input(key="seg_name").set_value("My <b>segments</b>").run()
+    text_box(at, "Segmentation name").set_value("My <b>segments</b>").run()
     button(at, "Save segmentation").click().run()
     no_traceback(at)
     [saved] = workspace.results(sample_dataset.id, "segmentation")
@@ -77,7 +77,7 @@ def test_segments_on_behaviour_sequence_embeddings(sample_dataset, workspace):
     assert any("behaviour-sequence profiles" in c.value for c in at.caption)
     # The map read the kept profiles: nothing was trained again.
     assert [s.created_at for s in workspace.results(sample_dataset.id, "seqprofile")] == [learned.created_at]
-    at.text_input(key="seg_name").set_value("by sequence").run()
+    text_box(at, "Segmentation name").set_value("by sequence").run()
     button(at, "Save segmentation").click().run()
     no_traceback(at)
     [saved] = workspace.results(sample_dataset.id, "segmentation")
@@ -93,3 +93,22 @@ def test_sequence_embeddings_without_pytorch_say_how_to_install(sample_dataset, 
     assert button(at, "Segment").disabled and button(at, "Help me choose k (2 to 12)").disabled
     at.radio(key="seg_space").set_value("features").run()
     assert not button(at, "Segment").disabled
+
+
+def test_the_name_box_follows_the_segmentation_and_warns_before_replacing(sample_dataset, workspace):
+    at = open_page(app(), "pages/segments.py")
+    k = at.number_input(key=f"k_{sample_dataset.id}")
+    k.set_value(3).run()
+    button(at, "Segment").click().run()
+    assert text_box(at, "Segmentation name").value == "kmeans_k3"
+    at.number_input(key=f"k_{sample_dataset.id}").set_value(4).run()
+    button(at, "Segment").click().run()
+    assert text_box(at, "Segmentation name").value == "kmeans_k4"  # not the name drawn for k = 3
+    button(at, "Save segmentation").click().run()
+    assert [r.key for r in workspace.results(sample_dataset.id, "segmentation")] == ["kmeans_k4"]
+    at.number_input(key=f"k_{sample_dataset.id}").set_value(3).run()
+    button(at, "Segment").click().run()
+    assert not any("saved already" in c.value for c in at.caption)
+    text_box(at, "Segmentation name").set_value("kmeans_k4").run()
+    assert any("'kmeans\\_k4' is saved already: saving replaces it" in c.value for c in at.caption)
+    no_traceback(at)

@@ -8,6 +8,7 @@ per map drawn, so models and later sessions can use it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 
@@ -168,6 +169,11 @@ def _result_key(result: segments.SegmentationResult) -> str:
     d = result.to_dict()
     return json.dumps([d["method"], d["k"], d["columns"], d["preprocessing"], d["random_state"], d["centers"],
                        d.get("space", "features")], sort_keys=True)
+
+
+def result_id(result: segments.SegmentationResult) -> str:
+    """A short id of this segmentation (widgets drawn for one result start afresh for the next)."""
+    return hashlib.sha1(_result_key(result).encode()).hexdigest()[:12]
 
 
 def _map_key(ds: Dataset, result: segments.SegmentationResult, method: str, params: dict) -> tuple:

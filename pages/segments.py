@@ -65,9 +65,8 @@ else:
             settings = segmenting.PROFILE_SETTINGS
             st.caption(f"A recurrent network (GRU) learns to predict each user's next event (and product) from the "
                        f"events before it, on up to {settings.max_users:,} users for up to {settings.max_epochs} "
-                       f"passes; each user's profile is its state after their last event ({settings.dim} numbers, "
-                       "from their last "
-                       f"{settings.max_len} events). It is learned once per dataset and kept. The features below "
+                       f"passes; each user's profile is its state averaged over their last {settings.max_len} events "
+                       f"({settings.dim} numbers). It is learned once per dataset and kept. The features below "
                        "describe the segments.")
         columns = st.multiselect("Features" if space == "features" else "Features that describe the segments",
                                  choice.available, default=choice.columns, key=f"seg_cols_{ds.id}",
@@ -107,6 +106,12 @@ if st.button("Segment", type="primary", icon=":material/scatter_plot:", disabled
 result = segmenting.current(ds, table)
 if result is None:
     st.stop()
+changed = segmenting.changed_since(result, method, k, columns, prep, space)
+if changed:
+    verb = "differs" if len(changed) == 1 else "differ"
+    st.warning(f"The segments below ({METHOD_LABELS[result.method]}, k = {result.k}) were made with other settings "
+               f"than those above: {' and '.join(changed)} {verb}. Press **Segment** for the segments of the "
+               "settings on screen.", icon=":material/history:")
 
 # --- 3. the segments --------------------------------------------------------------------------------------------
 st.subheader("3. The segments")

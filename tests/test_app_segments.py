@@ -112,3 +112,19 @@ def test_the_name_box_follows_the_segmentation_and_warns_before_replacing(sample
     text_box(at, "Segmentation name").set_value("kmeans_k4").run()
     assert any("'kmeans\\_k4' is saved already: saving replaces it" in c.value for c in at.caption)
     no_traceback(at)
+
+
+def test_segments_made_with_other_settings_say_so(sample_dataset, workspace):
+    at = open_page(app(), "pages/segments.py")
+    at.number_input(key=f"k_{sample_dataset.id}").set_value(3).run()
+    button(at, "Segment").click().run()
+    assert not [w for w in at.warning if "other settings" in w.value]  # the settings on screen made them
+    at.number_input(key=f"k_{sample_dataset.id}").set_value(5).run()
+    at.radio(key="seg_scaling").set_value("robust").run()
+    [note] = [w.value for w in at.warning if "other settings" in w.value]
+    assert "k = 3" in note and "the number of segments and the scaling or capping differ" in note
+    button(at, "Segment").click().run()
+    assert not [w for w in at.warning if "other settings" in w.value]
+    at.radio(key="seg_method").set_value("rfm").run()
+    assert any("the method differs. Press" in w.value for w in at.warning)
+    no_traceback(at)

@@ -171,6 +171,22 @@ def _result_key(result: segments.SegmentationResult) -> str:
                        d.get("space", "features")], sort_keys=True)
 
 
+def changed_since(result: segments.SegmentationResult, method: str, k: int, columns: list[str],
+                  prep: segments.Preprocessing, space: str) -> list[str]:
+    """What the settings on screen change against the segmentation shown, in words (empty: nothing)."""
+    if method != result.method:
+        return ["the method"]
+    if method == "rfm":  # the grid has no other setting
+        return []
+    changes = [what for what, differs in (
+        ("the number of segments", int(k) != result.k),
+        ("what is clustered", space != result.space),
+        ("the features", list(columns) != list(result.columns)),
+        ("the scaling or capping", json.dumps(prep.to_dict(), sort_keys=True)
+         != json.dumps(result.preprocessing, sort_keys=True))) if differs]
+    return changes
+
+
 def result_id(result: segments.SegmentationResult) -> str:
     """A short id of this segmentation (widgets drawn for one result start afresh for the next)."""
     return hashlib.sha1(_result_key(result).encode()).hexdigest()[:12]

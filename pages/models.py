@@ -128,6 +128,11 @@ if run is None:
     st.stop()
 st.caption(f"Run {run.key}: {plain(run.target.describe())}"
            + (" With customer-value features." if run.value_features else ""))
+same_target = modeling.same_setup(run, training)
+if not same_target:
+    st.warning(f"The results below are those of the last run, trained for another target: "
+               f"{plain(run.target.describe())} The target above differs (or the customer-value option): press "
+               "**Train** for models of the target on screen.", icon=":material/history:")
 compared = modeling.compared_run(ds, run)
 if compared:
     st.caption(plain(compared))
@@ -144,7 +149,6 @@ best = max(ok, key=lambda r: r.auc_mean)
 pick = st.selectbox("Model", [r.key for r in ok], index=ok.index(best), key="deep_model",
                     format_func=lambda k: next(r.label for r in ok if r.key == k))
 result = next(r for r in ok if r.key == pick)
-same_target = modeling.same_setup(run, training)
 tabs = st.tabs(["Precision-recall", "Gain and lift", "Calibration", "Threshold", "Importance", "Per segment",
                 "Learning curve", "Tuning"])
 with tabs[0]:
@@ -234,7 +238,9 @@ def money_view() -> None:
     """Cost, value, depth and the target list: moving them redraws only this section."""
     c1, c2 = st.columns(2)
     cost = c1.number_input("Cost per contact", 0.0, 1e6, 1.0, 0.1, key="cost")
-    value = c2.number_input("Value per conversion", 0.0, 1e9, 40.0, 1.0, key="value")
+    value = c2.number_input(f"Value per {modeling.outcome(run)}", 0.0, 1e9, 40.0, 1.0, key="value",
+                            help="What one positive user reached is worth; for churn, what keeping a customer is "
+                                 "worth times the share of the reached churners an offer keeps.")
     with user_errors("The profit curve"):
         pc = modeling.profit(run, result, cost, value)
         best_depth = round(pc.best_depth_pct, 1)  # on the slider's 0.1 steps, as the caption says it

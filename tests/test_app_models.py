@@ -45,6 +45,12 @@ def test_train_two_models_and_use_them(sample_dataset, workspace):
     button(at, "Score").click().run()
     no_traceback(at)
     assert errors(at) == []
+    # Another target: the run on screen is said to be the last one, not passed off as the new target's.
+    assert not [w for w in at.warning if "another target" in w.value]
+    at.radio(key=f"kind_{sample_dataset.id}").set_value("churn").run()
+    [note] = [w.value for w in at.warning if "another target" in w.value]
+    assert "purchase" in note and "press **Train**" in note
+    assert button(at, "Save model").disabled
 
 
 def test_one_class_target_is_explained_not_trained(sample_dataset, workspace):

@@ -324,6 +324,11 @@ def test_profit_curve_best_depth_on_hand_made_example():
     assert (pc.best_contacted, pc.best_conversions, pc.best_profit) == (4, 3, 5.0)
     assert pc.best_depth_pct == pytest.approx(80.0)
     assert list(pc.profit) == [0, 2, 4, 3, 5, 4]
+    assert "expected 3 conversions" in pc.note
+    # A churn target: the positives reached are churners to keep, not conversions.
+    churn = M.profit_curve(y, s, cost_per_contact=1, value_per_conversion=3, target_kind="churn")
+    assert "expected 3 churners reached" in churn.note and "conversion" not in churn.note
+    assert churn.outcome == ("churner reached", "churners reached") and churn.best_profit == 5.0
     # Too expensive: contacting nobody is best.
     none = M.profit_curve(y, s, cost_per_contact=10, value_per_conversion=3)
     assert none.best_contacted == 0 and none.best_profit == 0 and "nobody" in none.note

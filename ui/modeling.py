@@ -275,7 +275,12 @@ def _segments_at_cutoff(ds: Dataset, training: models.TrainingSet, segmentation:
 
 
 def profit(run: TrainingRun, result: models.ModelResult, cost: float, value: float) -> models.ProfitCurve:
-    return models.profit_curve(run.labels, result.oof_scores, cost, value)
+    return models.profit_curve(run.labels, result.oof_scores, cost, value, target_kind=run.target.kind)
+
+
+def outcome(run: TrainingRun) -> str:
+    """What a positive user reached is worth money as, for the run's target ("conversion", "churner reached")."""
+    return models.OUTCOMES.get(run.target.kind, models.OUTCOMES["event"])[0]
 
 
 def fitted(training: models.TrainingSet, result: models.ModelResult) -> models.TrainedModel:

@@ -30,7 +30,7 @@ from analytics.models.diagnostics import (
     permutation_importance_report,
     segment_performance,
 )
-from analytics.models.economics import ProfitCurve, profit_curve, target_list, target_list_csv
+from analytics.models.economics import OUTCOMES, ProfitCurve, profit_curve, target_list, target_list_csv
 from analytics.models.leakage import LEAKAGE_AUC, LeakageFinding, check_leakage
 from analytics.models.persistence import (
     TRUSTED_TYPES,
@@ -59,8 +59,8 @@ from analytics.models.zoo import (
     prepare_features,
 )
 
-__all__ = ["AGGREGATE_MODELS", "DEFAULT_MODELS", "KINDS", "LEAKAGE_AUC", "MODELS", "SAMPLE_CAPS", "SEQUENCE_MODELS",
-           "TRUSTED_TYPES", "CalibrationCurve",
+__all__ = ["AGGREGATE_MODELS", "DEFAULT_MODELS", "KINDS", "LEAKAGE_AUC", "MODELS", "OUTCOMES", "SAMPLE_CAPS",
+           "SEQUENCE_MODELS", "TRUSTED_TYPES", "CalibrationCurve",
            "ConfusionResult", "Curve", "GainLift", "ImportanceResult", "LeakageFinding", "LearningCurveResult",
            "ModelReport", "ModelResult", "OutOfTimeResult", "ProfitCurve", "TargetDefinition", "TrainedModel",
            "TrainingSet", "TuningResult", "ValueFeatures", "available_models", "build_out_of_time_set",

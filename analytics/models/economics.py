@@ -11,6 +11,11 @@ from analytics.errors import InvalidParameterError
 from analytics.models.curves import check_scores, cumulative_positives
 from analytics.wording import count
 
+# What a positive user reached is worth money as, per kind of target (singular, plural): reaching a
+# future churner is a chance to keep them, not a conversion.
+OUTCOMES = {"event": ("conversion", "conversions"), "churn": ("churner reached", "churners reached"),
+            "column": ("positive user reached", "positive users reached")}
+
 
 @dataclass
 class ProfitCurve:
@@ -34,10 +39,16 @@ class ProfitCurve:
     value_per_conversion: float
     n_users: int
     note: str
+    target_kind: str = "event"
+
+    @property
+    def outcome(self) -> tuple[str, str]:
+        """What a positive user reached is called, singular and plural (:data:`OUTCOMES`)."""
+        return OUTCOMES.get(self.target_kind, OUTCOMES["event"])
 
 
 def profit_curve(y: np.ndarray, scores: np.ndarray, cost_per_contact: float, value_per_conversion: float,
-                 max_points: int = 201) -> ProfitCurve:
+                 max_points: int = 201, target_kind: str = "event") -> ProfitCurve:
     """Profit over targeting depth (top x % by score) and the most profitable depth.
 
     The best depth is found exactly over every possible cut (users with equal
@@ -53,6 +64,9 @@ def profit_curve(y: np.ndarray, scores: np.ndarray, cost_per_contact: float, val
         Scores of the same users (e.g. out-of-fold scores).
     cost_per_contact, value_per_conversion : float
         Money per contacted user and per conversion (>= 0, same currency).
+    target_kind : {"event", "churn", "column"}
+        What the positives are, for the wording (:data:`OUTCOMES`): for churn, the value is
+        that of reaching a future churner (keeping one, times the share an offer keeps).
     """
     for name, v in (("cost_per_contact", cost_per_contact), ("value_per_conversion", value_per_conversion)):
         if not (isinstance(v, (int, float, np.number)) and np.isfinite(v) and v >= 0):
@@ -63,14 +77,15 @@ def profit_curve(y: np.ndarray, scores: np.ndarray, cost_per_contact: float, val
     best = int(np.argmax(profit))  # first maximum: the smallest depth reaching the best profit
     keep = np.unique(np.r_[np.round(np.linspace(0, len(n_at) - 1, max_points)).astype(int), best])
     depth = 100.0 * n_at / len(y)
+    one, many = OUTCOMES.get(target_kind, OUTCOMES["event"])
     note = (f"Best: contact the top {depth[best]:.1f}% ({count(n_at[best], 'user')}), expected "
-            f"{int(pos_at[best]):,} conversions, profit {profit[best]:,.2f}." if n_at[best] > 0 else
+            f"{count(int(pos_at[best]), one, many)}, profit {profit[best]:,.2f}." if n_at[best] > 0 else
             "No targeting depth makes a profit at these costs: contacting nobody is best.")
     return ProfitCurve(depth_pct=depth[keep], contacted=n_at[keep].astype(int), conversions=pos_at[keep].astype(int),
                        profit=profit[keep], best_depth_pct=float(depth[best]), best_contacted=int(n_at[best]),
                        best_conversions=int(pos_at[best]), best_profit=float(profit[best]),
                        cost_per_contact=float(cost_per_contact), value_per_conversion=float(value_per_conversion),
-                       n_users=len(y), note=note)
+                       n_users=len(y), note=note, target_kind=target_kind)
 
 
 def target_list(scored: pd.DataFrame, segments: pd.Series | pd.DataFrame | dict | None = None, *,

@@ -303,7 +303,8 @@ def _models(ws: Workspace, ds: Dataset, key: str | None, cost: float, value: flo
         results=results, training=stored.meta.get("training") or {}, n_folds=int(stored.meta.get("n_folds") or 0),
         gains=gains, chosen=chosen,
         calibration=calibration(y, chosen.oof_scores) if chosen else None,
-        profit=profit_curve(y, chosen.oof_scores, cost, value) if chosen else None,
+        profit=profit_curve(y, chosen.oof_scores, cost, value,
+                            target_kind=stored.meta["target"].get("kind", "event")) if chosen else None,
         chance_warning=_chance_warning(chosen))
 
 

@@ -331,9 +331,9 @@ def _money_section(c: ReportContent, chart: _Charts) -> dict | None:
     return {"model": m.chosen.name, "warning": m.chance_warning,
             "chart": chart(model_charts.profit_chart(p, m.chosen.name)), "note": p.note, "facts": [
                 ("Model", m.chosen.name), ("Cost per contact", _money(p.cost_per_contact)),
-                ("Value per conversion", _money(p.value_per_conversion)),
+                (f"Value per {p.outcome[0]}", _money(p.value_per_conversion)),
                 ("Best depth", f"top {p.best_depth_pct:.1f}% ({_int(p.best_contacted)} of {_int(p.n_users)} users)"),
-                ("Expected conversions there", _int(p.best_conversions)),
+                (f"Expected {p.outcome[1]} there", _int(p.best_conversions)),
                 ("Profit there", _money(p.best_profit))]}
 
 

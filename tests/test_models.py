@@ -282,6 +282,13 @@ def test_segment_performance_handles_single_class_segments(sample_ts, sample_rep
     quiet = out.set_index("segment").loc["<b>quiet</b>"]
     assert quiet["ROC AUC"] is None and "no positive" in quiet["note"]
     assert all(isinstance(v, float) for v in out.loc[out["segment"] != "<b>quiet</b>", "ROC AUC"])
+    assert (out.loc[out["segment"] != "<b>quiet</b>", "note"] == "").all()  # enough of both classes
+    # A segment with a single positive: its AUC is computed but said to be rough.
+    pos_user = sample_ts.user_ids[sample_ts.y == 1][:1]
+    seg.loc[[*neg_users[:20], *pos_user]] = "tiny"
+    tiny = M.segment_performance(sample_ts, r.oof_scores, seg).set_index("segment").loc["tiny"]
+    assert tiny["positives"] == 1 and isinstance(tiny["ROC AUC"], float)
+    assert tiny["note"] == "only 1 positive user: this AUC rests on it and is rough"
 
 
 def test_learning_curve_says_whether_more_data_helps(sample_ts):

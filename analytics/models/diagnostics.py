@@ -15,6 +15,7 @@ from analytics.models.training_set import TrainingSet, check_classes
 from analytics.models.zoo import MODELS, SAMPLE_CAPS, feature_kinds, model_spec, prepare_features
 from analytics.progress import Progress, no_progress
 from analytics.sampling import MIN_PER_CLASS, stratified_sample
+from analytics.wording import count
 
 
 @dataclass
@@ -93,6 +94,20 @@ def permutation_importance_report(training: TrainingSet, key: str, *, params: di
                             n_repeats=n_repeats, note=note)
 
 
+# Below this many users of the rarer class in a segment, its AUC swings with a user or two.
+FEW_IN_CLASS = 10
+
+
+def _segment_note(positives: int, users: int) -> str:
+    if positives in (0, users):
+        return ("all users are positive" if positives else "no positive user") + ": ranking quality is not defined here"
+    rarer = min(positives, users - positives)
+    if rarer < FEW_IN_CLASS:
+        which = count(rarer, "positive user") if positives <= users - positives else count(rarer, "negative user")
+        return f"only {which}: this AUC rests on {'it' if rarer == 1 else 'them'} and is rough"
+    return ""
+
+
 def segment_performance(training: TrainingSet, scores: np.ndarray,
                         segments: pd.Series | pd.DataFrame | dict) -> pd.DataFrame:
     """How well the scores rank users within each segment.
@@ -132,8 +147,7 @@ def segment_performance(training: TrainingSet, scores: np.ndarray,
                      "positive rate %": round(100 * pos / len(ii), 2), "mean score": round(float(ss.mean()), 4),
                      "ROC AUC": round(float(roc_auc_score(yy, ss)), 4) if both else None,
                      "avg precision": round(float(average_precision_score(yy, ss)), 4) if both else None,
-                     "note": "" if both else ("all users are positive" if pos else "no positive user")
-                     + ": ranking quality is not defined here"})
+                     "note": _segment_note(pos, len(ii))})
     out = pd.DataFrame(rows)
     for col in ("ROC AUC", "avg precision"):
         out[col] = out[col].astype(object).where(out[col].notna(), None)

@@ -6,6 +6,7 @@ from analytics.charts import value as value_charts
 from ui import auth, valuing, widgets
 from ui.escape import plain
 from ui.guard import user_errors
+from ui.stored_results import stored_or_compute
 
 widgets.page_start("Value")
 ds = widgets.require_dataset()
@@ -73,20 +74,12 @@ st.caption("The models are fitted on every purchase up to the last event, so the
            "customers; with a holdout they are also fitted on the purchases up to the calibration end and scored on "
            "the days after it. Horizon, discount rate and margin apply at once, without fitting again.")
 
-run = None
-with user_errors("Loading the stored fit"):
-    run = valuing.stored_run(ds, settings)
-if st.button("Fit the value models", type="primary", icon=":material/monitoring:", disabled=run is not None,
-             help="Already fitted with these settings: the result below is stored in the workspace."
-             if run is not None else "BG/NBD, Pareto/NBD and Gamma-Gamma, and the holdout check."):
-    with user_errors("Fitting the value models"):
-        with st.status("Fitting the value models...", expanded=True) as status:
-            bar = st.progress(0.0)
-            run = valuing.fit(ds, settings, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
-            status.update(label=f"Fitted in {run.seconds:.1f} s and stored", state="complete", expanded=False)
+run = stored_or_compute(
+    lambda: valuing.stored_run(ds, settings), lambda say: valuing.fit(ds, settings, progress=say),
+    button="Fit the value models", icon=":material/monitoring:", key="value_fit", name="fitting the value models",
+    working="Fitting the value models...", about="BG/NBD, Pareto/NBD and Gamma-Gamma, and the holdout check.",
+    hint="Press **Fit the value models**: the result is stored in the workspace for these settings.")
 if run is None:
-    st.info("Press **Fit the value models**: the result is stored in the workspace for these settings.",
-            icon=":material/info:")
     st.stop()
 
 # --- 2. the models ------------------------------------------------------------------------------------------------

@@ -121,6 +121,8 @@ def test_one_purchase_per_customer_is_explained(workspace, tmp_path, orders):
     at = fitted(ds)
     assert any("two different days" in e for e in errors(at)), errors(at)
     assert any("Press" in i.value for i in at.info)
+    # The progress box says the fit stopped instead of spinning on above the message.
+    assert [s.state for s in at.status] == ["error"] and "stopped" in at.status[0].label
 
 
 def test_zero_spend_and_refunds_keep_counts_and_say_why_there_is_no_value(workspace, tmp_path, orders):

@@ -14,25 +14,29 @@ T = TypeVar("T")
 
 
 def stored_or_compute(find: Callable[[], T | None], compute: Callable[[Progress], object], *, button: str, icon: str,
-                      key: str, name: str, working: str, hint: str) -> T | None:
+                      key: str, name: str, working: str, hint: str, about: str | None = None) -> T | None:
     """The stored result for the settings on screen, with the button that computes it.
 
     What is shown always belongs to the settings on screen: after a change the section shows
     ``hint`` until the user computes again, never the previous result under the new settings.
     Once a result is stored the button is disabled ("already computed"), so nobody waits for the
     same work twice. ``name`` ("the funnel") names the step in error messages; ``working`` is the
-    label of the progress box while it runs.
+    label of the progress box while it runs; ``about`` is the button's tooltip before a result exists.
     """
     result = None
     with user_errors(f"Looking up {name}"):
         result = find()
     if st.button(button, type="primary", icon=icon, key=key, disabled=result is not None,
-                 help="Already computed for these settings: shown below." if result is not None else None):
+                 help="Already computed for these settings: shown below." if result is not None else about):
         with user_errors(name[:1].upper() + name[1:]):
-            with st.status(working, expanded=True) as status:
-                bar = st.progress(0.0)
-                compute(lambda fraction, message: bar.progress(min(1.0, fraction), text=message))
-                status.update(label=f"{working.rstrip('.')}: done", state="complete", expanded=False)
+            status = st.status(working, expanded=True)
+            bar = status.progress(0.0)
+            try:
+                compute(lambda fraction, message: bar.progress(min(1.0, max(0.0, fraction)), text=message))
+            except Exception:
+                # The box must not keep spinning above the error message.
+                status.update(label=f"{working.rstrip('.')}: stopped", state="error", expanded=False)
+                raise
             st.rerun()  # drawn again from the stored result, the button now shown as done
     if result is None:
         st.info(hint, icon=":material/info:")

@@ -156,7 +156,8 @@ def fit_value_models(summary: CustomerSummary, models: Sequence[str] | str = ("b
     if n < MIN_CUSTOMERS:
         raise NoDataError(f"Only {n} customers bought up to the calibration end "
                           f"{summary.calibration_end:%Y-%m-%d}; the value models need at least {MIN_CUSTOMERS}. "
-                          "Move the calibration end later or use a longer log.")
+                          "Use a log with more customers, or check that the purchase event is right; with a "
+                          "holdout, a shorter one leaves more of the log for fitting.")
     if n_rep < MIN_REPEAT_CUSTOMERS:
         raise NoDataError(f"Only {n_rep} of {n} customers bought on two different days up to the calibration end "
                           f"{summary.calibration_end:%Y-%m-%d}; at least {MIN_REPEAT_CUSTOMERS} are needed to learn "

@@ -99,6 +99,19 @@ def test_multi_member_gzip(tmp_path):
     assert df["user_id"].tolist() == ["u1", "u1", "u2"]
 
 
+def test_cut_off_gzip_is_refused_not_imported_in_part(tmp_path):
+    data = gzip.compress(("user,time,event\n" + "".join(f"u{i},2025-01-01,view\n" for i in range(5000))).encode())
+    for name, cut in (("trailer.csv.gz", data[:-8]), ("half.csv.gz", data[: len(data) // 2]),
+                      ("second_member.csv.gz", data + data[: len(data) // 2])):
+        path = tmp_path / name
+        path.write_bytes(cut)
+        with pytest.raises(ParseError, match="ends early"):
+            open_source(path)
+    whole = tmp_path / "whole.csv.gz"
+    whole.write_bytes(data + data)  # two complete members are fine
+    assert len(rows(whole)[1]) > 0
+
+
 def test_gzip_bomb_stops_early(tmp_path):
     path = tmp_path / "bomb.csv.gz"
     with gzip.open(path, "wb") as fh:

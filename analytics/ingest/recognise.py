@@ -141,6 +141,7 @@ def _gunzip_capped(path: Path, out: Path, name: str, packed: int, limits: Limits
     """Unpack gzip (all members) into ``out``; stop as soon as a cap is passed."""
     written = 0
     decomp = zlib.decompressobj(wbits=31)
+    started = False  # the current member has been fed: it must reach its end marker
     try:
         with open(path, "rb") as src, open(out, "wb") as dst:
             while True:
@@ -148,12 +149,14 @@ def _gunzip_capped(path: Path, out: Path, name: str, packed: int, limits: Limits
                 if not chunk:
                     break
                 data = decomp.decompress(chunk, CHUNK)
+                started = True
                 written += len(data)
                 _check_unpacked(written, packed, name, limits)
                 dst.write(data)
                 if decomp.eof:
                     rest = decomp.unused_data
                     decomp = zlib.decompressobj(wbits=31)
+                    started = bool(rest)
                     if rest:
                         # Multi-member gzip: feed what followed the first member.
                         data = decomp.decompress(rest, CHUNK)
@@ -167,6 +170,10 @@ def _gunzip_capped(path: Path, out: Path, name: str, packed: int, limits: Limits
     except zlib.error as exc:
         raise ParseError(
             f"'{name}' starts like a gzip file but is damaged ({exc}). Compress the log again and re-upload.") from exc
+    if started and not decomp.eof:
+        # zlib hands over what it could unpack without complaint; a cut-off file would import in part.
+        raise ParseError(f"'{name}' is a gzip file that ends early (cut off after {written / MB:,.1f} MB unpacked: "
+                         "an incomplete download or copy?). Nothing was imported; copy or compress the log again.")
 
 
 def _check_unpacked(written: int, packed: int, name: str, limits: Limits) -> None:

@@ -52,6 +52,17 @@ def test_report_counts_every_change_with_line_numbers(workspace, tmp_path):
     assert {row["issue"] for row in r.rows()} >= {"no user id", "exact duplicate of an earlier row"}
 
 
+def test_event_names_differing_only_in_case_are_one_event(workspace, tmp_path):
+    text = ("user,time,event\n" + "".join(f"u{i},2025-03-0{1 + i % 5} 10:00,purchase\n" for i in range(6))
+            + "u1,2025-03-09 10:00, PURCHASE \nu2,2025-03-09 11:00,Purchase\nu3,2025-03-09 12:00,view\n"
+            + "u0,2025-03-01 10:00,PURCHASE\n")  # becomes a copy of the first row once merged
+    ds = workspace.import_file(write(tmp_path / "case.csv", text))
+    assert ds.profile.event_counts == {"purchase": 8, "view": 1}
+    assert ds.purchase_event == "purchase" and ds.report.duplicates_removed == 1
+    [note] = [n for n in ds.report.notes if "upper/lower case" in n]
+    assert "'PURCHASE' (2 rows) into 'purchase'" in note and "'Purchase' (1 row) into 'purchase'" in note
+
+
 def test_offsets_are_converted_to_utc(workspace, tmp_path):
     text = ("user,time,event\nu1,2025-03-01T10:00:00+02:00,view\nu1,2025-03-01T10:00:00Z,view\n"
             "u2,2025-03-01T10:00:00-05:30,x\n")

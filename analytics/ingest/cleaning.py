@@ -44,6 +44,7 @@ from analytics.ingest.roles import ID_ROLES, ROLE_LABELS, ColumnMapping
 from analytics.ingest.source import SourceFile
 from analytics.progress import Progress, no_progress
 from analytics.sql import quote_ident, sql_literal
+from analytics.wording import count
 
 CANONICAL = ("user_id", "ts", "event", "amount", "session_id")
 
@@ -141,6 +142,7 @@ def finish(con: duckdb.DuckDBPyConnection, src: SourceFile, plan: _Plan, report:
     con.execute(f"UPDATE {t} SET _flags = CAST({bits} AS UTINYINT) WHERE _raw IS NOT NULL")
     for sql in _fixes(t, plan):
         con.execute(sql)
+    _merge_event_spellings(con, t, report)
     say(0.3, "Counting and removing problem rows")
     _count_flags(con, table, src, report, base)
     con.execute(f"DELETE FROM {t} WHERE _flags & {DROP_MASK} <> 0")
@@ -152,6 +154,32 @@ def finish(con: duckdb.DuckDBPyConnection, src: SourceFile, plan: _Plan, report:
         raise NoDataError(f"No usable rows in '{src.name}': {why}. Check the column mapping (user, time) and "
                           "the date order, then import again.")
     return report
+
+
+def _merge_event_spellings(con: duckdb.DuckDBPyConnection, t: str, report: CleaningReport) -> None:
+    """Event names that differ only in upper/lower case are one event: all take the most frequent spelling.
+
+    Exports often mix ``purchase`` and ``PURCHASE``; kept apart, the purchases would be split in two
+    and the purchase event guessed from half of them. Runs before duplicates are removed, so rows
+    that become identical are removed too.
+    """
+    spellings: dict[str, list[tuple[int, str]]] = {}
+    for name, n in con.execute(f"SELECT event, count(*) FROM {t} WHERE event IS NOT NULL GROUP BY event").fetchall():
+        spellings.setdefault(name.casefold(), []).append((-int(n), name))
+    merges = []  # (spelling, kept spelling, rows)
+    for variants in spellings.values():
+        if len(variants) > 1:
+            (_, keep), *others = sorted(variants)
+            merges += [(name, keep, -n) for n, name in others]
+    if not merges:
+        return
+    cases = " ".join(f"WHEN {sql_literal(name)} THEN {sql_literal(keep)}" for name, keep, _ in merges)
+    names = ", ".join(sql_literal(name) for name, _, _ in merges)
+    con.execute(f"UPDATE {t} SET event = CASE event {cases} END WHERE event IN ({names})")
+    shown = "; ".join(f"'{name}' ({count(n, 'row')}) into '{keep}'" for name, keep, n in merges[:5])
+    more = f"; and {len(merges) - 5} more" if len(merges) > 5 else ""
+    report.notes.append(f"Event names that differ only in upper/lower case were merged into the most frequent "
+                        f"spelling: {shown}{more}.")
 
 
 def canonical_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:

@@ -247,6 +247,14 @@ def guess_mapping(preview: pd.DataFrame) -> MappingGuess:
     mapping = ColumnMapping(**{role: chosen.get(role) for role in ROLES}, attributes=attributes)
     if mapping.event is None:
         reasons["event"] = "no event column found: every row will be imported as a 'purchase' event"
+    if mapping.amount is None:
+        money = [c for c in attributes if _name_score("amount", c) >= 3 and not _NOT_MONEY.search(c)]
+        if money:
+            # Named like money but not read as numbers (e.g. "USD 12.00"): say so rather than drop spend silently.
+            shown = ", ".join(repr(str(v))[:20] for v in preview[money[0]].dropna().head(2).tolist())
+            reasons["amount"] = (f"'{money[0]}' looks like money by its name, but its values are not plain numbers "
+                                 f"(e.g. {shown or 'empty'}), so no amount is read and spend will be empty; pick "
+                                 "it here to read what can be read (the rest is reported), or export plain numbers")
     tf = detect_time_format(preview[mapping.timestamp]) if mapping.timestamp else None
     nf = detect_number_format(preview[mapping.amount]) if mapping.amount else None
     return MappingGuess(mapping, reasons, tf, nf)

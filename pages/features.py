@@ -66,8 +66,10 @@ with user_errors("Showing the features"):
     st.dataframe(shown, hide_index=True, width="stretch", height=420,
                  column_config=widgets.feature_column_config(list(frame.columns)))
     if not meta.get("has_amounts", True):
-        st.info("This log has no amounts, so what users spent is unknown: monetary and average order value are "
-                "left empty (not 0), and segments are made without them.", icon=":material/info:")
+        st.info("The purchase event has no amounts in this log (or no purchase event is set), so what users spent "
+                "is unknown: monetary and average order value are left empty (not 0), and segments are made "
+                "without them. Pick the event that carries the order value as the purchase event if there is one.",
+                icon=":material/info:")
     if meta.get("skipped_attributes"):
         skipped = meta["skipped_attributes"]
         st.caption(f"Not summarised (identifiers, or too many columns): {plain(', '.join(skipped[:20]))}"

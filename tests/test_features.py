@@ -133,6 +133,18 @@ def test_summary_splits_numbers_and_text(small, workspace):
     assert row["max"] == 40 and row["min"] == 0
 
 
+def test_a_purchase_event_without_amounts_leaves_money_empty_not_zero(workspace, tmp_path):
+    text = ("user,time,event,amount\nu1,2025-01-01 10:00,add_to_cart,\nu1,2025-01-02 10:00,purchase,30\n"
+            "u2,2025-01-03 10:00,add_to_cart,\n")
+    ds = workspace.import_file(write(tmp_path / "carts.csv", text))
+    buys = workspace.features(ds.id).set_index("user_id")
+    assert buys.loc["u1", "monetary"] == 30 and buys.loc["u2", "monetary"] == 0  # bought nothing: spent 0
+    carts = workspace.feature_params(ds.id, purchase_event="add_to_cart")
+    feats = workspace.features(ds.id, carts).set_index("user_id")
+    assert feats.loc["u2", "frequency"] == 1 and feats["monetary"].isna().all()  # spend unknown, not 0
+    assert workspace.feature_meta(ds.id, carts)["has_amounts"] is False
+
+
 def test_a_log_without_amounts_leaves_money_empty_not_zero(workspace, tmp_path):
     text = "user,time,event\nu1,2025-01-01 10:00,view\nu1,2025-01-02 10:00,purchase\nu2,2025-01-03 10:00,view\n"
     ds = workspace.import_file(write(tmp_path / "no_amounts.csv", text))

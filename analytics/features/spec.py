@@ -90,7 +90,7 @@ class FeatureSpec:
     has_sessions : bool
         The log carries session ids.
     has_amounts : bool
-        Some events carry an amount; without any, money features are empty, not 0.
+        The purchase event carries amounts; without any, money features are empty, not 0.
     """
 
     as_of: datetime
@@ -161,4 +161,5 @@ def resolve_spec(params: FeatureParams, profile: DatasetProfile) -> FeatureSpec:
     return FeatureSpec(as_of=as_of, event_columns=event_column_names(top), text_attributes=text_attrs,
                        number_attributes=number_attrs, has_sessions=profile.has_sessions,
                        skipped_attributes=[a for a in attrs if a not in text_attrs + number_attrs],
-                       has_amounts=any(profile.amount_counts.values()))
+                       # Spend is the purchase event's amounts: when it has none, spend is unknown, not 0.
+                       has_amounts=bool(params.purchase_event and profile.amount_counts.get(params.purchase_event)))

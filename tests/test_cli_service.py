@@ -12,8 +12,11 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from analytics import models as M
+from analytics.cli.service import _check_address
+from analytics.errors import InvalidParameterError
 from analytics.models.training_set import build_training_set
 from tests.helpers import ROOT
 from tests.test_cli import cli
@@ -70,3 +73,15 @@ def test_serves_then_stops_gracefully_on_sigterm(tmp_path, sample_template):
     assert any(r["msg"] == "service stopped" for r in logs) and any(r.get("status") == 200 for r in logs)
     status = json.loads(next((root / "service").glob("*/status.json")).read_text())
     assert status["running"] is False and status["store"]["events"] == 1
+
+
+def test_an_address_that_cannot_be_listened_on_is_refused_before_serving():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(InvalidParameterError, match=f"Cannot listen on 127.0.0.1:{port}.*another --port"):
+            _check_address("127.0.0.1", port)
+    _check_address("127.0.0.1", port)  # free again: no complaint
+    with pytest.raises(InvalidParameterError, match="Cannot listen on 999.1.1.1"):
+        _check_address("999.1.1.1", port)

@@ -43,12 +43,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         ws.close()  # the app may open the workspace while the service runs
     keys, created = load_keys(service.folder, args.key_file)
+    _check_address(args.host, args.port)
     print(f"serving '{service.model.name}' for '{service.dataset['name']}' on http://{args.host}:{args.port} "
           f"(docs: /docs; events stored in {service.store.path})", flush=True)
     if created:
         print(f"API key written to {created} (send it as 'Authorization: Bearer KEY')", flush=True)
     serve(service, keys, host=args.host, port=args.port, max_body=int(args.max_body_mb * 1024 * 1024))
     return 0
+
+
+def _check_address(host: str, port: int) -> None:
+    """Refuse before announcing the service when its address cannot be listened on (busy port, unknown host)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            probe.bind(infos[0][4])
+    except OSError as exc:
+        raise InvalidParameterError(
+            f"Cannot listen on {host}:{port} ({exc.strerror or exc}). Pick another --port, stop what is using it, "
+            "or give a --host of this machine (127.0.0.1 for this machine only, 0.0.0.0 for every network).") from exc
 
 
 def _model_dir(ws, model: str) -> Path:

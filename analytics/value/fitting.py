@@ -13,6 +13,7 @@ from analytics.value.bgnbd import BetaGeoModel
 from analytics.value.gammagamma import GammaGammaModel
 from analytics.value.paretonbd import ParetoNBDModel
 from analytics.value.summary import CustomerSummary
+from analytics.wording import count
 
 CountModel = BetaGeoModel | ParetoNBDModel
 
@@ -154,15 +155,16 @@ def fit_value_models(summary: CustomerSummary, models: Sequence[str] | str = ("b
     frame = summary.frame
     n, n_rep = summary.n_customers, summary.n_repeat_customers
     if n < MIN_CUSTOMERS:
-        raise NoDataError(f"Only {n} customers bought up to the calibration end "
+        raise NoDataError(f"Only {count(n, 'customer')} bought up to the calibration end "
                           f"{summary.calibration_end:%Y-%m-%d}; the value models need at least {MIN_CUSTOMERS}. "
                           "Use a log with more customers, or check that the purchase event is right; with a "
                           "holdout, a shorter one leaves more of the log for fitting.")
     if n_rep < MIN_REPEAT_CUSTOMERS:
-        raise NoDataError(f"Only {n_rep} of {n} customers bought on two different days up to the calibration end "
-                          f"{summary.calibration_end:%Y-%m-%d}; at least {MIN_REPEAT_CUSTOMERS} are needed to learn "
-                          "how often customers come back. With one purchase per customer, repeat buying cannot be "
-                          "modelled: move the calibration end later, or check that the purchase event is right.")
+        raise NoDataError(f"Only {n_rep} of {count(n, 'customer')} bought on two different days up to the "
+                          f"calibration end {summary.calibration_end:%Y-%m-%d}; at least {MIN_REPEAT_CUSTOMERS} are "
+                          "needed to learn how often customers come back. With one purchase per customer, repeat "
+                          "buying cannot be modelled: move the calibration end later, or check that the purchase "
+                          "event is right.")
     fits: dict[str, FitResult] = {}
     fitted: dict = {}
     skipped: dict[str, str] = {}

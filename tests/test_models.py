@@ -402,6 +402,18 @@ def test_version_mismatch_is_refused(tmp_path):
         M.load_model(tmp_path / "m")
 
 
+def test_hand_edited_metadata_is_refused_with_a_message(tmp_path):
+    ts = synthetic(200, 0.3)
+    M.save_model(M.fit_model(ts, "lr"), tmp_path / "m")
+    meta_path = tmp_path / "m" / "metadata.json"
+    saved = json.loads(meta_path.read_text())
+    assert M.load_model(tmp_path / "m").key == "lr"  # as saved: fine
+    for key, value in (("features", "abc"), ("feature_params", None), ("features", [1, 2]), ("target", [])):
+        meta_path.write_text(json.dumps({**saved, key: value}))
+        with pytest.raises(ModelCompatibilityError, match=f"edited or damaged \\({key} not as saved\\)"):
+            M.load_model(tmp_path / "m")
+
+
 def test_missing_feature_is_refused(tmp_path):
     ts = synthetic(200, 0.3)
     M.save_model(M.fit_model(ts, "rf"), tmp_path / "m")

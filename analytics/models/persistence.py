@@ -234,7 +234,22 @@ def read_metadata(directory: str | Path) -> dict:
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelCompatibilityError(f"The model in '{d}' was saved in format version {meta.get('format_version')}, "
                                       f"this MarketLens reads version {FORMAT_VERSION}; train it again.")
+    _check_shape(meta, d)
     return meta
+
+
+# What each part of metadata.json must be: a hand-edited file fails here with a message, not deep in scoring.
+_SHAPE = {"features": list, "target": dict, "feature_params": dict, "params": dict}
+
+
+def _check_shape(meta: dict, d: Path) -> None:
+    wrong = [k for k, kind in _SHAPE.items() if not isinstance(meta.get(k), kind)]
+    features = meta.get("features") if isinstance(meta.get("features"), list) else []
+    if not wrong and not all(isinstance(f, dict) and isinstance(f.get("name"), str) for f in features):
+        wrong = ["features"]
+    if wrong:
+        raise ModelCompatibilityError(f"The model description in '{d}' was edited or damaged ({', '.join(wrong)} "
+                                      f"not as saved); save or train the model again.")
 
 
 def _has_network(d: Path) -> bool:

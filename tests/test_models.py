@@ -476,6 +476,9 @@ def test_charts_build_and_escape_data_text(sample_ts, sample_report):
     assert "no curve" in roc.layout.title.text and "SVM (failed)" in roc.layout.title.text
     profit = figs[-1]
     assert any(t.name == "best depth" for t in profit.data)
+    assert "per conversion" in profit.layout.title.text
+    churn = mc.profit_chart(M.profit_curve(y, s, 1.0, 10.0, target_kind="churn"))
+    assert "per churner reached" in churn.layout.title.text and "conversion" not in churn.layout.title.text
 
 
 def test_saved_model_scores_a_newly_uploaded_log(workspace, sample_dataset, tmp_path):

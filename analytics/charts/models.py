@@ -196,7 +196,7 @@ def profit_chart(pc: ProfitCurve, name: str = "model", currency: str = "") -> go
                     hoverinfo="skip")
     fig.update_layout(**_LAYOUT, title=f"Campaign profit by targeting depth ({safe(name)})<br>"
                                        f"<span style='font-size:12px;color:gray'>cost {pc.cost_per_contact:,.2f} per "
-                                       f"contact, value {pc.value_per_conversion:,.2f} per conversion</span>",
+                                       f"contact, value {pc.value_per_conversion:,.2f} per {pc.outcome[0]}</span>",
                       xaxis_title="users contacted, best scores first (%)", yaxis_title=f"profit {cur}".strip())
     # The legend goes below the plot: inside it, it could hide the curve or the best-depth star.
     fig.update_layout(margin=dict(t=80, b=90, l=70, r=20),

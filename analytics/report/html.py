@@ -328,7 +328,7 @@ def _money_section(c: ReportContent, chart: _Charts) -> dict | None:
     if m is None or m.profit is None:
         return None
     p = m.profit
-    return {"model": m.chosen.name, "warning": m.chance_warning,
+    return {"model": m.chosen.name, "warning": m.chance_warning, "outcome": p.outcome,
             "chart": chart(model_charts.profit_chart(p, m.chosen.name)), "note": p.note, "facts": [
                 ("Model", m.chosen.name), ("Cost per contact", _money(p.cost_per_contact)),
                 (f"Value per {p.outcome[0]}", _money(p.value_per_conversion)),

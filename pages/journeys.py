@@ -27,10 +27,11 @@ if ds.users < 2:
 def seed(key: str, value) -> dict:
     """Keyword arguments that start a widget at a stored setting (afterwards the user's choice wins).
 
-    The setting goes in as the widget's default, not into session state: the browser falls back to
-    a widget's default whenever it draws the widget afresh, and a default left out is the minimum or
-    the first option (seen as a funnel whose window jumped to 0 days and its steps to 2 after a
-    rerun). The key alone is the widget's identity, so a new default never resets the user's choice.
+    The setting goes in as the widget's default, not into session state: a widget given no default
+    tells the browser its minimum or first option, and a browser test once saw the funnel's window
+    at 0 days and its steps at 2 after a rerun (likely the browser drawing the widgets afresh from
+    those defaults). The key alone is the widget's identity, so a new default never resets the
+    user's choice.
     """
     return {"key": key, "value": value}
 

@@ -97,3 +97,42 @@ def test_paths_that_cannot_be_used_are_input_errors_not_bugs(tmp_path):
         assert "unexpected" not in res.stderr and res.stderr.count("\n") == 1
     res = cli("datasets", env={"MARKETLENS_WORKSPACE": str(log)})  # the workspace setting names a file
     assert res.returncode == 2 and "MARKETLENS_WORKSPACE must name a folder" in res.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["features", "log.csv"], ["segment", "log.csv"], ["embed", "log.csv"], ["funnel", "log.csv", "--steps", "a,b"],
+    ["retention", "log.csv"], ["attribution", "log.csv"], ["score", "model", "log.csv"], ["recommend", "log.csv"],
+    ["clv", "log.csv"],
+])
+def test_every_table_output_takes_csv_or_parquet_and_refuses_other_suffixes_before_any_work(capsys, command):
+    """Parsed, not run: a wrong suffix stops the command before it reads the (here missing) log."""
+    from analytics.cli import build_parser, main
+
+    for suffix in (".csv", ".parquet", ".PARQUET"):
+        args = build_parser().parse_args([*command, "-o", f"out{suffix}"])
+        assert args.output.suffix == suffix
+    with pytest.raises(SystemExit) as stop:
+        main([*command, "-o", "out.xlsx"])
+    assert stop.value.code == 2
+    assert "'out.xlsx' must end in .csv or .parquet" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags", [["--event-col", "e", "--no-event-col"], ["--no-amount-col", "--amount-col", "a"],
+                                   ["--item-col", "sku", "--no-item-col"]])
+def test_a_role_named_and_cleared_at_once_is_refused(capsys, flags):
+    from analytics.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["features", "log.csv", "-o", "f.csv", *flags])
+    assert stop.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+def test_table_outputs_follow_their_suffix(tmp_path):
+    """write_frame: the same rows as CSV or Parquet."""
+    from analytics.cli.common import write_frame
+
+    frame = pd.DataFrame({"user_id": ["u1", "=cmd"], "score": [0.9, 0.1]})
+    write_frame(frame, tmp_path / "a" / "s.parquet")
+    write_frame(frame, tmp_path / "s.csv")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "s.parquet"), frame)
+    assert pd.read_csv(tmp_path / "s.csv")["user_id"].tolist() == ["u1", "'=cmd"]  # formula-safe CSV

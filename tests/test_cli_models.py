@@ -34,6 +34,12 @@ def test_train_then_score(tmp_path, sample_log):
     assert list(df.columns[:3]) == ["user_id", "score", "rank"] and df["rank"].tolist() == list(range(1, len(df) + 1))
     assert df["score"].between(0, 1).all()
 
+    # The format follows the suffix (a .parquet output was once CSV text under that name).
+    res = cli("score", model_dir, sample_log, "-o", tmp_path / "scores.parquet")
+    assert res.returncode == 0, res.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "scores.parquet")[["user_id", "score", "rank"]],
+                                  df[["user_id", "score", "rank"]].astype({"user_id": str}), check_dtype=False)
+
 
 def test_train_refuses_bad_input_in_one_line(tmp_path, sample_log):
     res = cli("train", sample_log, "--target-event", "nope", "-o", tmp_path / "m")
@@ -42,3 +48,6 @@ def test_train_refuses_bad_input_in_one_line(tmp_path, sample_log):
     assert res.returncode == 2 and "Traceback" not in res.stderr
     res = cli("score", tmp_path / "no_model", sample_log, "-o", tmp_path / "s.csv")
     assert res.returncode == 2 and "Traceback" not in res.stderr
+    res = cli("train", sample_log, "--churn", "--target-event", "purchase", "-o", tmp_path / "m")
+    assert res.returncode == 2 and "--target-event: not allowed with argument --churn" in res.stderr
+    assert not (tmp_path / "m").exists()

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from analytics.cli.common import log_or_dataset, mapping_args, report, source_args
+from analytics.cli.common import log_or_dataset, mapping_args, report, source_args, table_path, write_frame
 
 
 def register(sub) -> None:
@@ -23,9 +22,10 @@ def register(sub) -> None:
     p.add_argument("--keep-repeats", action="store_true",
                    help="count repeated touches on the same value (default: email, email, search is email, search)")
     p.add_argument("--top-paths", type=int, default=20, help="rows of the path table (default 20)")
-    p.add_argument("-o", "--output", type=Path, help="CSV of the credit per touch value (conversions, share and "
-                                                     "amount under each model, removal effect)")
-    p.add_argument("--paths-output", type=Path, help="CSV of the top paths")
+    p.add_argument("-o", "--output", type=table_path, help="OUT.csv or OUT.parquet: the credit per touch value "
+                                                           "(conversions, share and amount under each model, "
+                                                           "removal effect)")
+    p.add_argument("--paths-output", type=table_path, help="OUT.csv or OUT.parquet: the top paths")
     mapping_args(p)
     p.add_argument("--json", action="store_true", help="print the whole result as JSON")
     p.set_defaults(func=cmd_attribution)
@@ -34,11 +34,6 @@ def register(sub) -> None:
 def cmd_attribution(args: argparse.Namespace) -> int:
     from analytics.attribution import AttributionSettings, attribute_dataset, guess_conversion
     from analytics.errors import InvalidParameterError, NoDataError
-    from analytics.exports import frame_bytes
-
-    for out in (args.output, args.paths_output):
-        if out is not None and out.suffix.lower() != ".csv":
-            raise InvalidParameterError(f"The output must end in .csv, got '{out.name}'.")
     events = None
     if args.touch_events is not None:
         events = tuple(e.strip() for e in args.touch_events.split(",") if e.strip())
@@ -58,8 +53,7 @@ def cmd_attribution(args: argparse.Namespace) -> int:
     summary = result.to_dict()
     for out, frame in ((args.output, result.credit_table()), (args.paths_output, result.path_text(" > "))):
         if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(frame_bytes(frame, "csv"))
+            write_frame(frame, out)
     summary["outputs"] = {"credits": str(args.output) if args.output else None,
                           "paths": str(args.paths_output) if args.paths_output else None}
     shares = result.shares()

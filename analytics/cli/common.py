@@ -17,18 +17,22 @@ def mapping_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("column roles (guessed when not given)")
     g.add_argument("--user-col", help="column with the user id")
     g.add_argument("--time-col", help="column with the event time")
-    g.add_argument("--event-col", help="column with the event name")
-    g.add_argument("--no-event-col", action="store_true",
-                   help="the file has no event column: every row is --event-name")
+    # A role named and cleared at once is a contradiction: argparse refuses the pair (exit 2, both flags named).
+    one = g.add_mutually_exclusive_group()
+    one.add_argument("--event-col", help="column with the event name")
+    one.add_argument("--no-event-col", action="store_true",
+                     help="the file has no event column: every row is --event-name")
     g.add_argument("--event-name", default="purchase", help="event of every row without an event column")
-    g.add_argument("--amount-col", help="column with the amount (money)")
-    g.add_argument("--no-amount-col", action="store_true", help="do not use any column as the amount")
+    one = g.add_mutually_exclusive_group()
+    one.add_argument("--amount-col", help="column with the amount (money)")
+    one.add_argument("--no-amount-col", action="store_true", help="do not use any column as the amount")
     g.add_argument("--session-col", help="column with a session id")
     for flag, what in (("item", "item / product id (SKU) for recommendations"),
                        ("content", "content id (post, creative, ad) for social channels"),
                        ("campaign", "campaign name or id")):
-        g.add_argument(f"--{flag}-col", help=f"column with the {what}")
-        g.add_argument(f"--no-{flag}-col", action="store_true", help=f"do not use any column as the {flag}")
+        one = g.add_mutually_exclusive_group()
+        one.add_argument(f"--{flag}-col", help=f"column with the {what}")
+        one.add_argument(f"--no-{flag}-col", action="store_true", help=f"do not use any column as the {flag}")
     g.add_argument("--date-order", choices=DATE_ORDERS, default="auto",
                    help="day-first (dmy) or month-first (mdy) dates; auto decides from the data")
     g.add_argument("--skip-bad-rows", action="store_true",
@@ -50,6 +54,26 @@ def date_arg(text: str) -> datetime:
         return datetime.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from exc
+
+
+# Every command that writes a table writes either; the format follows the suffix.
+TABLE_SUFFIXES = (".csv", ".parquet")
+
+
+def table_path(text: str) -> Path:
+    """An ``-o`` table output, checked when the flags are read (before any work) for a suffix we can honour."""
+    path = Path(text)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"'{path.name}' must end in .csv or .parquet (the format follows the suffix)")
+    return path
+
+
+def write_frame(frame, path: Path) -> None:
+    """Write a table output as CSV (formula-safe) or Parquet, after its :func:`table_path` suffix."""
+    from analytics.exports import frame_bytes
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(frame_bytes(frame, path.suffix.lower().lstrip(".")))
 
 
 def whole_number(text: str, flag: str) -> int:

@@ -14,15 +14,15 @@ from analytics.cli.common import (
     report,
     role_changes,
     scratch_workspace,
+    table_path,
 )
-from analytics.errors import InvalidParameterError
 
 
 def register(sub) -> None:
     p = sub.add_parser("features", help="clean a behaviour log and write its per-user feature table")
     p.add_argument("log", help="CSV/TSV (optionally .gz), Parquet or .xlsx file; with --engine spark also a "
                                "Parquet directory, CSV files or a Hadoop-compatible URI")
-    p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv or OUT.parquet")
+    p.add_argument("-o", "--output", type=table_path, required=True, help="OUT.csv or OUT.parquet")
     p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
                    help="where the events are cleaned and aggregated (default: duckdb, in this process)")
     p.add_argument("--spark-master", help="Spark master: local[*] (default), spark://host:7077 or sc://host:15002; "
@@ -49,8 +49,6 @@ def cmd_features(args: argparse.Namespace) -> int:
     from analytics.exports import write_table
     from analytics.sql import quote_ident
 
-    if args.output.suffix.lower() not in (".csv", ".parquet"):
-        raise InvalidParameterError(f"The output must end in .csv or .parquet, got '{args.output.name}'.")
     overrides = {"top_events": args.top_events, "as_of": args.as_of}
     if args.purchase_event:
         overrides["purchase_event"] = args.purchase_event

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import pandas as pd
 
-from analytics.cli.common import log_or_dataset, mapping_args, source_args
-from analytics.errors import InvalidParameterError
+from analytics.cli.common import log_or_dataset, mapping_args, source_args, table_path, write_frame
 
 
 def register(sub) -> None:
@@ -28,7 +26,8 @@ def register(sub) -> None:
     p.add_argument("--by", metavar="ATTR", help="break down by this attribute (its value on the step-1 event)")
     p.add_argument("--exclude", metavar="EVENT", help="without doing this event between the steps")
     p.add_argument("--any-order", action="store_true", help="steps 2 onwards may happen in any order")
-    p.add_argument("-o", "--output", type=Path, help="OUT.csv: one row per step (and per breakdown group)")
+    p.add_argument("-o", "--output", type=table_path,
+                   help="OUT.csv or OUT.parquet: one row per step (and per breakdown group)")
     mapping_args(p)
     p.add_argument("--json", action="store_true", help="print the funnel as JSON (steps, breakdown, settings)")
     p.set_defaults(func=cmd_funnel)
@@ -39,7 +38,8 @@ def register(sub) -> None:
     p.add_argument("--start-event", metavar="EVENT", help="cohort by each user's first EVENT (default: first event)")
     p.add_argument("--event", metavar="EVENT", help="coming back means doing EVENT (default: any event)")
     p.add_argument("--by", metavar="ATTR", help="break down by this attribute (its value on the starting event)")
-    p.add_argument("-o", "--output", type=Path, help="OUT.csv: the cohort matrix (users per period offset)")
+    p.add_argument("-o", "--output", type=table_path,
+                   help="OUT.csv or OUT.parquet: the cohort matrix (users per period offset)")
     mapping_args(p)
     p.add_argument("--json", action="store_true",
                    help="print cohort start dates, sizes and users retained per period offset as JSON")
@@ -50,7 +50,6 @@ def cmd_funnel(args: argparse.Namespace) -> int:
     from analytics.journeys import stored
     from analytics.journeys.settings import Breakdown, FunnelSettings
 
-    _check_output(args.output)
     settings = FunnelSettings(tuple(s.strip() for s in args.steps.split(",")), args.window_days, args.exclude,
                               args.any_order, Breakdown("attribute", args.by) if args.by else None)
     with log_or_dataset(args) as (ws, ds):
@@ -60,7 +59,7 @@ def cmd_funnel(args: argparse.Namespace) -> int:
         if result.groups:
             table = pd.concat([table.assign(group="(all users)"), result.breakdown_table()], ignore_index=True)
             table = table[["group"] + [c for c in table.columns if c != "group"]]
-        _write(table, args.output)
+        write_frame(table, args.output)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -74,14 +73,13 @@ def cmd_retention(args: argparse.Namespace) -> int:
     from analytics.journeys import stored
     from analytics.journeys.settings import Breakdown, RetentionSettings
 
-    _check_output(args.output)
     settings = RetentionSettings(args.period, args.start_event, args.event,
                                  Breakdown("attribute", args.by) if args.by else None)
     with log_or_dataset(args) as (ws, ds):
         result = stored.compute(ws, ds.id, settings, store=False).result
     if args.output:
         table = result.table(rates=False)
-        _write(table.assign(cohort=table["cohort"].dt.date), args.output)
+        write_frame(table.assign(cohort=table["cohort"].dt.date), args.output)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -89,18 +87,6 @@ def cmd_retention(args: argparse.Namespace) -> int:
         if args.output:
             print(f"wrote {args.output}")
     return 0
-
-
-def _check_output(path: Path | None) -> None:
-    if path is not None and path.suffix.lower() != ".csv":
-        raise InvalidParameterError(f"The output must end in .csv, got '{path.name}'.")
-
-
-def _write(table: pd.DataFrame, path: Path) -> None:
-    from analytics.exports import frame_bytes
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(frame_bytes(table, "csv"))
 
 
 def _duration(seconds: float | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from analytics.cli.common import date_arg, import_log, mapping_args, report, scratch_workspace
+from analytics.cli.common import date_arg, import_log, mapping_args, report, scratch_workspace, table_path, write_frame
 from analytics.errors import InvalidParameterError
 
 
@@ -14,8 +14,9 @@ def register(sub) -> None:
 
     p = sub.add_parser("train", help="train classifiers for a future behaviour and save the best one")
     p.add_argument("log", help="the behaviour log (as for features)")
-    p.add_argument("--target-event", help="predict this event in the horizon (default: the purchase event)")
-    p.add_argument("--churn", action="store_true", help="predict churn: no event at all in the horizon")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--target-event", help="predict this event in the horizon (default: the purchase event)")
+    target.add_argument("--churn", action="store_true", help="predict churn: no event at all in the horizon")
     p.add_argument("--horizon-days", type=float, default=30, help="days after the cutoff (default 30)")
     p.add_argument("--cutoff", type=date_arg, help="YYYY-MM-DD (default: the last event minus the horizon)")
     p.add_argument("--models", default="lr,rf,hgb",
@@ -30,7 +31,8 @@ def register(sub) -> None:
     p = sub.add_parser("score", help="score the users of a log with a saved model")
     p.add_argument("model_dir", type=Path, help="a folder written by `train` (or saved in the app)")
     p.add_argument("log", help="the behaviour log to score")
-    p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv: user_id, score, rank")
+    p.add_argument("-o", "--output", type=table_path, required=True,
+                   help="OUT.csv or OUT.parquet: user_id, score, rank")
     p.add_argument("--as-of", type=date_arg, help="score as of this date (default: the log's last event)")
     mapping_args(p)
     p.add_argument("--json", action="store_true")
@@ -73,8 +75,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     with scratch_workspace() as ws:
         ds = import_log(ws, args, features=False)
         scored = models.score_dataset(ws, ds.id, model, as_of=args.as_of)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_bytes(models.target_list_csv(scored))
+    write_frame(scored, args.output)
     summary = {"model_dir": str(args.model_dir), "model": model.name, "users": len(scored),
                "output": str(args.output), "mean_score": float(scored["score"].mean()) if len(scored) else None}
     report(args, summary, f"scored {len(scored):,} users with {model.name}; wrote {args.output}")

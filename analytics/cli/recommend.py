@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from analytics.cli.common import date_arg, import_log, mapping_args, report, scratch_workspace
+from analytics.cli.common import date_arg, import_log, mapping_args, report, scratch_workspace, table_path
 from analytics.errors import InvalidParameterError
 
 EVALUATIONS = ("last-n", "time-split", "none")
@@ -29,7 +28,8 @@ def register(sub) -> None:
                                                             + f" (default {DEFAULT_MODELS})")
     p.add_argument("--weights", help=f"event weights as event=weight,... (default: {DEFAULT_WEIGHTS}, the purchase "
                                      "event 5 and other events with products 1)")
-    p.add_argument("-o", "--output", type=Path, help="OUT.csv: user_id, rank, item_id, score of the best model")
+    p.add_argument("-o", "--output", type=table_path,
+                   help="OUT.csv or OUT.parquet: user_id, rank, item_id, score of the best model")
     mapping_args(p)
     p.add_argument("--json", action="store_true", help="print the protocol and each model's metrics as JSON")
     p.set_defaults(func=cmd_recommend)

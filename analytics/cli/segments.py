@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from analytics.cli.common import import_log, mapping_args, report, scratch_workspace, whole_number
+from analytics.cli.common import (
+    import_log,
+    mapping_args,
+    report,
+    scratch_workspace,
+    table_path,
+    whole_number,
+    write_frame,
+)
 
 # Columns that mark a file as a feature table written by `features` (not a log).
 FEATURE_MARKERS = {"recency_days", "frequency", "monetary", "n_events", "n_sessions"}
@@ -22,7 +30,8 @@ def register(sub) -> None:
                    help="what to cluster: the aggregate features (default) or behaviour-sequence embeddings learned "
                         "by a recurrent network from the order of each user's events (needs a log and PyTorch: "
                         "pip install -r requirements-deep.txt)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv: user_id, segment, segment_id")
+    p.add_argument("-o", "--output", type=table_path, required=True,
+                   help="OUT.csv or OUT.parquet: user_id, segment, segment_id")
     mapping_args(p)
     p.add_argument("--json", action="store_true", help="print k and why, silhouette, sizes, names, stability")
     p.set_defaults(func=cmd_segment)
@@ -31,7 +40,7 @@ def register(sub) -> None:
     p.add_argument("source", help="a behaviour log, or a feature table (CSV/Parquet with user_id)")
     p.add_argument("--method", choices=["tsne", "umap", "pca"], default="umap")
     p.add_argument("--max-points", type=int, help="sample cap (default: 20k t-SNE, 50k UMAP, 200k PCA)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv: user_id, x, y")
+    p.add_argument("-o", "--output", type=table_path, required=True, help="OUT.csv or OUT.parquet: user_id, x, y")
     mapping_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_embed)
@@ -81,7 +90,6 @@ def feature_table(args: argparse.Namespace, with_profiles: bool = False):
 
 def cmd_segment(args: argparse.Namespace) -> int:
     from analytics import segments
-    from analytics.exports import frame_bytes
 
     k = args.k if args.k == "auto" else whole_number(args.k, "--k")
     columns = [c.strip() for c in args.features.split(",")] if args.features else None
@@ -96,8 +104,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     else:
         result = segments.segment(feature_table(args), k, method=args.method, columns=columns)
     out = result.assignments.rename(columns={"segment": "segment_id", "segment_name": "segment"})
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_bytes(frame_bytes(out[["user_id", "segment", "segment_id"]], "csv"))
+    write_frame(out[["user_id", "segment", "segment_id"]], args.output)
     brief = result.brief() | {"output": str(args.output)}
     if profiles is not None:
         brief["sequence_profiles"] = profiles.meta()
@@ -108,14 +115,12 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from analytics import segments
-    from analytics.exports import frame_bytes
 
     features = feature_table(args)
     choice = segments.choose_features(features)
     emb = segments.embed(features, args.method, columns=choice.columns, max_points=args.max_points)
     frame = emb.frame(user_ids=features["user_id"].to_numpy())[["user_id", "x", "y"]]
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_bytes(frame_bytes(frame, "csv"))
+    write_frame(frame, args.output)
     summary = emb.meta() | {"points": len(frame), "output": str(args.output), "features": choice.columns}
     report(args, summary, f"{emb.method} map of {len(frame):,} users in {emb.seconds:.1f} s; wrote {args.output}")
     return 0

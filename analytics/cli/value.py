@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from analytics.cli.common import date_arg, log_or_dataset, mapping_args, report, source_args
+from analytics.cli.common import date_arg, log_or_dataset, mapping_args, report, source_args, table_path, write_frame
 from analytics.errors import InvalidParameterError
 
 
@@ -30,7 +29,7 @@ def register(sub) -> None:
                    help="purchase model of the per-customer predictions (default: bgnbd)")
     p.add_argument("--no-challenger", action="store_true", help="with --holdout-days: skip the gradient-boosting "
                                                                  "challenger")
-    p.add_argument("-o", "--output", type=Path,
+    p.add_argument("-o", "--output", type=table_path,
                    help="per_user.csv: without --holdout-days user_id, frequency, recency, T, monetary_value, "
                         "p_alive, expected_purchases, expected_spend, clv; with it each customer's actual and "
                         "predicted holdout purchases")
@@ -43,8 +42,6 @@ def cmd_clv(args: argparse.Namespace) -> int:
     if args.holdout_days is None and args.output is None and not args.json:
         raise InvalidParameterError("Give -o per_user.csv to write each customer's predictions (or --json to print "
                                     "the fit), or --holdout-days N to check the models on the last N days.")
-    if args.output is not None and args.output.suffix.lower() != ".csv":
-        raise InvalidParameterError(f"The output must end in .csv, got '{args.output.name}'.")
     with log_or_dataset(args) as (ws, ds):
         if not ds.has_events:
             raise InvalidParameterError(f"'{ds.name}' lives in the data lake (Spark); clv needs its events in the "
@@ -72,7 +69,7 @@ def _validate(args: argparse.Namespace, con, table: str, event: str) -> tuple[di
     if args.output is not None:
         per_customer = check.per_customer.rename(columns={"actual": "holdout_actual"}).rename(
             columns={k: f"holdout_{k}" for k in ("bgnbd", "paretonbd", "ml")})
-        _write(per_customer, args.output)
+        write_frame(per_customer, args.output)
         out["output"] = str(args.output)
     scores = "; ".join(
         f"{s.label}: predicted {s.predicted_total:,.0f} vs actual {s.actual_total:,.0f}"
@@ -101,17 +98,10 @@ def _predict(args: argparse.Namespace, con, table: str, event: str) -> tuple[dic
         "mean_p_alive": float(per_user["p_alive"].mean()),
         "warnings": list(dict.fromkeys([*summary.warnings, *fitted.warnings, *per_user.attrs["warnings"]]))}
     if args.output is not None:
-        _write(per_user, args.output)
+        write_frame(per_user, args.output)
         out["output"] = str(args.output)
     value = (f"total CLV {out['clv_total']:,.0f}" if has_value else "no CLV (no usable amounts)")
     line = (f"{summary.n_customers:,} customers as of {summary.calibration_end:%Y-%m-%d %H:%M} (time unit: "
             f"{summary.time_unit}): {out['expected_purchases_total']:,.0f} purchases expected in the next "
             f"{args.horizon_days:g} days, {value}" + (f"; wrote {args.output}" if args.output is not None else ""))
     return out, line
-
-
-def _write(frame, path: Path) -> None:
-    from analytics.exports import frame_bytes
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(frame_bytes(frame, "csv"))

@@ -120,7 +120,8 @@ def _with_attributes(df: pd.DataFrame, item_attributes: pd.DataFrame | None) -> 
 
 
 def export_recommendations(recs: pd.DataFrame, path: str | Path | None = None) -> bytes | Path:
-    """``user_id, rank, item_id, score`` as formula-safe CSV: written to ``path``, or returned as bytes."""
+    """``user_id, rank, item_id, score`` as formula-safe CSV (Parquet for a ``.parquet`` path): written to
+    ``path``, or returned as CSV bytes."""
     missing = [c for c in EXPORT_COLUMNS if c not in recs.columns]
     if missing:
         raise InvalidParameterError(f"The recommendations lack {', '.join(missing)} (use top_items).")
@@ -130,7 +131,7 @@ def export_recommendations(recs: pd.DataFrame, path: str | Path | None = None) -
     con = duckdb.connect()
     try:
         con.register("recommendations", df)
-        return write_table(con, "recommendations", path, "csv")
+        return write_table(con, "recommendations", path)
     finally:
         con.close()
 

@@ -220,3 +220,11 @@ def test_an_import_moves_the_dataset_picker_and_a_stale_choice_cannot_switch_bac
     # The user can still pick the old dataset with the new box.
     next(s for s in at.sidebar.selectbox if s.label == "Dataset").set_value(sample_dataset.id).run()
     assert next(s for s in at.sidebar.selectbox if s.label == "Dataset").value == sample_dataset.id
+
+
+def test_an_import_warning_is_shown_not_hidden_in_the_notes(workspace):
+    rows = "".join(f"u{i},2025-01-0{1 + i % 9} 10:00,purchase,{'€' if i % 2 else '$'}{10 + i}.00\n" for i in range(20))
+    at = upload(app(), "mixed.csv", ("user_id,event_time,event,amount\n" + rows).encode())
+    button(at, "Import").click().run()
+    no_traceback(at)
+    assert any("2 currencies" in w.value and "Convert the amounts" in w.value for w in at.warning)

@@ -185,3 +185,29 @@ def test_future_times_are_implausible(workspace, tmp_path):
     ds = workspace.import_file(write(tmp_path / "future.csv", text))
     assert ds.report.dropped == {"implausible_time": 1}
     assert ds.ts_max < datetime(2100, 1, 1)
+
+
+def _orders(amounts: list[str]) -> str:
+    return "user,time,event,amount\n" + "".join(
+        f"u{i % 40},2025-03-{1 + i % 28:02d} 10:{i % 60:02d},purchase,\"{a}\"\n" for i, a in enumerate(amounts))
+
+
+def test_amounts_in_several_currencies_are_kept_with_a_warning(workspace, tmp_path):
+    mixed = [f"€{10 + i}.50" for i in range(30)] + [f"$ {20 + i}.00" for i in range(12)] + ["15.00"]
+    ds = workspace.import_file(write(tmp_path / "mixed.csv", _orders(mixed)))
+    [warning] = ds.report.warnings
+    assert "2 currencies (€ on 30 rows, $ on 12 rows)" in warning and "Convert the amounts to one currency" in warning
+    assert events(workspace, ds)["amount"].notna().sum() == 43  # nothing dropped: the user decides
+    one = workspace.import_file(write(tmp_path / "euro.csv", _orders([f"€{10 + i},50" for i in range(40)])))
+    assert one.report.warnings == [] and events(workspace, one)["amount"].max() == 49.5
+
+
+def test_an_amount_far_above_the_rest_is_named_with_its_line(workspace, tmp_path):
+    amounts = [f"{20 + i % 80}.99" for i in range(200)]
+    normal = workspace.import_file(write(tmp_path / "normal.csv", _orders(amounts + ["4999.00"])))
+    assert normal.report.warnings == []  # a large order is not an error
+    amounts[5] = "1000000000000000"
+    ds = workspace.import_file(write(tmp_path / "huge.csv", _orders(amounts)))
+    [warning] = ds.report.warnings
+    assert warning.startswith("1 amount in 'amount' is more than 10,000 times the usual ones")
+    assert "the largest is 1,000,000,000,000,000, first on line 7" in warning and "It is kept and counts" in warning

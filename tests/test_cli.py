@@ -27,6 +27,7 @@ def test_features_csv_with_json_summary(tmp_path, sample_log):
     assert summary["roles"] == {"user_id": "user_id", "timestamp": "event_time", "event": "event",
                                 "amount": "amount", "session_id": None, "item_id": "item_id"}
     assert summary["dropped"] == {} and summary["purchase_event"] == "purchase"
+    assert summary["warnings"] == [] and "warning:" not in res.stderr
     df = pd.read_csv(out)
     assert len(df) == summary["users"] == summary["feature_users"]
     assert {"recency_days", "frequency", "monetary", "n_sessions", "top_channel"} <= set(df.columns)
@@ -136,3 +137,13 @@ def test_table_outputs_follow_their_suffix(tmp_path):
     write_frame(frame, tmp_path / "s.csv")
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "s.parquet"), frame)
     assert pd.read_csv(tmp_path / "s.csv")["user_id"].tolist() == ["u1", "'=cmd"]  # formula-safe CSV
+
+
+def test_import_warnings_reach_stderr_and_the_json(tmp_path):
+    rows = "".join(f"u{i},2025-01-0{1 + i % 9} 10:00,purchase,{'€' if i % 3 else '£'}{10 + i}.00\n" for i in range(30))
+    log = write(tmp_path / "mixed.csv", "user_id,event_time,event,amount\n" + rows)
+    res = cli("features", log, "-o", tmp_path / "f.csv", "--json")
+    assert res.returncode == 0, res.stderr
+    [warning] = json.loads(res.stdout)["warnings"]  # stdout stays one JSON document
+    assert "2 currencies (€ on 20 rows, £ on 10 rows)" in warning
+    assert res.stderr.strip() == f"warning: {warning}"

@@ -176,3 +176,13 @@ def test_chance_level_model_gets_a_warning():
         is None
     warning = report_content._chance_warning(ModelResult("lr", "Logistic regression", auc_mean=0.54, auc_std=0.05))
     assert "0.540 ± 0.050" in warning and "within noise of chance" in warning
+
+
+def test_import_warnings_are_in_the_report_as_warnings(workspace, tmp_path):
+    rows = "".join(f"u{i % 9},2025-01-{1 + i % 27:02d} 10:00,purchase,{'€' if i % 2 else '$'}{10 + i}.00\n"
+                   for i in range(60))
+    (tmp_path / "mixed.csv").write_text("user_id,event_time,event,amount\n" + rows)
+    ds = workspace.import_file(tmp_path / "mixed.csv")
+    [warning] = ds.report.warnings
+    html = build_report(workspace, ds.id)
+    assert '<p class="warning" role="alert">' + warning.replace("'", "&#39;") in html

@@ -69,7 +69,9 @@ def require_dataset() -> Dataset:
 
 
 def cleaning_report(report: CleaningReport) -> None:
-    """Metrics and a table of everything cleaning changed, with example lines."""
+    """Warnings first, then metrics and a table of everything cleaning changed, with example lines."""
+    for warning in report.warnings:
+        st.warning(warning, icon=":material/warning:")
     c = st.columns(5)
     c[0].metric("Rows read", f"{report.rows_read:,}")
     c[1].metric("Rows kept", f"{report.rows_kept:,}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -113,8 +114,11 @@ def import_log(ws, args: argparse.Namespace, *, features: bool, name: str | None
     The log is read where it is; ``keep_original`` also copies it into the workspace
     (``import``; scratch workspaces are deleted when the command ends, so a copy is waste).
     """
-    return ws.import_file(Path(args.log), changes=role_changes(args), name=name, allow_bad_rows=args.skip_bad_rows,
-                          features=features, encoding=encoding_arg(args), keep_original=keep_original)
+    ds = ws.import_file(Path(args.log), changes=role_changes(args), name=name, allow_bad_rows=args.skip_bad_rows,
+                        features=features, encoding=encoding_arg(args), keep_original=keep_original)
+    for warning in ds.report.warnings:  # on stderr, so --json output stays one document
+        print(f"warning: {warning}", file=sys.stderr)
+    return ds
 
 
 @contextmanager
@@ -171,7 +175,8 @@ def dataset_summary(ds) -> dict:
             "users": r.users, "duplicates_removed": r.duplicates_removed, "rejected_rows": r.rejected_rows,
             "dropped": r.dropped, "coerced": r.coerced, "roles": _roles(ds.mapping),
             "event_name_if_no_event_column": ds.mapping.event_name if ds.mapping.event is None else None,
-            "attributes": ds.mapping.attributes, "ts_min": r.ts_min, "ts_max": r.ts_max, "notes": r.notes}
+            "attributes": ds.mapping.attributes, "ts_min": r.ts_min, "ts_max": r.ts_max, "notes": r.notes,
+            "warnings": r.warnings}
 
 
 def _roles(mapping) -> dict:

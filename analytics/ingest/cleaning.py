@@ -30,6 +30,7 @@ import pandas as pd
 from analytics.engines.limits import resource_error
 from analytics.errors import MappingError, NoDataError, ParseError, RaggedRowsError
 from analytics.ingest.formats import (
+    CURRENCY_BITS,
     NumberFormat,
     TimeFormat,
     decide_date_order,
@@ -67,6 +68,8 @@ class _Plan:
     notes: list[str]
     attributes: list[tuple[str, str]]  # (output name, "text" | "number")
     identifiers: list[str]  # the ID_ROLES columns the table has (item_id, content_id, campaign)
+    amount_column: str | None = None  # the source column of amount
+    marks_currency: bool = False  # amounts carried currency symbols: _currency holds each row's (bit per symbol)
 
 
 def load(con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: ColumnMapping, table: str, *,
@@ -153,7 +156,41 @@ def finish(con: duckdb.DuckDBPyConnection, src: SourceFile, plan: _Plan, report:
         why = "; ".join(f"{n:,} {REASON_TEXT[k]}" for k, n in report.dropped.items()) or "no rows"
         raise NoDataError(f"No usable rows in '{src.name}': {why}. Check the column mapping (user, time) and "
                           "the date order, then import again.")
+    if plan.amount_column:
+        _check_amounts(con, t, src, plan, report, base)
     return report
+
+
+# An amount this many times the 99th percentile of all amounts is far more likely an error (an id or a
+# price in cents in the amount column) than an order: 1e15 once came through as spend.
+FAR_ABOVE = 10_000
+
+
+def _check_amounts(con: duckdb.DuckDBPyConnection, t: str, src: SourceFile, plan: _Plan, report: CleaningReport,
+                   base: int) -> None:
+    """Warn about amounts that would make every spend figure wrong although each row looks valid."""
+    col = plan.amount_column
+    if plan.marks_currency:
+        counts = con.execute("SELECT " + ", ".join(f"count_if(_currency & {bit} <> 0)" for bit, _ in CURRENCY_BITS)
+                             + f" FROM {t}").fetchone()
+        found = sorted(((n, symbol) for (_, symbol), n in zip(CURRENCY_BITS, counts) if n), reverse=True)
+        if len(found) > 1:
+            report.warnings.append(
+                f"The amounts in '{col}' are in {len(found)} currencies ("
+                + ", ".join(f"{symbol} on {count(n, 'row')}" for n, symbol in found) + "). They are added up as one "
+                "currency, so spend, order values and customer value mix them. Convert the amounts to one currency "
+                "in the export, then import it again.")
+    p99, top = con.execute(f"SELECT approx_quantile(abs(amount), 0.99), max(abs(amount)) FROM {t} "
+                           "WHERE amount <> 0").fetchone()
+    if top is not None and p99 and top > FAR_ABOVE * p99:
+        n, first = con.execute(f"SELECT count(*), min(rowid) FROM {t} WHERE abs(amount) > ?",
+                               [FAR_ABOVE * p99]).fetchone()
+        kept = "It is kept and counts" if n == 1 else "They are kept and count"
+        report.warnings.append(
+            f"{count(n, 'amount')} in '{col}' {'is' if n == 1 else 'are'} more than {FAR_ABOVE:,} times the usual "
+            f"ones (99% of amounts are at most {p99:,.2f}; the largest is {top:,.0f}, first on line "
+            f"{_line(first, base, src):,}). {kept} in every spend figure: if this is an id or a unit mistake, fix "
+            "or remove it in the export, then import it again.")
 
 
 def _merge_event_spellings(con: duckdb.DuckDBPyConnection, t: str, report: CleaningReport) -> None:
@@ -255,6 +292,7 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
         convert.append(f"{sql_literal(name)} AS event")
         notes.append(f"No event column: every row is a '{name}' event.")
     flags.append((8, "event IS NULL"))
+    marks_currency = False
     if m.amount:
         if _is_number(types.get(m.amount, "")):
             convert.append(f"CAST(raw.{q(m.amount)} AS DOUBLE) AS _amount")
@@ -262,6 +300,11 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
             nf = detect_number_format(sample[m.amount])
             convert.append(f"{_number_sql(text(m.amount), nf)} AS _amount")
             notes.append(f"Amount column '{m.amount}': {nf.describe()}.")
+            if nf.strip_symbols:  # which symbol each row had, to tell one currency from several (finish)
+                bits = " | ".join(f"CASE WHEN contains({text(m.amount)}, {sql_literal(symbol)}) THEN {bit} ELSE 0 END"
+                                  for bit, symbol in CURRENCY_BITS)
+                convert.append(f"CAST({bits} AS UTINYINT) AS _currency")
+                marks_currency = True
         suspect.append(f"(_amount IS NULL AND {raw[m.amount]} IS NOT NULL) OR NOT isfinite(_amount)")
         flags.append((32, f"amount IS NULL AND {present(m.amount)}"))
         amount = "CASE WHEN isfinite(_amount) THEN _amount END AS amount"
@@ -303,7 +346,8 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
     if number_checks:
         flags.append((128, " OR ".join(number_checks)))
     output = ["user_id", "ts", "event", amount, "session_id", *identifiers, *(q(a) for a, _ in attributes)]
-    return _Plan(convert, raw, suspect, flags, output, notes, attributes, identifiers)
+    output += ["_currency"] if marks_currency else []
+    return _Plan(convert, raw, suspect, flags, output, notes, attributes, identifiers, m.amount, marks_currency)
 
 
 def _fixes(table: str, plan: _Plan) -> list[str]:

@@ -218,6 +218,9 @@ class NumberFormat:
         return value if value == value and abs(value) != float("inf") else None
 
 
+# The currency symbols a number may carry (they are stripped), each with a bit for telling them apart per row.
+CURRENCY_BITS = ((1, "$"), (2, "€"), (4, "£"), (8, "¥"))
+
 _SYMBOLS = re.compile(r"[$€£¥\u00a0]|\d\s+\d|^\s*[$€£¥]|\s[$€£¥]?$")
 
 _COMMA_DECIMAL = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d{1,2}$|^[+-]?\d+,\d{4,}$|^[+-]?0,\d+$")

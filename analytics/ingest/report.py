@@ -47,6 +47,9 @@ class CleaningReport:
         each ``{"line": int, "values": {column: text}}``.
     notes : list of str
         What was detected (format, time format, date order, ...).
+    warnings : list of str
+        What was kept but makes figures wrong unless the user acts (amounts in
+        several currencies, amounts far above the rest); shown, not hidden.
     users, ts_min, ts_max
         Summary of the kept rows.
     """
@@ -59,6 +62,7 @@ class CleaningReport:
     coerced: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[dict]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     users: int = 0
     ts_min: str | None = None
     ts_max: str | None = None

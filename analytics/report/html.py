@@ -227,7 +227,7 @@ def _dataset(c: ReportContent) -> dict:
                    [False, False, True, False]) if rows else None
     return {"facts": facts, "roles": Table(["role", "column"], [[k, v] for k, v in roles.items()]),
             "attributes": list(ds.mapping.attributes), "events": event_table, "more_events": max(0, len(events) - 30),
-            "cleaning": cleaning, "issues": issues, "notes": list(r.notes)}
+            "cleaning": cleaning, "issues": issues, "notes": list(r.notes), "warnings": list(r.warnings)}
 
 
 def _features(c: ReportContent, chart: _Charts) -> dict | None:

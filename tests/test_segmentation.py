@@ -376,3 +376,28 @@ def test_assigning_segments_reproduces_them_and_reads_no_later_events(sample_fea
     assert set(moved) <= set(result.names) and (moved.to_numpy() != again.to_numpy()).any()
     with pytest.raises(InvalidParameterError, match="lack"):
         seg.assign_segments(result, sample_features, sample_features.drop(columns=[result.columns[0]]))
+
+
+def test_order_value_is_profiled_among_buyers_as_its_segment_mean_is():
+    """Non-buyers' order value is filled with 0 for clustering; the profile must not count those zeros."""
+    from analytics.segments.describe import segment_profiles
+    from analytics.segments.preprocessing import prepare
+
+    rng = np.random.default_rng(3)
+    n = 300
+    frequency = np.r_[np.zeros(n), rng.integers(1, 4, n), rng.integers(1, 4, n)].astype(float)
+    aov = np.r_[np.full(n, np.nan), rng.uniform(8, 12, n), rng.uniform(90, 110, n)]
+    features = pd.DataFrame({"user_id": [f"u{i}" for i in range(3 * n)], "frequency": frequency,
+                             "avg_order_value": aov, "n_sessions": rng.integers(1, 9, 3 * n).astype(float)})
+    prep = prepare(features, ["frequency", "avg_order_value", "n_sessions"])
+    labels = np.repeat([0, 1, 2], n)  # non-buyers, cheap baskets, big baskets
+    profile, means = segment_profiles(prep, labels, 3)
+    z = profile["avg_order_value"]
+    assert np.isnan(z[0]) and z[1] < -0.5 < 0.5 < z[2]  # cheap baskets are below the buyers' average
+    assert means.loc[1, "avg_order_value"] == pytest.approx(aov[n:2 * n].mean())
+    assert profile["frequency"][0] < 0 < profile["frequency"][2]  # other columns still against all users
+    fig = charts.profile_heatmap(type("R", (), {"profile": profile, "profile_means": means,
+                                                "names": ["Non-buyers", "Cheap", "Big"]})())
+    assert "sd from %{customdata[2]}" in fig.data[0].hovertemplate
+    assert fig.data[0].customdata[0][1][2] == "all buyers" and fig.data[0].customdata[0][0][2] == "all users"
+    assert fig.data[0].text[0][1] is None  # no number drawn where the segment has no buyers

@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from analytics.charts import TEMPLATE, safe
 from analytics.segments.clustering import Dendrogram
-from analytics.segments.features import feature_label
+from analytics.segments.features import DEFINED_FOR, feature_label
 from analytics.segments.ksweep import SCORE_LABELS, KSweepResult
 from analytics.segments.maps import Embedding
 from analytics.segments.segment import SegmentationResult
@@ -106,11 +106,14 @@ def profile_heatmap(result: SegmentationResult, clip: float = 2.5) -> go.Figure:
     means = result.profile_means.reindex(result.profile.index)[result.profile.columns].to_numpy(dtype=float)
     x = [safe(feature_label(c)) for c in result.profile.columns]
     y = [safe(n) for n in result.names]
+    # Order value and the like are compared among the users who have one (see segment_profiles).
+    among = np.array([[f"all {DEFINED_FOR.get(c, 'users')}" for c in result.profile.columns]] * len(y), dtype=object)
     fig = go.Figure(go.Heatmap(
         z=np.clip(z, -clip, clip), x=x, y=y, zmid=0, zmin=-clip, zmax=clip, colorscale="RdBu", reversescale=True,
-        text=np.round(z, 1), texttemplate="%{text}", customdata=np.dstack([z, means]),
+        text=np.where(np.isfinite(z), np.round(z, 1), None), texttemplate="%{text}",
+        customdata=np.dstack([z, means, among]),
         colorbar=dict(title="z"),
-        hovertemplate="%{y}<br>%{x}: %{customdata[0]:.2f} sd from all users"
+        hovertemplate="%{y}<br>%{x}: %{customdata[0]:.2f} sd from %{customdata[2]}"
                       "<br>segment mean %{customdata[1]:.3g}<extra></extra>"))
     fig.update_layout(template=TEMPLATE, title="What sets each segment apart (z-score vs all users)",
                       height=max(300, 90 + 46 * len(y)), margin=dict(t=60, b=80, l=10, r=20))

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
 from analytics.errors import InvalidParameterError
-from analytics.segments.features import feature_label
+from analytics.segments.features import DEFINED_FOR, feature_label
 from analytics.segments.preprocessing import Prepared
 
 
 def segment_profiles(prep: Prepared, labels: np.ndarray, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    T = prep.unscaled
-    mu, sd = T.mean(axis=0), T.std(axis=0)
-    sd = np.where(sd > 0, sd, 1.0)
-    seg_means = np.stack([T[labels == s].mean(axis=0) for s in range(k)])
+    """Segment x feature z-scores (in the clustering's units: filled, capped, logged) and raw means.
+
+    A column that is empty by design (:data:`DEFINED_FOR`: order value of users who never bought) is
+    compared among the users who have a value, like its raw mean: a segment of cheap-basket buyers
+    is below the buyers' average, not above an average pulled down by non-buyers' zeros. A segment
+    without such users gets no z-score there (NaN).
+    """
+    T = prep.unscaled.copy()
+    for j, col in enumerate(prep.columns):
+        if col in DEFINED_FOR:
+            T[~np.isfinite(prep.raw[:, j]), j] = np.nan
+    with warnings.catch_warnings():  # an empty segment, or one without buyers: NaN is the answer
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mu, sd = np.nanmean(T, axis=0), np.nanstd(T, axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        seg_means = np.stack([np.nanmean(T[labels == s], axis=0) for s in range(k)])
     profile = pd.DataFrame((seg_means - mu) / sd, columns=prep.columns)
     raw = pd.DataFrame(prep.raw, columns=prep.columns)
     means = raw.groupby(labels).mean().reindex(range(k))

@@ -38,6 +38,14 @@ MISSING_MEANS: dict[str, float | str] = {
     "mean_days_between_purchases": "max",
 }
 
+# Who has a value in those columns: segment profiles compare them among these users only (the filled
+# value is right for clustering, but would make every segment of buyers look "above average").
+DEFINED_FOR: dict[str, str] = {
+    "avg_order_value": "buyers",
+    "days_since_last_purchase": "buyers",
+    "mean_days_between_purchases": "repeat buyers",
+}
+
 
 # Counts and money are skewed (a few users with 100x the median); log1p keeps them from
 # dominating the distances. Durations and rates are bounded and left as they are.

@@ -400,4 +400,4 @@ def test_order_value_is_profiled_among_buyers_as_its_segment_mean_is():
                                                 "names": ["Non-buyers", "Cheap", "Big"]})())
     assert "sd from %{customdata[2]}" in fig.data[0].hovertemplate
     assert fig.data[0].customdata[0][1][2] == "all buyers" and fig.data[0].customdata[0][0][2] == "all users"
-    assert fig.data[0].text[0][1] is None  # no number drawn where the segment has no buyers
+    assert fig.data[0].text[0][1] == "" and fig.data[0].text[0][0] == f"{round(profile['frequency'][0], 1):g}"

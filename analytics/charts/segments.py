@@ -110,7 +110,8 @@ def profile_heatmap(result: SegmentationResult, clip: float = 2.5) -> go.Figure:
     among = np.array([[f"all {DEFINED_FOR.get(c, 'users')}" for c in result.profile.columns]] * len(y), dtype=object)
     fig = go.Figure(go.Heatmap(
         z=np.clip(z, -clip, clip), x=x, y=y, zmid=0, zmin=-clip, zmax=clip, colorscale="RdBu", reversescale=True,
-        text=np.where(np.isfinite(z), np.round(z, 1), None), texttemplate="%{text}",
+        # Blank, not "null", where a segment has no users to compare (no buyers for order value).
+        text=[[f"{round(v, 1) + 0.0:g}" if np.isfinite(v) else "" for v in row] for row in z], texttemplate="%{text}",
         customdata=np.dstack([z, means, among]),
         colorbar=dict(title="z"),
         hovertemplate="%{y}<br>%{x}: %{customdata[0]:.2f} sd from %{customdata[2]}"

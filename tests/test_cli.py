@@ -147,3 +147,30 @@ def test_import_warnings_reach_stderr_and_the_json(tmp_path):
     [warning] = json.loads(res.stdout)["warnings"]  # stdout stays one JSON document
     assert "2 currencies (€ on 20 rows, £ on 10 rows)" in warning
     assert res.stderr.strip() == f"warning: {warning}"
+
+
+def test_sigterm_stops_a_command_and_removes_its_scratch_workspace(tmp_path):
+    """A scheduler's timeout sends SIGTERM: exit 143 like a shell, and no copy of the log left in the temp folder."""
+    import os
+    import signal
+    import time
+
+    from sample_data.generate import generate, write_csv
+
+    log = tmp_path / "log.csv"
+    write_csv(generate(400_000, seed=5)[0], log)
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "analytics", "features", str(log), "-o", str(tmp_path / "f.csv")],
+                            cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "TMPDIR": str(scratch)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(scratch.glob("marketlens-*/workspace.duckdb")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the command ended before its scratch workspace was seen"
+    time.sleep(0.3)  # inside the import
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and not (tmp_path / "f.csv").exists()
+    assert list(scratch.glob("marketlens-*")) == []

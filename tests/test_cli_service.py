@@ -67,7 +67,7 @@ def test_serves_then_stops_gracefully_on_sigterm(tmp_path, sample_template):
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
-    assert proc.returncode in (0, -signal.SIGTERM), err  # uvicorn re-raises the signal once it has shut down
+    assert proc.returncode == 0, err  # a graceful stop, though uvicorn re-raises the signal once it has shut down
     assert "serving" in out and "Traceback" not in err
     logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(r["msg"] == "service stopped" for r in logs) and any(r.get("status") == 200 for r in logs)

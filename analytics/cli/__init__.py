@@ -12,6 +12,7 @@ HTML report of a dataset) and ``service`` (serve); ``common`` holds the flags an
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 import duckdb
@@ -20,19 +21,50 @@ from analytics.cli import channels, data, journeys, models, recommend, report, s
 from analytics.errors import MarketLensError
 
 EXIT_INPUT, EXIT_BUG = 2, 3
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # as a shell reports a process stopped by SIGINT / SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM (a scheduler's timeout, ``kill``): unwinds like Ctrl+C, so scratch workspaces are removed."""
+
+
+_terminated = False
+
+
+def _on_sigterm(signum, frame) -> None:
+    # Inside a DuckDB query the raise becomes DuckDB's "Query interrupted" error: the flag tells them apart.
+    global _terminated
+    _terminated = True
+    raise Terminated()
 COMMAND_GROUPS = (data, segments, journeys, channels, models, value, recommend, report, service)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    global _terminated
+    _terminated = False
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (an embedding program): keep its handling
+        previous = None
+    try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except MarketLensError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except Terminated:
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
-        return 130
+        return EXIT_TERMINATED if _terminated else EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into `head` and the like
         return 0
     except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback unless asked
@@ -43,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {limit}", file=sys.stderr)
             return EXIT_INPUT
         if "interrupted" in str(exc).lower() and isinstance(exc, (RuntimeError, duckdb.Error)):
-            return 130  # Ctrl+C while DuckDB was working: as for Python's own KeyboardInterrupt
+            # Ctrl+C or SIGTERM while DuckDB was working: as for Python's own KeyboardInterrupt
+            return EXIT_TERMINATED if _terminated else EXIT_INTERRUPTED
         if args.debug:
             raise
         print(f"error: unexpected {type(exc).__name__}: {exc} (run again with --debug for details)", file=sys.stderr)

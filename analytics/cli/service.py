@@ -48,7 +48,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
           f"(docs: /docs; events stored in {service.store.path})", flush=True)
     if created:
         print(f"API key written to {created} (send it as 'Authorization: Bearer KEY')", flush=True)
-    serve(service, keys, host=args.host, port=args.port, max_body=int(args.max_body_mb * 1024 * 1024))
+    from analytics.cli import Terminated
+
+    try:
+        serve(service, keys, host=args.host, port=args.port, max_body=int(args.max_body_mb * 1024 * 1024))
+    except Terminated:  # uvicorn re-raises SIGTERM once it has shut down gracefully: a normal stop
+        pass
     return 0
 
 

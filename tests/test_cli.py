@@ -174,3 +174,25 @@ def test_sigterm_stops_a_command_and_removes_its_scratch_workspace(tmp_path):
     assert proc.returncode == 143, err
     assert "Traceback" not in err and not (tmp_path / "f.csv").exists()
     assert list(scratch.glob("marketlens-*")) == []
+
+
+def test_a_scratch_workspace_left_by_a_killed_process_is_removed_by_the_next_one(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
+    from analytics.workspace import temporary_workspace
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    folders = {}
+    for name, pid, age in (("orphan", int(dead.stdout), 3600), ("alive", os.getpid(), 3600),
+                           ("young", int(dead.stdout), 0)):
+        folders[name] = tmp_path / f"marketlens-{name}"
+        folders[name].mkdir()
+        (folders[name] / "owner.pid").write_text(str(pid))
+        os.utime(folders[name], (os.path.getmtime(folders[name]) - age,) * 2)
+    (tmp_path / "marketlens-export-x").mkdir()  # a download being written: no owner file, not touched
+    with temporary_workspace(in_memory=True) as ws:
+        assert (ws.root / "owner.pid").read_text() == str(os.getpid())
+    assert not folders["orphan"].exists()
+    assert folders["alive"].exists() and folders["young"].exists() and (tmp_path / "marketlens-export-x").exists()

@@ -125,10 +125,20 @@ else:
     right.plotly_chart(value_charts.tracking_chart(v, cumulative=not weekly), width="stretch")
     for note in valuing.validation_notes(v):
         st.warning(plain(note), icon=":material/warning:")
+    for why in v.report.skipped.values():  # why a model is missing from the scores
+        st.warning(plain(f"On the calibration period: {why}"), icon=":material/warning:")
+    troubled = [key for key, fit in v.report.fits.items() if fit.warnings]
+    if troubled:  # the scores above come from these fits: their doubts must not hide in the expander
+        st.warning("The fits on the calibration period have warnings ("
+                   + ", ".join(valuing.MODEL_LABELS[k] for k in troubled) + "): read their holdout scores with "
+                   "care. The details are under 'Parameters fitted on the calibration period'.",
+                   icon=":material/warning:")
     with st.expander("Parameters fitted on the calibration period"):
-        for key in v.report.fits:
+        for key, fit in v.report.fits.items():
             st.markdown(f"**{valuing.MODEL_LABELS[key]}**")
             st.dataframe(valuing.parameter_table(v.report, key), hide_index=True, width="stretch")
+            if fit.warnings:
+                st.warning(valuing.warnings_markdown(key, fit.warnings), icon=":material/warning:")
 
 # --- 4. predictions -----------------------------------------------------------------------------------------------
 st.subheader("4. Who is still active, and what they are worth")
@@ -149,6 +159,8 @@ m[2].metric("Median P(alive)", f"{per_user['p_alive'].median():.2f}")
 m[3].metric(f"Total value, next {horizon:g} days", f"{per_user['clv'].sum():,.0f}" if has_value else "not available")
 if not has_value:
     st.info(plain(valuing.no_value_reason(per_user)), icon=":material/info:")
+for note in valuing.prediction_warnings(per_user):
+    st.warning(plain(note), icon=":material/warning:")
 if has_value:
     left, right = st.columns(2)
     left.plotly_chart(value_charts.p_alive_chart(per_user), width="stretch")

@@ -177,3 +177,38 @@ def test_the_committed_sample_log_runs_end_to_end(sample_dataset, workspace):
     full = customer_summary(cur, table, "purchase", time_unit="weeks")
     pv = predict_value(full, fit_value_models(full, models=("paretonbd", "gg")), horizon_days=90)
     assert pv["p_alive"].between(0, 1).all() and pv["clv"].notna().all()
+
+
+def test_a_log_of_a_few_days_gives_numbers_or_says_why_never_nan(log):
+    """Squeezed into 5 days, BG/NBD's fit runs to r, alpha ~ 1e5 where its formulas overflow: it is left out
+    with the reason, Pareto/NBD predicts, and a year's horizon over 5 days of data is called extrapolation."""
+    t0 = log["ts"].min()
+    short = log.assign(ts=t0 + (log["ts"] - t0) * (5 / 364))
+    con = _con(short)
+    summary = customer_summary(con, "ev", "purchase")
+    report = fit_value_models(summary)
+    assert "gives no usable predictions" in report.skipped["bgnbd"] and "Use a longer log" in report.skipped["bgnbd"]
+    assert set(report.fits) == {"paretonbd", "gamma_gamma"}
+    pv = predict_value(summary, report)
+    assert pv[["p_alive", "expected_purchases", "expected_spend", "clv"]].notna().all().all()
+    assert pv.attrs["model"] == "paretonbd"
+    assert any("is 73 times the 5 days the models learned from" in w for w in pv.attrs["warnings"])
+    with pytest.raises(FitError, match="The BG/NBD model is not available: BG/NBD gives no usable predictions"):
+        predict_value(summary, report, model="bgnbd")
+    # The holdout check scores what can predict (it raised on NaN predictions before).
+    held = customer_summary(con, "ev", "purchase", holdout_days=1)
+    check = validate_value(con, "ev", held, fit_value_models(held), challenger=False)
+    assert all(math.isfinite(s.mae) for s in check.scores.values()) and "paretonbd" in check.scores
+
+
+def test_a_horizon_within_twice_the_data_is_not_called_extrapolation(log):
+    summary = customer_summary(_con(log), "ev", "purchase")
+    pv = predict_value(summary, fit_value_models(summary), horizon_days=365)
+    assert not any("extrapolation" in w for w in pv.attrs["warnings"])
+
+
+def test_only_refunds_suggests_checking_the_sign_of_the_amounts(log):
+    summary = customer_summary(_con(log.assign(amount=-log["amount"].abs() - 1)), "ev", "purchase")
+    with pytest.raises(NoDataError, match=rf"{len(log):,} purchase events up to then have a negative amount.*"
+                                          "flip the sign of the amount column"):
+        fit_value_models(summary)

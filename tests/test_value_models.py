@@ -271,3 +271,14 @@ def test_paretonbd_refuses_parameters_it_cannot_evaluate_accurately():
         ParetoNBDModel({"r": 0.8, "alpha": 10.0, "s": 400.0, "beta": 8000.0})
     with pytest.raises(InvalidParameterError, match="positive numbers"):
         ParetoNBDModel({"r": 0.8, "alpha": -1.0, "s": 1.0, "beta": 8.0})
+
+
+def test_gamma_gamma_with_q_at_most_one_values_repeat_customers_at_their_own_mean():
+    """No finite average to shrink towards: the formula would put a customer above their own mean.
+    Built from parameters alone (as a stored run is read back), without the data it was fitted on."""
+    model = GammaGammaModel({"p": 2.24, "q": 0.93, "gamma": 39.8})
+    assert model.population_mean_spend is None
+    got = model.expected_spend(pd.DataFrame({"frequency": [2, 1, 0, 3], "monetary_value": [100.0, 50.0, np.nan, 0.0]}))
+    # Repeat customers keep their own mean; the one-time buyer gets the repeat customers' observed average
+    # (of positive means: 75), and a repeat customer whose purchases were free keeps 0.
+    assert got.tolist() == [100.0, 50.0, 75.0, 0.0]

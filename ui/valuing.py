@@ -236,7 +236,9 @@ def interpretation(report: value.ValueReport, key: str) -> str:
             return text + f"; after each purchase they drop out with a probability of {p['a'] / (p['a'] + p['b']):.0%}."
         return text + f"; they drop out at an average rate of {p['s'] / p['beta']:.3g} per {unit}."
     text = (f"Average spend per purchase across customers: {p['p'] * p['gamma'] / (p['q'] - 1):,.2f}."
-            if p["q"] > 1 else "q ≤ 1: a few very large spenders dominate; customers are valued at the observed mean.")
+            if p["q"] > 1 else "q ≤ 1: a few very large spenders dominate, so there is no finite average to shrink "
+                               "towards; repeat customers are valued at their own average spend, the others at the "
+                               "observed average.")
     rho = report.spend_frequency_correlation
     return text + (f" Correlation of purchase frequency and spend: {rho:+.2f}." if rho is not None else "")
 
@@ -280,6 +282,12 @@ def has_value(per_user: pd.DataFrame) -> bool:
 def no_value_reason(per_user: pd.DataFrame) -> str:
     notes = per_user.attrs.get("warnings") or []
     return notes[0] if notes else "Expected spend and customer value cannot be computed for these data."
+
+
+def prediction_warnings(per_user: pd.DataFrame) -> list[str]:
+    """What the predictions warn about (a horizon far beyond the data), the no-value reason aside."""
+    notes = per_user.attrs.get("warnings") or []
+    return notes if has_value(per_user) else notes[1:]
 
 
 SEGMENT_COLUMNS = {

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
+
 from analytics.errors import FitError, InvalidParameterError, NoDataError
 from analytics.progress import Progress
 from analytics.value._mle import FitResult
@@ -108,6 +110,30 @@ class ValueReport:
                    warnings=list(d.get("warnings", [])))
 
 
+def usable_predictions(model: CountModel, summary: CustomerSummary) -> None:
+    """Refuse a purchase model whose predictions are not numbers for these customers.
+
+    On a log of a few days the fit can run to extreme parameters (BG/NBD's r and alpha near 1e5: every
+    customer buys at the same rate), where its formulas overflow: every expected purchase came out
+    NaN, summed to 0 on the page and broke the holdout scores.
+
+    Raises
+    ------
+    FitError
+        Saying which parameters ran away and why that happens.
+    """
+    frame = summary.frame
+    span = float(frame["T"].max()) if len(frame) else 0.0
+    with np.errstate(all="ignore"):
+        finite = (np.isfinite(model.p_alive(frame)).all()
+                  and np.isfinite(model.expected_purchases(frame, max(span, 1.0))).all())
+    if not finite:
+        params = ", ".join(f"{k} = {v:.3g}" for k, v in model.params.items())
+        raise FitError(f"{LABELS[model.name]} gives no usable predictions for these customers: its fit ran to "
+                       f"extreme parameters ({params}), as it does when the data span too little time "
+                       f"({span:.3g} {summary.time_unit}) to tell customers' buying rates apart. Use a longer log.")
+
+
 def parse_models(models: Sequence[str] | str) -> list[str]:
     """Model names (with aliases) -> distinct keys, validated."""
     if isinstance(models, str):
@@ -155,10 +181,15 @@ def fit_value_models(summary: CustomerSummary, models: Sequence[str] | str = ("b
     frame = summary.frame
     n, n_rep = summary.n_customers, summary.n_repeat_customers
     if n < MIN_CUSTOMERS:
+        refunds = summary.refund_rows
+        # An accounting export may write every sale as a negative number: then nothing is a purchase.
+        sign = (f" {count(refunds, 'purchase event')} up to then {'has' if refunds == 1 else 'have'} a negative "
+                "amount and count as refunds, not purchases: if the export writes sales as negative numbers, "
+                "flip the sign of the amount column and import it again." if refunds >= max(n, 1) else "")
         raise NoDataError(f"Only {count(n, 'customer')} bought up to the calibration end "
                           f"{summary.calibration_end:%Y-%m-%d}; the value models need at least {MIN_CUSTOMERS}. "
                           "Use a log with more customers, or check that the purchase event is right; with a "
-                          "holdout, a shorter one leaves more of the log for fitting.")
+                          "holdout, a shorter one leaves more of the log for fitting." + sign)
     if n_rep < MIN_REPEAT_CUSTOMERS:
         raise NoDataError(f"Only {n_rep} of {count(n, 'customer')} bought on two different days up to the "
                           f"calibration end {summary.calibration_end:%Y-%m-%d}; at least {MIN_REPEAT_CUSTOMERS} are "
@@ -180,6 +211,8 @@ def fit_value_models(summary: CustomerSummary, models: Sequence[str] | str = ("b
                 model = ParetoNBDModel().fit(frame, time_unit=summary.time_unit, start=start)
             else:
                 model = GammaGammaModel().fit(frame)
+            if key in COUNT_MODELS:
+                usable_predictions(model, summary)
         except FitError as exc:
             skipped[key] = str(exc)
             continue

@@ -154,9 +154,9 @@ class GammaGammaModel(FittedModel):
         if self.result.params["q"] <= 1:
             self.result.warnings.append(
                 "Gamma-Gamma: q <= 1 means the average spend across customers is not finite (a few huge "
-                "spenders dominate); customers without a repeat purchase get the observed average instead.")
+                "spenders dominate); repeat customers are valued at their own average spend and the others at "
+                "the observed average.")
         self._params = dict(self.result.params)
-        self._fallback_mean = float(np.mean(m))
         return self
 
     def log_likelihood(self, data: pd.DataFrame) -> np.ndarray:
@@ -173,19 +173,26 @@ class GammaGammaModel(FittedModel):
         A weighted average of the population mean and the customer's own mean spend,
         the weight on their own mean growing with their number of repeat purchases.
         Customers without a repeat purchase (or without a known mean spend) get the
-        population mean.
+        population mean. With q <= 1 there is no finite population mean to shrink
+        towards (the formula would put a customer above their own mean), so repeat
+        customers get their own mean and the others the observed average.
         """
         x, m = as_arrays(data, ["frequency", "monetary_value"])
         p, q, g = _vector(self.params)
-        pop = self.population_mean_spend
-        if pop is None:
-            pop = getattr(self, "_fallback_mean", None)
-            if pop is None:
-                raise FitError("The spend model has q <= 1 (no finite average spend); refit it on data.")
         # A repeat customer whose purchases were all free (m = 0) is shrunk towards 0, as the formula says.
         ok = (x > 0) & np.isfinite(m) & (m >= 0)
+        pop = self.population_mean_spend
+        if pop is None:  # q <= 1: no finite average; the repeat customers' observed one stands in (as fitted on)
+            spent = ok & (m > 0)
+            if not spent.any():
+                raise FitError("The spend model has q <= 1 (no finite average spend) and these customers have no "
+                               "repeat purchase with a positive amount to stand in for it.")
+            pop = float(np.mean(m[spent]))
         out = np.full(x.shape, float(pop))
         xo, mo = x[ok], m[ok]
+        if q <= 1:
+            out[ok] = mo
+            return out
         denom = p * xo + q - 1
         with np.errstate(divide="ignore", invalid="ignore"):
             out[ok] = np.where(denom > 0, (g + mo * xo) * p / denom, mo)

@@ -15,6 +15,9 @@ from analytics.value.clv import check_horizon, check_money, customer_value
 from analytics.value.fitting import LABELS, ValueReport, fit_value_models
 from analytics.value.summary import TIME_UNITS, CustomerSummary, TimeUnit, build_summary, to_naive_utc
 
+# Predicting further ahead than this many times the span the models learned from is extrapolation.
+MAX_HORIZON_SPAN = 2.0
+
 PREDICTION_COLUMNS = ["user_id", "frequency", "recency", "T", "monetary_value", "p_alive", "expected_purchases",
                       "expected_spend", "clv"]
 
@@ -68,6 +71,16 @@ def predict_value(summary: CustomerSummary, report: ValueReport, horizon_days: f
         spend = gg.expected_spend(frame)
     clv, purchases = customer_value(counts, frame, np.nan_to_num(spend), horizon_days, summary.time_unit,
                                     discount_rate, margin, step_days)
+    if not np.isfinite(purchases).all() or not np.isfinite(out["p_alive"]).all():
+        raise FitError(f"{LABELS[counts.name]} gives no usable predictions over {horizon_days:g} days for these "
+                       "customers (its parameters ran to extremes); choose the other purchase model or a shorter "
+                       "horizon.")
+    span_days = float(frame["T"].max()) * TIME_UNITS[summary.time_unit] if len(frame) else 0.0
+    if horizon_days > MAX_HORIZON_SPAN * span_days:
+        warnings.append(f"The horizon ({horizon_days:g} days) is {horizon_days / max(span_days, 1e-9):,.0f} times "
+                        f"the {span_days:,.3g} days the models learned from: predictions that far ahead are "
+                        "extrapolation. Read them as a ranking of customers, not as amounts to plan on, or use a "
+                        "shorter horizon.")
     out["expected_purchases"] = purchases
     out["expected_spend"] = spend
     out["clv"] = np.where(np.isfinite(spend), clv, np.nan)

@@ -190,3 +190,20 @@ def test_hostile_names_are_shown_as_text(workspace, tmp_path, orders):
     at.checkbox(key=f"value_feats_{ds.id}").check().run()
     assert any("Customer-value features added" in unescaped(c) for c in at.caption)
     assert_no_markup(at)
+
+
+def test_a_log_of_a_few_days_leaves_bgnbd_out_with_the_reason_and_flags_the_long_horizon(workspace, tmp_path):
+    """Five days of orders: BG/NBD's fit runs to extremes (its predictions were NaN, summed to 0, and the holdout
+    check failed with 'unexpected'); now it is left out with the reason and Pareto/NBD predicts."""
+    log = simulate_transaction_log(400, {"r": 0.8, "alpha": 20.0, "a": 0.8, "b": 3.0}, random_state=5)
+    t0 = log["ts"].min()  # the log of test_value_errors' few-days case, where the fit is known to run away
+    ds = imported(workspace, tmp_path, log.assign(ts=t0 + (log["ts"] - t0) * (5 / 364)), "five_days")
+    at = fitted(ds)
+    assert errors(at) == [], errors(at)
+    text = shown_text(at)
+    assert "BG/NBD gives no usable predictions" in text and "Use a longer log" in text
+    assert "predictions that far ahead are extrapolation" in text
+    assert [r.options for r in at.radio if r.label == "Purchase model for the predictions"] == [["Pareto/NBD"]]
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["Expected purchases, next 365 days"].replace(",", "")) > 0
+    assert "nan" not in "\n".join(metrics.values()).lower()

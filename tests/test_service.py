@@ -292,3 +292,83 @@ def test_new_users_are_placed_in_the_nearest_saved_segment(served):
         assert want in set(result.names)
     finally:
         placed_service.close()
+
+
+def test_hostile_values_are_refused_per_event_and_the_valid_ones_kept(served):
+    """Found by an audit: each of these was a 500 that lost the whole batch, or was stored as Python's text."""
+    ws, service, client, clock, _ = served
+    ok = {"user_id": "hv-ok", "event_time": "2025-05-01T10:00:00Z", "event": "page_view"}
+    bad = [ok | {"user_id": "hv-1", "channel": "c\udc80"},  # a lone surrogate: cannot be stored as UTF-8
+           ok | {"user_id": "hv-2", "event_time": "0001-01-01T00:00:00+01:00"},  # overflows when moved to UTC
+           ok | {"user_id": "hv-3", "event_time": "9999-12-31T23:30:00-01:00"},
+           ok | {"user_id": True}, ok | {"user_id": "hv-5", "event": False}]
+    body = json.dumps([ok, *bad]).encode()  # json.dumps writes the lone surrogate as its \\udc80 escape
+    r = client.post("/v1/events?skip_invalid=true", content=body, headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert (r.json()["stored"], r.json()["rejected"]) == (1, 5)
+    problems = [p["problem"] for p in r.json()["problems"]]
+    assert "lone UTF-16 surrogate" in problems[0] and "ISO 8601 time from 1970-01-02" in problems[1]
+    assert problems[3] == "user_id must be text or a number, got true" and problems[4].endswith("got false")
+    # NaN and Infinity are not JSON (Python's decoder takes them and they were stored as "nan", "inf").
+    nan = client.post("/v1/events", content=b'[{"user_id": NaN, "event_time": "2025-05-01T10:00:00Z", '
+                                            b'"event": "x"}]', headers=AUTH)
+    assert nan.status_code == 400 and "NaN is not a JSON value" in nan.json()["error"]
+    # An id written as 7.0 is the id 7, as a CSV export writes it; a flag attribute keeps JSON's spelling.
+    assert client.post("/v1/events", json=[ok | {"user_id": 7.0}], headers=AUTH).json()["stored"] == 1
+    assert client.get("/v1/users/7", headers=AUTH).status_code == 200
+    # NDJSON lines end at \n only: U+2028 inside a string is text, not a line break.
+    line = json.dumps(ok | {"user_id": "hv-\u2028x"}, ensure_ascii=False).encode()
+    assert client.post("/v1/events", content=line, headers=AUTH | {"content-type": "application/x-ndjson"}
+                       ).json()["stored"] == 1
+    # Ids with a slash are read back (the route took "a/b" as another path).
+    assert client.post("/v1/events", json=[ok | {"user_id": "a/b"}], headers=AUTH).json()["stored"] == 1
+    assert client.get("/v1/users/a/b", headers=AUTH).json()["user_id"] == "a/b"
+    for as_of in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"):
+        assert client.get("/v1/users/hv-ok", params={"as_of": as_of}, headers=AUTH).status_code == 400
+    assert client.post("/v1/score", json={"user_ids": ["hv-ok"], "as_of": "9999-12-31T23:59:59-01:00"},
+                       headers=AUTH).status_code == 400
+
+
+def test_a_user_id_that_breaks_the_feature_query_does_not_stall_the_others(served):
+    """A lone surrogate sent to /v1/score once made every later refresh fail and retry forever (503s)."""
+    ws, service, client, clock, _ = served
+    r = client.post("/v1/score", content=b'{"user_ids": ["evil\\ud800"]}',
+                    headers=AUTH | {"content-type": "application/json"})
+    assert r.status_code == 400 and "lone UTF-16 surrogate" in r.json()["error"]
+    # Should a user still break the query, the batch is retried in halves and only that user is given up.
+    live = service.live
+    real = live._query
+
+    def breaks_on_poison(users, sql):
+        if "poison" in users:
+            raise RuntimeError("cannot compute")
+        return real(users, sql)
+
+    live._query = breaks_on_poison
+    try:
+        event = {"user_id": "after-poison", "event_time": "2025-05-01T10:00:00Z", "event": "page_view"}
+        assert client.post("/v1/events", json=[event, event | {"user_id": "poison"}], headers=AUTH).status_code == 200
+        rows, unknown = service.score_users(["after-poison", "poison"], fresh=True)
+        assert [r["user_id"] for r in rows] == ["after-poison"] and unknown == ["poison"]
+    finally:
+        live._query = real
+
+
+def test_a_user_asked_for_before_their_first_event_is_found_right_after_it(served):
+    ws, service, client, clock, _ = served
+    assert client.get("/v1/users/newbie-1", headers=AUTH).status_code == 404
+    event = {"user_id": "newbie-1", "event_time": "2025-05-01T10:00:00Z", "event": "purchase", "amount": 9}
+    assert client.post("/v1/events", json=[event], headers=AUTH).json()["stored"] == 1
+    assert client.get("/v1/users/newbie-1", headers=AUTH).status_code == 200  # was 404 for about a second
+
+
+def test_unknown_ids_do_not_grow_memory_without_limit(served, monkeypatch):
+    from analytics.service import features
+
+    ws, service, client, clock, _ = served
+    monkeypatch.setattr(features, "MAX_ABSENT", 50)
+    ids = [f"nobody-{i}" for i in range(120)] + ["x" * 5000]  # longer than any stored id: not even looked up
+    rows, unknown = service.score_users(ids)
+    assert rows == [] and len(unknown) == 121
+    assert len(service.live._absent) <= 50 and "x" * 5000 not in service.live._absent
+    assert not any(u.startswith("nobody-") for u in service.live._cache)

@@ -125,7 +125,7 @@ def create_app(service: ScoringService, keys: set[str], max_body: int = DEFAULT_
                                          skip_invalid=skip_invalid)
         return JSONResponse(result.to_dict())
 
-    @app.get("/v1/users/{user_id}", summary="A user's current score, percentile and the features it used")
+    @app.get("/v1/users/{user_id:path}", summary="A user's current score, percentile and the features it used")
     async def get_user(user_id: str, as_of: str | None = Query(None, description="ISO 8601 time (default: now)"),
                        fresh: bool = Query(False, description="Wait until the user's newest events are applied (else "
                                                               "the kept features answer at once; see pending_events)")):

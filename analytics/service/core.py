@@ -22,13 +22,14 @@ import numpy as np
 import pandas as pd
 
 from analytics.errors import DatasetNotFoundError, InvalidParameterError, ModelCompatibilityError, NoDataError
+from analytics.ingest.cleaning import MAX_ID
 from analytics.jsonable import json_safe
 from analytics.models.persistence import TrainedModel, load_model
 from analytics.models.row_scoring import RowScorer
 from analytics.models.scoring import score, score_dataset
 from analytics.segments import SegmentationResult, SegmentPlacer
 from analytics.service.batching import SharedCalls
-from analytics.service.events import EventSchema, EventValidationError, parse_body, validate_events
+from analytics.service.events import EventSchema, EventValidationError, checked_text, parse_body, validate_events
 from analytics.service.features import LiveFeatures, WouldWait
 from analytics.service.metrics import Metrics, drift_level, psi
 from analytics.service.store import EventStore
@@ -192,11 +193,24 @@ class ScoringService:
         if len(users) > 10_000:
             raise InvalidParameterError(f"At most 10,000 users per request, got {len(users):,}.")
         users = list(dict.fromkeys(str(u) for u in users))
-        when = (as_of or self.clock()).replace(tzinfo=None) if as_of is None or as_of.tzinfo is None \
-            else as_of.astimezone(UTC).replace(tzinfo=None)
+        for u in users:
+            if not u.isascii():
+                try:
+                    checked_text(u, "user_id")
+                except ValueError as exc:
+                    raise InvalidParameterError(f"{exc}.") from None
+        try:
+            when = (as_of or self.clock()).replace(tzinfo=None) if as_of is None or as_of.tzinfo is None \
+                else as_of.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # an offset that moves year 1 or 9999 out of range
+            raise InvalidParameterError(f"as_of {as_of.isoformat()} is out of range; give a time from 1970 "
+                                        "on.") from None
         if not wait and self.rows is None:
             raise WouldWait("the model is scored through the table path")
-        kept, late, stale = self.live.kept(users, when, fresh=fresh, wait=wait)
+        # Stored ids are cut to MAX_ID characters: a longer one cannot be stored, so it is unknown at once
+        # (and is not remembered as unknown: a flood of long random ids would fill memory).
+        asked = [u for u in users if len(u) <= MAX_ID]
+        kept, late, stale = self.live.kept(asked, when, fresh=fresh, wait=wait)
         if late and not wait:
             raise WouldWait("features for a date before some events need an exact query")
         parts = []

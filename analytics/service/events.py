@@ -107,7 +107,7 @@ def parse_body(body: bytes, content_type: str | None) -> list:
     ndjson = "ndjson" in (content_type or "") or "jsonl" in (content_type or "")
     if not ndjson:
         try:
-            doc = json.loads(text)
+            doc = _loads(text)
         except ValueError as exc:
             if text.lstrip().startswith("{") and "\n" in text.strip():
                 ndjson = True  # several objects, one per line, sent as application/json
@@ -117,21 +117,39 @@ def parse_body(body: bytes, content_type: str | None) -> list:
             if isinstance(doc, dict) and isinstance(doc.get("events"), list):
                 return doc["events"]
             return doc if isinstance(doc, list) else [doc]
-    lines = [line for line in text.splitlines() if line.strip()]
+    # NDJSON lines end at "\n" only: str.splitlines() also splits inside strings at U+2028, U+0085, ...
+    numbered = [(i, line) for i, line in enumerate(text.split("\n"), start=1) if line.strip()]
     try:  # one decoder call for the whole batch; a line that is not one JSON value breaks it
-        out = json.loads("[" + ",".join(lines) + "]")
-        if len(out) == len(lines):
+        out = _loads("[" + ",".join(line for _, line in numbered) + "]")
+        if len(out) == len(numbered):
             return out
     except ValueError:
         pass
     out = []
-    for i, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except ValueError as exc:
-                raise EventFormatError(f"Line {i} of the NDJSON body is not valid JSON: {exc}.") from exc
+    for i, line in numbered:
+        try:
+            out.append(_loads(line))
+        except ValueError as exc:
+            raise EventFormatError(f"Line {i} of the NDJSON body is not valid JSON: {exc}.") from exc
     return out
+
+
+def _not_json(name: str):
+    raise ValueError(f"{name} is not a JSON value (send null, or leave the field out)")
+
+
+def _loads(text: str):
+    """``json.loads`` without Python's extensions NaN, Infinity and -Infinity (not JSON: they were stored as text)."""
+    return json.loads(text, parse_constant=_not_json)
+
+
+def json_type(value) -> str:
+    """The JSON name of a decoded value's type, for messages (not Python's: 'dict', 'NoneType')."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return {dict: "an object", list: "an array", str: "text"}.get(type(value), "a number")
 
 
 def validate_events(items: list, schema: EventSchema, now: datetime, max_problems: int = 20) -> ParsedEvents:
@@ -200,7 +218,7 @@ def _converters(schema: EventSchema) -> dict:
 
 def _convert(item, converters: dict, latest: datetime, schema: EventSchema) -> dict:
     if type(item) is not dict:
-        raise ValueError(f"an event must be a JSON object, got {type(item).__name__}")
+        raise ValueError(f"an event must be a JSON object, got {json_type(item)}")
     row: dict = {}
     for key, value in item.items():
         conv = converters.get(key)
@@ -216,10 +234,27 @@ def _convert(item, converters: dict, latest: datetime, schema: EventSchema) -> d
 
 def _text(value, key: str) -> str:
     if type(value) is str:
+        if not value.isascii():
+            checked_text(value, key)
         return value
-    if isinstance(value, (dict, list)):
-        raise ValueError(f"{key} must be text or a number, got a JSON {type(value).__name__}")
+    if isinstance(value, (dict, list, bool)):
+        raise ValueError(f"{key} must be text or a number, got {json_type(value)}")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{key} must be text or a finite number, got {value}")
+        if value.is_integer():
+            return str(int(value))  # 1.0 is the id 1, as a CSV export would write it
     return str(value)
+
+
+def checked_text(value: str, key: str) -> str:
+    """Text that can be stored: a lone surrogate (a \\ud800 escape without its pair) cannot be encoded."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{key} contains an invalid \\u escape (a lone UTF-16 surrogate); send valid "
+                         "Unicode text") from None
+    return value
 
 
 def _identifier(value, key: str, latest=None) -> str | None:
@@ -231,6 +266,8 @@ def _event(value, key: str, latest=None) -> str | None:
 
 
 def _attribute(value, key: str, latest=None) -> str | None:
+    if isinstance(value, bool):  # a flag attribute (is_mobile: true), spelled as JSON does
+        return "true" if value else "false"
     text = _text(value, key)
     return text[:MAX_TEXT] if text != "" else None
 
@@ -245,7 +282,9 @@ def _number(value, key: str, latest=None) -> float | None:
             value = float(value)
         except ValueError:
             raise ValueError(f"{key} must be a number, got {value[:40]!r}") from None
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not isinstance(value, (int, float)):
+        raise ValueError(f"{key} must be a number, got {json_type(value)}")
+    if not math.isfinite(value):
         raise ValueError(f"{key} must be a finite number, got {str(value)[:40]}")
     return float(value)
 
@@ -268,12 +307,13 @@ def parse_time(value, key: str = "time", latest: datetime | None = None) -> date
     elif isinstance(value, str):
         try:
             ts = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise ValueError(f"time {value[:40]!r} is not ISO 8601 (e.g. 2025-01-31T12:00:00Z)") from None
-        if ts.tzinfo is not None:
-            ts = ts.astimezone(UTC).replace(tzinfo=None)
+            if ts.tzinfo is not None:
+                ts = ts.astimezone(UTC).replace(tzinfo=None)
+        except (ValueError, OverflowError):  # overflow: an offset that moves year 1 or 9999 out of range
+            raise ValueError(f"time {value[:40]!r} is not an ISO 8601 time from 1970-01-02 on "
+                             "(e.g. 2025-01-31T12:00:00Z)") from None
     else:
-        raise ValueError(f"time must be ISO 8601 text or Unix seconds, got a JSON {type(value).__name__}")
+        raise ValueError(f"time must be ISO 8601 text or Unix seconds, got {json_type(value)}")
     if ts < EARLIEST:
         raise ValueError(f"time {ts:%Y-%m-%d %H:%M:%S} is before 1970-01-02")
     if latest is not None and ts > latest:

@@ -20,6 +20,7 @@ events are recomputed together by one background thread, in batches.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable
@@ -36,6 +37,8 @@ from analytics.features.table import feature_table
 from analytics.service.store import TABLE, EventStore
 from analytics.sql import quote_ident
 
+log = logging.getLogger("marketlens.service")
+
 ANCHOR = datetime(2100, 1, 1)
 
 # Feature -> True when it is (reference date - something) / 1 day.
@@ -48,6 +51,10 @@ BATCH = 2000
 
 # Users nobody waits for are recomputed at most this often.
 IDLE_SECONDS = 0.5
+
+# Users asked for who have no events are remembered (so asking again costs no query) up to this many;
+# then forgotten all at once: a flood of random ids must not grow memory without limit.
+MAX_ABSENT = 100_000
 
 _IBIS = {"text": "string", "number": "float64", "time": "timestamp"}
 
@@ -78,6 +85,8 @@ class LiveFeatures:
         self._columns = list(feature_table(self.events, anchored, resolve_spec(anchored, self.profile)).columns)
         self._anchor_s = ANCHOR.replace(tzinfo=UTC).timestamp()
         self._cache: dict[str, dict] = {}
+        self._absent: set[str] = set()  # users asked for who have no stored event (see MAX_ABSENT)
+        self._retry: list[dict[str, int]] = []  # halves of a batch whose query failed (see _refresh_loop)
         self._dirty: dict[str, int] = {}  # user -> generation of their latest event
         self._generation = 0
         self._wanted: set[str] = set()  # users a request waits for: refreshed first
@@ -130,7 +139,11 @@ class LiveFeatures:
         """
         deadline = time.monotonic() + timeout
         with self._lock:
-            wait_for = [u for u in users if u not in self._cache or (fresh and u in self._dirty)]
+            # Without fresh, a kept row answers at once; a user without one (never seen, or known to have
+            # had no events until new ones arrived) is always waited for: a 404 right after their events
+            # were acknowledged would be wrong.
+            wait_for = [u for u in users if (u not in self._cache and (u not in self._absent or u in self._dirty))
+                        or (fresh and u in self._dirty)]
             if wait_for and not wait:
                 raise WouldWait(f"{len(wait_for)} users' features are not ready")
             for u in wait_for:
@@ -149,7 +162,7 @@ class LiveFeatures:
             finally:
                 self._wanted.difference_update(wait_for)
             stale = {u for u in users if u in self._dirty}
-            kept = [self._cache[u] for u in users if self._cache.get(u)]
+            kept = [self._cache[u] for u in users if u in self._cache]
         late = [r["user_id"] for r in kept if r["_last_ts"] > as_of]
         return [r for r in kept if r["_last_ts"] <= as_of], late, stale
 
@@ -218,24 +231,46 @@ class LiveFeatures:
             return None
 
     def _refresh_loop(self) -> None:
-        while (batch := self._next_batch()) is not None:
+        while (batch := self._retry.pop() if self._retry else self._next_batch()) is not None:
+            rows, failure = {}, None
             try:
-                users = list(batch)
-                frame = self._query(users, self.sql)
-                last = self.store.last_event_times(users)
-                rows = {r["user_id"]: r for r in frame.to_dict("records")}
-                for u, r in rows.items():
-                    r["_last_ts"] = pd.Timestamp(last[u]).to_pydatetime() if u in last else ANCHOR
-            except Exception:  # noqa: BLE001 - keep serving; the waiting requests time out with a message
+                rows = self._computed(list(batch))
+            except Exception:  # noqa: BLE001 - a passing problem (the machine busy, memory short): once more
                 time.sleep(0.5)
-                continue
+                try:
+                    rows = self._computed(list(batch))
+                except Exception as exc:  # noqa: BLE001 - keep serving: find the user who breaks the query
+                    failure = exc
+            if failure is not None:
+                if len(batch) > 1:  # retried in halves, so one bad user cannot stall every other for good
+                    items = list(batch.items())
+                    self._retry += [dict(items[len(items) // 2:]), dict(items[:len(items) // 2])]
+                    continue
+                # That user alone: answered as without events instead of retried forever.
+                log.warning("features of user %r could not be computed: %s", next(iter(batch))[:100], failure)
             with self._lock:
                 for u, gen in batch.items():
                     if self._dirty.get(u) == gen:
                         del self._dirty[u]
-                        self._cache[u] = rows.get(u)  # None: no events stored
+                        if u in rows:
+                            self._cache[u] = rows[u]
+                            self._absent.discard(u)
+                        else:
+                            self._cache.pop(u, None)
+                            if len(self._absent) >= MAX_ABSENT:
+                                self._absent.clear()
+                            self._absent.add(u)
                 self.refreshes += 1
                 self._lock.notify_all()
+
+    def _computed(self, users: list[str]) -> dict[str, dict]:
+        """Kept rows of ``users`` (those with events): the anchored features and the time of the last event."""
+        frame = self._query(users, self.sql)
+        last = self.store.last_event_times(users)
+        rows = {r["user_id"]: r for r in frame.to_dict("records")}
+        for u, r in rows.items():
+            r["_last_ts"] = pd.Timestamp(last[u]).to_pydatetime() if u in last else ANCHOR
+        return rows
 
     def close(self) -> None:
         with self._lock:

@@ -22,7 +22,7 @@ editor = auth.can_edit()
 
 def with_status(run) -> None:
     """Run an import inside a status box that shows each step."""
-    with st.status("Importing...", expanded=True) as status:
+    with widgets.progress_box("Importing...") as (status, _):
         ds = run(lambda _fraction, message: status.write(message))
         if ds is None:
             status.update(label="The import needs your decision", state="error", expanded=False)

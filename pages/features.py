@@ -49,7 +49,7 @@ if table is None:
     if st.button("Build the feature table", type="primary", icon=":material/play_arrow:"):
         with user_errors("Building features"):
             where = " on Spark (this reads the whole log again)" if ds.engine == "spark" else ""
-            with st.status(f"Building the per-user feature table{where}...") as status:
+            with widgets.progress_box(f"Building the per-user feature table{where}...", expanded=False) as (status, _):
                 table = featuring.build(ds, params)
                 status.update(label="Feature table ready", state="complete")
     if table is None:

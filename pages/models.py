@@ -103,15 +103,15 @@ if st.button("Train", type="primary", icon=":material/model_training:", disabled
     with user_errors("Training"):
         chart_slot, table_slot = st.empty(), st.empty()
         finished = []
-        with st.status("Training...", expanded=True) as status:
+        with widgets.progress_box("Training...") as (status, say):
             st.button("Stop", key="stop_training", icon=":material/stop_circle:",
                       help="Stop training (the models finished so far are not kept)")
-            bar = st.progress(0.0)
+
             def draw_partial(partial) -> None:
                 chart_slot.plotly_chart(model_charts.roc_chart([*finished, partial]), width="stretch")
 
-            for result in modeling.train(ds, training, chosen, int(folds), out_of_time,
-                                         progress=lambda f, msg: bar.progress(f, text=msg), on_fold=draw_partial):
+            for result in modeling.train(ds, training, chosen, int(folds), out_of_time, progress=say,
+                                         on_fold=draw_partial):
                 finished.append(result)
                 chart_slot.plotly_chart(model_charts.roc_chart(finished), width="stretch")
                 table_slot.dataframe(modeling.results_table(finished), hide_index=True, width="stretch")

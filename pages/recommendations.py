@@ -124,9 +124,8 @@ settings = recommending.Settings(item_col, weights, chosen, protocol, int(n), sp
 st.caption(settings.describe())
 if st.button("Evaluate", type="primary", icon=":material/leaderboard:", disabled=not chosen or not weights):
     with user_errors("Evaluating"):
-        with st.status("Evaluating...", expanded=True) as status:
-            bar = st.progress(0.0)
-            done = recommending.evaluate(ds, data, settings, progress=lambda f, msg: bar.progress(f, text=msg))
+        with widgets.progress_box("Evaluating...") as (status, say):
+            done = recommending.evaluate(ds, data, settings, progress=say)
             status.update(label=f"Evaluated {len(done.metrics)} model(s) on {done.users_evaluated:,} users",
                           state="complete", expanded=False)
 result = recommending.stored_evaluation(ds, settings)
@@ -166,16 +165,16 @@ model = c1.selectbox("Model", options, format_func=names.get, key=f"rec_model_{d
 k = c2.number_input("Products per user (K)", 1, 100, 20, key="rec_k")
 if c3.button("Recommend for every user", icon=":material/recommend:"):
     with user_errors("Recommending"):
-        with st.status("Recommending...", expanded=True) as status:
-            bar = st.progress(0.0)
-            listed = recommending.recommend_all(ds, data, model, int(k),
-                                                progress=lambda f, msg: bar.progress(f, text=msg))
+        with widgets.progress_box("Recommending...") as (status, say):
+            listed = recommending.recommend_all(ds, data, model, int(k), progress=say)
             status.update(label=f"Top {int(k)} for {listed['user_id'].nunique():,} users", state="complete",
                           expanded=False)
 recs = None
 with user_errors("Loading the recommendations"):
     recs = recommending.stored_list(ds, data, model, int(k))
 if recs is not None:
+    if note := recommending.flat_scores_note(recs, model):
+        st.warning(plain(note), icon=":material/warning:")
     who = st.text_input("Show one user", key=f"rec_user_{ds.id}", placeholder="a user id, e.g. "
                         + str(recs["user_id"].iloc[0]) if len(recs) else "")
     shown = recommending.for_user(recs, who) if who.strip() else recs.head(2000)

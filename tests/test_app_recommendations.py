@@ -106,7 +106,23 @@ def test_bad_columns_and_data_are_explained(workspace, tmp_path):
     assert errors(at) == []
     button(at, "Evaluate").click().run()
     no_traceback(at)
-    assert any("No user has more than 5 products" in e for e in errors(at))
+    assert any("No user has more than 5 products" in e and "Every user has a single product" in e
+               for e in errors(at))
+    assert [s.label for s in at.status] == ["Evaluating: stopped"]  # not left saying "Evaluating..."
+
+
+def test_a_list_in_arbitrary_order_says_so(workspace, tmp_path):
+    """One product per user among 30: ALS has nothing to rank by (every score ~1e-24)."""
+    ds = workspace.import_file(write(tmp_path / "once.csv", "user,time,event,item_id\n" + "".join(
+        f"u{i},2025-01-{1 + i % 28:02d},purchase,p{i % 30}\n" for i in range(300))))
+    at = open_page(app(), PAGE)
+    at.selectbox(key=f"rec_model_{ds.id}_None").set_value("als").run()  # nothing evaluated: no best model yet
+    button(at, "Recommend for every user").click().run()
+    no_traceback(at)
+    assert any("ALS" in w.value and "the order of this list is arbitrary" in w.value for w in at.warning)
+    at.selectbox(key=f"rec_model_{ds.id}_None").set_value("pop").run()
+    button(at, "Recommend for every user").click().run()
+    assert not any("arbitrary" in w.value for w in at.warning)
 
 
 def test_one_product_is_explained(workspace, tmp_path):

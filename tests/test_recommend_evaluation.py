@@ -116,9 +116,14 @@ def test_skipped_models_and_bad_parameters(data):
 def test_too_few_products_per_user_says_what_to_do():
     df = planted_events(40, seed=9).groupby("user_id").head(2)
     it = from_frame(df)
-    with pytest.raises(NoDataError, match="No user has more than 5 products.*n=1 or 2"):
+    with pytest.raises(NoDataError, match="No user has more than 5 products.*Hold out fewer \\(at most 1\\)"):
         evaluate(it, "pop", n=5)
     assert evaluate(it, "pop", n=1).users_evaluated > 0
+    one = from_frame(df.groupby("user_id").head(1))  # the fewer-or-time-split advice would fail there too
+    with pytest.raises(NoDataError, match="No user has more than 1 product,.*Every user has a single product, so no "
+                                          "recommendation can be tested on this log"):
+        evaluate(one, "pop", n=1)
+    assert any("the most popular ones for Popularity" in n for n in one.notes)
 
 
 def test_max_users_samples_reproducibly(data):

@@ -175,3 +175,16 @@ def test_segment_items_keeps_only_what_stands_out(data):
     assert np.allclose(segment_items(data, everyone, min_lift=0)["lift"], 1.0)
     with pytest.raises(InvalidParameterError, match="min_lift"):
         segment_items(data, everyone, min_lift=-1)
+
+
+def test_a_list_whose_scores_are_all_about_zero_is_flagged():
+    """ALS on a log where each user has one product scored every product ~1e-24: an arbitrary order.
+    Item kNN has no co-purchases to go by either; popularity still ranks."""
+    from analytics.recommend import flat_scores
+
+    one = from_frame(planted_events(200, seed=4).groupby("user_id").head(1))
+    lists = {key: top_items(make_model(key).fit(one), one, 5) for key in ("als", "itemknn", "pop")}
+    assert flat_scores(lists["als"]) and flat_scores(lists["itemknn"]) and not flat_scores(lists["pop"])
+    assert not flat_scores(lists["als"].head(0))
+    full = from_frame(planted_events(200, seed=4))
+    assert not flat_scores(top_items(make_model("als").fit(full), full, 5))

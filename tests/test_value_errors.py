@@ -68,8 +68,12 @@ def test_a_log_with_a_single_purchase_per_user_cannot_learn_repeat_buying(log):
     summary = customer_summary(_con(once), "ev", "purchase")
     assert summary.n_customers == 400 and summary.n_repeat_customers == 0
     assert any("Nobody bought on two different days" in w for w in summary.warnings)
-    with pytest.raises(NoDataError, match="Only 0 of 400 customers bought on two different days"):
+    with pytest.raises(NoDataError, match="Only 0 of 400 customers bought on two different days") as err:
         fit_value_models(summary)
+    assert "later" not in str(err.value)  # the calibration end is the last event already
+    held = customer_summary(_con(once), "ev", "purchase", holdout_days=30)
+    with pytest.raises(NoDataError, match="move the calibration end later"):
+        fit_value_models(held)
 
 
 def test_too_few_customers(log):

@@ -69,6 +69,15 @@ class Settings:
 # --- products and weights -------------------------------------------------------------------------------------
 
 
+def flat_scores_note(recs: pd.DataFrame, model: str) -> str | None:
+    """A warning when the list's order means nothing (every score about zero), else None."""
+    if not recommend.flat_scores(recs):
+        return None
+    return (f"{model_names().get(model, model)} gives every product a score of about 0 for these users: it found "
+            "nothing to rank them by (often users with a single product), so the order of this list is arbitrary. "
+            "Popularity still ranks products by how many users have them.")
+
+
 def model_names() -> dict[str, str]:
     """Model key -> label, in the library's order (the PyTorch ones only when PyTorch is installed)."""
     offered = set(recommend.offered_models())

@@ -9,6 +9,7 @@ import streamlit as st
 
 from analytics.progress import Progress
 from ui.guard import user_errors
+from ui.widgets import progress_box
 
 T = TypeVar("T")
 
@@ -29,14 +30,8 @@ def stored_or_compute(find: Callable[[], T | None], compute: Callable[[Progress]
     if st.button(button, type="primary", icon=icon, key=key, disabled=result is not None,
                  help="Already computed for these settings: shown below." if result is not None else about):
         with user_errors(name[:1].upper() + name[1:]):
-            status = st.status(working, expanded=True)
-            bar = status.progress(0.0)
-            try:
-                compute(lambda fraction, message: bar.progress(min(1.0, max(0.0, fraction)), text=message))
-            except Exception:
-                # The box must not keep spinning above the error message.
-                status.update(label=f"{working.rstrip('.')}: stopped", state="error", expanded=False)
-                raise
+            with progress_box(working) as (_, say):
+                compute(say)
             st.rerun()  # drawn again from the stored result, the button now shown as done
     if result is None:
         st.info(hint, icon=":material/info:")

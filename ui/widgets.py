@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -118,6 +119,29 @@ def feature_column_config(columns: list[str]) -> dict:
         elif help_text:
             config[col] = st.column_config.Column(col, help=help_text)
     return config
+
+
+@contextmanager
+def progress_box(working: str, expanded: bool = True) -> Iterator[tuple[Any, Callable[[float, str], None]]]:
+    """A status box for a step, with ``(box, say)``: ``say(fraction, message)`` moves its progress bar.
+
+    When the step fails the box says it stopped, instead of keeping its running label ("Evaluating...")
+    above the error message. On success the caller labels the box with what was done (``box.update``).
+    """
+    box = st.status(working, expanded=expanded)
+    bar = []  # made at the first report: a step that only writes lines into the box shows no empty bar
+
+    def say(fraction: float, message: str) -> None:
+        if not bar:
+            bar.append(box.progress(0.0))
+        bar[0].progress(min(1.0, max(0.0, float(fraction))), text=message)
+
+    try:
+        with box:
+            yield box, say
+    except Exception:
+        box.update(label=f"{working.rstrip('.')}: stopped", state="error", expanded=False)
+        raise
 
 
 def long_step(label: str, run: Callable[[Callable[[float, str], None]], Any], key: str) -> Any:

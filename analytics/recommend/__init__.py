@@ -41,13 +41,20 @@ from analytics.recommend.persistence import (
     read_recommender_metadata,
     save_recommender,
 )
-from analytics.recommend.use import also_bought, export_recommendations, recommend_latest, segment_items, top_items
+from analytics.recommend.use import (
+    also_bought,
+    export_recommendations,
+    flat_scores,
+    recommend_latest,
+    segment_items,
+    top_items,
+)
 from analytics.recommend.zoo import DEEP_MODELS, DEFAULT_MODELS, MODELS, make_model, offered_models, parse_models
 
 __all__ = [
     "ALS", "BPR", "DEEP_MODELS", "DEFAULT_MODELS", "DEFAULT_WEIGHTS", "EASE", "MODELS", "PROTOCOLS", "EvaluationResult",
     "Interactions", "ItemKNN", "Popularity", "RecentPopularity", "Recommender", "SavedRecommender", "also_bought",
-    "build_interactions", "default_split_date", "evaluate", "export_recommendations", "from_frame",
+    "build_interactions", "default_split_date", "evaluate", "export_recommendations", "flat_scores", "from_frame",
     "guess_item_column", "item_attributes", "item_column_choices", "item_events", "load_recommender", "make_model",
     "offered_models", "parse_models", "ranking_metrics", "read_recommender_metadata", "recommend_latest",
     "save_recommender",

@@ -31,6 +31,7 @@ from analytics.jsonable import json_safe
 from analytics.progress import Progress
 from analytics.recommend.interactions import Interactions, as_date
 from analytics.recommend.zoo import DEFAULT_MODELS, make_model, parse_models
+from analytics.wording import count as count_of
 
 PROTOCOLS = ("last-n", "time-split")
 DEFAULT_KS = (10, 20)
@@ -70,8 +71,12 @@ def split_last_n(interactions: Interactions, n: int = 5) -> Split:
     held = (from_end < n) & (count[u] > n)
     test_users = np.flatnonzero(count > n)
     if not len(test_users):
-        raise NoDataError(f"No user has more than {n} products, so none can have {n} held out and still have "
-                          f"something to learn from. Hold out fewer (n=1 or 2) or use the time split.")
+        most = int(count.max()) if len(count) else 0
+        fewer = (f"Hold out fewer (at most {most - 1}) or use the time split." if most > 1 else
+                 "Every user has a single product, so no recommendation can be tested on this log (a test needs "
+                 "users with two products or more, in either split); the models can still recommend.")
+        raise NoDataError(f"No user has more than {n} {'product' if n == 1 else 'products'}, so none can have {n} "
+                          f"held out and still have something to learn from. {fewer}")
     m = interactions.n_items
     held_keys = u[held] * m + i[held]
     rec_keys = interactions.user.astype(np.int64) * m + interactions.item
@@ -116,7 +121,7 @@ def split_by_time(interactions: Interactions, split_date: str | date | datetime 
     desc = (f"Time split at {d}: the models learn from everything before it and, for each of the "
             f"{len(test_users):,} users active before it, must find the products they came to for the first time "
             f"on or after it, ranking all {m:,} products and leaving out what the user already had. "
-            f"{cold_users:,} users seen only after the date cannot be tested.")
+            f"{count_of(cold_users, 'user')} seen only after the date cannot be tested.")
     return Split(train, test, test_users, "time-split", desc, split_date=str(d))
 
 

@@ -223,8 +223,9 @@ def build_interactions(con: duckdb.DuckDBPyConnection, table: str, item_col: str
             con.execute(f"DROP TABLE IF EXISTS {t}")
     single = _users_with_one_item(rec["ux"], rec["ix"], len(user_ids))
     if single:
-        notes.append(f"{single:,} of {len(user_ids):,} users have a single product: they get popular products, "
-                     "and the evaluation cannot test them.")
+        notes.append(f"{single:,} of {len(user_ids):,} users have a single product: the evaluation cannot test "
+                     "them, and their recommendations rest on that one product (products bought with it, for the "
+                     "models that learn from co-purchases; the most popular ones for Popularity).")
     if progress:
         progress(1.0, "Interactions ready")
     return Interactions(

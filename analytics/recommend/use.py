@@ -119,6 +119,16 @@ def _with_attributes(df: pd.DataFrame, item_attributes: pd.DataFrame | None) -> 
     return df.merge(attrs, on="item_id", how="left")
 
 
+# Scores below this are zero for ranking purposes: ALS gave ~1e-24 to every product of one-product users.
+FLAT_SCORE = 1e-9
+
+
+def flat_scores(recs: pd.DataFrame) -> bool:
+    """True when every listed score is about zero: the model found nothing to rank the products by, so
+    their order in the list is arbitrary (e.g. ALS on a log where each user has a single product)."""
+    return len(recs) > 0 and float(np.nanmax(np.abs(recs["score"].to_numpy(dtype=float)))) < FLAT_SCORE
+
+
 def export_recommendations(recs: pd.DataFrame, path: str | Path | None = None) -> bytes | Path:
     """``user_id, rank, item_id, score`` as formula-safe CSV (Parquet for a ``.parquet`` path): written to
     ``path``, or returned as CSV bytes."""

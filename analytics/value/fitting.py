@@ -191,11 +191,13 @@ def fit_value_models(summary: CustomerSummary, models: Sequence[str] | str = ("b
                           "Use a log with more customers, or check that the purchase event is right; with a "
                           "holdout, a shorter one leaves more of the log for fitting." + sign)
     if n_rep < MIN_REPEAT_CUSTOMERS:
+        # Without a holdout the calibration end is usually the last event already: nothing to move.
+        later = "move the calibration end later, or " if summary.calibration_end < summary.data_end else ""
         raise NoDataError(f"Only {n_rep} of {count(n, 'customer')} bought on two different days up to the "
                           f"calibration end {summary.calibration_end:%Y-%m-%d}; at least {MIN_REPEAT_CUSTOMERS} are "
                           "needed to learn how often customers come back. With one purchase per customer, repeat "
-                          "buying cannot be modelled: move the calibration end later, or check that the purchase "
-                          "event is right.")
+                          f"buying cannot be modelled: {later}check that the purchase event is right, or use a log "
+                          "that covers more time.")
     fits: dict[str, FitResult] = {}
     fitted: dict = {}
     skipped: dict[str, str] = {}

@@ -367,8 +367,48 @@ def test_unknown_ids_do_not_grow_memory_without_limit(served, monkeypatch):
 
     ws, service, client, clock, _ = served
     monkeypatch.setattr(features, "MAX_ABSENT", 50)
-    ids = [f"nobody-{i}" for i in range(120)] + ["x" * 5000]  # longer than any stored id: not even looked up
+    ids = [f"nobody-{i}" for i in range(120)] + ["x" * 5000]  # cut to 256 characters, as ingestion stores ids
     rows, unknown = service.score_users(ids)
-    assert rows == [] and len(unknown) == 121
-    assert len(service.live._absent) <= 50 and "x" * 5000 not in service.live._absent
+    assert rows == [] and len(unknown) == 121 and unknown[-1] == "x" * 256
+    assert len(service.live._absent) <= 50
     assert not any(u.startswith("nobody-") for u in service.live._cache)
+
+
+def test_lookups_find_ids_as_ingestion_stored_them_and_http_details(served):
+    ws, service, client, clock, _ = served
+    event = {"user_id": "  padded-1  ", "event_time": "2025-05-01T10:00:00Z", "event": "page_view"}
+    long_id = "L" * 300
+    assert client.post("/v1/events", json=[event, event | {"user_id": long_id}], headers=AUTH).json()["stored"] == 2
+    assert client.get("/v1/users/%20padded-1%20", headers=AUTH).json()["user_id"] == "padded-1"
+    assert client.get(f"/v1/users/{long_id}", headers=AUTH).json()["user_id"] == long_id[:256]
+    # A byte-order mark is not part of the JSON; a compressed body is named as such; "events" must be a list.
+    bom = b"\xef\xbb\xbf" + json.dumps([event]).encode()
+    assert client.post("/v1/events", content=bom, headers=AUTH).status_code == 200
+    zipped = client.post("/v1/events", content=gzip.compress(json.dumps([event]).encode()),
+                         headers=AUTH | {"content-encoding": "gzip"})
+    assert zipped.status_code == 415 and "Content-Encoding 'gzip'" in zipped.json()["error"]
+    wrapped = client.post("/v1/events", json={"events": event}, headers=AUTH)
+    assert wrapped.status_code == 400 and '"events" must be a JSON array of events, got an object' in wrapped.json()["error"]
+    assert client.head("/health").status_code == 200  # uptime monitors ask with HEAD
+
+
+def test_a_store_held_by_another_process_is_named_not_an_unexpected_error(tmp_path):
+    """A second `serve` on the same dataset failed with 'unexpected IOException ... Could not set lock'."""
+    import subprocess
+    import sys
+
+    from analytics.errors import InvalidParameterError
+    from analytics.service.store import EventStore
+
+    path = tmp_path / "live.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+                               "print('ready', flush=True); time.sleep(60)", str(path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        schema = EventSchema({"user_id": "text", "ts": "time", "event": "text"})
+        with pytest.raises(InvalidParameterError, match="Another process holds the live event store"):
+            EventStore(path, schema)
+    finally:
+        holder.kill()
+        holder.wait()

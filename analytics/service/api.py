@@ -104,7 +104,7 @@ def create_app(service: ScoringService, keys: set[str], max_body: int = DEFAULT_
                     for e in exc.errors()[:20]]
         return _error(422, "The request does not have the expected shape.", problems=problems)
 
-    @app.get("/health", summary="Liveness: 200 while the service runs (no key needed)")
+    @app.api_route("/health", methods=["GET", "HEAD"], summary="Liveness: 200 while the service runs (no key needed)")
     def health():
         return {"status": "ok", "model": service.model.key, "dataset": service.dataset["id"]}
 
@@ -120,6 +120,10 @@ def create_app(service: ScoringService, keys: set[str], max_body: int = DEFAULT_
     @app.post("/v1/events", summary="Send events (JSON array, {\"events\": [...]}, one object, or NDJSON lines)")
     async def post_events(request: Request, skip_invalid: bool = Query(
             False, description="Store the valid events of a batch with invalid ones (else nothing is stored)")):
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding != "identity":
+            return _error(415, f"Content-Encoding '{encoding[:40]}' is not supported; send the events uncompressed "
+                               "(JSON or NDJSON as UTF-8).")
         body = await _read_limited(request, max_body)
         result = await run_in_threadpool(service.ingest, body, request.headers.get("content-type"),
                                          skip_invalid=skip_invalid)

@@ -192,7 +192,8 @@ class ScoringService:
             raise InvalidParameterError("Give at least one user id.")
         if len(users) > 10_000:
             raise InvalidParameterError(f"At most 10,000 users per request, got {len(users):,}.")
-        users = list(dict.fromkeys(str(u) for u in users))
+        # Ids as ingestion stores them (spaces trimmed, cut to MAX_ID characters), so " u1 " finds u1.
+        users = list(dict.fromkeys(str(u).strip()[:MAX_ID] for u in users))
         for u in users:
             if not u.isascii():
                 try:
@@ -207,10 +208,7 @@ class ScoringService:
                                         "on.") from None
         if not wait and self.rows is None:
             raise WouldWait("the model is scored through the table path")
-        # Stored ids are cut to MAX_ID characters: a longer one cannot be stored, so it is unknown at once
-        # (and is not remembered as unknown: a flood of long random ids would fill memory).
-        asked = [u for u in users if len(u) <= MAX_ID]
-        kept, late, stale = self.live.kept(asked, when, fresh=fresh, wait=wait)
+        kept, late, stale = self.live.kept([u for u in users if u], when, fresh=fresh, wait=wait)
         if late and not wait:
             raise WouldWait("features for a date before some events need an exact query")
         parts = []

@@ -101,7 +101,7 @@ def parse_body(body: bytes, content_type: str | None) -> list:
     if not body.strip():
         raise EventFormatError("The request body is empty; send events as a JSON array or as NDJSON lines.")
     try:
-        text = body.decode("utf-8")
+        text = body.decode("utf-8-sig")  # a byte-order mark some Windows tools write is not part of the JSON
     except UnicodeDecodeError as exc:
         raise EventFormatError(f"The body is not UTF-8 text (byte {exc.start}); send JSON encoded as UTF-8.") from exc
     ndjson = "ndjson" in (content_type or "") or "jsonl" in (content_type or "")
@@ -114,7 +114,10 @@ def parse_body(body: bytes, content_type: str | None) -> list:
             else:
                 raise EventFormatError(f"The body is not valid JSON: {exc}.") from exc
         else:
-            if isinstance(doc, dict) and isinstance(doc.get("events"), list):
+            if isinstance(doc, dict) and "events" in doc:
+                if not isinstance(doc["events"], list):
+                    got = json_type(doc["events"])
+                    raise EventFormatError(f"\"events\" must be a JSON array of events, got {got}.")
                 return doc["events"]
             return doc if isinstance(doc, list) else [doc]
     # NDJSON lines end at "\n" only: str.splitlines() also splits inside strings at U+2028, U+0085, ...

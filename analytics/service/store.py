@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from analytics.errors import InvalidParameterError
 from analytics.service.events import EventSchema
 from analytics.sql import quote_ident
 from analytics.workspace.store import engine_settings
@@ -47,7 +48,14 @@ class EventStore:
         # The workspace's memory limit and spill folder, not DuckDB's default of 80% of the machine; one
         # thread: each query is small (a batch of events or of users), so one is enough and the other
         # cores stay free for the requests.
-        self.con = duckdb.connect(str(path), config=engine_settings(path.parent / "spill") | {"threads": 1})
+        try:
+            self.con = duckdb.connect(str(path), config=engine_settings(path.parent / "spill") | {"threads": 1})
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            raise InvalidParameterError(f"Another process holds the live event store {path} (a service already "
+                                        "running for this dataset?): stop it first, or serve another "
+                                        "dataset.") from None
         self._write = threading.Lock()
         self._create()
 

@@ -388,7 +388,8 @@ def test_lookups_find_ids_as_ingestion_stored_them_and_http_details(served):
                          headers=AUTH | {"content-encoding": "gzip"})
     assert zipped.status_code == 415 and "Content-Encoding 'gzip'" in zipped.json()["error"]
     wrapped = client.post("/v1/events", json={"events": event}, headers=AUTH)
-    assert wrapped.status_code == 400 and '"events" must be a JSON array of events, got an object' in wrapped.json()["error"]
+    assert wrapped.status_code == 400
+    assert '"events" must be a JSON array of events, got an object' in wrapped.json()["error"]
     assert client.head("/health").status_code == 200  # uptime monitors ask with HEAD
 
 

@@ -50,10 +50,10 @@ if table is None:
         with user_errors("Building features"):
             where = " on Spark (this reads the whole log again)" if ds.engine == "spark" else ""
             with widgets.progress_box(f"Building the per-user feature table{where}...", expanded=False) as (status, _):
-                table = featuring.build(ds, params)
+                featuring.build(ds, params)
                 status.update(label="Feature table ready", state="complete")
-    if table is None:
-        st.stop()
+            st.rerun()  # drawn again from the stored table, without the "not built yet" notice above it
+    st.stop()
 
 with user_errors("Showing the features"):
     frame = featuring.table(table)
@@ -64,7 +64,7 @@ with user_errors("Showing the features"):
     m3.metric("As of", meta["as_of"][:16].replace("T", " "))
     shown = frame.head(SHOWN_ROWS)
     st.dataframe(shown, hide_index=True, width="stretch", height=420,
-                 column_config=widgets.feature_column_config(list(frame.columns)))
+                 column_config=widgets.feature_column_config(list(frame.columns), meta.get("event_columns")))
     if not meta.get("has_amounts", True):
         st.info("The purchase event has no amounts in this log (or no purchase event is set), so what users spent "
                 "is unknown: monetary and average order value are left empty (not 0), and segments are made "

@@ -31,6 +31,7 @@ def test_changing_parameters_builds_a_new_table(sample_dataset, workspace):
     assert any("not been built yet" in i.value for i in at.info)
     button(at, "Build the feature table").click().run()
     no_traceback(at)
+    assert not any("not been built yet" in i.value for i in at.info)  # not left above the new table
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["As of"].startswith("2025-03-31")
     assert int(metrics["Users"].replace(",", "")) < sample_dataset.users  # newer users are not there yet
@@ -49,3 +50,19 @@ def test_page_still_works_after_a_bad_upload(sample_dataset):
     assert errors(at)
     at = open_page(at, "pages/features.py")
     assert {m.label: m.value for m in at.metric}["Users"] == f"{sample_dataset.users:,}"
+
+
+def test_event_count_columns_name_the_event_they_count(workspace, tmp_path):
+    """'page view', 'page-view' and 'page_view' share a column name stem: each tooltip names its own event."""
+    import json
+
+    rows = [f"u{i % 9},2025-01-{1 + i % 27:02d} 10:{i % 60:02d},{name}\n"
+            for i, name in enumerate(["page view"] * 40 + ["page-view"] * 30 + ["page_view"] * 20 + ["buy"] * 10)]
+    (tmp_path / "collide.csv").write_text("user,time,event\n" + "".join(rows))
+    workspace.import_file(tmp_path / "collide.csv")
+    at = open_page(app(), "pages/features.py")
+    no_traceback(at)
+    config = json.loads(at.dataframe[0].proto.columns)
+    helps = {col: config[col].get("help") for col in ("n_page_view", "n_page_view_2", "n_page_view_3")}
+    assert helps == {"n_page_view": "Number of 'page view' events", "n_page_view_2": "Number of 'page-view' events",
+                     "n_page_view_3": "Number of 'page_view' events"}

@@ -401,3 +401,25 @@ def test_order_value_is_profiled_among_buyers_as_its_segment_mean_is():
     assert "sd from %{customdata[2]}" in fig.data[0].hovertemplate
     assert fig.data[0].customdata[0][1][2] == "all buyers" and fig.data[0].customdata[0][0][2] == "all users"
     assert fig.data[0].text[0][1] == "" and fig.data[0].text[0][0] == f"{round(profile['frequency'][0], 1):g}"
+
+
+def test_three_segments_with_one_name_are_numbered_2_and_3():
+    from analytics.segments.describe import unique_names
+
+    same = pd.DataFrame({"x": [1.0, 1.0, 1.0, 0.0]})  # nothing tells the first three apart
+    assert unique_names(["A", "A", "A", "B"], same) == ["A", "A (2)", "A (3)", "B"]
+
+
+def test_loyal_and_new_also_hold_in_absolute_terms():
+    """Audit: users who bought once were 'Loyal buyers' (0.6 sd above non-buyers), and segments last seen five
+    months ago 'New' (a shorter tenure than the others')."""
+    from analytics.segments.describe import segment_name
+
+    row = pd.Series({"recency_days": 0.0, "frequency": 1.5, "n_sessions": 0.0, "tenure_days": 0.0})
+    assert segment_name(row).startswith("Loyal")
+    assert segment_name(row, means=pd.Series({"frequency": 1.0, "n_sessions": 1.0})).startswith("Regular")
+    assert segment_name(row, means=pd.Series({"frequency": 3.2})).startswith("Loyal")
+    new = pd.Series({"recency_days": 0.3, "frequency": 0.0, "n_sessions": 0.0, "tenure_days": -1.2})
+    assert segment_name(new).startswith("New")
+    assert segment_name(new, means=pd.Series({"tenure_days": 40.0})).startswith("New")
+    assert segment_name(new, means=pd.Series({"tenure_days": 165.0})).startswith("Regular")

@@ -94,13 +94,20 @@ def cleaning_report(report: CleaningReport) -> None:
             st.text(note)
 
 
-def feature_column_config(columns: list[str]) -> dict:
-    """Formats and help texts for a feature table in ``st.dataframe``."""
+def feature_column_config(columns: list[str], event_columns: dict[str, str] | None = None) -> dict:
+    """Formats and help texts for a feature table in ``st.dataframe``.
+
+    ``event_columns`` (the table's column -> event it counts) names the real event: 'page view',
+    'page-view' and 'page_view' become n_page_view, n_page_view_2 and n_page_view_3.
+    """
     config: dict = {"user_id": st.column_config.TextColumn("user_id", pinned=True)}
     docs = FEATURE_DOCS | ENGAGEMENT_DOCS | {f"social_{c}": d for c, d in ENGAGEMENT_DOCS.items()}
+    counted = event_columns or {}
     for col in columns:
         help_text = docs.get(col)
-        if col.startswith("n_") and col not in docs:
+        if col in counted:
+            help_text = f"Number of '{counted[col]}' events"
+        elif col.startswith("n_") and col not in docs:
             help_text = f"Number of '{col[2:]}' events"
         elif col.startswith("top_"):
             help_text = f"Most frequent {col[4:]} of the user"

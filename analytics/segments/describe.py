@@ -102,8 +102,13 @@ COUNT_COLUMNS = frozenset({"frequency", "n_events", "n_sessions", "active_days"}
 # Half a year without a visit: lapsed in any trade, whatever the other segments look like.
 LAPSED_DAYS = 180
 
+# "New" also in absolute terms: first seen within about three months (shorter tenure than the others
+# alone once named segments last seen five months ago "New").
+NEW_DAYS = 90
 
-def name_segments(profile: pd.DataFrame, summary: pd.DataFrame | None = None) -> list[str]:
+
+def name_segments(profile: pd.DataFrame, summary: pd.DataFrame | None = None,
+                  means: pd.DataFrame | None = None) -> list[str]:
     """A short descriptive name per segment, unique and non-empty.
 
     The name is "<lifecycle> <value>". Lifecycle comes from the profile: "Lapsed"
@@ -127,12 +132,16 @@ def name_segments(profile: pd.DataFrame, summary: pd.DataFrame | None = None) ->
         Segment x feature z-scores (as in :attr:`SegmentationResult.profile`).
     summary : DataFrame, optional
         KPIs per segment (:func:`segment_kpis`).
+    means : DataFrame, optional
+        Segment x feature means in the features' own units (:func:`segment_profiles`): "Loyal" then
+        also needs two purchases or visits on average, "New" a tenure of at most :data:`NEW_DAYS`.
     """
     k = len(profile)
     value = value_ratios(summary, k)
     recency = (summary["median_recency_days"].to_numpy(dtype=float)
                if summary is not None and "median_recency_days" in summary.columns else np.full(k, np.nan))
-    names = [segment_name(profile.iloc[i], *value[i], recency_days=recency[i]) for i in range(k)]
+    names = [segment_name(profile.iloc[i], *value[i], recency_days=recency[i],
+                          means=None if means is None else means.iloc[i]) for i in range(k)]
     return unique_names(names, profile)
 
 
@@ -159,7 +168,7 @@ def z_of(row: pd.Series, *cols: str) -> float | None:
 
 
 def segment_name(row: pd.Series, buyer_share: float = np.nan, spend_ratio: float = np.nan,
-                 basket_ratio: float = np.nan, recency_days: float = np.nan) -> str:
+                 basket_ratio: float = np.nan, recency_days: float = np.nan, means: pd.Series | None = None) -> str:
     recency = z_of(row, "recency_days", "days_since_last_purchase")
     tenure = z_of(row, "tenure_days")
     visits = z_of(row, "n_sessions", "active_days", "n_events")
@@ -184,11 +193,19 @@ def segment_name(row: pd.Series, buyer_share: float = np.nan, spend_ratio: float
     else:
         noun = "buyers"
 
-    loyal = (buys is not None and buys >= 0.6) or (visits is not None and visits >= 0.8)
+    def mean_of(*cols: str) -> float:
+        """The segment's own mean of the first of ``cols`` it has (NaN when unknown: the rule then holds)."""
+        known = [float(means[c]) for c in cols if means is not None and c in means.index and np.isfinite(means[c])]
+        return known[0] if known else np.nan
+
+    # Relative to the others, and also in absolute terms: a segment whose users bought once is not loyal,
+    # however far above the non-buyers that once puts it; NaN >= 2 is False, so test "not below".
+    loyal = ((buys is not None and buys >= 0.6 and not mean_of("frequency") < 2)
+             or (visits is not None and visits >= 0.8 and not mean_of("n_sessions", "active_days", "n_events") < 2))
     lapsed = (recency is not None and recency >= 0.8) or (np.isfinite(recency_days) and recency_days >= LAPSED_DAYS)
     if lapsed:
         adjective = "Lapsed loyal" if loyal and noun != "browsers" else "Lapsed"
-    elif tenure is not None and tenure <= -0.8:
+    elif tenure is not None and tenure <= -0.8 and not mean_of("tenure_days") > NEW_DAYS:
         adjective = "New"
     elif loyal:
         adjective = "Loyal" if noun != "browsers" else "Engaged"
@@ -219,17 +236,19 @@ def unique_names(names: list[str], profile: pd.DataFrame) -> list[str]:
         for i in group:
             others = sub.drop(index=profile.index[i]).mean(axis=0)
             diff = (profile.iloc[i] - others).replace([np.inf, -np.inf], np.nan).dropna()
-            if diff.empty:
+            if diff.empty or diff.abs().max() < 1e-9:  # nothing tells it apart: numbered below instead
                 continue
             col = diff.abs().idxmax()
             countable = col in COUNT_COLUMNS or str(col).startswith("n_")
             more, less = ("more", "fewer") if countable else ("higher", "lower")
             out[i] = f"{name}, {more if diff[col] > 0 else less} {feature_label(col)}"
-    for i, name in enumerate(out):
-        n_before = out[:i].count(name)
-        if n_before:
-            out[i] = f"{name} ({n_before + 1})"
-    return out
+    seen: dict[str, int] = {}
+    final = list(out)
+    for i, name in enumerate(out):  # counted on the names before numbering: a third copy is (3), not (2) again
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            final[i] = f"{name} ({seen[name]})"
+    return final
 
 
 def join_words(items: list[str]) -> str:

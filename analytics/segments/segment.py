@@ -297,7 +297,7 @@ def segment(features: pd.DataFrame, k: int | str = "auto", *, method: str = "kme
     silhouette = sampled_silhouette(X, labels, sil_idx)
     profile, means = segment_profiles(prep, labels, k)
     summary = segment_kpis(features, labels, k)
-    names = name_segments(profile, summary)
+    names = name_segments(profile, summary, means)
     summary.insert(1, "name", names)
 
     stability, per_segment, text = None, [np.nan] * k, "Stability was not measured."

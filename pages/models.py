@@ -138,6 +138,9 @@ if compared:
     st.caption(plain(compared))
 st.plotly_chart(model_charts.roc_chart(run.results), width="stretch")
 st.dataframe(modeling.results_table(run.results), hide_index=True, width="stretch")
+if checked := [line for r in run.results if (line := r.out_of_time_line())]:
+    st.markdown("**Out-of-time check** (does it hold over time? each model trained one horizon earlier and "
+                "tested on this cutoff):\n" + "\n".join(f"- {plain(line)}" for line in checked))
 ok = run.usable
 if not ok:
     st.error("No model produced scores for this target; see the notes in the table.", icon=":material/error:")
@@ -226,11 +229,10 @@ with tabs[7]:
 
 # --- 4. decide with money -------------------------------------------------------------------------------------
 st.subheader("4. Decide with money")
-if result.near_chance:
-    st.warning(f"{result.name} ranks users barely better than chance (ROC AUC {result.auc_mean:.3f} ± "
-               f"{result.auc_std or 0:.3f}): its scores carry little signal, so the advice below would mostly "
-               "contact people at random. The features may not carry the signal for this target: try another "
-               "target or horizon, more history, or other attributes.", icon=":material/warning:")
+if note := result.chance_note():
+    st.warning(plain(note) + ": its scores carry little signal, so the advice below would mostly contact people at "
+               "random. The features may not carry the signal for this target: try another target or horizon, "
+               "more history, or other attributes.", icon=":material/warning:")
 
 
 @st.fragment

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from tests.apptest_helpers import app, app_with_url, button, errors, no_traceback, open_page, text_box
+from tests.apptest_helpers import app, app_with_url, button, errors, no_traceback, open_page, read, text_box
 from tests.helpers import write
 
 
@@ -172,3 +172,12 @@ def test_each_dataset_keeps_its_own_settings_when_switching(sample_dataset, work
     assert at.number_input(key=f"horizon_{other.id}").value == 30  # not the other dataset's 21
     at.selectbox(key="dataset_picker").set_value(sample_dataset.id).run()
     assert at.number_input(key=f"horizon_{sample_dataset.id}").value == 21  # not the URL's 30, written for the other
+
+
+def test_the_out_of_time_check_is_shown_on_the_page(sample_dataset):
+    """It was computed and printed in the report, but the page showed nothing of it."""
+    at = open_page(app(), "pages/models.py")
+    at.checkbox(key="oot").check().run()
+    at = train(at)
+    [shown] = [m.value for m in at.markdown if "Out-of-time check" in m.value]
+    assert "Logistic regression: trained up to" in read(shown) and "ROC AUC 0." in read(shown)

@@ -496,3 +496,20 @@ def test_saved_model_scores_a_newly_uploaded_log(workspace, sample_dataset, tmp_
     assert scored["score"].between(0, 1).all()
     targets = M.target_list(scored, top_pct=10)
     assert len(targets) == int(np.ceil(0.1 * len(scored))) and targets["rank"].iloc[0] == 1
+
+
+def test_the_precision_recall_steps_show_the_precision_reached_at_each_recall():
+    """Audit: with the first positive ranked 6th, the chart drew precision 1.0 up to recall 1/3."""
+    from analytics.charts.models import pr_chart
+    from analytics.models import ModelResult
+    from analytics.models.curves import pr_points
+
+    y = np.array([0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0])  # best score first
+    curve = pr_points(y, -np.arange(len(y), dtype=float))
+    x, p = np.asarray(curve.x), np.asarray(curve.y)
+    # The first step's height (drawn "vh": up to the next point's precision, then across) is 1/6, not 1.
+    first = np.flatnonzero(x > 0)[0]
+    assert x[first] == pytest.approx(1 / 3) and p[first] == pytest.approx(1 / 6)
+    assert np.all(np.diff(x) >= 0)
+    fig = pr_chart([ModelResult("lr", "LR", auc_mean=0.6, auc_std=0.0, base_rate=0.25, pr=curve)])
+    assert fig.data[0].line.shape == "vh"

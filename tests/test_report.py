@@ -175,7 +175,12 @@ def test_chance_level_model_gets_a_warning():
     assert report_content._chance_warning(ModelResult("lr", "Logistic regression", auc_mean=0.88, auc_std=0.01)) \
         is None
     warning = report_content._chance_warning(ModelResult("lr", "Logistic regression", auc_mean=0.54, auc_std=0.05))
-    assert "0.540 ± 0.050" in warning and "within noise of chance" in warning
+    assert "Logistic regression ranks users barely better than chance (ROC AUC 0.540 ± 0.050)" in warning
+    # Well below 0.5 the ranking is inverted: "barely better" would be false (an audit found AUC 0.334 called so).
+    inverted = report_content._chance_warning(ModelResult("lr", "Logistic regression", auc_mean=0.334, auc_std=0.028))
+    assert "worse than chance (ROC AUC 0.334 ± 0.028): its ranking is inverted" in inverted
+    near = ModelResult("lr", "Logistic regression", auc_mean=0.48, auc_std=0.04).chance_note()
+    assert near == "Logistic regression ranks users no better than chance (ROC AUC 0.480 ± 0.040)"
 
 
 def test_import_warnings_are_in_the_report_as_warnings(workspace, tmp_path):

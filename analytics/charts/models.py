@@ -67,7 +67,7 @@ def pr_chart(results: Sequence[ModelResult], title: str = "Precision-recall (out
             continue
         ap = "—" if r.average_precision is None else f"{r.average_precision:.3f}"
         fig.add_scatter(x=r.pr.x, y=r.pr.y, mode="lines", name=f"{safe(r.name)} (AP {ap})",
-                        line=dict(color=_color(i), width=2, shape="hv"),
+                        line=dict(color=_color(i), width=2, shape="vh"),  # see curves.pr_points
                         hovertemplate="recall %{x:.2f}<br>precision %{y:.2f}" f"<extra>{safe(r.name)}</extra>")
     if base is not None:
         fig.add_scatter(x=[0, 1], y=[base, base], mode="lines", line=dict(dash="dash", color="gray", width=1),

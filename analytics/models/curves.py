@@ -27,7 +27,10 @@ def pr_points(y: np.ndarray, scores: np.ndarray, max_points: int = MAX_CURVE_POI
 
     y, scores = check_scores(y, scores)
     precision, recall, _ = precision_recall_curve(y, scores)
-    order = np.argsort(recall, kind="stable")
+    # By recall, and at one recall from the highest precision down (the cut just at the positive first):
+    # drawn as steps ("vh"), each recall interval then shows the precision reached at its right end, as
+    # average precision counts it, not sklearn's artificial (0, 1) start carried over the first interval.
+    order = np.lexsort((-precision, recall))
     return Curve(*_thin(recall[order], precision[order], max_points))
 
 

@@ -115,6 +115,26 @@ class ModelResult:
         """
         return self.auc_mean is None or self.auc_mean - (self.auc_std or 0.0) <= NEAR_CHANCE_AUC
 
+    def chance_note(self) -> str | None:
+        """How its ranking compares with chance, when that is the story (:attr:`near_chance`), else None."""
+        if self.auc_mean is None or not self.near_chance:
+            return None
+        auc = f"ROC AUC {self.auc_mean:.3f} ± {self.auc_std or 0:.3f}"
+        if self.auc_mean + (self.auc_std or 0.0) < 0.5:  # below chance even at the top of its fold spread
+            return (f"{self.name} ranks users worse than chance ({auc}): its ranking is inverted, those it scores "
+                    "highest are the least likely")
+        return f"{self.name} ranks users {'barely better than' if self.auc_mean >= 0.5 else 'no better than'} " \
+               f"chance ({auc})"
+
+    def out_of_time_line(self) -> str | None:
+        """The out-of-time check in one line (trained one horizon earlier, tested on this cutoff), or None."""
+        o = self.out_of_time
+        if o is None:
+            return None
+        num = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
+        return (f"{self.name}: trained up to {o.train_cutoff:%Y-%m-%d}, tested on {o.test_cutoff:%Y-%m-%d}: ROC AUC "
+                f"{num(o.auc)}, average precision {num(o.average_precision)}" + (f" ({o.note})" if o.note else ""))
+
     @property
     def label(self) -> str:
         """Legend text: name and AUC mean +- std."""

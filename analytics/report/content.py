@@ -34,7 +34,6 @@ from analytics.workspace.store import safe_key
 # A map in the report keeps at most this many points (every segment in proportion), so the file stays small.
 MAX_MAP_POINTS = 10_000
 # Within noise of chance: the fold spread of the ROC AUC reaches down to this (issue 17, item 4).
-CHANCE_AUC = 0.55
 
 
 @dataclass
@@ -92,7 +91,7 @@ class ModelPart:
 
     ``chosen`` is the model with the best mean ROC AUC; calibration and money
     are shown for it. ``chance_warning`` is set when its AUC is within noise of
-    0.5 (its fold spread reaches :data:`CHANCE_AUC`).
+    0.5 (:attr:`analytics.models.results.ModelResult.near_chance`).
     """
 
     key: str
@@ -309,11 +308,8 @@ def _models(ws: Workspace, ds: Dataset, key: str | None, cost: float, value: flo
 
 
 def _chance_warning(chosen: ModelResult | None) -> str | None:
-    if chosen is None or chosen.auc_mean is None:
+    note = chosen.chance_note() if chosen is not None else None
+    if note is None:
         return None
-    low = chosen.auc_mean - (chosen.auc_std or 0.0)
-    if low > CHANCE_AUC:
-        return None
-    return (f"The best model, {chosen.name}, has a ROC AUC of {chosen.auc_mean:.3f} ± {chosen.auc_std or 0:.3f}: "
-            f"within noise of chance (0.5). The features may not carry the signal for this target, so the "
-            "money figures below are not advice.")
+    return (f"The best model: {note}. The features may not carry the signal for this target, so the money "
+            "figures below are not advice.")

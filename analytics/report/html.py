@@ -305,10 +305,7 @@ def _models(m: ModelPart | None, chart: _Charts) -> dict | None:
              ("Users", _int(t.get("users"))), ("Positives", f"{_int(t.get('positives'))} "
                                                            f"({_pct(t.get('positive_rate'))})"),
              ("Features", _int(t.get("features"))), ("Cross-validation", f"{m.n_folds} stratified folds")]
-    out_of_time = [f"{r.name}: trained up to {o.train_cutoff:%Y-%m-%d}, tested on {o.test_cutoff:%Y-%m-%d}: "
-                   f"ROC AUC {_num(o.auc)}, average precision {_num(o.average_precision)}"
-                   + (f" ({o.note})" if o.note else "")
-                   for r in m.results if (o := r.out_of_time) is not None]
+    out_of_time = [line for r in m.results if (line := r.out_of_time_line())]
     usable = m.usable
     charts = [chart(model_charts.roc_chart(m.results))]
     pair, calibration = [], None

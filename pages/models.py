@@ -74,8 +74,9 @@ if training is None:
 neg_name, pos_name = class_names(training.target)
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Users", f"{training.n_users:,}")
-m2.metric(plain(pos_name.capitalize()), f"{training.positives:,}")
-m3.metric(plain(neg_name.capitalize()), f"{training.negatives:,}")
+# First letter up, the rest as in the data (str.capitalize made 'Order_iOS' 'Order_ios' and 'VIP' 'vip').
+m2.metric(plain(pos_name[:1].upper() + pos_name[1:]), f"{training.positives:,}")
+m3.metric(plain(neg_name[:1].upper() + neg_name[1:]), f"{training.negatives:,}")
 m4.metric("Positive rate", f"{training.positive_rate:.1%}")
 st.caption(plain(training.target.describe()))
 value_note = modeling.value_features_used(training)
@@ -281,13 +282,12 @@ c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
 model_name = c1.text_input("Model name", value=f"{result.key}_{run.key}",
                            key=f"model_name_{ds.id}_{run.key}_{result.key}")
 saved = modeling.saved_models(ds)
-if len(saved) and model_name.strip() in set(saved["name"]):
-    st.caption(f"A model named '{plain(model_name.strip())}' is saved already: saving replaces it.")
+widgets.already_saved_caption(model_name, set(saved["name"]) if len(saved) else set(), "model")
 if c2.button("Save model", icon=":material/save:", disabled=not (same_target and auth.can_edit()),
              help=needs_training if auth.can_edit() else auth.READ_ONLY_HELP):
     with user_errors("Saving the model"):
         modeling.save_model(ds, training, run, result, model_name)
-        st.success(f"Saved '{plain(model_name)}'.", icon=":material/check_circle:")
+        st.success(f"Saved as '{plain(widgets.stored_name(model_name))}'.", icon=":material/check_circle:")
         saved = modeling.saved_models(ds)
 if len(saved):
     st.dataframe(saved, hide_index=True, width="stretch", column_config={

@@ -195,7 +195,7 @@ if recs is not None:
                  help=None if auth.can_edit() else auth.READ_ONLY_HELP):
         with user_errors("Saving the model"):
             recommending.save_model(ds, data, model, model_name, result)
-            st.success(f"Saved '{plain(model_name)}'.", icon=":material/check_circle:")
+            st.success(f"Saved as '{plain(widgets.stored_name(model_name))}'.", icon=":material/check_circle:")
 
 # --- 4. segments ---------------------------------------------------------------------------------------------------
 st.subheader("4. Products that characterise each segment")

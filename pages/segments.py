@@ -184,8 +184,7 @@ c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
 # Keyed by the result: a new segmentation starts from its own name, not the one typed for the last.
 seg_name = c1.text_input("Segmentation name", value=result.method if result.method == "rfm" else
                          f"{result.method}_k{result.k}", key=f"seg_name_{ds.id}_{segmenting.result_id(result)}")
-if len(saved) and seg_name.strip() in set(saved["name"]):
-    st.caption(f"A segmentation named '{plain(seg_name.strip())}' is saved already: saving replaces it.")
+widgets.already_saved_caption(seg_name, set(saved["name"]) if len(saved) else set(), "segmentation")
 if c2.button("Save segmentation", icon=":material/save:", disabled=not auth.can_edit()):
     with user_errors("Saving the segmentation"):
         key = segmenting.save(ds, table, result, seg_name)

@@ -108,9 +108,12 @@ def test_the_name_box_follows_the_segmentation_and_warns_before_replacing(sample
     assert [r.key for r in workspace.results(sample_dataset.id, "segmentation")] == ["kmeans_k4"]
     at.number_input(key=f"k_{sample_dataset.id}").set_value(3).run()
     button(at, "Segment").click().run()
-    assert not any("saved already" in c.value for c in at.caption)
+    assert not any("exists already" in c.value for c in at.caption)
     text_box(at, "Segmentation name").set_value("kmeans_k4").run()
-    assert any("'kmeans\\_k4' is saved already: saving replaces it" in c.value for c in at.caption)
+    assert any("saved as 'kmeans\\_k4' exists already: saving replaces it" in c.value for c in at.caption)
+    # Names are stored letters and digits only, lower case: another spelling is the same name.
+    text_box(at, "Segmentation name").set_value("KMeans K4!").run()
+    assert any("saved as 'kmeans\\_k4' exists already" in c.value for c in at.caption)
     no_traceback(at)
 
 

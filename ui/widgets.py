@@ -94,6 +94,25 @@ def cleaning_report(report: CleaningReport) -> None:
             st.text(note)
 
 
+def stored_name(text: str) -> str:
+    """The name a save will store ``text`` under (letters, digits and _ only, lower case), or "" if none.
+
+    Compare this with the saved names: "Best Model!" and "best_model" are one name to the workspace."""
+    from analytics.errors import InvalidParameterError
+    from analytics.workspace.store import safe_key
+
+    try:
+        return safe_key(text)
+    except InvalidParameterError:
+        return ""
+
+
+def already_saved_caption(text: str, saved: set[str], what: str) -> None:
+    """Say so when saving ``text`` would replace a saved ``what`` (compared as the workspace stores names)."""
+    if (key := stored_name(text)) and key in saved:
+        st.caption(f"A {what} saved as '{plain(key)}' exists already: saving replaces it.")
+
+
 def feature_column_config(columns: list[str], event_columns: dict[str, str] | None = None) -> dict:
     """Formats and help texts for a feature table in ``st.dataframe``.
 

@@ -191,3 +191,14 @@ def test_import_warnings_are_in_the_report_as_warnings(workspace, tmp_path):
     [warning] = ds.report.warnings
     html = build_report(workspace, ds.id)
     assert '<p class="warning" role="alert">' + warning.replace("'", "&#39;") in html
+
+
+def test_settings_word_the_value_as_the_money_section_does(report_workspace):
+    """A churn run values a churner reached: the Settings list said 'Value per conversion' beside it."""
+    from dataclasses import replace
+
+    ws, dataset_id = report_workspace
+    content = gather(ws, dataset_id, cost_per_contact=2.5, value_per_conversion=30.0)
+    content.models.profit = replace(content.models.profit, target_kind="churn")
+    html = render(content)
+    assert html.count("<dt>Value per churner reached</dt><dd>30.00</dd>") == 2 and "Value per conversion" not in html

@@ -353,7 +353,9 @@ def _settings(c: ReportContent) -> list[tuple[str, str]]:
     if c.models:
         rows += [("Training run", c.models.key), ("Target", c.models.target.describe()),
                  ("Models", ", ".join(r.name for r in c.models.results)), ("Folds", str(c.models.n_folds))]
+    # Worded as in the money section: a churn run values a churner reached, not a conversion.
+    outcome = c.models.profit.outcome[0] if c.models and c.models.profit is not None else "conversion"
     rows += [("Cost per contact", _money(c.cost_per_contact)),
-             ("Value per conversion", _money(c.value_per_conversion)),
+             (f"Value per {outcome}", _money(c.value_per_conversion)),
              ("Charts", f"Plotly {plotly.__version__}, plotly.js inlined")]
     return rows

@@ -6,7 +6,7 @@ import streamlit as st
 
 from analytics.charts import models as model_charts
 from analytics.models import TargetDefinition, class_names
-from ui import auth, featuring, modeling, settings, state, widgets
+from ui import auth, featuring, modeling, reporting, settings, state, widgets
 from ui.escape import plain
 from ui.guard import user_errors
 
@@ -240,10 +240,12 @@ if note := result.chance_note():
 def money_view() -> None:
     """Cost, value, depth and the target list: moving them redraws only this section."""
     c1, c2 = st.columns(2)
-    cost = c1.number_input("Cost per contact", 0.0, 1e6, 1.0, 0.1, key="cost")
-    value = c2.number_input(f"Value per {modeling.outcome(run)}", 0.0, 1e9, 40.0, 1.0, key="value",
+    money = reporting.money_settings()  # starts from the last values: Streamlit drops a widget's state off its page
+    cost = c1.number_input("Cost per contact", 0.0, 1e6, money["cost"], 0.1, key="cost")
+    value = c2.number_input(f"Value per {modeling.outcome(run)}", 0.0, 1e9, money["value"], 1.0, key="value",
                             help="What one positive user reached is worth; for churn, what keeping a customer is "
                                  "worth times the share of the reached churners an offer keeps.")
+    reporting.remember_money(cost, value)  # the sidebar's report reads them when it is made
     with user_errors("The profit curve"):
         pc = modeling.profit(run, result, cost, value)
         best_depth = round(pc.best_depth_pct, 1)  # on the slider's 0.1 steps, as the caption says it

@@ -181,3 +181,15 @@ def test_the_out_of_time_check_is_shown_on_the_page(sample_dataset):
     at = train(at)
     [shown] = [m.value for m in at.markdown if "Out-of-time check" in m.value]
     assert "Logistic regression: trained up to" in read(shown) and "ROC AUC 0." in read(shown)
+
+
+def test_money_settings_reach_the_report_and_survive_other_pages(sample_dataset):
+    """The money section redraws on its own: the report kept the values of the sidebar's last draw, and a visit
+    to another page reset the inputs (and the report) to 1 / 40."""
+    at = train(open_page(app(), "pages/models.py"))
+    at.number_input(key="cost").set_value(7.0).run()
+    assert at.session_state["report_money"] == {"cost": 7.0, "value": 40.0}
+    at = open_page(at, "pages/features.py")
+    at = open_page(at, "pages/models.py")
+    assert at.number_input(key="cost").value == 7.0
+    assert at.session_state["report_money"]["cost"] == 7.0

@@ -35,3 +35,14 @@ def test_report_file_name_and_bytes(workspace, sample_dataset):
     assert data.startswith(b"<!DOCTYPE html>") and "Q3 &lt;shop&gt; / ëu: *all*".encode() in data
     workspace.delete(ds.id)
     assert b"The report could not be made" in reporting.report_maker(ds)()
+
+
+def test_the_report_uses_the_money_settings_of_when_it_is_made(workspace, sample_dataset):
+    """The sidebar's button is drawn before the Models page's money section changes them (it redraws alone)."""
+    from ui import reporting
+
+    make = reporting.report_maker(workspace.get(sample_dataset.id))
+    reporting.remember_money(7.0, 55.0)  # entered after the button was drawn
+    settings = make().decode()
+    assert "<dt>Cost per contact</dt><dd>7.00</dd>" in settings
+    assert "<dt>Value per conversion</dt><dd>55.00</dd>" in settings

@@ -20,8 +20,10 @@ from analytics.report import DEFAULT_COST_PER_CONTACT, DEFAULT_VALUE_PER_CONVERS
 from analytics.workspace import Dataset
 from ui import state
 
-# The Models page's money inputs (pages/models.py, section "Decide with money").
-_MONEY_KEYS = ("cost", "value")
+# The money settings last entered on the Models page (pages/models.py, "Decide with money"): one dict per
+# session, updated in place by that section, so a report made later reads the current values. (The money
+# section redraws on its own, as a fragment: the sidebar's download button keeps the values of its last draw.)
+_MONEY = "report_money"
 
 
 def file_name(ds: Dataset) -> str:
@@ -30,22 +32,26 @@ def file_name(ds: Dataset) -> str:
     return f"{stem}_report.html"
 
 
-def money_settings() -> tuple[float, float]:
-    """Cost per contact and value per conversion as last entered on the Models page (else its defaults)."""
-    cost, value = (st.session_state.get(k) for k in _MONEY_KEYS)
-    return (float(cost) if isinstance(cost, (int, float)) else DEFAULT_COST_PER_CONTACT,
-            float(value) if isinstance(value, (int, float)) else DEFAULT_VALUE_PER_CONVERSION)
+def money_settings() -> dict[str, float]:
+    """``{"cost", "value"}`` as last entered on the Models page (else its defaults); the Models page keeps it
+    current (:func:`remember_money`) and starts its inputs from it, so the values survive other pages."""
+    return st.session_state.setdefault(_MONEY, {"cost": DEFAULT_COST_PER_CONTACT,
+                                                "value": DEFAULT_VALUE_PER_CONVERSION})
+
+
+def remember_money(cost: float, value: float) -> None:
+    money_settings().update(cost=float(cost), value=float(value))
 
 
 def report_maker(ds: Dataset) -> Callable[[], bytes]:
     """A callable returning the report of ``ds`` as UTF-8 HTML bytes (for ``st.download_button(data=...)``)."""
     ws = state.workspace()
-    cost, value = money_settings()
+    money = money_settings()  # the dict itself: read when the report is made, not when the button was drawn
     dataset_id = ds.id
 
     def make() -> bytes:
         try:
-            text = build_report(ws, dataset_id, cost_per_contact=cost, value_per_conversion=value)
+            text = build_report(ws, dataset_id, cost_per_contact=money["cost"], value_per_conversion=money["value"])
         except MarketLensError as exc:  # e.g. the dataset was deleted in another tab since the page was drawn
             text = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>MarketLens report</title>"
                     f"</head><body><h1>The report could not be made</h1><p>{html.escape(str(exc))}</p></body></html>")

@@ -35,22 +35,29 @@ with st.container(border=True):
     if kind == "event":
         c1.selectbox("Target event", events, key=k_event)
         target_event = settings.keep(k_event, url="event")
-    c2.number_input("Horizon (days)", 1, 365, key=k_horizon, help="The label looks at the days right after the cutoff.")
-    horizon = settings.keep(k_horizon, url="horizon")
-    default_cutoff = max((ds.ts_max - timedelta(days=int(horizon))).date(), ds.ts_min.date())
-    # The cutoff follows the horizon (the last full window) until the user picks a date of their own.
-    settings.restore(k_cutoff, default_cutoff, url="cutoff", parse=date.fromisoformat,
-                     valid=lambda v: ds.ts_min.date() <= v <= ds.ts_max.date())
-    if "cutoff" in st.query_params and st.session_state[k_cutoff] != default_cutoff:
-        settings.mark_touched(k_cutoff)()
-    if not settings.touched(k_cutoff):
-        st.session_state[k_cutoff] = default_cutoff
-    c3.date_input("Cutoff", min_value=ds.ts_min.date(), max_value=ds.ts_max.date(), key=k_cutoff,
-                  on_change=settings.mark_touched(k_cutoff),
-                  help="Features use only events up to the cutoff; the label only the horizon after it. "
-                       "Default: the last full horizon of the data, following the horizon until you pick a date.")
-    cutoff_date = settings.keep(k_cutoff, url="cutoff" if settings.touched(k_cutoff) else None,
-                                show=lambda d: d.isoformat())
+    if kind == "column":  # a column describes users as they are: features as of the last event, no window
+        horizon, cutoff_date = st.session_state.get(k_horizon, 30), None
+        default_cutoff = None
+        c2.caption(f"Features as of the last event ({ds.ts_max:%Y-%m-%d %H:%M} UTC): a column's values describe "
+                   "users as they are now, so there is no horizon or cutoff.")
+    else:
+        c2.number_input("Horizon (days)", 1, 365, key=k_horizon,
+                        help="The label looks at the days right after the cutoff.")
+        horizon = settings.keep(k_horizon, url="horizon")
+        default_cutoff = max((ds.ts_max - timedelta(days=int(horizon))).date(), ds.ts_min.date())
+        # The cutoff follows the horizon (the last full window) until the user picks a date of their own.
+        settings.restore(k_cutoff, default_cutoff, url="cutoff", parse=date.fromisoformat,
+                         valid=lambda v: ds.ts_min.date() <= v <= ds.ts_max.date())
+        if "cutoff" in st.query_params and st.session_state[k_cutoff] != default_cutoff:
+            settings.mark_touched(k_cutoff)()
+        if not settings.touched(k_cutoff):
+            st.session_state[k_cutoff] = default_cutoff
+        c3.date_input("Cutoff", min_value=ds.ts_min.date(), max_value=ds.ts_max.date(), key=k_cutoff,
+                      on_change=settings.mark_touched(k_cutoff),
+                      help="Features use only events up to the cutoff; the label only the horizon after it. "
+                           "Default: the last full horizon of the data, following the horizon until you pick a date.")
+        cutoff_date = settings.keep(k_cutoff, url="cutoff" if settings.touched(k_cutoff) else None,
+                                    show=lambda d: d.isoformat())
     column = None
     if kind == "column":
         feature_cols = [c for c in featuring.table(featuring.build(ds)).columns if c != "user_id"]

@@ -193,3 +193,16 @@ def test_money_settings_reach_the_report_and_survive_other_pages(sample_dataset)
     at = open_page(at, "pages/models.py")
     assert at.number_input(key="cost").value == 7.0
     assert at.session_state["report_money"]["cost"] == 7.0
+
+
+def test_a_column_target_shows_the_date_it_uses_not_a_cutoff_box(sample_dataset):
+    """Audit: a Cutoff box showed the last event minus the horizon, while the run used the last event."""
+    at = open_page(app(), "pages/models.py")
+    at.radio(key=f"kind_{sample_dataset.id}").set_value("column").run()
+    no_traceback(at)
+    assert [d for d in at.date_input if d.key == f"cutoff_{sample_dataset.id}"] == []
+    assert [n for n in at.number_input if n.key == f"horizon_{sample_dataset.id}"] == []
+    assert any(f"Features as of the last event ({sample_dataset.ts_max:%Y-%m-%d %H:%M} UTC)" in c.value
+               for c in at.caption)
+    at.radio(key=f"kind_{sample_dataset.id}").set_value("event").run()  # and back: the boxes return
+    assert at.number_input(key=f"horizon_{sample_dataset.id}").value == 30

@@ -172,6 +172,14 @@ def test_each_dataset_keeps_its_own_settings_when_switching(sample_dataset, work
     assert at.number_input(key=f"horizon_{other.id}").value == 30  # not the other dataset's 21
     at.selectbox(key="dataset_picker").set_value(sample_dataset.id).run()
     assert at.number_input(key=f"horizon_{sample_dataset.id}").value == 21  # not the URL's 30, written for the other
+    # A dataset opened for the first time starts from the defaults, not from the URL written for another one.
+    at.radio(key=f"kind_{sample_dataset.id}").set_value("churn").run()
+    third = workspace.import_file(write(tmp_path / "third.csv", (tmp_path / "newsletter.csv").read_text()),
+                                  name="Third")
+    at.run()  # the picker lists it
+    at.selectbox(key="dataset_picker").set_value(third.id).run()
+    assert at.radio(key=f"kind_{third.id}").value == "event" and at.number_input(key=f"horizon_{third.id}").value == 30
+    assert dict(at.query_params).get("target") in (None, "event")
 
 
 def test_the_out_of_time_check_is_shown_on_the_page(sample_dataset):

@@ -80,7 +80,11 @@ def set_active_dataset(dataset_id: str | None, *, by_user: bool = False) -> None
         st.query_params.pop(URL_DATASET, None)
     else:
         st.session_state[ACTIVE_DATASET] = dataset_id
-        if st.query_params.get(URL_DATASET) != dataset_id:
+        previous = st.query_params.get(URL_DATASET)
+        if previous != dataset_id:
+            if previous is not None:  # the other parameters describe views of the dataset left behind
+                for name in [k for k in st.query_params if k != URL_DATASET]:
+                    del st.query_params[name]
             st.query_params[URL_DATASET] = dataset_id
 
 

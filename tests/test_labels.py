@@ -84,6 +84,9 @@ def test_column_target_from_user_labels(workspace, sample_dataset):
     with pytest.raises(InvalidParameterError, match="exactly two"):
         build_training_set(workspace, sample_dataset.id, TargetDefinition(kind="column", column="vip"),
                            user_labels=labels.assign(vip=np.arange(len(labels)) % 3))
+    with pytest.raises(InvalidParameterError, match="'vip' is empty for every user, so there is nothing to learn"):
+        build_training_set(workspace, sample_dataset.id, TargetDefinition(kind="column", column="vip"),
+                           user_labels=labels.assign(vip=None))
 
 
 def test_target_round_trip_and_timezones():
@@ -113,6 +116,10 @@ def test_horizon_leaving_no_time_after_the_cutoff(workspace, sample_dataset):
         resolve_target(sample_dataset, TargetDefinition(cutoff=end - timedelta(days=5), horizon_days=30))
     with pytest.raises(InvalidParameterError, match="only 0.0 of its 30 days"):
         resolve_target(sample_dataset, TargetDefinition(cutoff=end, horizon_days=30))
+    # The end of the last day (what the page's date box sends) is the last event, not "outside the data".
+    last_day = datetime.combine(end.date(), datetime.max.time())
+    with pytest.raises(InvalidParameterError, match="only 0.0 of its 30 days"):
+        resolve_target(sample_dataset, TargetDefinition(cutoff=last_day, horizon_days=30))
     with pytest.raises(InvalidParameterError, match="longer than the data"):
         resolve_target(sample_dataset, TargetDefinition(horizon_days=400))
     for bad in (0, -3, float("nan"), "soon"):

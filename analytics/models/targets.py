@@ -193,6 +193,8 @@ def resolve_target(dataset: Dataset, target: TargetDefinition | None = None) -> 
 
     default_cutoff = ts_max if target.kind == "column" else ts_max - timedelta(days=horizon)
     cutoff = target.cutoff or default_cutoff
+    if cutoff > ts_max and cutoff.date() == ts_max.date():  # "end of the last day" (a date picker's cutoff)
+        cutoff = ts_max  # is the last event: then what is wrong is said below (no window left after it)
     if target.kind != "column" and horizon >= span:
         raise InvalidParameterError(
             f"A {horizon:g}-day horizon is longer than the data itself ({span:.1f} days from {ts_min:%Y-%m-%d} "

@@ -381,6 +381,9 @@ def _column_labels(feats: pd.DataFrame, target: TargetDefinition,
     merged = merged.loc[has].reset_index(drop=True)
     values = merged[col]
     distinct = pd.unique(values)
+    if not len(distinct):
+        raise InvalidParameterError(f"The label column '{col}' is empty for every user, so there is nothing to "
+                                    "learn: pick a column with two values (yes/no, 1/0, ...) for its users.")
     if len(distinct) != 2:
         shown = ", ".join(repr(_plain(v)) for v in distinct[:5])
         raise InvalidParameterError(

@@ -170,8 +170,14 @@ def test_fewer_users_than_k_is_a_clear_error():
 
 def test_fewer_distinct_users_than_k_is_a_clear_error():
     df = table([[1.0, 2.0]] * 10 + [[3.0, 4.0]] * 10)
-    with pytest.raises(InvalidParameterError, match="only 2 users differ"):
+    with pytest.raises(InvalidParameterError, match="the 20 users have only 2 distinct profiles"):
         seg.segment(df, 3)
+    # The sweep says why it stops below that number, and that segmenting into it is still possible.
+    three = table([[1.0, 2.0]] * 3 + [[3.0, 4.0]] * 2 + [[9.0, 0.0]] * 2)
+    swept = seg.k_sweep(three, k_range=range(2, 6))
+    assert "k = 2 is the only number of segments the sweep could score" in swept.reason
+    assert any("3 distinct profiles" in n and "up to 3 is still possible" in n for n in swept.notices)
+    assert seg.segment(three, 3).k == 3
 
 
 def test_all_users_identical_is_a_clear_error():

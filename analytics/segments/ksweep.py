@@ -150,7 +150,9 @@ def k_sweep(features: pd.DataFrame | Prepared, columns: Sequence[str] | None = N
             f"Comparing numbers of segments needs at least 3 users with different values; this data has "
             f"{n:,} users and {n_distinct} distinct. Import more users or choose a fixed number of segments.")
     if len(usable) < len(ks):
-        notices.append(f"Only k up to {max(usable)} was tried: the data has {n_distinct} distinct users.")
+        notices.append(f"Only k up to {max(usable)} was tried: the users have {n_distinct} distinct profiles in "
+                       "these features (users with the same values count once), and the scores need more profiles "
+                       f"than segments. Segmenting into up to {n_distinct} is still possible.")
     rng = np.random.default_rng(random_state)
     fit_idx = sample_rows(rng, n, fit_sample_size)
     sil_idx = sample_rows(rng, n, silhouette_sample_size)
@@ -216,7 +218,7 @@ def recommend_k(scores: pd.DataFrame, total_inertia: float | None = None) -> tup
     ks = scores["k"].to_numpy()
     if len(ks) == 1:
         k = int(ks[0])
-        return k, f"k = {k} is the only number of segments the data allows.", {c: k for c in SCORE_COLUMNS}
+        return k, f"k = {k} is the only number of segments the sweep could score.", {c: k for c in SCORE_COLUMNS}
     goodness = {
         "inertia": _elbow_strength(ks, scores["inertia"].to_numpy(dtype=float), total_inertia),
         "silhouette": scores["silhouette"].to_numpy(dtype=float),

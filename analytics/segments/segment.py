@@ -274,8 +274,9 @@ def segment(features: pd.DataFrame, k: int | str = "auto", *, method: str = "kme
             f"Choose at most {max(n_distinct, 1)}, or import more users.")
     if k > n_distinct:
         raise InvalidParameterError(
-            f"You asked for {k} segments but only {n_distinct} users differ in the chosen features, so at most "
-            f"{n_distinct} segments can be told apart. Choose a smaller number or add features.")
+            f"You asked for {k} segments but the {n:,} users have only {n_distinct} distinct profiles in the chosen "
+            f"features (users with the same values count once), so at most {n_distinct} segments can be told "
+            "apart. Choose a smaller number or add features.")
     say(0.4, f"Finding {k} segments ({'K-means' if method == 'kmeans' else 'Ward hierarchical'})")
     rng = np.random.default_rng(random_state)
     dendro = None

@@ -170,6 +170,8 @@ def test_bad_requests_get_clear_4xx(served):
         (client.get("/v1/users/zz1?as_of=tomorrow", headers=AUTH), 400, "ISO 8601"),
         (client.post("/v1/score", json={"user_ids": "abc"}, headers=AUTH), 422, "shape"),
         (client.post("/v1/score", json={"user_ids": []}, headers=AUTH), 400, "at least one"),
+        (client.post("/v1/score", content=b"{not json", headers=AUTH | {"content-type": "application/json"}), 400,
+         "not valid JSON"),
         (client.get("/metrics"), 401, "API key"),
         (client.get("/v1/nothing", headers=AUTH), 404, "no such route"),
         (client.get("/v1/events", headers=AUTH), 405, "method"),

@@ -100,6 +100,8 @@ def create_app(service: ScoringService, keys: set[str], max_body: int = DEFAULT_
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):  # as /v1/events answers it
+            return _error(400, "The body is not valid JSON.")
         problems = [{"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg")}
                     for e in exc.errors()[:20]]
         return _error(422, "The request does not have the expected shape.", problems=problems)

@@ -7,7 +7,7 @@ import gzip
 import json
 import random
 import shutil
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -393,6 +393,9 @@ def test_lookups_find_ids_as_ingestion_stored_them_and_http_details(served):
     assert wrapped.status_code == 400
     assert '"events" must be a JSON array of events, got an object' in wrapped.json()["error"]
     assert client.head("/health").status_code == 200  # uptime monitors ask with HEAD
+    seconds = int(datetime(2025, 5, 2, tzinfo=UTC).timestamp())
+    by_seconds = client.get(f"/v1/users/padded-1?as_of={seconds}", headers=AUTH)
+    assert by_seconds.status_code == 200 and by_seconds.json()["as_of"].startswith("2025-05-02T00:00")
 
 
 def test_a_store_held_by_another_process_is_named_not_an_unexpected_error(tmp_path):

@@ -106,9 +106,11 @@ def create_app(service: ScoringService, keys: set[str], max_body: int = DEFAULT_
                     for e in exc.errors()[:20]]
         return _error(422, "The request does not have the expected shape.", problems=problems)
 
-    @app.api_route("/health", methods=["GET", "HEAD"], summary="Liveness: 200 while the service runs (no key needed)")
+    @app.get("/health", summary="Liveness: 200 while the service runs (no key needed)")
     def health():
         return {"status": "ok", "model": service.model.key, "dataset": service.dataset["id"]}
+
+    app.head("/health", include_in_schema=False)(health)  # uptime monitors ask with HEAD
 
     @app.get("/metrics", summary="Counters, events/s over the last minute, latency percentiles per route")
     def metrics():
@@ -170,8 +172,8 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 def _as_of(text: str | None) -> datetime | None:
     if text is None:
         return None
-    try:
-        return parse_time(text, "as_of")
+    try:  # Unix seconds as in POST /v1/score's JSON, else ISO 8601
+        return parse_time(float(text) if text.strip().replace(".", "", 1).isdigit() else text, "as_of")
     except ValueError as exc:
         raise EventFormatError(f"as_of: {exc}.") from None
 

@@ -43,9 +43,9 @@ from analytics.ingest.relation import short_error as _short
 from analytics.ingest.report import DROP_MASK, MAX_TEXT, REASON_TEXT, REASONS, CleaningReport
 from analytics.ingest.roles import ID_ROLES, ROLE_LABELS, ColumnMapping
 from analytics.ingest.source import SourceFile
+from analytics.ingest.table_checks import check_amounts, merge_event_spellings
 from analytics.progress import Progress, no_progress
 from analytics.sql import quote_ident, sql_literal
-from analytics.wording import count
 
 CANONICAL = ("user_id", "ts", "event", "amount", "session_id")
 
@@ -145,7 +145,7 @@ def finish(con: duckdb.DuckDBPyConnection, src: SourceFile, plan: _Plan, report:
     con.execute(f"UPDATE {t} SET _flags = CAST({bits} AS UTINYINT) WHERE _raw IS NOT NULL")
     for sql in _fixes(t, plan):
         con.execute(sql)
-    _merge_event_spellings(con, t, report)
+    merge_event_spellings(con, t, report)
     say(0.3, "Counting and removing problem rows")
     _count_flags(con, table, src, report, base)
     con.execute(f"DELETE FROM {t} WHERE _flags & {DROP_MASK} <> 0")
@@ -157,66 +157,9 @@ def finish(con: duckdb.DuckDBPyConnection, src: SourceFile, plan: _Plan, report:
         raise NoDataError(f"No usable rows in '{src.name}': {why}. Check the column mapping (user, time) and "
                           "the date order, then import again.")
     if plan.amount_column:
-        _check_amounts(con, t, src, plan, report, base)
+        check_amounts(con, t, plan.amount_column, plan.marks_currency, report,
+                      line_of=lambda rowid: _line(rowid, base, src))
     return report
-
-
-# An amount this many times the 99th percentile of all amounts is far more likely an error (an id or a
-# price in cents in the amount column) than an order: 1e15 once came through as spend.
-FAR_ABOVE = 10_000
-
-
-def _check_amounts(con: duckdb.DuckDBPyConnection, t: str, src: SourceFile, plan: _Plan, report: CleaningReport,
-                   base: int) -> None:
-    """Warn about amounts that would make every spend figure wrong although each row looks valid."""
-    col = plan.amount_column
-    if plan.marks_currency:
-        counts = con.execute("SELECT " + ", ".join(f"count_if(_currency & {bit} <> 0)" for bit, _ in CURRENCY_BITS)
-                             + f" FROM {t}").fetchone()
-        found = sorted(((n, symbol) for (_, symbol), n in zip(CURRENCY_BITS, counts) if n), reverse=True)
-        if len(found) > 1:
-            report.warnings.append(
-                f"The amounts in '{col}' are in {len(found)} currencies ("
-                + ", ".join(f"{symbol} on {count(n, 'row')}" for n, symbol in found) + "). They are added up as one "
-                "currency, so spend, order values and customer value mix them. Convert the amounts to one currency "
-                "in the export, then import it again.")
-    p99, top = con.execute(f"SELECT approx_quantile(abs(amount), 0.99), max(abs(amount)) FROM {t} "
-                           "WHERE amount <> 0").fetchone()
-    if top is not None and p99 and top > FAR_ABOVE * p99:
-        n, first = con.execute(f"SELECT count(*), min(rowid) FROM {t} WHERE abs(amount) > ?",
-                               [FAR_ABOVE * p99]).fetchone()
-        kept = "It is kept and counts" if n == 1 else "They are kept and count"
-        report.warnings.append(
-            f"{count(n, 'amount')} in '{col}' {'is' if n == 1 else 'are'} more than {FAR_ABOVE:,} times the usual "
-            f"ones (99% of amounts are at most {p99:,.2f}; the largest is {top:,.0f}, first on line "
-            f"{_line(first, base, src):,}). {kept} in every spend figure: if this is an id or a unit mistake, fix "
-            "or remove it in the export, then import it again.")
-
-
-def _merge_event_spellings(con: duckdb.DuckDBPyConnection, t: str, report: CleaningReport) -> None:
-    """Event names that differ only in upper/lower case are one event: all take the most frequent spelling.
-
-    Exports often mix ``purchase`` and ``PURCHASE``; kept apart, the purchases would be split in two
-    and the purchase event guessed from half of them. Runs before duplicates are removed, so rows
-    that become identical are removed too.
-    """
-    spellings: dict[str, list[tuple[int, str]]] = {}
-    for name, n in con.execute(f"SELECT event, count(*) FROM {t} WHERE event IS NOT NULL GROUP BY event").fetchall():
-        spellings.setdefault(name.casefold(), []).append((-int(n), name))
-    merges = []  # (spelling, kept spelling, rows)
-    for variants in spellings.values():
-        if len(variants) > 1:
-            (_, keep), *others = sorted(variants)
-            merges += [(name, keep, -n) for n, name in others]
-    if not merges:
-        return
-    cases = " ".join(f"WHEN {sql_literal(name)} THEN {sql_literal(keep)}" for name, keep, _ in merges)
-    names = ", ".join(sql_literal(name) for name, _, _ in merges)
-    con.execute(f"UPDATE {t} SET event = CASE event {cases} END WHERE event IN ({names})")
-    shown = "; ".join(f"'{name}' ({count(n, 'row')}) into '{keep}'" for name, keep, n in merges[:5])
-    more = f"; and {len(merges) - 5} more" if len(merges) > 5 else ""
-    report.notes.append(f"Event names that differ only in upper/lower case were merged into the most frequent "
-                        f"spelling: {shown}{more}.")
 
 
 def canonical_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:

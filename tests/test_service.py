@@ -315,6 +315,10 @@ def test_hostile_values_are_refused_per_event_and_the_valid_ones_kept(served):
     nan = client.post("/v1/events", content=b'[{"user_id": NaN, "event_time": "2025-05-01T10:00:00Z", '
                                             b'"event": "x"}]', headers=AUTH)
     assert nan.status_code == 400 and "NaN is not a JSON value" in nan.json()["error"]
+    # A field no column takes is not stored, and said so (a typo such as "amout" was dropped without a word).
+    typo = client.post("/v1/events", json=[ok | {"user_id": "hv-typo", "amout": 42, "order_id": "A1"}], headers=AUTH)
+    assert typo.json()["stored"] == 1 and typo.json()["ignored_fields"] == ["amout", "order_id"]
+    assert r.json()["ignored_fields"] == []
     # An id written as 7.0 is the id 7, as a CSV export writes it; a flag attribute keeps JSON's spelling.
     assert client.post("/v1/events", json=[ok | {"user_id": 7.0}], headers=AUTH).json()["stored"] == 1
     assert client.get("/v1/users/7", headers=AUTH).status_code == 200

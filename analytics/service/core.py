@@ -57,6 +57,7 @@ class IngestResult:
     rejected: int
     users: int
     problems: list[dict]
+    ignored_fields: list[str]  # fields of the events that no column of the dataset takes (not stored)
 
     def to_dict(self) -> dict:
         return json_safe(self.__dict__)
@@ -170,7 +171,8 @@ class ScoringService:
         self.metrics.count("events_stored", stored)
         self.metrics.count("events_duplicate", parsed.rows - stored)
         self.metrics.events(parsed.rows)
-        return IngestResult(len(items), stored, parsed.rows - stored, rejected, len(parsed.users), parsed.problems)
+        return IngestResult(len(items), stored, parsed.rows - stored, rejected, len(parsed.users), parsed.problems,
+                            parsed.ignored)
 
     # scores out
 

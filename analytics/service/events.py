@@ -88,6 +88,7 @@ class ParsedEvents:
     rows: int
     problems: list[dict]
     users: set[str]
+    ignored: list[str] = field(default_factory=list)  # fields no column takes (a typo such as "amout")
 
 
 def parse_body(body: bytes, content_type: str | None) -> list:
@@ -179,10 +180,11 @@ def validate_events(items: list, schema: EventSchema, now: datetime, max_problem
     problems: list[dict] = []
     bad = 0
     users: set[str] = set()
+    ignored: set[str] = set()
     latest = now + FUTURE_TOLERANCE
     for i, item in enumerate(items):
         try:
-            row = _convert(item, converters, latest, schema)
+            row = _convert(item, converters, latest, schema, ignored)
         except ValueError as exc:
             bad += 1
             if len(problems) < max_problems:
@@ -194,7 +196,7 @@ def validate_events(items: list, schema: EventSchema, now: datetime, max_problem
         users.add(row["user_id"])
     if bad > len(problems):
         problems.append({"index": None, "problem": f"{bad - len(problems)} more events with problems"})
-    return ParsedEvents(cols, len(items) - bad, problems, users)
+    return ParsedEvents(cols, len(items) - bad, problems, users, sorted(ignored)[:20])
 
 
 _IDS = ("user_id", "session_id", "item_id", "content_id", "campaign")
@@ -219,13 +221,16 @@ def _converters(schema: EventSchema) -> dict:
     return out
 
 
-def _convert(item, converters: dict, latest: datetime, schema: EventSchema) -> dict:
+def _convert(item, converters: dict, latest: datetime, schema: EventSchema, ignored: set[str]) -> dict:
     if type(item) is not dict:
         raise ValueError(f"an event must be a JSON object, got {json_type(item)}")
     row: dict = {}
     for key, value in item.items():
         conv = converters.get(key)
-        if conv is None or value is None:
+        if conv is None:
+            ignored.add(str(key)[:100])
+            continue
+        if value is None:
             continue
         row[conv[0]] = conv[1](value, key, latest)
     for required in ("user_id", "ts", "event"):

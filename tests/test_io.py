@@ -12,6 +12,7 @@ import pytest
 
 from analytics.config import MB, Limits
 from analytics.errors import EmptyFileError, FileTooLargeError, ParseError, UnsupportedFileError
+from analytics.ingest.dialect import sniff_dialect
 from analytics.ingest.recognise import open_source
 from analytics.ingest.relation import preview
 from analytics.ingest.text import looks_like_header, sniff_delimiter
@@ -198,6 +199,14 @@ def test_long_single_field(tmp_path):
     big = "x" * (2 * MB)
     src, df = rows(write(tmp_path / "long.csv", f"user_id,event_time,note\nu1,2025-01-01,{big}\nu2,2025-01-02,y\n"))
     assert src.columns == ["user_id", "event_time", "note"]
+
+
+def test_a_line_over_duckdbs_default_limit_still_gets_its_delimiter_sniffed(tmp_path):
+    # The sniffer first runs with DuckDB's 2 MB line limit and retries with ours (32 MB).
+    note = "x" * (3 * MB)
+    body = "".join(f"u{i};2025-01-0{1 + i % 9};view;{note if i == 2 else 'n'}\n" for i in range(20))
+    dialect = sniff_dialect(write(tmp_path / "semi.csv", "user_id;event_time;event;note\n" + body))
+    assert (dialect.delimiter, dialect.header, dialect.sniffed) == (";", True, True)
 
 
 def test_sniffer_unit():

@@ -37,7 +37,7 @@ for ds in ws.datasets():
     ev = f'"{ds.events_table}"'
     n = cur.execute(f"SELECT count(*) FROM {ev}").fetchone()[0]
     tables = cur.execute("SELECT table_name, json_extract_string(meta, '$.as_of') FROM results "
-                         "WHERE dataset_id = ? ORDER BY table_name", [ds.id]).fetchall()
+                         "WHERE dataset_id = ? AND kind = 'features' ORDER BY table_name", [ds.id]).fetchall()
     complete = []
     for t, as_of in tables:  # a registered feature table has one row per user seen up to its date
         got = cur.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]

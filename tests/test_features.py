@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analytics.engines.duckdb import compile_sql, unbound_events
 from analytics.errors import InvalidParameterError, NoDataError
 from analytics.features.profile import IDENTIFIER_DISTINCT, distinct_in_sample, looks_like_identifier
-from analytics.features.spec import event_column_names
+from analytics.features.spec import event_column_names, resolve_spec
 from analytics.features.summary import feature_summary
+from analytics.features.table import feature_table
 from bench.pandas_reference import features as pandas_features
 from bench.pandas_reference import read_log
 from tests.helpers import write
@@ -46,6 +48,32 @@ def test_reference_date_uses_only_earlier_events(sample_dataset, workspace, samp
     assert_same(engine, reference)
     assert engine["recency_days"].min() >= 0
     assert "n_other_events" in engine and (engine["n_other_events"] > 0).any()
+
+
+def test_an_earlier_date_reuses_the_stored_session_marks_and_gets_the_same_table(sample_dataset, workspace):
+    # The default table stored the marks; a training-set cutoff builds from them, without the ordered pass.
+    cur = workspace.cursor()
+    workspace.features(sample_dataset.id)
+    [(marks_table,)] = cur.execute("SELECT table_name FROM results WHERE dataset_id = ? AND kind = 'session_marks'",
+                                   [sample_dataset.id]).fetchall()
+    params = workspace.feature_params(sample_dataset.id, as_of=datetime(2025, 3, 10, 18, 30))
+    from_marks = workspace.features(sample_dataset.id, params)
+    sql = workspace_sql(workspace, sample_dataset, params)
+    assert marks_table in sql and "LAG(" not in sql.upper()
+    events = unbound_events(cur, sample_dataset.events_table)
+    alone = cur.execute(compile_sql(feature_table(events, params, resolve_spec(params, sample_dataset.profile)))).df()
+    assert len(from_marks) > 100 and (from_marks["n_sessions"] > 1).any()
+    assert_same(from_marks, alone)
+
+    workspace.delete(sample_dataset.id)
+    assert not cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [marks_table]).fetchone()[0]
+
+
+def workspace_sql(workspace, ds, params) -> str:
+    spec = resolve_spec(params, ds.profile)
+    cur = workspace.cursor()
+    events = unbound_events(cur, ds.events_table)
+    return compile_sql(feature_table(events, params, spec, workspace._session_marks(cur, ds.id, events, params)))
 
 
 LOG = """user,time,event,amount,channel

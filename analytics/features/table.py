@@ -9,7 +9,11 @@ exactly once.
 Sessions are taken from ``session_id`` when the log has one; otherwise a new
 session starts after ``session_gap_minutes`` without events. Deriving them needs
 one ordered pass over the events (``lag`` over user and time); everything after
-it works on the much smaller set of session starts, day starts and purchases.
+it works on the much smaller set of session starts, day starts and purchases,
+the :func:`session_marks`. The marks of the whole log hold those of any earlier
+reference date too (an event's predecessor is the same whatever comes after it),
+so the workspace stores them once and builds every later table, e.g. the
+training set's features as of a cutoff, from them without the ordered pass.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import ibis.expr.types as ir
 from analytics.features.spec import DAY_SECONDS, FeatureParams, FeatureSpec, attribute_column
 
 
-def feature_table(events: ir.Table, params: FeatureParams, spec: FeatureSpec) -> ir.Table:
+def feature_table(events: ir.Table, params: FeatureParams, spec: FeatureSpec,
+                  marks: ir.Table | None = None) -> ir.Table:
     """One row per user with recency, frequency, monetary, sessions and more.
 
     Parameters
@@ -32,6 +37,11 @@ def feature_table(events: ir.Table, params: FeatureParams, spec: FeatureSpec) ->
     params : FeatureParams
     spec : FeatureSpec
         Data-dependent choices, see :func:`analytics.features.spec.resolve_spec`.
+    marks : ibis Table, optional
+        :func:`session_marks` of these events (all of them, or up to a date at or
+        after ``spec.as_of``) with the same purchase event and session gap: the
+        sessions then come from them instead of an ordered pass over the events.
+        Ignored when the log carries session ids.
 
     Returns
     -------
@@ -43,8 +53,7 @@ def feature_table(events: ir.Table, params: FeatureParams, spec: FeatureSpec) ->
     params.validate()
     as_of_s = spec.as_of.timestamp() if spec.as_of.tzinfo else _naive_utc_epoch(spec.as_of)
     ev = events.filter(events.ts <= ibis.literal(spec.as_of.replace(tzinfo=None)))
-    is_p = (ev.event == params.purchase_event) if params.purchase_event is not None else ibis.literal(False)
-    ev = ev.mutate(_is_p=is_p, _t=ev.ts.epoch_seconds().cast("float64"))
+    ev = _flagged(ev, params)
 
     counts = {col: (ev.event == name).cast("int64").sum() for col, name in spec.event_columns.items()}
     base = ev.group_by("user_id").aggregate(
@@ -57,7 +66,11 @@ def feature_table(events: ir.Table, params: FeatureParams, spec: FeatureSpec) ->
         _last_p=ev._t.max(where=ev._is_p),
         **counts,
     )
-    sessions = _sessions(ev, params, spec)
+    if spec.has_sessions:
+        sessions = _given_sessions(ev)
+    else:
+        marks = _marks(ev, params) if marks is None else marks.filter(marks._t <= as_of_s)
+        sessions = _sessions_from_marks(marks)
     out = base.join(sessions, "user_id")
     # No amount anywhere in the log: spend is unknown, not zero (it would look like a shop of non-buyers).
     monetary = out._monetary.fill_null(0.0) if spec.has_amounts else ibis.null().cast("float64")
@@ -94,19 +107,34 @@ def feature_table(events: ir.Table, params: FeatureParams, spec: FeatureSpec) ->
     return out.order_by("user_id")
 
 
-def _sessions(ev: ir.Table, params: FeatureParams, spec: FeatureSpec) -> ir.Table:
-    """Per user: n_sessions, active_days and _converting (sessions with a purchase)."""
-    if spec.has_sessions:
-        with_id = ev.filter(ev.session_id.notnull())
-        per_session = with_id.group_by(["user_id", "session_id"]).aggregate(_buys=with_id._is_p.any())
-        sess = per_session.group_by("user_id").aggregate(
-            n_sessions=per_session.count(), _converting=per_session._buys.cast("int64").sum())
-        days = ev.group_by("user_id").aggregate(active_days=ev.ts.date().nunique())
-        out = days.left_join(sess, "user_id")
-        out = out.drop(*[c for c in out.columns if c.endswith("_right")])
-        # Users whose events all lack a session id count as one session.
-        return out.mutate(n_sessions=out.n_sessions.fill_null(1), _converting=out._converting.fill_null(0))
+def session_marks(events: ir.Table, params: FeatureParams) -> ir.Table:
+    """The events that start a session or a calendar day, and the purchases: all the sessions need.
 
+    Columns ``user_id, _t`` (epoch seconds), ``_is_p, _new_session, _new_day``;
+    about a sixth of a shop's events. Pass them to :func:`feature_table` as ``marks``.
+    """
+    return _marks(_flagged(events, params), params)
+
+
+def _flagged(ev: ir.Table, params: FeatureParams) -> ir.Table:
+    is_p = (ev.event == params.purchase_event) if params.purchase_event is not None else ibis.literal(False)
+    return ev.mutate(_is_p=is_p, _t=ev.ts.epoch_seconds().cast("float64"))
+
+
+def _given_sessions(ev: ir.Table) -> ir.Table:
+    """Per user from the log's session ids: n_sessions, active_days and _converting (sessions with a purchase)."""
+    with_id = ev.filter(ev.session_id.notnull())
+    per_session = with_id.group_by(["user_id", "session_id"]).aggregate(_buys=with_id._is_p.any())
+    sess = per_session.group_by("user_id").aggregate(
+        n_sessions=per_session.count(), _converting=per_session._buys.cast("int64").sum())
+    days = ev.group_by("user_id").aggregate(active_days=ev.ts.date().nunique())
+    out = days.left_join(sess, "user_id")
+    out = out.drop(*[c for c in out.columns if c.endswith("_right")])
+    # Users whose events all lack a session id count as one session.
+    return out.mutate(n_sessions=out.n_sessions.fill_null(1), _converting=out._converting.fill_null(0))
+
+
+def _marks(ev: ir.Table, params: FeatureParams) -> ir.Table:
     gap = params.session_gap_minutes * 60.0
     narrow = ev.select("user_id", "_t", "_is_p")
     w = ibis.window(group_by=narrow.user_id, order_by=narrow._t)
@@ -116,7 +144,12 @@ def _sessions(ev: ir.Table, params: FeatureParams, spec: FeatureSpec) -> ir.Tabl
         _new_day=prev.isnull() | ((narrow._t / DAY_SECONDS).floor() != (prev / DAY_SECONDS).floor()),
     )
     # Only session starts, day starts and purchases matter from here on: a small table.
-    marks = marked.filter(marked._new_session | marked._new_day | marked._is_p)
+    return marked.filter(marked._new_session | marked._new_day | marked._is_p).select(
+        "user_id", "_t", "_is_p", "_new_session", "_new_day")
+
+
+def _sessions_from_marks(marks: ir.Table) -> ir.Table:
+    """Per user: n_sessions, active_days and _converting (sessions with a purchase)."""
     w2 = ibis.window(group_by=marks.user_id, order_by=[marks._t, marks._new_session.desc()])
     numbered = marks.mutate(_session_no=marks._new_session.cast("int64").cumsum().over(w2))
     return numbered.group_by("user_id").aggregate(

@@ -124,9 +124,13 @@ def test_unparseable_dates_store_nothing(workspace, tmp_path):
     with pytest.raises((NoDataError, MappingError)):
         workspace.import_file(write(tmp_path / "worse.csv", "user,time,event\nu1,soon,view\nu2,later,view\n"),
                               ColumnMapping("user", "time", "event"))
-    after = set(workspace.cursor().execute("SELECT table_name FROM duckdb_tables()").fetchall())
-    assert len(workspace.datasets()) == 1
-    assert len(after - before) == 2  # the first import's events and feature tables only
+    cur = workspace.cursor()
+    after = set(cur.execute("SELECT table_name FROM duckdb_tables()").fetchall())
+    [first] = workspace.datasets()
+    # Only the first import's tables: its events, feature table and session marks.
+    owned = {first.events_table, *(t for (t,) in cur.execute("SELECT table_name FROM results WHERE dataset_id = ?",
+                                                            [first.id]).fetchall())}
+    assert len(owned) == 3 and {t for (t,) in after - before} == owned
 
 
 def test_every_row_dropped_explains_why(workspace, tmp_path):

@@ -69,7 +69,8 @@ def feature_table(events: ir.Table, params: FeatureParams, spec: FeatureSpec,
     if spec.has_sessions:
         sessions = _given_sessions(ev)
     else:
-        marks = _marks(ev, params) if marks is None else marks.filter(marks._t <= as_of_s)
+        # The same cut as the events' filter above (the reference date's clock time read as UTC).
+        marks = _marks(ev, params) if marks is None else marks.filter(marks._t <= _naive_utc_epoch(spec.as_of))
         sessions = _sessions_from_marks(marks)
     out = base.join(sessions, "user_id")
     # No amount anywhere in the log: spend is unknown, not zero (it would look like a shop of non-buyers).

@@ -8,8 +8,10 @@ import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
+import xxhash
 
 from analytics import config
 from analytics.engines import limits
@@ -163,6 +165,30 @@ def test_too_little_free_disk_refuses_before_starting(workspace, sample_dataset,
     # With room, the same import works.
     monkeypatch.setattr(limits, "free_disk_bytes", lambda folder: 10 * GiB)
     assert workspace.import_file(log, name="second", features=False).rows == 60_000
+
+
+def test_disk_filling_up_while_the_log_is_copied_keeps_the_workspace(workspace, sample_dataset, tmp_path,
+                                                                       monkeypatch):
+    import shutil
+
+    # The copy to keep runs beside the import; it fails after the rows are read.
+    log = tmp_path / "log.csv"
+    log.write_bytes(small_log())
+    before = _state(workspace)
+
+    def half_copy(src, dst, **_):
+        Path(dst).write_bytes(Path(src).read_bytes()[:1000])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", half_copy)
+    with pytest.raises(ResourceLimitError, match="disk is full.*MARKETLENS_WORKSPACE"):
+        workspace.import_file(log, name="second")
+    assert _state(workspace) == before
+    assert not [p for p in (workspace.root / "tmp").iterdir() if p.name != "spill"]
+    monkeypatch.undo()
+    ds = workspace.import_file(log, name="second", features=False)
+    assert (workspace.root / "uploads" / ds.id / "original").read_bytes() == log.read_bytes()
+    assert ds.content_hash == xxhash.xxh3_128(log.read_bytes()).hexdigest()
 
 
 def test_cli_too_little_free_disk_exits_2(tmp_path, monkeypatch, capsys):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import shutil
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -48,8 +50,13 @@ class StagedFile:
     name: str  # shown only, never used as a path
     size: int
     folder: Path  # tmp/<id>/, removed once imported or discarded
-    content_hash: str
+    hashing: Future  # the content hash; for a file from disk, copied and hashed in the background
     uploaded: bool = False  # it came from a browser
+
+    @property
+    def content_hash(self) -> str:
+        """The file's content hash (waits for the background copy and hash, and raises what they raised)."""
+        return self.hashing.result()
 
     @property
     def limits(self) -> config.Limits:
@@ -106,13 +113,39 @@ def content_hash_file(path: Path) -> str:
     """Content hash of a file (XXH3-128, read in chunks): how re-uploads are recognised.
 
     A non-cryptographic hash is enough to tell whether two uploads hold the same
-    bytes, and it costs a tenth of SHA-256 on a 600 MB log.
+    bytes, and it costs a tenth of SHA-256 on a 600 MB log. Hashing the mapped
+    pages skips copying them into Python buffers (0.8 s instead of 1.4 s for 6.9 GB).
     """
     digest = xxhash.xxh3_128()
     with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
+        if os.fstat(fh.fileno()).st_size == 0:
+            return digest.hexdigest()
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
+            try:
+                for start in range(0, len(view), CHUNK):
+                    digest.update(view[start:start + CHUNK])
+            finally:
+                view.release()
     return digest.hexdigest()
+
+
+def _copy_and_hash(path: Path, copy_to: Path | None) -> str:
+    if copy_to is not None:
+        with within_limits(f"Copying '{path.name}' into the workspace"):
+            shutil.copyfile(path, copy_to)
+    return content_hash_file(path)
+
+
+# Staging a file from disk copies and hashes it while the import reads it: the import needs the hash only
+# to register the dataset, and a second pass over a big log that is not in the OS cache cost 20 s at 6.9 GB.
+_STAGING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="marketlens-stage")
+
+
+def _finished(value: str) -> Future:
+    done: Future = Future()
+    done.set_result(value)
+    return done
 
 
 class HashingReader:
@@ -157,14 +190,16 @@ class Importing:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         return StagedFile(path=dst, name=display_name(name), size=size, folder=folder,
-                          content_hash=hasher.hexdigest(), uploaded=True)
+                          hashing=_finished(hasher.hexdigest()), uploaded=True)
 
     def stage_path(self, path: str | Path, name: str | None = None, copy: bool = True) -> StagedFile:
         """Stage a file from disk (CLI, benchmarks, connected logs): a kernel-side copy to keep, and its hash.
 
         A file on this machine is not an upload: the upload size caps do not apply
         (the decompression-ratio guard does, when it is read). With ``copy``, the
-        disk must have room for the copy besides what importing it needs.
+        disk must have room for the copy besides what importing it needs. The copy
+        and the hash run in the background; :attr:`StagedFile.content_hash` waits
+        for them and raises what they raised (e.g. the disk filled up while copying).
         """
         path = Path(path)
         if not path.is_file():
@@ -173,15 +208,9 @@ class Importing:
         if copy:
             check_free_disk(self.root, size + int(size * DISK_PER_INPUT_BYTE), f"Importing '{path.name}'")
         folder = self._new_tmp_folder()
-        if copy:
-            try:
-                with within_limits(f"Copying '{path.name}' into the workspace"):
-                    shutil.copyfile(path, folder / "upload")
-            except BaseException:
-                shutil.rmtree(folder, ignore_errors=True)
-                raise
+        hashing = _STAGING.submit(_copy_and_hash, path, folder / "upload" if copy else None)
         return StagedFile(path=path, name=display_name(name or path.name), size=size, folder=folder,
-                          content_hash=content_hash_file(path))
+                          hashing=hashing)
 
     def inspect(self, staged: StagedFile, encoding: str | None = None) -> Inspection:
         """Sniff the staged file and guess its column mapping (cheap: reads a sample).
@@ -329,7 +358,8 @@ class Importing:
             self.discard(staged)
 
     def discard(self, staged: StagedFile) -> None:
-        """Forget a staged file (removes its tmp folder)."""
+        """Forget a staged file (removes its tmp folder once its background copy is done)."""
+        wait([staged.hashing])
         shutil.rmtree(staged.folder, ignore_errors=True)
 
     def connect(self, uri: str, *, engine: str = "duckdb", master: str | None = None, changes: dict | None = None,

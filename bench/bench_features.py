@@ -34,6 +34,15 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 
 
+def drop_from_os_cache(path: Path) -> None:
+    """Drop a file's pages from the OS file cache (Linux), so the next read comes from disk, as after a reboot."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
 def log_for(n_events: int) -> Path:
     path = OUT / f"events_{n_events}.csv"
     if not path.exists():

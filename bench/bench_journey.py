@@ -20,9 +20,14 @@ the time to the first finished model is printed beside it.
 
 Runs, each in a fresh process with a fresh workspace:
 
-- ``cold``: an empty numba cache (as after a fresh install that never drew a map);
-- ``warm``: the numba cache the cold run filled, and the log in the OS file cache
-  (``--runs warm`` alone needs ``--numba-cache DIR`` of a filled cache, else it is a cold run).
+- ``cold``: an empty numba cache (as after an install that never ran ``make run``, whose
+  warm-up fills it) and the log in the OS file cache;
+- ``installed``: a user's first journey after ``make run``: the numba cache the warm-up filled,
+  the log read from disk (its pages dropped from the OS file cache first, as after a reboot);
+- ``warm``: the filled numba cache and the log in the OS file cache.
+
+``installed`` and ``warm`` fill a new numba cache with ``python -m analytics warm-up`` when no
+run before them did and no ``--numba-cache DIR`` was given.
 
 ``--code PATH`` runs the journey with the ``analytics`` package of another
 checkout (e.g. ``git archive main | tar -x -C /tmp/before``), so before and
@@ -44,7 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_features import log_for  # noqa: E402
+from bench.bench_features import drop_from_os_cache, log_for  # noqa: E402
 
 JOURNEY = r"""
 import json, os, sys, threading, time, warnings
@@ -154,7 +159,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose analytics package runs the journey")
-    parser.add_argument("--runs", nargs="+", choices=["cold", "warm"], default=["cold", "warm"])
+    parser.add_argument("--runs", nargs="+", choices=["cold", "installed", "warm"],
+                        default=["cold", "installed", "warm"])
     parser.add_argument("--numba-cache", type=Path, help="use (and keep) this numba cache folder instead of a new "
                                                          "empty one, e.g. one filled by `python -m analytics warm-up "
                                                          "--cache-dir DIR`")
@@ -165,12 +171,16 @@ def main() -> None:
           f"load average {load}", flush=True)
     cache = args.numba_cache or Path(tempfile.mkdtemp(prefix="marketlens-numba-"))
     try:
+        filled = bool(args.numba_cache)
         for label in args.runs:
-            if label == "warm" and not args.numba_cache and "cold" not in args.runs:
-                # Nothing filled the new cache yet: fill it as `make run` does, so "warm" means warm.
+            if label != "cold" and not filled:
+                # Nothing filled the new cache yet: fill it as `make run` does.
                 subprocess.run([sys.executable, "-m", "analytics", "warm-up", "--cache-dir", str(cache)],
                                cwd=args.code, env={**os.environ, "PYTHONPATH": str(args.code.resolve())}, check=True)
+            if label == "installed":
+                drop_from_os_cache(log)
             print_run(label, run_journey(log, args.code.resolve(), cache))
+            filled = True
     finally:
         if not args.numba_cache:
             shutil.rmtree(cache, ignore_errors=True)

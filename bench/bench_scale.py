@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/bench_scale.py [--copies 10] [--base 10000000] [--keep]
+    python bench/bench_scale.py [--copies 10] [--base 10000000] [--keep] [--from-disk]
 
 The log is ``--copies`` copies of the ``--base``-event benchmark log of
 ``bench/bench_features.py`` (generated with ``sample_data/generate.py`` and cached
@@ -18,7 +18,8 @@ peak memory is its own::
 with the default settings (memory limit, spill folder) and prints seconds, peak
 RSS of the process, the memory limit it ran with, the spill folder's peak size,
 and the load average of the machine (shared machines make times vary).
-``--keep`` keeps the big CSV in ``bench/out/`` (it is removed otherwise).
+``--keep`` keeps the big CSV in ``bench/out/`` (it is removed otherwise); ``--from-disk`` drops it from
+the OS file cache first, so the run reads it from disk as a user's first import after a reboot would.
 
 Figures are printed, never asserted: the test suite does not time anything.
 """
@@ -39,7 +40,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_features import OUT, log_for  # noqa: E402
+from bench.bench_features import OUT, drop_from_os_cache, log_for  # noqa: E402
 
 CHUNK = 64 * 1024 * 1024
 
@@ -112,6 +113,8 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=10)
     parser.add_argument("--base", type=int, default=10_000_000, help="events of the log that is repeated")
     parser.add_argument("--keep", action="store_true", help="keep the big CSV in bench/out/")
+    parser.add_argument("--from-disk", action="store_true",
+                        help="drop the log from the OS file cache first, so it is read from disk (as after a reboot)")
     args = parser.parse_args()
     from analytics import config
 
@@ -126,6 +129,8 @@ def main() -> None:
           f"| {'load avg (1, 5, 15 min) before / after':>40}")
     try:
         with tempfile.TemporaryDirectory(prefix="marketlens-bench-scale-") as tmp:
+            if args.from_disk:
+                drop_from_os_cache(log)
             before = os.getloadavg()
             r = watch_features(log, Path(tmp) / "features.parquet", Path(tmp))
             after = os.getloadavg()

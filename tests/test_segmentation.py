@@ -98,6 +98,25 @@ def test_silhouette_is_sampled_on_large_data_and_says_so():
     assert not small.silhouette_sampled and small.silhouette_sample_size == 300
 
 
+def test_silhouette_equals_scikit_learns_with_singletons_and_copies():
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
+    from analytics.segments.clustering import silhouette
+
+    rng = np.random.default_rng(3)
+    X, labels = make_blobs(n_samples=400, centers=4, n_features=3, random_state=1)
+    X[:30] = X[0]  # identical users: distances of 0 inside and across clusters
+    labels[7] = 9  # a cluster of one user scores 0
+    labels[rng.choice(400, 40, replace=False)] = 2  # some users in the wrong cluster
+    D = pairwise_distances(X)
+    assert silhouette(D, labels) == pytest.approx(silhouette_score(D, labels, metric="precomputed"), abs=1e-12)
+    assert np.isnan(silhouette(D, np.zeros(400, dtype=int)))
+    sweep = seg.k_sweep(table(X), k_range=[3, 4], silhouette_sample_size=400)
+    fitted = seg.segment(table(X), 4, random_state=0)
+    assert sweep.scores["silhouette"].between(-1, 1).all() and sweep.scores["silhouette"].iloc[1] > 0.3
+    assert fitted.silhouette == pytest.approx(silhouette_score(seg.prepare(table(X)).X, fitted.labels), abs=1e-9)
+
+
 # --- features and preprocessing ---------------------------------------------------------------
 
 

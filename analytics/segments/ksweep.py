@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import pairwise_distances, silhouette_score
+from sklearn.metrics import pairwise_distances
 
 from analytics.errors import InvalidParameterError
 from analytics.jsonable import json_safe
@@ -21,6 +21,7 @@ from analytics.segments.clustering import (
     kmeans_model,
     n_distinct_rows,
     sample_rows,
+    silhouette,
 )
 from analytics.segments.describe import join_words
 from analytics.segments.preprocessing import Prepared, Preprocessing, prepare
@@ -182,7 +183,7 @@ def _sweep_rows(X: np.ndarray, usable: list[int], fit_idx: np.ndarray | None, si
         labels = km.labels_ if fit_idx is None else km.predict(X)
         inertia, ch, db = cluster_scores(X, labels, k)
         sub = labels if sil_idx is None else labels[sil_idx]
-        sil = silhouette_score(sil_dist, sub, metric="precomputed") if 1 < len(np.unique(sub)) < len(sub) else np.nan
+        sil = silhouette(sil_dist, sub)
         rows.append({"k": k, "inertia": inertia, "silhouette": float(sil), "calinski_harabasz": ch,
                      "davies_bouldin": db})
     return rows

@@ -179,6 +179,9 @@ def test_bad_requests_get_clear_4xx(served):
     for response, status, words in cases:
         assert response.status_code == status, (status, response.text)
         assert words in response.json()["error"], response.json()
+    # What HTTP asks of these answers: how to authenticate (401), which methods the route takes (405).
+    assert cases[0][0].headers["www-authenticate"].startswith("Bearer")
+    assert cases[-1][0].headers["allow"] == "POST"
     assert service.store.counts()["users"] == 0 or "zz1" not in service.live._cache
     r = client.post("/v1/events", json=[ok], headers=AUTH)
     assert r.status_code == 200 and r.json()["stored"] == 1

@@ -96,7 +96,7 @@ def create_app(service: ScoringService, keys: set[str], max_body: int = DEFAULT_
         message = {404: "There is no such route; see /docs for the API.",
                    405: "This route does not take that method; see /docs for the API."}.get(exc.status_code,
                                                                                             str(exc.detail))
-        return _error(exc.status_code, message)
+        return _error(exc.status_code, message, headers=exc.headers)  # e.g. Allow on a 405
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
@@ -205,7 +205,8 @@ class Guard:
         length = headers.get(b"content-length", b"")
         if path not in OPEN_PATHS and not self._key_ok(headers):
             await _error(401, "A valid API key is needed: send it as 'Authorization: Bearer KEY' or "
-                              "'X-API-Key: KEY'.")(scope, receive, send_with_id)
+                              "'X-API-Key: KEY'.", headers={"WWW-Authenticate": 'Bearer realm="MarketLens"'},
+                         )(scope, receive, send_with_id)
         elif length.isdigit() and int(length) > self.max_body:
             await _error(413, f"The body is {int(length):,} bytes; the limit is {self.max_body:,}. Send smaller "
                               "batches.")(scope, receive, send_with_id)
@@ -231,8 +232,8 @@ class Guard:
         return bool(given) and any(hmac.compare_digest(given, k) for k in self.keys)
 
 
-def _error(status: int, message: str, **extra) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
+def _error(status: int, message: str, *, headers: dict | None = None, **extra) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
 
 
 class JsonLogFormatter(logging.Formatter):

@@ -89,6 +89,25 @@ def test_a_failing_concurrent_fold_is_reported_not_raised(monkeypatch):
     assert "fold 4 broke" in res.results[0].error and res.results[0].auc_mean is None
 
 
+def test_the_next_models_folds_are_queued_before_this_model_is_done_with_the_same_scores(monkeypatch):
+    ts = synthetic(600, 0.3, seed=4)
+    keys = ["lr", "hgb", "nb"]  # all fit one fold per thread
+    monkeypatch.setattr(training, "fold_workers", lambda *_: 1)
+    alone = {r.key: r for r in M.iter_train(ts, keys, keep_order=True)}
+    monkeypatch.setattr(training, "fold_workers", lambda *_: 2)
+    queued = []
+    runner = training._fold_runner
+    monkeypatch.setattr(training, "_fold_runner", lambda key, *a: queued.append(key) or runner(key, *a))
+    shared = {}
+    for r in M.iter_train(ts, keys, keep_order=True):
+        shared[r.key] = r
+        # When a model's result comes, the next model's folds are already waiting for a free thread.
+        assert queued == keys[:keys.index(r.key) + 2]
+    for key in keys:
+        assert shared[key].error is None and shared[key].auc_folds == alone[key].auc_folds
+        np.testing.assert_array_equal(shared[key].oof_scores, alone[key].oof_scores)
+
+
 def test_leakage_auc_from_ranks_equals_sklearn_with_ties_and_empty_values():
     import pandas as pd
     from sklearn.metrics import roc_auc_score

@@ -6,8 +6,10 @@ each model's :class:`ModelResult` as soon as its folds are done, cheapest model
 first, so a page can draw the first ROC curve within about a second of
 pressing Train on 50k users. Within a model, the folds of models that run on
 one thread (logistic regression, boosting, ...) are fitted concurrently on the
-model threads (:func:`~analytics.models.fitting.fold_workers`); scores and
-metrics are the same as one fold after another.
+model threads (:func:`~analytics.models.fitting.fold_workers`), and when the
+next model is one of them too its folds are queued behind these, so no thread
+waits for the slowest fold of a model; scores and metrics are the same as one
+fold after another.
 
 No NaN is ever returned as a score: a metric that cannot be computed (one class
 in a fold or segment) is None with a note saying why, and a model that fails
@@ -107,16 +109,41 @@ def _iter_train(training: TrainingSet, keys: list[str], n_folds: int, out_of_tim
     if out_of_time is not None:
         oot = (prepare_features(out_of_time.X, kinds), out_of_time.y, out_of_time.target.cutoff)
     shared: dict = {}  # the sequence network's outer-fold scores, reused by agg+seq
-    for i, key in enumerate(keys):
-        stage = within(progress, i / len(keys), (i + 1) / len(keys))
-        if MODELS[key].sequence:
-            from analytics.sequences.propensity import cross_validate_sequence
 
-            yield cross_validate_sequence(key, Xp, training, kinds, folds, params.get(key), random_state, stage,
-                                          shared, out_of_time=out_of_time is not None, on_fold=on_fold)
-        else:
+    def pooled(key: str) -> bool:
+        return not MODELS[key].sequence and fold_workers(key, len(training.y)) > 1
+
+    def runner(key: str) -> Callable[[int], tuple]:
+        return _fold_runner(key, Xp, training.y, kinds, folds, params.get(key), balance_classes, random_state)
+
+    # Consecutive models that fit one fold per thread share one pool, and the next one's folds are queued
+    # behind the current one's: its last fold would otherwise leave a core idle (5 folds on 2 threads).
+    pool = _FoldPool(max(fold_workers(k, len(training.y)) for k in keys)) \
+        if any(pooled(a) and pooled(b) for a, b in zip(keys, keys[1:])) else None
+    started: dict[str, dict] = {}
+    try:
+        for i, key in enumerate(keys):
+            stage = within(progress, i / len(keys), (i + 1) / len(keys))
+            if MODELS[key].sequence:
+                from analytics.sequences.propensity import cross_validate_sequence
+
+                yield cross_validate_sequence(key, Xp, training, kinds, folds, params.get(key), random_state, stage,
+                                              shared, out_of_time=out_of_time is not None, on_fold=on_fold)
+                continue
+            if pool is not None and pooled(key):
+                if key not in started:
+                    started[key] = pool.start(runner(key), len(folds))
+                following = keys[i + 1] if i + 1 < len(keys) else None
+                if following is not None and pooled(following):
+                    started[following] = pool.start(runner(following), len(folds))
             yield cross_validate(key, Xp, training, kinds, folds, params.get(key), balance_classes, random_state,
-                                 stage, oot, on_fold)
+                                 stage, oot, on_fold, started=started.pop(key, None))
+            if pool is not None and not any(pooled(k) for k in keys[i + 1:]):
+                pool.close()  # the models left bring their own threads (and settings)
+                pool = None
+    finally:
+        if pool is not None:
+            pool.close()
 
 
 def train_models(training: TrainingSet, models: Sequence[str] = DEFAULT_MODELS, *, n_folds: int = 5,
@@ -148,26 +175,21 @@ def train_models(training: TrainingSet, models: Sequence[str] = DEFAULT_MODELS, 
 def cross_validate(key: str, Xp: pd.DataFrame, training: TrainingSet, kinds: dict, folds: list,
                    params: dict | None, balance: bool, random_state: int,
                    progress: Progress | None, oot: tuple | None,
-                   on_fold: Callable[[ModelResult], None] | None = None) -> ModelResult:
+                   on_fold: Callable[[ModelResult], None] | None = None,
+                   started: dict | None = None) -> ModelResult:
     """Cross-validate one model on given folds (``Xp`` prepared with :func:`prepare_features`);
-    ``on_fold`` as in :func:`iter_train`."""
+    ``on_fold`` as in :func:`iter_train`; ``started``: its folds already queued on a :class:`_FoldPool`."""
     spec = MODELS[key]
     y = training.y
     res = ModelResult(key=key, name=spec.name, base_rate=float(y.mean()), n_users=len(y), n_folds=len(folds),
                       params=dict(params or {}))
     t_start = time.perf_counter()
     fold_scores: dict[int, np.ndarray] = {}
-
-    def run_fold(i: int) -> tuple[np.ndarray, int, float]:
-        tr, te = folds[i]
-        t0 = time.perf_counter()
-        pipe, fit_idx = fit_one(key, kinds, Xp, y, tr, params=params, balance_classes=balance,
-                                random_state=random_state, sample_seed=random_state + i)
-        fit_s = time.perf_counter() - t0
-        return positive_scores(pipe, Xp.iloc[te], spec.name), len(fit_idx), fit_s
-
     try:
-        for done, (i, (p, n_fit, fit_s)) in enumerate(_map_folds(run_fold, len(folds), fold_workers(key, len(y)))):
+        fitted = _as_finished(started) if started is not None else _map_folds(
+            _fold_runner(key, Xp, y, kinds, folds, params, balance, random_state), len(folds),
+            fold_workers(key, len(y)))
+        for done, (i, (p, n_fit, fit_s)) in enumerate(fitted):
             res.fit_seconds += fit_s
             fold_scores[i] = p
             res.train_rows = max(res.train_rows, n_fit)
@@ -237,33 +259,80 @@ def provisional(res: ModelResult, y: np.ndarray, folds: list, fold_scores: dict[
     return finish_result(partial, y, [folds[i] for i in done], {j: fold_scores[i] for j, i in enumerate(done)})
 
 
+def _fold_runner(key: str, Xp: pd.DataFrame, y: np.ndarray, kinds: dict, folds: list, params: dict | None,
+                 balance: bool, random_state: int) -> Callable[[int], tuple[np.ndarray, int, float]]:
+    """``run_fold(i)``: fit ``key`` on fold ``i``'s training rows; its test scores, rows fitted and seconds."""
+    name = MODELS[key].name
+
+    def run_fold(i: int) -> tuple[np.ndarray, int, float]:
+        tr, te = folds[i]
+        t0 = time.perf_counter()
+        pipe, fit_idx = fit_one(key, kinds, Xp, y, tr, params=params, balance_classes=balance,
+                                random_state=random_state, sample_seed=random_state + i)
+        fit_s = time.perf_counter() - t0
+        return positive_scores(pipe, Xp.iloc[te], name), len(fit_idx), fit_s
+
+    return run_fold
+
+
+class _FoldPool:
+    """Threads that fit folds, with BLAS on one thread and convergence warnings off while it is open.
+
+    BLAS thread limits and warning filters are process-wide: they are set once here, so
+    the workers' own (nested) settings never restore other values while another fold
+    still runs; :meth:`close` undoes them.
+    """
+
+    def __init__(self, workers: int):
+        import warnings
+        from concurrent.futures import ThreadPoolExecutor
+        from contextlib import ExitStack
+
+        from sklearn.exceptions import ConvergenceWarning
+        from threadpoolctl import threadpool_limits
+
+        self._stack = ExitStack()
+        self._stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        self._stack.enter_context(threadpool_limits({"blas": 1}))
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketlens-fold")
+
+    def start(self, run_fold: Callable[[int], tuple], n_folds: int) -> dict:
+        """Queue every fold; ``{future: fold}`` for :func:`_as_finished`."""
+        return {self._pool.submit(run_fold, i): i for i in range(n_folds)}
+
+    def close(self) -> None:
+        """Drop the folds not started, wait for the running ones, undo the settings."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._stack.close()
+
+
+def _as_finished(pending: dict) -> Iterator[tuple[int, tuple]]:
+    """``(fold, result)`` of queued folds as they finish (ties in fold order); the rest are cancelled if
+    the caller stops early or a fold failed."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    try:
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=pending.get):
+                yield pending.pop(future), future.result()
+    finally:
+        for future in pending:
+            future.cancel()
+
+
 def _map_folds(run_fold: Callable[[int], tuple], n_folds: int, workers: int) -> Iterator[tuple[int, tuple]]:
     """``(fold, run_fold(fold))`` for every fold, as they finish; on ``workers`` threads when more than one."""
     if workers <= 1:
         for i in range(n_folds):
             yield i, run_fold(i)
         return
-    import warnings
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-
-    from sklearn.exceptions import ConvergenceWarning
-    from threadpoolctl import threadpool_limits
-
-    # BLAS thread limits and warning filters are process-wide: set them once here, so
-    # the workers' own (nested) settings never restore other values while another
-    # fold still runs; they are all undone when this block ends.
-    with warnings.catch_warnings(), threadpool_limits({"blas": 1}), \
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketlens-fold") as pool:
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        pending = {pool.submit(run_fold, i): i for i in range(n_folds)}
-        try:
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in sorted(finished, key=pending.get):
-                    yield pending.pop(future), future.result()
-        finally:
-            for future in pending:
-                future.cancel()
+    pool = _FoldPool(workers)
+    try:
+        yield from _as_finished(pool.start(run_fold, n_folds))
+    finally:
+        pool.close()
 
 
 def _out_of_time(key: str, oot: tuple, Xp_test: pd.DataFrame, y_test: np.ndarray, kinds: dict, params: dict | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -10,7 +11,13 @@ import pytest
 
 from analytics.engines.duckdb import compile_sql, unbound_events
 from analytics.errors import InvalidParameterError, NoDataError
-from analytics.features.profile import IDENTIFIER_DISTINCT, distinct_in_sample, looks_like_identifier
+from analytics.features.profile import (
+    FEW_VALUES,
+    IDENTIFIER_DISTINCT,
+    DatasetProfile,
+    distinct_in_sample,
+    looks_like_identifier,
+)
 from analytics.features.spec import event_column_names, resolve_spec
 from analytics.features.summary import feature_summary
 from analytics.features.table import feature_table
@@ -109,6 +116,40 @@ def test_definitions_by_hand(small, workspace):
     assert np.isnan(b["avg_order_value"]) and np.isnan(b["days_since_last_purchase"])
     assert (a["top_channel"], b["top_channel"]) == ("email", "ads")
     assert (a["n_view"], a["n_buy"], a["n_other_events"]) == (2, 2, 0)
+
+
+def test_few_valued_attributes_count_each_value_in_the_user_pass_with_the_same_result(workspace, tmp_path):
+    # 'channel' has 3 values (one non-ASCII, ties, gaps): the profile keeps them all and the feature
+    # table counts each one per user; 'page' has 20: it keeps its grouped pass. Both give what
+    # the grouped pass gives for every attribute, ties going to the smallest value.
+    rows = ["user,time,event,channel,page"]
+    channels = {"a": ["seo", "email", "email", "seo"], "b": ["", "", "", ""], "c": ["ads", "", "seo", "ads"],
+                "d": ["ümlaut", "seo", "ümlaut", "seo"]}
+    for u, values in channels.items():
+        rows += [f"{u},2025-01-0{k + 1} 10:00,view,{v},p{(k * 7 + ord(u)) % 20}" for k, v in enumerate(values)]
+    rows += [f"e,2025-01-09 10:{k:02d},view,seo,p{k}" for k in range(20)]
+    ds = workspace.import_file(write(tmp_path / "tops.csv", "\n".join(rows) + "\n"))
+    attrs = ds.profile.attributes
+    assert attrs["channel"].values == ("ads", "email", "seo", "ümlaut") and attrs["page"].values == ()
+    assert attrs["page"].distinct > FEW_VALUES
+
+    params = workspace.feature_params(ds.id)
+    spec = resolve_spec(params, ds.profile)
+    assert spec.attribute_values == {"channel": ("ads", "email", "seo", "ümlaut")}
+    cur = workspace.cursor()
+    events = unbound_events(cur, ds.events_table)
+    counted = cur.execute(compile_sql(feature_table(events, params, spec))).df()
+    grouped = cur.execute(compile_sql(feature_table(events, params, replace(spec, attribute_values={})))).df()
+    assert "_v0_0" not in counted.columns and list(counted.columns) == list(grouped.columns)
+    pd.testing.assert_frame_equal(counted, grouped)
+    top = counted.set_index("user_id")["top_channel"]
+    assert top["a"] == "email" and top["c"] == "ads" and top["d"] == "seo" and top["e"] == "seo"
+    assert pd.isna(top["b"])
+    assert list(workspace.features(ds.id)["top_channel"].fillna("-")) == ["email", "-", "ads", "seo", "seo"]
+
+    # The values survive the profile's round trip through the catalogue.
+    assert DatasetProfile.from_dict(ds.profile.to_dict()) == ds.profile
+    assert workspace.get(ds.id).profile.attributes["channel"].values == attrs["channel"].values
 
 
 def test_session_gap_and_purchase_event_are_parameters(small, workspace):

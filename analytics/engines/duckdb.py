@@ -12,8 +12,8 @@ import duckdb
 import ibis
 import ibis.expr.types as ir
 
-from analytics.features.profile import DatasetProfile, profile_from
-from analytics.features.queries import attribute_cardinality, attribute_types, event_profile
+from analytics.features.profile import FEW_VALUES, DatasetProfile, few_valued, profile_from
+from analytics.features.queries import attribute_cardinality, attribute_types, attribute_values, event_profile
 from analytics.sql import quote_ident
 
 _IBIS_TYPES = {
@@ -54,4 +54,6 @@ def profile_events(con: duckdb.DuckDBPyConnection, table: str, sample: dict[str,
     attrs = attribute_types(events)
     if sample is None:
         sample = con.execute(compile_sql(attribute_cardinality(events, list(attrs)))).df().iloc[0].to_dict()
-    return profile_from(by_event, int(users), attrs, sample)
+    values = {a: [r[0] for r in con.execute(compile_sql(attribute_values(events, a, FEW_VALUES + 1))).fetchall()]
+              for a in few_valued(attrs, sample)}
+    return profile_from(by_event, int(users), attrs, sample, values)

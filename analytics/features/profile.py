@@ -18,14 +18,20 @@ _IDENTIFIER_NAME = re.compile(
     rf"|({_ID_NOUNS}|sku)[ _.-]?(no|nr|number|code|ref)?"  # product, sku_no, article number
     rf"|.*({_ID_NOUNS})id", re.I)  # productId, ProductID
 IDENTIFIER_NAMED_DISTINCT = 50
+# A text attribute with at most this many values is profiled with all of them, so the feature
+# table finds each user's most frequent one by counting every value in its one pass over the
+# events, instead of a grouped pass of its own (22 values: +4.9 s against 4 x 3.5 s at 103M events).
+FEW_VALUES = 16
 
 
 @dataclass(frozen=True)
 class AttributeInfo:
-    """One attribute column: ``"number"`` or ``"text"``, and (about) how many distinct values it has."""
+    """One attribute column: ``"number"`` or ``"text"``, (about) how many distinct values it has,
+    and for a text attribute with at most :data:`FEW_VALUES` values, all of them (sorted)."""
 
     type: str
     distinct: int
+    values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,14 +66,16 @@ class DatasetProfile:
 
     def to_dict(self) -> dict:
         return {"event_counts": dict(self.event_counts), "amount_counts": dict(self.amount_counts),
-                "attributes": {a: {"type": i.type, "distinct": i.distinct} for a, i in self.attributes.items()},
+                "attributes": {a: {"type": i.type, "distinct": i.distinct}
+                               | ({"values": list(i.values)} if i.values else {}) for a, i in self.attributes.items()},
                 "ts_min": self.ts_min, "ts_max": self.ts_max, "has_sessions": self.has_sessions, "users": self.users}
 
     @classmethod
     def from_dict(cls, d: dict) -> DatasetProfile:
         return cls(event_counts={str(k): int(v) for k, v in (d.get("event_counts") or {}).items()},
                    amount_counts={str(k): int(v) for k, v in (d.get("amount_counts") or {}).items()},
-                   attributes={a: AttributeInfo(i["type"], int(i.get("distinct") or 0))
+                   attributes={a: AttributeInfo(i["type"], int(i.get("distinct") or 0),
+                                                tuple(str(v) for v in i.get("values") or ()))
                                for a, i in (d.get("attributes") or {}).items()},
                    ts_min=d.get("ts_min"), ts_max=d.get("ts_max"), has_sessions=bool(d.get("has_sessions")),
                    users=int(d.get("users") or 0))
@@ -97,14 +105,26 @@ def looks_like_identifier(name: str) -> bool:
     return bool(_IDENTIFIER_NAME.fullmatch(str(name).strip()))
 
 
-def profile_from(by_event: pd.DataFrame, users: int, attributes: dict[str, str], distinct: dict) -> DatasetProfile:
-    """The profile from per-event counts (:func:`analytics.features.queries.event_profile`) and attribute facts."""
+def few_valued(attributes: dict[str, str], distinct: dict) -> list[str]:
+    """Text attributes whose values :func:`profile_from` should be given (few distinct values in the sample)."""
+    return [a for a, kind in attributes.items() if kind == "text" and 0 < int(distinct.get(a) or 0) <= FEW_VALUES]
+
+
+def profile_from(by_event: pd.DataFrame, users: int, attributes: dict[str, str], distinct: dict,
+                 values: dict[str, list[str]] | None = None) -> DatasetProfile:
+    """The profile from per-event counts (:func:`analytics.features.queries.event_profile`) and attribute facts.
+
+    ``values`` holds up to ``FEW_VALUES + 1`` distinct values of the :func:`few_valued` attributes
+    (:func:`analytics.features.queries.attribute_values`); those with more are not kept.
+    """
+    kept = {a: tuple(sorted(str(v) for v in vs)) for a, vs in (values or {}).items() if 0 < len(vs) <= FEW_VALUES}
     mins = [pd.Timestamp(v) for v in by_event["ts_min"] if pd.notna(v)]
     maxs = [pd.Timestamp(v) for v in by_event["ts_max"] if pd.notna(v)]
     return DatasetProfile(
         event_counts={str(e): int(n) for e, n in zip(by_event["event"], by_event["n"])},
         amount_counts={str(e): int(n) for e, n in zip(by_event["event"], by_event["n_amount"])},
-        attributes={a: AttributeInfo(kind, int(distinct.get(a) or 0)) for a, kind in attributes.items()},
+        attributes={a: AttributeInfo(kind, len(kept[a]), kept[a]) if a in kept
+                    else AttributeInfo(kind, int(distinct.get(a) or 0)) for a, kind in attributes.items()},
         ts_min=min(mins).isoformat() if mins else None,
         ts_max=max(maxs).isoformat() if maxs else None,
         has_sessions=bool((by_event["n_session"] > 0).any()),

@@ -36,6 +36,12 @@ def attribute_cardinality(events: ir.Table, attributes: list[str]) -> ir.Table:
     return events.aggregate(**{a: events[a].approx_nunique() for a in attributes})
 
 
+def attribute_values(events: ir.Table, attribute: str, limit: int) -> ir.Table:
+    """Up to ``limit`` distinct values of a text attribute, column ``value`` (nulls left out)."""
+    present = events.filter(events[attribute].notnull())
+    return present.select(value=present[attribute]).distinct().limit(limit)
+
+
 def window_users(events: ir.Table, start: datetime, end: datetime, event: str | None = None) -> ir.Table:
     """Users with an event (of one type, or any) in ``(start, end]``: the labels of a target, on any engine."""
     inside = events.filter((events.ts > ibis.literal(start.replace(tzinfo=None)))

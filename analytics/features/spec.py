@@ -91,6 +91,10 @@ class FeatureSpec:
         The log carries session ids.
     has_amounts : bool
         The purchase event carries amounts; without any, money features are empty, not 0.
+    attribute_values : dict
+        Text attribute -> all its values (sorted), for those of ``text_attributes`` with few
+        (:data:`analytics.features.profile.FEW_VALUES`): their most frequent value is counted in the
+        per-user pass instead of a grouped pass of its own.
     """
 
     as_of: datetime
@@ -100,6 +104,7 @@ class FeatureSpec:
     has_sessions: bool = False
     skipped_attributes: list[str] = field(default_factory=list)
     has_amounts: bool = True
+    attribute_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def event_column_names(events: list[str]) -> dict[str, str]:
@@ -162,4 +167,5 @@ def resolve_spec(params: FeatureParams, profile: DatasetProfile) -> FeatureSpec:
                        number_attributes=number_attrs, has_sessions=profile.has_sessions,
                        skipped_attributes=[a for a in attrs if a not in text_attrs + number_attrs],
                        # Spend is the purchase event's amounts: when it has none, spend is unknown, not 0.
-                       has_amounts=bool(params.purchase_event and profile.amount_counts.get(params.purchase_event)))
+                       has_amounts=bool(params.purchase_event and profile.amount_counts.get(params.purchase_event)),
+                       attribute_values={a: attrs[a].values for a in text_attrs if attrs[a].values})

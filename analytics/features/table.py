@@ -56,6 +56,10 @@ def feature_table(events: ir.Table, params: FeatureParams, spec: FeatureSpec,
     ev = _flagged(ev, params)
 
     counts = {col: (ev.event == name).cast("int64").sum() for col, name in spec.event_columns.items()}
+    # Attributes with few values: one count per value, in this same pass (see _top_value).
+    counted = {a: [f"_v{i}_{j}" for j in range(len(vs))] for i, (a, vs) in enumerate(spec.attribute_values.items())}
+    value_counts = {col: (ev[a] == v).cast("int64").sum()
+                    for a, vs in spec.attribute_values.items() for col, v in zip(counted[a], vs)}
     base = ev.group_by("user_id").aggregate(
         n_events=ev.count(),
         _first=ev._t.min(),
@@ -65,6 +69,7 @@ def feature_table(events: ir.Table, params: FeatureParams, spec: FeatureSpec,
         _first_p=ev._t.min(where=ev._is_p),
         _last_p=ev._t.max(where=ev._is_p),
         **counts,
+        **value_counts,
     )
     if spec.has_sessions:
         sessions = _given_sessions(ev)
@@ -94,18 +99,21 @@ def feature_table(events: ir.Table, params: FeatureParams, spec: FeatureSpec,
             "avg_order_value", "session_conversion_rate", "mean_days_between_purchases",
             "days_since_last_purchase"]
     columns = ["user_id", *core, *spec.event_columns, "n_other_events"]
-    out = out.select(*columns)
-
     taken = set(columns)
+    tops = {a: attribute_column("top", a, taken) for a in spec.text_attributes}
+    avgs = {a: attribute_column("avg", a, taken) for a in spec.number_attributes}
+    out = out.select(*columns, **{tops[a]: _top_value([out[c] for c in counted[a]], spec.attribute_values[a])
+                                  for a in counted})
+
     for attr in spec.text_attributes:
-        out = out.left_join(_most_frequent(ev, attr, attribute_column("top", attr, taken)), "user_id")
-        out = out.drop(*[c for c in out.columns if c.endswith("_right")])
+        if attr not in counted:
+            out = out.left_join(_most_frequent(ev, attr, tops[attr]), "user_id")
+            out = out.drop(*[c for c in out.columns if c.endswith("_right")])
     if spec.number_attributes:
-        means = ev.group_by("user_id").aggregate(
-            **{attribute_column("avg", a, taken): ev[a].mean() for a in spec.number_attributes})
+        means = ev.group_by("user_id").aggregate(**{avgs[a]: ev[a].mean() for a in spec.number_attributes})
         out = out.left_join(means, "user_id")
         out = out.drop(*[c for c in out.columns if c.endswith("_right")])
-    return out.order_by("user_id")
+    return out.select(*columns, *tops.values(), *avgs.values()).order_by("user_id")
 
 
 def session_marks(events: ir.Table, params: FeatureParams) -> ir.Table:
@@ -158,6 +166,14 @@ def _sessions_from_marks(marks: ir.Table) -> ir.Table:
         active_days=numbered._new_day.cast("int64").sum(),
         _converting=numbered._session_no.nunique(where=numbered._is_p),
     )
+
+
+def _top_value(counts: list[ir.IntegerColumn], values: tuple[str, ...]) -> ir.StringValue:
+    """The value with the most events (``counts`` in the order of the sorted ``values``, so the first
+    of equal counts is the smallest value, as in :func:`_most_frequent`); null when none had any."""
+    most = ibis.greatest(*counts) if len(counts) > 1 else counts[0]
+    return ibis.cases(*[((most > 0) & (n == most), value) for n, value in zip(counts, values)],
+                      else_=ibis.null("string"))
 
 
 def _most_frequent(ev: ir.Table, attr: str, out_name: str) -> ir.Table:

@@ -163,7 +163,7 @@ if ws.datasets():
     if ds.has_events:
         with st.expander("Cleaned events (first 1,000 rows)"):
             with user_errors("Reading the events"):
-                st.dataframe(datasets.events_head(ds), hide_index=True, width="stretch")
+                st.dataframe(datasets.events_head(ds), hide_index=True, width="stretch", placeholder="—")
     if ds.source_uri:
         st.caption(f"Connected log: the events stay at {plain(ds.source_uri)}"
                    + (" (processed with Spark)." if ds.engine == "spark" else "."))

@@ -63,7 +63,8 @@ with user_errors("Showing the features"):
     m2.metric("Features", f"{frame.shape[1] - 1}")
     m3.metric("As of", meta["as_of"][:16].replace("T", " "))
     shown = frame.head(SHOWN_ROWS)
-    st.dataframe(shown, hide_index=True, width="stretch", height=420,
+    # An empty feature (no purchase: no average order value) shows as a dash, not as the word "None".
+    st.dataframe(shown, hide_index=True, width="stretch", height=420, placeholder="—",
                  column_config=widgets.feature_column_config(list(frame.columns), meta.get("event_columns")))
     if not meta.get("has_amounts", True):
         st.info("The purchase event has no amounts in this log (or no purchase event is set), so what users spent "

@@ -19,6 +19,8 @@ def test_sample_features_table_chart_and_summary(sample_dataset):
     assert metrics["Users"] == f"{sample_dataset.users:,}"
     table = at.dataframe[0].value
     assert len(table) == sample_dataset.users and "recency_days" in table
+    # Users without a purchase have no average order value: a dash on screen, not "None".
+    assert table["avg_order_value"].isna().any() and at.dataframe[0].proto.placeholder == "—"
     assert len(at.get("plotly_chart")) == 1
     assert {b.label for b in at.main.get("download_button")} == {"Download CSV", "Download Parquet"}
     summary = at.dataframe[1].value

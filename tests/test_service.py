@@ -150,6 +150,18 @@ def test_kept_users_are_answered_at_once_and_the_others_after_waiting(served, mo
     assert again.status_code == 200 and abs(again.json()["score"] - waited[0]["score"]) < 1e-12
 
 
+def test_a_channel_the_training_log_never_had_is_a_live_users_top_channel(served):
+    # The training profile lists the sample's channels; a live user mostly on a new one has it as
+    # top_channel, as batch features of a log with that channel would.
+    ws, service, client, clock, _ = served
+    assert "tiktok" not in service.live.profile.attributes["channel"].values
+    events = [{"user_id": "newch1", "event_time": f"2025-05-02T10:0{i}:00Z", "event": "page_view", "channel": ch}
+              for i, ch in enumerate(["tiktok", "email", "tiktok"])]
+    assert client.post("/v1/events", json=events, headers=AUTH).status_code == 200
+    frame, _ = service.live.rows(["newch1"], datetime(2025, 5, 3))
+    assert frame.set_index("user_id").loc["newch1", "top_channel"] == "tiktok"
+
+
 def test_bad_requests_get_clear_4xx(served):
     ws, service, client, clock, _ = served
     ok = {"user_id": "zz1", "event_time": "2025-05-01T10:00:00Z", "event": "page_view"}

@@ -82,7 +82,7 @@ class LiveFeatures:
         self.events = ibis.table({c: _IBIS[k] for c, k in store.schema.columns.items()}, name=STAND_IN)
         self.sql = self._compile(ANCHOR)
         anchored = replace(self.params, as_of=ANCHOR)
-        self._columns = list(feature_table(self.events, anchored, resolve_spec(anchored, self.profile)).columns)
+        self._columns = list(feature_table(self.events, anchored, self._spec(anchored)).columns)
         self._anchor_s = ANCHOR.replace(tzinfo=UTC).timestamp()
         self._cache: dict[str, dict] = {}
         self._absent: set[str] = set()  # users asked for who have no stored event (see MAX_ABSENT)
@@ -102,7 +102,13 @@ class LiveFeatures:
 
     def _compile(self, as_of: datetime) -> str:
         params = replace(self.params, as_of=as_of)
-        return compile_sql(feature_table(self.events, params, resolve_spec(params, self.profile)))
+        return compile_sql(feature_table(self.events, params, self._spec(params)))
+
+    def _spec(self, params: FeatureParams):
+        # Live events may carry attribute values the training log never had (a new channel): the
+        # profile's value list would not count them, so each most frequent value gets its grouped
+        # query, which finds any value, as the batch table does on its own log.
+        return replace(resolve_spec(params, self.profile), attribute_values={})
 
     @property
     def columns(self) -> list[str]:

@@ -263,12 +263,14 @@ def _fold_runner(key: str, Xp: pd.DataFrame, y: np.ndarray, kinds: dict, folds: 
                  balance: bool, random_state: int) -> Callable[[int], tuple[np.ndarray, int, float]]:
     """``run_fold(i)``: fit ``key`` on fold ``i``'s training rows; its test scores, rows fitted and seconds."""
     name = MODELS[key].name
+    # Folds fitted side by side have a thread each: the forest must not start more.
+    threads = 1 if fold_workers(key, len(y)) > 1 else None
 
     def run_fold(i: int) -> tuple[np.ndarray, int, float]:
         tr, te = folds[i]
         t0 = time.perf_counter()
         pipe, fit_idx = fit_one(key, kinds, Xp, y, tr, params=params, balance_classes=balance,
-                                random_state=random_state, sample_seed=random_state + i)
+                                random_state=random_state, sample_seed=random_state + i, threads=threads)
         fit_s = time.perf_counter() - t0
         return positive_scores(pipe, Xp.iloc[te], name), len(fit_idx), fit_s
 

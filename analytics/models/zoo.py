@@ -80,7 +80,8 @@ the 10M-event benchmark log's 149k users it takes about 31 CPU-seconds, a third 
 A sampled model says so in ``ModelResult.sample_note``.
 
 Threads: the forest and kNN run on ``MARKETLENS_MODEL_THREADS`` joblib threads
-(default: all cores). OpenMP (HistGradientBoosting) and BLAS (logistic
+(default: all cores) when fitted once; in cross-validation the forest fits one
+fold per thread instead (below). OpenMP (HistGradientBoosting) and BLAS (logistic
 regression, MLP, distances) run on one thread, because their threads busy-wait
 and, when other processes share the cores (the app's server, DuckDB, another
 user), a fit becomes several times slower instead of faster; measured here on
@@ -234,7 +235,7 @@ def signed_log(values: np.ndarray) -> np.ndarray:
 
 
 def make_pipeline(key: str, kinds: dict[str, str], *, n_train: int, params: dict | None = None,
-                  balance_classes: bool = True, random_state: int = 0):
+                  balance_classes: bool = True, random_state: int = 0, threads: int | None = None):
     """A fresh, unfitted pipeline of one zoo model.
 
     Parameters
@@ -251,6 +252,9 @@ def make_pipeline(key: str, kinds: dict[str, str], *, n_train: int, params: dict
     balance_classes : bool
         Class weights "balanced" where the model supports them.
     random_state : int
+    threads : int, optional
+        Joblib threads of the forest and kNN (default :func:`model_threads`; 1 for a
+        cross-validation fold that already has a thread of its own).
 
     Returns
     -------
@@ -280,7 +284,7 @@ def make_pipeline(key: str, kinds: dict[str, str], *, n_train: int, params: dict
     if num:
         parts.append(("num", Pipeline(steps), num))
     prep = ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
-    clf = _estimator(key, n_train, balance_classes, random_state)
+    clf = _estimator(key, n_train, balance_classes, random_state, threads or model_threads())
     if key == "hgb":
         clf.set_params(categorical_features=list(range(len(txt))) or None)
     if params:
@@ -294,7 +298,7 @@ def make_pipeline(key: str, kinds: dict[str, str], *, n_train: int, params: dict
     return Pipeline([("prep", prep), ("clf", clf)])
 
 
-def _estimator(key: str, n_train: int, balance: bool, random_state: int):
+def _estimator(key: str, n_train: int, balance: bool, random_state: int, threads: int):
     cw = "balanced" if balance and MODELS[key].class_weight else None
     if key == "nb":
         from sklearn.naive_bayes import GaussianNB
@@ -319,12 +323,11 @@ def _estimator(key: str, n_train: int, balance: bool, random_state: int):
         from sklearn.ensemble import RandomForestClassifier
         return RandomForestClassifier(n_estimators=RF_TREES, max_depth=12, min_samples_leaf=10, max_features="sqrt",
                                       max_samples=RF_MAX_SAMPLES if n_train > RF_MAX_SAMPLES else None,
-                                      class_weight=cw, n_jobs=model_threads(), random_state=random_state)
+                                      class_weight=cw, n_jobs=threads, random_state=random_state)
     if key == "knn":
         from sklearn.neighbors import KNeighborsClassifier
         # Brute force: fast with BLAS in ~40 dimensions, and no search tree in the saved file.
-        return KNeighborsClassifier(n_neighbors=int(max(1, min(25, n_train))), algorithm="brute",
-                                    n_jobs=model_threads())
+        return KNeighborsClassifier(n_neighbors=int(max(1, min(25, n_train))), algorithm="brute", n_jobs=threads)
     if key == "mlp":
         from sklearn.neural_network import MLPClassifier
         # Early stopping needs a validation split worth having.

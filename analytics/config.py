@@ -9,7 +9,7 @@
 | ``MARKETLENS_MAX_COLUMNS`` | ``500`` | widest file accepted |
 | ``MARKETLENS_MEMORY_LIMIT`` | 1/16 of memory, >= 1 GiB | DuckDB memory limit, e.g. ``4GB``, ``25%`` (spills past it) |
 | ``MARKETLENS_MAX_SPILL`` | 90% of free disk | most DuckDB may spill to ``<workspace>/tmp/spill``, e.g. ``50GB`` |
-| ``MARKETLENS_MODEL_THREADS`` | (all cores) | threads for the forest and kNN (and boosting on big data); folds fitted at once |
+| ``MARKETLENS_MODEL_THREADS`` | (all cores) | forest, kNN (boosting on big data) threads; CV folds fitted at once |
 | ``MARKETLENS_SPARK_MASTER`` | ``local[*]`` | Spark master for the Spark engine |
 | ``MARKETLENS_SPARK_PARTITIONS`` | 8 local, 200 cluster | Spark shuffle partitions |
 | ``MARKETLENS_CONNECT_ROOTS`` | (any; none with sign-in) | folders "Connect a large log" may read (``:``-separated) |

@@ -30,9 +30,9 @@ def fold_workers(key: str, n_rows: int) -> int:
     numeric kernels release the GIL. So does the forest, one fold per thread
     (each on one joblib thread): its trees' sampling and its predictions run in
     Python between the parallel tree fits, which left a core idle when one forest
-    had both threads (LR + RF + HGB 5-fold on the 10M log's 149k users: 9.6-10.7 s
-    -> 8.9-9.2 s, the same scores). kNN spreads one fit over those threads, so its
-    folds run one after another. At most
+    had both threads (LR + RF + HGB 5-fold on the 10M log's 149k users, alternated
+    five times: 10.9-11.2 s -> 9.0-11.1 s, the same scores). kNN spreads one
+    fit over those threads, so its folds run one after another. At most
     :data:`MAX_FOLD_WORKERS` folds at once: each holds its own prepared copy of
     the training rows (about 180 MB for logistic regression on 500k users).
     """

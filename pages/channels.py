@@ -97,7 +97,7 @@ with tab_attr:
                                           "conversions": "Conversions credited"}.get) == "share"
             st.plotly_chart(social_charts.attribution_chart(result, share=share), width="stretch")
             credits = channels.credit_display(result, share)
-            st.dataframe(credits, hide_index=True, width="stretch", column_config={
+            widgets.table(credits, column_config={
                 c: st.column_config.NumberColumn(format="%.1f%%" if share or c == "Removal effect" else "%.1f")
                 for c in credits.columns[1:]} | {"Removal effect": st.column_config.NumberColumn(
                     format="%.1f%%", help="Data-driven model: share of the chain's conversions lost when the "
@@ -118,7 +118,7 @@ with tab_attr:
             with right:
                 st.plotly_chart(social_charts.path_chart(result), width="stretch")
             st.markdown("**Top paths**")
-            st.dataframe(channels.paths_display(result), hide_index=True, width="stretch", column_config={
+            widgets.table(channels.paths_display(result), column_config={
                 "Path": st.column_config.TextColumn(width="large"),
                 "Conversion rate": st.column_config.NumberColumn(format="%.1f%%"),
                 "Journeys": st.column_config.NumberColumn(format="localized"),
@@ -167,8 +167,7 @@ with tab_content:
             for ranking, sub in zip(rankings, st.tabs([f"Ranked by {r}" for r in rankings])):
                 with sub:
                     st.plotly_chart(social_charts.content_chart(perf, ranking), width="stretch")
-                    st.dataframe(channels.content_display(perf, ranking).head(SHOWN_ROWS), hide_index=True,
-                                 width="stretch", column_config={
+                    widgets.table(channels.content_display(perf, ranking).head(SHOWN_ROWS), column_config={
                                      "Engagement rate": st.column_config.NumberColumn(format="%.3f"),
                                      "Engaged users %": st.column_config.NumberColumn(format="%.1f%%"),
                                      "Conversion rate %": st.column_config.NumberColumn(format="%.1f%%")})
@@ -202,7 +201,7 @@ with tab_content:
             if audience is not None:
                 st.metric("Users in the audience", f"{audience.size:,}")
                 st.text(audience.description)
-                st.dataframe(audience.users.head(SHOWN_ROWS), hide_index=True, width="stretch")
+                widgets.table(audience.users.head(SHOWN_ROWS))
                 n1, n2, n3 = st.columns([2, 1, 1], vertical_alignment="bottom")
                 name = n1.text_input("Audience name", value=audience.name, key="aud_name")
                 if n2.button("Save audience", icon=":material/save:", key="aud_save", disabled=not auth.can_edit(),
@@ -216,7 +215,7 @@ with tab_content:
             saved = channels.saved_audiences(ds)
             if len(saved):
                 with st.expander(f"Saved audiences of this dataset ({len(saved)})"):
-                    st.dataframe(saved, hide_index=True, width="stretch")
+                    widgets.table(saved)
 
 # --- engagement ------------------------------------------------------------------------------------------------
 with tab_engage:
@@ -250,14 +249,14 @@ with tab_engage:
                 st.caption("Bars: of the users who did this kind of event on the channel, the share who converted "
                            f"within {view.conversion.window_days:g} days after one (Wilson intervals). Clicks that "
                            "convert and likes that do not show up side by side; an association, not an effect.")
-                st.dataframe(channels.conversion_display(view), hide_index=True, width="stretch", height=300,
+                widgets.table(channels.conversion_display(view), height=300,
                              column_config={"Conversion rate %": st.column_config.NumberColumn(format="%.1f%%")})
                 download("Download the conversion-after-engagement table (CSV)",
                          channels.table_csv(view.conversion.table),
                          f"{stem}_engagement_conversion.csv", "dl_eng_conv")
             st.markdown("**Engagement features per user**")
             table = view.features.table
-            st.dataframe(table.head(SHOWN_ROWS), hide_index=True, width="stretch", height=380,
+            widgets.table(table.head(SHOWN_ROWS), height=380,
                          column_config=widgets.feature_column_config(list(table.columns)))
             if len(table) > SHOWN_ROWS:
                 st.caption(f"Showing the first {SHOWN_ROWS:,} of {len(table):,} users; the download holds all.")

@@ -77,7 +77,7 @@ if upload:
         again = st.checkbox("Import it again anyway", key="import_again")
 
     st.markdown("**First rows**")
-    st.dataframe(upload.inspection.preview.head(20), hide_index=True, width="stretch")
+    widgets.table(upload.inspection.preview.head(20))
 
     st.markdown("**Which column is which?** The guess is shown; change anything that is wrong.")
     columns = src.columns
@@ -112,8 +112,7 @@ if upload:
     allow_bad_rows = False
     if ragged:
         st.error(plain(ragged.message), icon=":material/warning:")
-        st.dataframe(pd.DataFrame([{"line": e["line"], **e["values"]} for e in ragged.examples]),
-                     hide_index=True, width="stretch")
+        widgets.table(pd.DataFrame([{"line": e["line"], **e["values"]} for e in ragged.examples]))
         allow_bad_rows = st.checkbox(f"Import the other rows anyway (the {ragged.n_bad:,} bad rows are "
                                      "left out and listed in the report)", key="allow_bad_rows")
 
@@ -144,7 +143,7 @@ with st.expander("Connect a large log (by path or URI, without uploading)"):
 # --- datasets ------------------------------------------------------------------------------------------------
 if ws.datasets():
     st.subheader("Datasets")
-    st.dataframe(datasets.listing(), hide_index=True, width="stretch", column_config={
+    widgets.table(datasets.listing(), column_config={
         "rows": st.column_config.NumberColumn("events", format="localized"),
         "users": st.column_config.NumberColumn(format="localized"),
         "from": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
@@ -163,7 +162,7 @@ if ws.datasets():
     if ds.has_events:
         with st.expander("Cleaned events (first 1,000 rows)"):
             with user_errors("Reading the events"):
-                st.dataframe(datasets.events_head(ds), hide_index=True, width="stretch", placeholder="—")
+                widgets.table(datasets.events_head(ds))
     if ds.source_uri:
         st.caption(f"Connected log: the events stay at {plain(ds.source_uri)}"
                    + (" (processed with Spark)." if ds.engine == "spark" else "."))

@@ -63,8 +63,7 @@ with user_errors("Showing the features"):
     m2.metric("Features", f"{frame.shape[1] - 1}")
     m3.metric("As of", meta["as_of"][:16].replace("T", " "))
     shown = frame.head(SHOWN_ROWS)
-    # An empty feature (no purchase: no average order value) shows as a dash, not as the word "None".
-    st.dataframe(shown, hide_index=True, width="stretch", height=420, placeholder="—",
+    widgets.table(shown, height=420,
                  column_config=widgets.feature_column_config(list(frame.columns), meta.get("event_columns")))
     if not meta.get("has_amounts", True):
         st.info("The purchase event has no amounts in this log (or no purchase event is set), so what users spent "
@@ -99,7 +98,7 @@ with user_errors("Showing the features"):
 
     st.subheader("Summary statistics")
     numbers, texts = featuring.summary(frame)
-    st.dataframe(numbers, hide_index=True, width="stretch", column_config={
+    widgets.table(numbers, column_config={
         c: st.column_config.NumberColumn(format="%.3g") for c in ("mean", "std", "min", "25%", "median", "75%", "max")})
     if not texts.empty:
-        st.dataframe(texts, hide_index=True, width="stretch")
+        widgets.table(texts)

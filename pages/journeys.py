@@ -63,7 +63,7 @@ def all_of(groups: list, label: str = "all users"):
 saved = journeys.saved_audiences(ds)
 if len(saved):
     with st.expander(f"Saved audiences ({len(saved)})"):
-        st.dataframe(saved.drop(columns=["key"]), hide_index=True, width="stretch")
+        widgets.table(saved.drop(columns=["key"]))
         st.caption("Use an audience as a breakdown below, or as a segment on the Models page (Per segment tab).")
         c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
         chosen = c1.selectbox("Audience", list(saved["key"]), key=f"j_saved_{ds.id}",
@@ -130,14 +130,14 @@ with funnel_tab:
                     f"{r.window_days:g} days. Check the order of the steps, or try a longer window or any order.",
                     icon=":material/info:")
         table = journeys.steps_table(r.table())
-        st.dataframe(table, hide_index=True, width="stretch", column_config=journeys.percent_columns(table))
+        widgets.table(table, column_config=journeys.percent_columns(table))
         st.download_button("Download the steps (CSV)", journeys.csv(r.table()), file_name="funnel_steps.csv",
                            mime="text/csv", on_click="ignore", icon=":material/download:", key="j_dl_steps")
         if r.groups:
             st.markdown(f"**Per {plain(journeys.breakdown_title(ds, breakdown))}** (the {len(r.groups)} "
                         "groups; users entering the funnel are counted in the group of their step-1 event)")
             groups = journeys.steps_table(r.breakdown_table())
-            st.dataframe(groups, hide_index=True, width="stretch", column_config=journeys.percent_columns(groups))
+            widgets.table(groups, column_config=journeys.percent_columns(groups))
             st.download_button("Download the breakdown (CSV)", journeys.csv(r.breakdown_table()),
                                file_name="funnel_breakdown.csv",
                                mime="text/csv", on_click="ignore", icon=":material/download:", key="j_dl_groups")
@@ -218,7 +218,7 @@ with retention_tab:
             st.plotly_chart(journey_charts.cohort_heatmap(r, group=group, show=show), width="stretch")
             st.plotly_chart(journey_charts.retention_curves(r), width="stretch")
             cells = journeys.cohort_table(matrix.frame(rates=show == "rates"), period, rates=show == "rates")
-            st.dataframe(cells, hide_index=True, width="stretch")
+            widgets.table(cells)
             c1, c2, c3 = st.columns(3)
             c1.download_button("Download counts (CSV)", journeys.csv(r.table(rates=False)),
                                file_name=f"retention_{period}_counts.csv", mime="text/csv", on_click="ignore",
@@ -287,13 +287,13 @@ with paths_tab:
         st.plotly_chart(journey_charts.sankey_chart(r), width="stretch")
         st.markdown("**Step by step** (share: of the users at the event nearer the anchor)")
         transitions = journeys.share_table(r.transitions)
-        st.dataframe(transitions, hide_index=True, width="stretch", column_config=journeys.percent_columns(transitions))
+        widgets.table(transitions, column_config=journeys.percent_columns(transitions))
         st.download_button("Download the transitions (CSV)", journeys.csv(r.transitions),
                            file_name="paths_transitions.csv", mime="text/csv", on_click="ignore",
                            icon=":material/download:", key="j_dl_transitions")
         st.markdown("**Most common paths**")
         whole = r.paths_table()
-        st.dataframe(journeys.share_table(whole), hide_index=True, width="stretch",
+        widgets.table(journeys.share_table(whole),
                      column_config=journeys.percent_columns(whole))
         st.download_button("Download the paths (CSV)", journeys.csv(whole), file_name="paths_top.csv",
                            mime="text/csv", on_click="ignore", icon=":material/download:", key="j_dl_paths")
@@ -318,6 +318,6 @@ with lifecycle_tab:
                    "not active the period before, but some time earlier. Dormant: active the period before, not "
                    "this one. The first period has only new users (nothing earlier is known).")
         table = view.result.table.assign(period_start=view.result.table["period_start"].dt.date)
-        st.dataframe(table, hide_index=True, width="stretch")
+        widgets.table(table)
         st.download_button("Download the lifecycle (CSV)", journeys.csv(table), file_name=f"lifecycle_{l_period}.csv",
                            mime="text/csv", on_click="ignore", icon=":material/download:", key="j_dl_lifecycle")

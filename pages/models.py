@@ -122,7 +122,7 @@ if st.button("Train", type="primary", icon=":material/model_training:", disabled
                                          on_fold=draw_partial):
                 finished.append(result)
                 chart_slot.plotly_chart(model_charts.roc_chart(finished), width="stretch")
-                table_slot.dataframe(modeling.results_table(finished), hide_index=True, width="stretch")
+                widgets.table(modeling.results_table(finished), where=table_slot)
             status.update(label=f"Trained {len(finished)} model(s)", state="complete", expanded=False)
         modeling.store_run(ds, training, finished, int(folds))
         st.rerun()
@@ -145,7 +145,7 @@ compared = modeling.compared_run(ds, run)
 if compared:
     st.caption(plain(compared))
 st.plotly_chart(model_charts.roc_chart(run.results), width="stretch")
-st.dataframe(modeling.results_table(run.results), hide_index=True, width="stretch")
+widgets.table(modeling.results_table(run.results))
 if checked := [line for r in run.results if (line := r.out_of_time_line())]:
     st.markdown("**Out-of-time check** (does it hold over time? each model trained one horizon earlier and "
                 "tested on this cutoff):\n" + "\n".join(f"- {plain(line)}" for line in checked))
@@ -206,8 +206,7 @@ with tabs[5]:
         seg_choice = st.selectbox("Segmentation", segmentations, key="perf_seg",
                                   format_func=lambda c: modeling.segment_choice_label(ds, c))
         with user_errors("Per-segment performance"):
-            st.dataframe(modeling.segment_performance(ds, training, result, seg_choice), hide_index=True,
-                         width="stretch")
+            widgets.table(modeling.segment_performance(ds, training, result, seg_choice))
             st.caption("A saved segmentation's users are placed again by their features as of the cutoff, not "
                        "by their latest ones, which include the days the label looks at. An audience is used as "
                        "saved: if it was picked with later events, its numbers can look better than they are.")
@@ -276,7 +275,7 @@ def money_view() -> None:
         targets = modeling.last_target_list(run, result, depth)
         if targets is not None:
             st.caption(f"The top {depth:g}% of today's users: {len(targets):,} users, best first.")
-            st.dataframe(targets.head(1000), hide_index=True, width="stretch")
+            widgets.table(targets.head(1000))
             st.download_button("Download the target list (CSV)", data=modeling.targets_csv(targets),
                                file_name=f"targets_{run.key}_{pick}_top{depth:g}.csv", mime="text/csv",
                                icon=":material/download:", on_click="ignore")
@@ -299,7 +298,7 @@ if c2.button("Save model", icon=":material/save:", disabled=not (same_target and
         st.success(f"Saved as '{plain(widgets.stored_name(model_name))}'.", icon=":material/check_circle:")
         saved = modeling.saved_models(ds)
 if len(saved):
-    st.dataframe(saved, hide_index=True, width="stretch", column_config={
+    widgets.table(saved, column_config={
         "ROC AUC": st.column_config.NumberColumn(format="%.3f")})
     c1, c2 = st.columns(2)
     use = c1.selectbox("Score with saved model", list(saved["name"]), key="use_model")
@@ -312,7 +311,7 @@ if len(saved):
             modeling.score_with_saved(ds, use, on)
     scored = modeling.last_scores(ds, use, on)
     if scored is not None:
-        st.dataframe(scored.head(1000), hide_index=True, width="stretch")
+        widgets.table(scored.head(1000))
         st.download_button("Download scores (CSV)", data=modeling.targets_csv(scored),
                            file_name=f"scores_{use}.csv", mime="text/csv", on_click="ignore",
                            icon=":material/download:")

@@ -139,7 +139,7 @@ else:
     for tab, k in zip(tabs, result.ks):
         tab.plotly_chart(rec_charts.metrics_chart(result, k), width="stretch", key=f"rec_chart_{k}")
     table = recommending.metrics_table(result)
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
+    widgets.table(table, column_config={
         "model": st.column_config.TextColumn("model", pinned=True),
         **{c: st.column_config.NumberColumn(c, format="%.3f") for c in table.columns if "@" in c}})
     st.caption("Seconds to fit on the training part + to rank the catalogue for the test users: "
@@ -181,7 +181,7 @@ if recs is not None:
     if who.strip() and shown.empty:
         st.caption(f"No recommendations for '{plain(who.strip())}': that user has no products in these data.")
     else:
-        st.dataframe(shown, hide_index=True, width="stretch",
+        widgets.table(shown,
                      column_config={"score": st.column_config.NumberColumn(format="%.3f")})
     if not who.strip() and len(recs) > len(shown):
         st.caption(f"The first {len(shown):,} of {len(recs):,} rows ({recs['user_id'].nunique():,} users); the "
@@ -219,7 +219,7 @@ else:
         st.plotly_chart(rec_charts.segment_items_chart(per_segment, seg, label_col="product"), width="stretch")
         st.caption("Lift: the share of the segment's users who had the product divided by the share of all users "
                    "(at least 5 users of the segment).")
-        st.dataframe(per_segment, hide_index=True, width="stretch", column_config={
+        widgets.table(per_segment, column_config={
             "share": st.column_config.NumberColumn(format="percent"),
             "overall_share": st.column_config.NumberColumn(format="percent"),
             "lift": st.column_config.NumberColumn(format="%.2f")})
@@ -252,7 +252,7 @@ if item:
                             width="stretch")
             st.caption(f"Ordered by lift: how much more often X's users had the product than all users (at least "
                        f"{recommending.ALSO_MIN_USERS} of them).")
-            st.dataframe(also, hide_index=True, width="stretch", column_config={
+            widgets.table(also, column_config={
                 "confidence": st.column_config.NumberColumn("share of X's users", format="percent"),
                 "lift": st.column_config.NumberColumn(format="%.2f")})
             st.download_button("Download also-bought (CSV)", data=recommending.table_csv(also),
@@ -265,7 +265,7 @@ saved = recommending.saved_models(ds)
 if not len(saved):
     st.caption("Save a model in section 3 to recommend with it later, on this or a newer dataset.")
 else:
-    st.dataframe(saved, hide_index=True, width="stretch",
+    widgets.table(saved,
                  column_config={"NDCG": st.column_config.NumberColumn("NDCG@K", format="%.3f")})
     c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
     use = c1.selectbox("Recommend with", list(saved["name"]), key="rec_use_model")
@@ -280,7 +280,7 @@ else:
             recommending.recommend_with_saved(ds, use, on, int(k_saved))
     latest = recommending.last_saved_list(ds, use, on, int(k_saved))
     if latest is not None:
-        st.dataframe(latest.head(2000), hide_index=True, width="stretch",
+        widgets.table(latest.head(2000),
                      column_config={"score": st.column_config.NumberColumn(format="%.3f")})
         st.download_button("Download these recommendations (CSV)", data=recommending.export_csv(latest),
                            file_name=f"recommendations_{use}.csv", mime="text/csv", icon=":material/download:",

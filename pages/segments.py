@@ -23,7 +23,7 @@ st.caption(f"Segmenting the {count(len(features), 'user')} of **{plain(ds.name)}
 saved = segmenting.saved(ds)
 if len(saved):
     with st.expander(f"Saved segmentations ({len(saved)})"):
-        st.dataframe(saved, hide_index=True, width="stretch")
+        widgets.table(saved)
         c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
         pick = c1.selectbox("Saved segmentation", list(saved["name"]), key=f"saved_seg_{ds.id}")
         if c2.button("Open", icon=":material/folder_open:"):
@@ -49,7 +49,7 @@ if choice is None:
 if method == "rfm":
     st.caption("Each buyer gets R, F and M scores from 1 to 5 (fifths of the buyers: R 5 = bought most recently, "
                "F 5 = most purchases, M 5 = spent most); the R and F scores pick the cell.")
-    st.dataframe(segmenting.rfm_grid(), hide_index=True, width="stretch")
+    widgets.table(segmenting.rfm_grid())
     columns, prep = choice.columns, segments.Preprocessing()
     space, blocked = "features", None
 else:

@@ -38,5 +38,5 @@ if len(hist):
 
 st.subheader("Latest scores")
 latest = status.latest_scores()
-st.dataframe(latest, hide_index=True, width="stretch")
+widgets.table(latest)
 st.download_button("Download CSV", datasets.frame_download(latest), "latest_scores.csv", "text/csv")

@@ -24,7 +24,7 @@ st.caption(f"How many purchases each customer of **{plain(ds.name)}** will make 
 fits = valuing.stored_fits(ds)
 if len(fits):
     with st.expander(f"Stored fits ({len(fits)})"):
-        st.dataframe(fits.drop(columns="key"), hide_index=True, width="stretch")
+        widgets.table(fits.drop(columns="key"))
         c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
         labels = dict(zip(fits["key"], fits.apply(valuing.fit_label, axis=1)))
         pick = c1.selectbox("Stored fit", list(labels), format_func=labels.get, key=valuing.widget_key("stored", ds))
@@ -101,7 +101,7 @@ for col, key in zip(cols, valuing.MODEL_ORDER):
         if key not in run.report.fits:
             st.info(plain(valuing.why_not_fitted(run, key)), icon=":material/block:")
             continue
-        st.dataframe(valuing.parameter_table(run.report, key), hide_index=True, width="stretch")
+        widgets.table(valuing.parameter_table(run.report, key))
         st.caption(plain(valuing.interpretation(run.report, key)))
 for key, fit in run.report.fits.items():
     if fit.warnings:
@@ -115,7 +115,7 @@ if v is None:
             "predictions on the days after it, next to a gradient-boosting challenger.", icon=":material/info:")
 else:
     st.caption(plain(valuing.split_text(v)))
-    st.dataframe(valuing.scores_table(v), hide_index=True, width="stretch")
+    widgets.table(valuing.scores_table(v))
     st.caption("Predicted and actual: purchase occasions of the calibration customers in the holdout. Bias: predicted "
                "minus actual. MAE: mean absolute error per customer (it favours cautious predictions: read it with "
                "the bias). AUC: how well each model ranks who buys at all in the holdout (0.5 = chance).")
@@ -136,7 +136,7 @@ else:
     with st.expander("Parameters fitted on the calibration period"):
         for key, fit in v.report.fits.items():
             st.markdown(f"**{valuing.MODEL_LABELS[key]}**")
-            st.dataframe(valuing.parameter_table(v.report, key), hide_index=True, width="stretch")
+            widgets.table(valuing.parameter_table(v.report, key))
             if fit.warnings:
                 st.warning(valuing.warnings_markdown(key, fit.warnings), icon=":material/warning:")
 
@@ -184,7 +184,7 @@ else:
         table = valuing.by_segment(ds, per_user, seg_key)
         if has_value:
             st.plotly_chart(value_charts.segment_value_chart(table), width="stretch")
-        st.dataframe(valuing.segment_display(table, has_value), hide_index=True, width="stretch",
+        widgets.table(valuing.segment_display(table, has_value),
                      column_config=valuing.SEGMENT_COLUMNS)
         st.download_button("Download value per segment (CSV)", data=valuing.per_user_csv(table),
                            file_name=f"value_by_segment_{seg_key}.csv", mime="text/csv", on_click="ignore",
@@ -196,7 +196,7 @@ shown = valuing.customer_display(per_user, has_value)
 st.caption(f"The {min(len(shown), valuing.SHOWN_ROWS):,} customers of {len(shown):,} "
            + ("with the highest value" if has_value else "with the most expected purchases")
            + "; the download has all of them.")
-st.dataframe(shown.head(valuing.SHOWN_ROWS), hide_index=True, width="stretch",
+widgets.table(shown.head(valuing.SHOWN_ROWS),
              column_config=valuing.customer_columns(run.time_unit))
 st.download_button("Download per-customer values (CSV)", data=valuing.per_user_csv(shown),
                    file_name=f"customer_value_{settings.key}.csv", mime="text/csv", on_click="ignore",

@@ -108,3 +108,20 @@ def test_only_ui_pages_and_app_import_streamlit():
             continue
         if "streamlit" in imported_modules(f):
             assert rel.parts[0] in ("ui", "pages") or rel.name == "app.py", rel
+
+
+def test_pages_draw_tables_through_the_one_table_widget():
+    # ui.widgets.table shows an empty cell as a dash; a bare st.dataframe would write "None" in it.
+    offenders = []
+    for f in sorted((ROOT / "pages").glob("*.py")) + sorted((ROOT / "ui").glob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text(), filename=str(f))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "dataframe":
+                offenders.append(f"{f.name}:{node.lineno}")
+    assert offenders == ["widgets.py:" + str(_table_line())]
+
+
+def _table_line() -> int:
+    from ui import widgets
+
+    source, start = inspect.getsourcelines(widgets.table)
+    return start + next(i for i, line in enumerate(source) if ".dataframe(" in line)

@@ -81,7 +81,7 @@ def cleaning_report(report: CleaningReport) -> None:
     c[4].metric("Values changed", f"{sum(report.coerced.values()):,}")
     rows = report.rows()
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
+        table(pd.DataFrame(rows), column_config={
             "issue": st.column_config.TextColumn("What", width="medium"),
             "action": st.column_config.TextColumn("Done"),
             "count": st.column_config.NumberColumn("Rows / values", format="localized"),
@@ -111,6 +111,16 @@ def already_saved_caption(text: str, saved: set[str], what: str) -> None:
     """Say so when saving ``text`` would replace a saved ``what`` (compared as the workspace stores names)."""
     if (key := stored_name(text)) and key in saved:
         st.caption(f"A {what} saved as '{plain(key)}' exists already: saving replaces it.")
+
+
+def table(data, *, where=None, **kwargs) -> None:
+    """A table as every page shows one: full width, no index, and an empty cell as a dash.
+
+    Streamlit writes "None" in an empty cell, which reads like a value (a product called None);
+    a user without a purchase has no average order value, not the value "None". ``where``: a
+    container or placeholder (``st.empty()``) to draw in instead of the page.
+    """
+    (where or st).dataframe(data, hide_index=True, width="stretch", placeholder="—", **kwargs)
 
 
 def feature_column_config(columns: list[str], event_columns: dict[str, str] | None = None) -> dict:

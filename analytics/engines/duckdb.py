@@ -12,7 +12,7 @@ import duckdb
 import ibis
 import ibis.expr.types as ir
 
-from analytics.features.profile import FEW_VALUES, DatasetProfile, few_valued, profile_from
+from analytics.features.profile import DatasetProfile, few_valued, profile_from
 from analytics.features.queries import attribute_cardinality, attribute_types, attribute_values, event_profile
 from analytics.sql import quote_ident
 
@@ -54,6 +54,6 @@ def profile_events(con: duckdb.DuckDBPyConnection, table: str, sample: dict[str,
     attrs = attribute_types(events)
     if sample is None:
         sample = con.execute(compile_sql(attribute_cardinality(events, list(attrs)))).df().iloc[0].to_dict()
-    values = {a: [r[0] for r in con.execute(compile_sql(attribute_values(events, a, FEW_VALUES + 1))).fetchall()]
+    values = {a: [r[0] for r in con.execute(compile_sql(attribute_values(events, a))).fetchall()]
               for a in few_valued(attrs, sample)}
     return profile_from(by_event, int(users), attrs, sample, values)

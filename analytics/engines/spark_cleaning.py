@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analytics.errors import MappingError, NoDataError
-from analytics.features.profile import FEW_VALUES, DatasetProfile, distinct_in_sample, few_valued, profile_from
+from analytics.features.profile import DatasetProfile, distinct_in_sample, few_valued, profile_from
 from analytics.features.queries import CANONICAL, attribute_types, attribute_values, event_profile
 from analytics.ingest.formats import NumberFormat, TimeFormat, detect_number_format, detect_time_format
 from analytics.ingest.report import CleaningReport
@@ -184,6 +184,6 @@ def spark_profile(spark: SparkSession, view: str, preview: pd.DataFrame, m: Colu
     attrs = attribute_types(events)
     # Categories vs identifiers from the preview, as for uploads.
     sample = distinct_in_sample(preview.rename(columns={a: _attr_name(a) for a in m.attributes}), list(attrs))
-    values = {a: con.execute(attribute_values(events, a, FEW_VALUES + 1))["value"].tolist()
+    values = {a: con.execute(attribute_values(events, a))["value"].tolist()
               for a in few_valued(attrs, sample)}
     return profile_from(by_event, users, attrs, sample, values)

@@ -114,8 +114,9 @@ def profile_from(by_event: pd.DataFrame, users: int, attributes: dict[str, str],
                  values: dict[str, list[str]] | None = None) -> DatasetProfile:
     """The profile from per-event counts (:func:`analytics.features.queries.event_profile`) and attribute facts.
 
-    ``values`` holds up to ``FEW_VALUES + 1`` distinct values of the :func:`few_valued` attributes
-    (:func:`analytics.features.queries.attribute_values`); those with more are not kept.
+    ``values`` holds the distinct values of the :func:`few_valued` attributes as
+    :func:`analytics.features.queries.attribute_values` finds them; those with more than
+    :data:`FEW_VALUES` are not kept.
     """
     kept = {a: tuple(sorted(str(v) for v in vs)) for a, vs in (values or {}).items() if 0 < len(vs) <= FEW_VALUES}
     mins = [pd.Timestamp(v) for v in by_event["ts_min"] if pd.notna(v)]

@@ -7,6 +7,7 @@ from datetime import datetime
 import ibis
 import ibis.expr.types as ir
 
+from analytics.features.profile import FEW_VALUES
 from analytics.ingest.roles import ID_ROLES
 
 CANONICAL = ("user_id", "ts", "event", "amount", "session_id")
@@ -36,10 +37,11 @@ def attribute_cardinality(events: ir.Table, attributes: list[str]) -> ir.Table:
     return events.aggregate(**{a: events[a].approx_nunique() for a in attributes})
 
 
-def attribute_values(events: ir.Table, attribute: str, limit: int) -> ir.Table:
-    """Up to ``limit`` distinct values of a text attribute, column ``value`` (nulls left out)."""
+def attribute_values(events: ir.Table, attribute: str) -> ir.Table:
+    """Distinct values of a text attribute, column ``value`` (nulls left out), up to one more than
+    :data:`~analytics.features.profile.FEW_VALUES`: enough to tell whether it has few."""
     present = events.filter(events[attribute].notnull())
-    return present.select(value=present[attribute]).distinct().limit(limit)
+    return present.select(value=present[attribute]).distinct().limit(FEW_VALUES + 1)
 
 
 def window_users(events: ir.Table, start: datetime, end: datetime, event: str | None = None) -> ir.Table:

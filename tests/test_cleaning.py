@@ -215,3 +215,53 @@ def test_an_amount_far_above_the_rest_is_named_with_its_line(workspace, tmp_path
     [warning] = ds.report.warnings
     assert warning.startswith("1 amount in 'amount' is more than 10,000 times the usual ones")
     assert "the largest is 1,000,000,000,000,000, first on line 7" in warning and "It is kept and counts" in warning
+
+
+# Amounts as shops around the world export them: any currency sign, codes and abbreviations set apart by a
+# space or a dot, grouping spaces (including no-break and narrow no-break ones).
+MARKED = {"₹1,200.00": 1200.0, "Rs. 1,200": 1200.0, "Rs.1200": 1200.0, "1 200,50 zł": 1200.5, "CHF 12.50": 12.5,
+          "12.50 USD": 12.5, "-$12.50": -12.5, "$-12.50": -12.5, "R$ 10,00": 10.0, "HK$12": 12.0, "S/ 10.00": 10.0,
+          "12,50\u00a0€": 12.5, "1\u202f200,50 €": 1200.5, "₩5000": 5000.0, "100 лв": 100.0, "5 kr.": 5.0}
+
+
+@pytest.mark.parametrize("written", sorted(MARKED))
+def test_currency_marks_are_removed_alike_in_python_and_sql(written):
+    import duckdb
+
+    from analytics.ingest.cleaning import _currency_sql, _number_sql
+    from analytics.ingest.formats import currency_mark, detect_number_format
+    from analytics.sql import sql_literal
+
+    nf = detect_number_format([written])
+    assert nf.strip_symbols and nf.share == 1.0
+    con = duckdb.connect()
+    sql_value, sql_mark = con.execute(f"SELECT {_number_sql(sql_literal(written), nf)}, "
+                                      f"{_currency_sql(sql_literal(written))}").fetchone()
+    assert nf.parse(written) == sql_value == MARKED[written]
+    assert sql_mark == currency_mark(written) and sql_mark and not any(c.isdigit() for c in sql_mark)
+
+
+@pytest.mark.parametrize("values", [["u0004429", "u12"], ["SKU123", "SKU9"], ["ORD-1001", "ORD-1002"], ["USD", "N/A"],
+                                    ["A.1", "B.2"], ["x 3", "y 4"], ["SKU 12", "SKU 13"]])
+def test_letters_stuck_to_digits_are_not_a_currency(values):
+    from analytics.ingest.cleaning import numeric_attribute
+    from analytics.ingest.formats import detect_number_format
+
+    assert detect_number_format(values).share == 0.0
+    assert not numeric_attribute(pd.Series(values * 10))
+
+
+def test_an_amount_column_in_rupees_or_francs_is_the_amount(workspace, tmp_path):
+    written = [f"₹{1 + i % 9},{i % 10}00.00" for i in range(40)]
+    rupees = workspace.import_file(write(tmp_path / "inr.csv", _orders(written)))
+    assert rupees.mapping.amount == "amount" and rupees.report.warnings == []
+    assert set(events(workspace, rupees)["amount"]) == {1000.0 * (1 + i % 9) + 100 * (i % 10) for i in range(40)}
+    assert any("currency marks removed" in n for n in rupees.report.notes)
+    # One currency written two ways in case is one mark; a second code is a second currency.
+    kronor = [f"{10 + i},50 kr" for i in range(30)] + [f"{20 + i},00 Kr" for i in range(5)] + \
+        [f"EUR {30 + i},00" for i in range(12)]
+    ds = workspace.import_file(write(tmp_path / "sek.csv", _orders(kronor)))
+    [warning] = ds.report.warnings
+    assert ds.mapping.amount == "amount" and "2 currencies (kr on 35 rows, EUR on 12 rows)" in warning
+    assert events(workspace, ds)["amount"].sum() == sum(10.5 + i for i in range(30)) + sum(20 + i for i in range(5)) \
+        + sum(30 + i for i in range(12))

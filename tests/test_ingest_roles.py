@@ -85,6 +85,8 @@ def test_identifiers_become_canonical_text_columns(workspace, tmp_path):
     assert "top_channel" in features.columns
     assert not {"top_item_id", "top_content_id", "top_campaign"} & set(features.columns)
     assert set(ds.profile.attributes) == {"item_id_attr", "channel"} and ds.mapping.amount == "price"
+    # A renamed attribute keeps what the sample says about it: 2 values, each listed.
+    assert ds.profile.attributes["item_id_attr"].values == ("legacy0", "legacy1")
 
 
 def test_identifier_roles_come_after_the_core_columns(sample_dataset, workspace):

@@ -147,3 +147,16 @@ def test_cli_says_java_is_missing(tmp_path, sample_log):
                           "-o", str(tmp_path / "f.parquet")], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=300)
     assert res.returncode == 2 and "needs Java 17" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_currency_marks_are_removed_on_spark_as_on_duckdb(spark):
+    from pyspark.sql import functions as F
+
+    from analytics.engines.spark_cleaning import _number
+    from analytics.ingest.formats import NumberFormat
+
+    written = ["₹1,200.00", "Rs. 1,200", "USD 12.50", "-$12.50", "HK$3", "12.00 CHF", "u0004429", "SKU123"]
+    nf = NumberFormat(".", ",", strip_symbols=True)
+    frame = spark.createDataFrame([(w,) for w in written], ["a"])
+    got = [r[0] for r in frame.select(_number(F.trim(F.col("a")), nf)).collect()]
+    assert got == [1200.0, 1200.0, 12.5, -12.5, 3.0, 12.0, None, None] == [nf.parse(w) for w in written]

@@ -10,10 +10,17 @@ import pandas as pd
 
 from analytics.errors import MappingError, NoDataError
 from analytics.features.profile import DatasetProfile, distinct_in_sample, few_valued, profile_from
-from analytics.features.queries import CANONICAL, attribute_types, attribute_values, event_profile
-from analytics.ingest.formats import NumberFormat, TimeFormat, detect_number_format, detect_time_format
+from analytics.features.queries import attribute_types, attribute_values, event_profile
+from analytics.ingest.formats import (
+    CURRENCY_MARKS,
+    SPACES_CLASS,
+    NumberFormat,
+    TimeFormat,
+    detect_number_format,
+    detect_time_format,
+)
 from analytics.ingest.report import CleaningReport
-from analytics.ingest.roles import ID_ROLES, ROLE_LABELS, ColumnMapping
+from analytics.ingest.roles import ID_ROLES, ROLE_LABELS, ColumnMapping, stored_attribute_names
 from analytics.sql import quote_spark_ident
 
 if TYPE_CHECKING:
@@ -45,7 +52,7 @@ def clean_log(raw: DataFrame, m: ColumnMapping, preview: pd.DataFrame,
     cols |= {role: nonempty(getattr(m, role)) for role in identifiers}
     staged = raw.select(
         *(expr.alias(name) for name, expr in cols.items()),
-        *(_attribute(a, types, preview).alias(_attr_name(a)) for a in m.attributes),
+        *(_attribute(a, types, preview).alias(name) for a, name in stored_attribute_names(m.attributes).items()),
         nonempty(m.timestamp).alias("_src_ts"),
         (nonempty(m.amount) if m.amount else F.lit(None).cast("string")).alias("_src_amount"),
     )
@@ -94,12 +101,6 @@ def _col(name: str) -> Column:
     return F.col(quote_spark_ident(name))
 
 
-def _attr_name(name: str) -> str:
-    """The attribute's name in the events table, as on DuckDB: clashes with canonical names get ``_attr``."""
-    clash = name.lower() in CANONICAL or name.lower() in ID_ROLES or name.startswith("_")
-    return f"{name.lstrip('_') or 'column'}_attr" if clash else name
-
-
 def _time(col: str, types: dict[str, str], preview: pd.DataFrame, date_order: str) -> Column:
     from pyspark.sql import functions as F
 
@@ -139,8 +140,9 @@ def _number(text: Column, nf: NumberFormat) -> Column:
     from pyspark.sql import functions as F
 
     s = text
-    if nf.strip_symbols:
-        s = F.regexp_replace(s, r"[\s\u00a0$€£¥]", "")
+    if nf.strip_symbols:  # the same expression as on DuckDB (see formats.CURRENCY_MARKS)
+        s = F.regexp_replace(F.concat(F.regexp_extract(s, CURRENCY_MARKS, 1), F.regexp_extract(s, CURRENCY_MARKS, 3)),
+                             SPACES_CLASS, "")
     if nf.thousands:
         s = F.regexp_replace(s, re.escape(nf.thousands), "")
     if nf.decimal == ",":
@@ -183,7 +185,7 @@ def spark_profile(spark: SparkSession, view: str, preview: pd.DataFrame, m: Colu
     users = int(con.execute(events.user_id.nunique()))
     attrs = attribute_types(events)
     # Categories vs identifiers from the preview, as for uploads.
-    sample = distinct_in_sample(preview.rename(columns={a: _attr_name(a) for a in m.attributes}), list(attrs))
+    sample = distinct_in_sample(preview.rename(columns=stored_attribute_names(m.attributes)), list(attrs))
     values = {a: con.execute(attribute_values(events, a))["value"].tolist()
               for a in few_valued(attrs, sample)}
     return profile_from(by_event, users, attrs, sample, values)

@@ -8,9 +8,7 @@ import ibis
 import ibis.expr.types as ir
 
 from analytics.features.profile import FEW_VALUES
-from analytics.ingest.roles import ID_ROLES
-
-CANONICAL = ("user_id", "ts", "event", "amount", "session_id")
+from analytics.ingest.roles import CANONICAL, ID_ROLES
 
 
 def event_profile(events: ir.Table) -> ir.Table:

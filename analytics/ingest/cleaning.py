@@ -30,7 +30,9 @@ import pandas as pd
 from analytics.engines.limits import resource_error
 from analytics.errors import MappingError, NoDataError, ParseError, RaggedRowsError
 from analytics.ingest.formats import (
-    CURRENCY_BITS,
+    CURRENCY_MARKS,
+    MARK_NOISE,
+    SPACES_CLASS,
     NumberFormat,
     TimeFormat,
     decide_date_order,
@@ -41,13 +43,11 @@ from analytics.ingest.formats import (
 from analytics.ingest.relation import preview, raw_relation
 from analytics.ingest.relation import short_error as _short
 from analytics.ingest.report import DROP_MASK, MAX_TEXT, REASON_TEXT, REASONS, CleaningReport
-from analytics.ingest.roles import ID_ROLES, ROLE_LABELS, ColumnMapping
+from analytics.ingest.roles import CANONICAL, ID_ROLES, ROLE_LABELS, ColumnMapping, stored_attribute_names
 from analytics.ingest.source import SourceFile
 from analytics.ingest.table_checks import check_amounts, merge_event_spellings
 from analytics.progress import Progress, no_progress
 from analytics.sql import quote_ident, sql_literal
-
-CANONICAL = ("user_id", "ts", "event", "amount", "session_id")
 
 MAX_ID = 256
 
@@ -69,7 +69,7 @@ class _Plan:
     attributes: list[tuple[str, str]]  # (output name, "text" | "number")
     identifiers: list[str]  # the ID_ROLES columns the table has (item_id, content_id, campaign)
     amount_column: str | None = None  # the source column of amount
-    marks_currency: bool = False  # amounts carried currency symbols: _currency holds each row's (bit per symbol)
+    marks_currency: bool = False  # amounts carried currency marks: _currency holds each row's (formats.currency_mark)
 
 
 def load(con: duckdb.DuckDBPyConnection, src: SourceFile, mapping: ColumnMapping, table: str, *,
@@ -243,10 +243,8 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
             nf = detect_number_format(sample[m.amount])
             convert.append(f"{_number_sql(text(m.amount), nf)} AS _amount")
             notes.append(f"Amount column '{m.amount}': {nf.describe()}.")
-            if nf.strip_symbols:  # which symbol each row had, to tell one currency from several (finish)
-                bits = " | ".join(f"CASE WHEN contains({text(m.amount)}, {sql_literal(symbol)}) THEN {bit} ELSE 0 END"
-                                  for bit, symbol in CURRENCY_BITS)
-                convert.append(f"CAST({bits} AS UTINYINT) AS _currency")
+            if nf.strip_symbols:  # each row's currency mark, to tell one currency from several (finish)
+                convert.append(f"{_currency_sql(text(m.amount))} AS _currency")
                 marks_currency = True
         suspect.append(f"(_amount IS NULL AND {raw[m.amount]} IS NOT NULL) OR NOT isfinite(_amount)")
         flags.append((32, f"amount IS NULL AND {present(m.amount)}"))
@@ -266,12 +264,7 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
             f"{ROLE_LABELS[r].lower()} '{getattr(m, r)}' as {r}" for r in identifiers) + ".")
 
     number_checks, attributes = [], []
-    taken = set(CANONICAL) | set(ID_ROLES)
-    for col in m.attributes:
-        out = col if col.lower() not in taken and not col.startswith("_") else f"{col.lstrip('_') or 'column'}_attr"
-        while out.lower() in taken:
-            out += "_"
-        taken.add(out.lower())
+    for col, out in stored_attribute_names(m.attributes).items():
         if _is_number(types.get(col, "")):
             convert.append(f"CAST(raw.{q(col)} AS DOUBLE) AS {q(out)}")
             attributes.append((out, "number"))
@@ -383,12 +376,21 @@ def _number_sql(text: str, nf: NumberFormat) -> str:
         return f"TRY_CAST({text} AS DOUBLE)"  # the cast itself ignores surrounding spaces
     s = f"trim({text})"
     if nf.strip_symbols:
-        s = f"regexp_replace({s}, '[\\s\\x{{00a0}}$€£¥]', '', 'g')"
+        marks = sql_literal(CURRENCY_MARKS)
+        s = f"regexp_replace(concat(regexp_extract({s}, {marks}, 1), regexp_extract({s}, {marks}, 3)), " \
+            f"{sql_literal(SPACES_CLASS)}, '', 'g')"
     if nf.thousands:
         s = f"replace({s}, {sql_literal(nf.thousands)}, '')"
     if nf.decimal == ",":
         s = f"replace({s}, ',', '.')"
     return f"TRY_CAST({s} AS DOUBLE)"
+
+
+def _currency_sql(text: str) -> str:
+    """SQL twin of :func:`~analytics.ingest.formats.currency_mark` (NULL when the amount has no mark)."""
+    s, marks = f"trim({text})", sql_literal(CURRENCY_MARKS)
+    mark = f"concat(regexp_extract({s}, {marks}, 2), regexp_extract({s}, {marks}, 4))"
+    return f"nullif(regexp_replace({mark}, {sql_literal(MARK_NOISE)}, '', 'g'), '')"
 
 
 def _line(rowid: int, base: int, src: SourceFile) -> int:

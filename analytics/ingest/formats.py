@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -184,7 +185,8 @@ class NumberFormat:
     thousands : str or None
         Grouping character to remove (``,`` ``.`` or space).
     strip_symbols : bool
-        Remove currency symbols and spaces first (``€ 12,50``).
+        Remove currency marks and spaces first (``€ 12,50``, ``12.50 USD``, ``Rs. 1,200``, ``1 200 zł``):
+        see :data:`CURRENCY_MARKS`.
     share : float
         Share of non-empty sample values that parse.
     """
@@ -199,14 +201,14 @@ class NumberFormat:
         if self.thousands:
             parts.append(f"'{self.thousands}' as thousands separator")
         if self.strip_symbols:
-            parts.append("currency symbols removed")
+            parts.append("currency marks removed")
         return ", ".join(parts)
 
     def parse(self, text: str) -> float | None:
         """Python twin of the SQL conversion, used on samples."""
         s = text.strip()
         if self.strip_symbols:
-            s = re.sub(r"[\s\u00a0$€£¥]", "", s)
+            s = unmarked(s)
         if self.thousands:
             s = s.replace(self.thousands, "")
         if self.decimal == ",":
@@ -218,10 +220,49 @@ class NumberFormat:
         return value if value == value and abs(value) != float("inf") else None
 
 
-# The currency symbols a number may carry (they are stripped), each with a bit for telling them apart per row.
-CURRENCY_BITS = ((1, "$"), (2, "€"), (4, "£"), (8, "¥"))
+# Currency marks at either end of an amount, in one regular expression that Python, DuckDB (RE2) and
+# Spark (Java) all read the same way (literal characters only, no \\p{...} classes or backreferences):
+# any currency sign ($ € £ ¥ ₹ ₩ ₽ ₺ ...), possibly with letters (R$, HK$, US$), or a currency code set
+# apart by a space or a dot (USD 12, 12 CHF, Rs. 1,200, 100 zł, 5 kr). Only the codes below count: other
+# letters before a number are a code of the shop's (A.1, x 3, SKU 12), not money.
+_SIGNS = "".join(ch for ch in map(chr, range(0x10000)) if unicodedata.category(ch) == "Sc")
+_LETTERS = "A-Za-zÀ-ɏЀ-ӿ"  # Latin (with accents) and Cyrillic
+# ISO 4217 codes in capitals (in lower case too many are words: all, top, cup, try, pen), then the
+# local abbreviations shops write in place of a sign.
+ISO_CURRENCIES = (
+    "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF "
+    "CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD "
+    "HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD "
+    "MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN "
+    "PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY "
+    "TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG").split()
+LOCAL_CURRENCIES = ("RMB NTD Rs Rp RM kr Kr zł Zł Kč Ft lei Lei Fr fr Bs TL DH Dhs KM Br Tk MT "
+                    "лв ден дин руб грн сом").split()
+_CODE = "(?:" + "|".join(sorted(ISO_CURRENCIES + LOCAL_CURRENCIES, key=len, reverse=True)) + ")"
+_SPACES = " \t\u00a0\u2009\u202f"  # no-break and (narrow) thin spaces group thousands in French and Swiss exports
+_SIGNED = f"[{_LETTERS}]{{0,3}}[{_SIGNS}][{_LETTERS}]{{0,3}}"
+_START = f"(?:{_SIGNED}|{_CODE}\\.?[{_SPACES}]|{_CODE}\\.|S/)[{_SPACES}]*"
+_END = f"(?:[{_SPACES}]*{_SIGNED}|[{_SPACES}]+{_CODE}\\.?)"
+# Groups: 1 sign, 2 mark before, 3 the number, 4 mark after. It matches any one-line text.
+CURRENCY_MARKS = f"^([+-]?)[{_SPACES}]*({_START})?(.*?)({_END})?$"
+SPACES_CLASS = f"[{_SPACES}]"
+MARK_NOISE = f"[{_SPACES}.]"  # what currency_mark leaves out
 
-_SYMBOLS = re.compile(r"[$€£¥\u00a0]|\d\s+\d|^\s*[$€£¥]|\s[$€£¥]?$")
+_MARKED = re.compile(CURRENCY_MARKS)
+
+
+def unmarked(text: str) -> str:
+    """``text`` (stripped) without its currency marks and spaces: the number's own characters."""
+    m = _MARKED.match(text)
+    s = m.group(1) + m.group(3) if m else text
+    return re.sub(SPACES_CLASS, "", s)
+
+
+def currency_mark(text: str) -> str:
+    """The currency mark of an amount without spaces or dots (``Rs. 1,200`` -> ``Rs``); empty when it has none."""
+    m = _MARKED.match(text.strip())
+    mark = (m.group(2) or "") + (m.group(4) or "") if m else ""
+    return re.sub(MARK_NOISE, "", mark)
 
 _COMMA_DECIMAL = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d{1,2}$|^[+-]?\d+,\d{4,}$|^[+-]?0,\d+$")
 
@@ -237,8 +278,9 @@ def detect_number_format(values: Iterable[object]) -> NumberFormat:
         return NumberFormat(share=0.0)
     if all(isinstance(v, (int, float)) for v in values if v is not None):
         return NumberFormat()
-    strip = any(_SYMBOLS.search(v) for v in text)
-    cleaned = [re.sub(r"[\s\u00a0$€£¥]", "", v) for v in text] if strip else text
+    cleaned = [unmarked(v) for v in text]
+    strip = cleaned != text
+    cleaned = cleaned if strip else text
     comma_dec = sum(bool(_COMMA_DECIMAL.match(v)) for v in cleaned)
     point_dec = sum(bool(_POINT_DECIMAL.match(v)) for v in cleaned)
     if comma_dec > point_dec:

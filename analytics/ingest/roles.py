@@ -26,6 +26,9 @@ ID_ROLES = ("item_id", "content_id", "campaign")
 
 ROLES = CORE_ROLES + ID_ROLES
 
+# The canonical events table's own columns (the identifiers and attributes follow them).
+CANONICAL = ("user_id", "ts", "event", "amount", "session_id")
+
 ROLE_LABELS = {
     "user_id": "User id",
     "timestamp": "Time",
@@ -188,6 +191,24 @@ class MappingGuess:
     reasons: dict[str, str]
     time_format: TimeFormat | None
     amount_format: NumberFormat | None
+
+
+def stored_attribute_names(attributes: Sequence[str]) -> dict[str, str]:
+    """Attribute column -> its name in the events table (DuckDB and Spark alike).
+
+    A name that clashes with a canonical column or identifier role, or starts with ``_`` (kept for
+    internal columns), gets ``_attr``; names still equal up to case (DuckDB's column names ignore it)
+    get a trailing ``_`` until they differ.
+    """
+    taken = set(CANONICAL) | set(ID_ROLES)
+    names = {}
+    for col in attributes:
+        out = col if col.lower() not in taken and not col.startswith("_") else f"{col.lstrip('_') or 'column'}_attr"
+        while out.lower() in taken:
+            out += "_"
+        taken.add(out.lower())
+        names[col] = out
+    return names
 
 
 def guess_mapping(preview: pd.DataFrame) -> MappingGuess:

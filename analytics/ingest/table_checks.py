@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 import duckdb
 
-from analytics.ingest.formats import CURRENCY_BITS
 from analytics.ingest.report import CleaningReport
 from analytics.sql import sql_literal
 from analytics.wording import count
@@ -29,23 +28,27 @@ def check_amounts(con: duckdb.DuckDBPyConnection, table: str, column: str, marks
     Parameters
     ----------
     table : str
-        The quoted cleaned table (``amount``, and ``_currency`` when ``marks_currency``: a bit per
-        symbol of :data:`~analytics.ingest.formats.CURRENCY_BITS` the row's amount carried).
+        The quoted cleaned table (``amount``, and ``_currency`` when ``marks_currency``: the currency
+        mark of the row's amount, see :func:`~analytics.ingest.formats.currency_mark`).
     column : str
         The source column of the amounts, as the user knows it.
     line_of : callable
         A table rowid -> its line in the file.
     """
     if marks_currency:
-        counts = con.execute("SELECT " + ", ".join(f"count_if(_currency & {bit} <> 0)" for bit, _ in CURRENCY_BITS)
-                             + f" FROM {table}").fetchone()
-        found = sorted(((n, symbol) for (_, symbol), n in zip(CURRENCY_BITS, counts) if n), reverse=True)
+        # Marks are compared as written, except for case: 'kr' and 'KR' are one mark.
+        found = con.execute(f"""SELECT first(_currency ORDER BY n DESC), sum(n)::BIGINT AS rows
+                                FROM (SELECT _currency, count(*) AS n FROM {table} WHERE _currency IS NOT NULL
+                                      GROUP BY _currency)
+                                GROUP BY lower(_currency) ORDER BY rows DESC, 1""").fetchall()
         if len(found) > 1:
+            shown = ", ".join(f"{mark} on {count(n, 'row')}" for mark, n in found[:6])
+            more = f" and {len(found) - 6} more" if len(found) > 6 else ""
             report.warnings.append(
-                f"The amounts in '{column}' are in {len(found)} currencies ("
-                + ", ".join(f"{symbol} on {count(n, 'row')}" for n, symbol in found) + "). They are added up as one "
+                f"The amounts in '{column}' are in {len(found)} currencies ({shown}{more}). They are added up as one "
                 "currency, so spend, order values and customer value mix them. Convert the amounts to one currency "
-                "in the export, then import it again.")
+                "in the export, then import it again (if two marks are one currency, such as $ and USD, write it "
+                "one way).")
     p99, top = con.execute(f"SELECT approx_quantile(abs(amount), 0.99), max(abs(amount)) FROM {table} "
                            "WHERE amount <> 0").fetchone()
     if top is not None and p99 and top > FAR_ABOVE * p99:

@@ -26,7 +26,14 @@ from analytics.features.spec import FeatureParams
 from analytics.ingest import cleaning
 from analytics.ingest.recognise import copy_stream, open_source
 from analytics.ingest.relation import preview
-from analytics.ingest.roles import ColumnMapping, MappingGuess, guess_mapping, guess_purchase_event, mapping_with
+from analytics.ingest.roles import (
+    ColumnMapping,
+    MappingGuess,
+    guess_mapping,
+    guess_purchase_event,
+    mapping_with,
+    stored_attribute_names,
+)
 from analytics.ingest.source import CHUNK, SourceFile
 from analytics.progress import Progress, no_progress, within
 from analytics.sql import quote_ident
@@ -298,7 +305,10 @@ class Importing:
             cur.begin()
             report = cleaning.finish(cur, src, plan, report, table, progress=within(say, 0.5, 0.8))
             say(0.8, "Profiling events")
-            profile = profile_events(cur, table, distinct_in_sample(insp.preview, mapping.attributes))
+            # The sample's columns under their names in the events table (an 'amount' attribute is 'amount_attr').
+            stored = stored_attribute_names(mapping.attributes)
+            profile = profile_events(cur, table, distinct_in_sample(insp.preview.rename(columns=stored),
+                                                                    list(stored.values())))
             report.users, report.ts_min, report.ts_max = profile.users, profile.ts_min, profile.ts_max
             purchase = guess_purchase_event(profile.event_counts, profile.amount_counts)
             register_dataset(cur, Dataset(

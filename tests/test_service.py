@@ -412,6 +412,12 @@ def test_lookups_find_ids_as_ingestion_stored_them_and_http_details(served):
     assert wrapped.status_code == 400
     assert '"events" must be a JSON array of events, got an object' in wrapped.json()["error"]
     assert client.head("/health").status_code == 200  # uptime monitors ask with HEAD
+    # A trailing slash is the same route, answered there (no redirect to an http:// address behind TLS).
+    later = event | {"event_time": "2025-05-01T11:00:00Z"}
+    slashed = client.post("/v1/events/", json=[later], headers=AUTH, follow_redirects=False)
+    assert slashed.status_code == 200 and slashed.json()["stored"] == 1
+    assert client.get("/v1/users/padded-1/", headers=AUTH, follow_redirects=False).json()["user_id"] == "padded-1"
+    assert client.get("/redoc").status_code == 200 and client.get("/health/").status_code == 200
     seconds = int(datetime(2025, 5, 2, tzinfo=UTC).timestamp())
     by_seconds = client.get(f"/v1/users/padded-1?as_of={seconds}", headers=AUTH)
     assert by_seconds.status_code == 200 and by_seconds.json()["as_of"].startswith("2025-05-02T00:00")

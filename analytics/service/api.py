@@ -30,7 +30,7 @@ log = logging.getLogger("marketlens.service")
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 
-OPEN_PATHS = ("/health", "/docs", "/openapi.json", "/docs/oauth2-redirect")
+OPEN_PATHS = ("/health", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
 
 
 class BodyTooLarge(Exception):
@@ -193,6 +193,11 @@ class Guard:
         started = time.perf_counter()
         request_id = uuid.uuid4().hex[:12]
         path = scope["path"]
+        if len(path) > 1 and path.endswith("/"):
+            # /v1/events/ is /v1/events. Starlette would redirect instead, to an absolute http:// address
+            # behind a TLS proxy, and a client that follows a 307 with its body or key may not.
+            path = path.rstrip("/") or "/"
+            scope = {**scope, "path": path, "raw_path": path.encode()}
         headers = dict(scope.get("headers") or ())
         status = [0]
 

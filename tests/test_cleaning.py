@@ -265,3 +265,28 @@ def test_an_amount_column_in_rupees_or_francs_is_the_amount(workspace, tmp_path)
     assert ds.mapping.amount == "amount" and "2 currencies (kr on 35 rows, EUR on 12 rows)" in warning
     assert events(workspace, ds)["amount"].sum() == sum(10.5 + i for i in range(30)) + sum(20 + i for i in range(5)) \
         + sum(30 + i for i in range(12))
+
+
+# Times with English month names, as spreadsheets, web servers and social APIs export them: (format, offset hours).
+NAMED_TIMES = {"Mar {d}, 2025 10:00": 0, "March {d}, 2025 10:00 AM": 0, "{d} Mar 2025 10:00": 0,
+               "{d:02d}-Mar-2025": None, "{d:02d}-MAR-25": None, "Sat, {d:02d} Mar 2025 10:00:00 +0200": 2,
+               "Sat Mar {d:02d} 10:00:00 +0000 2025": 0, "{d:02d}/Mar/2025:10:00:00 -05:00": -5,
+               "Sat, {d:02d} Mar 2025 10:00:00 GMT": 0, "Saturday, March {d}, 2025": None}
+
+
+@pytest.mark.parametrize("written", list(NAMED_TIMES))
+def test_times_with_month_names_are_read(workspace, tmp_path, written):
+    rows = "".join(f"u{i % 5},\"{written.format(d=1 + i % 27)}\",view\n" for i in range(60))
+    ds = workspace.import_file(write(tmp_path / "named.csv", "user_id,time,event\n" + rows))
+    assert ds.rows == 60 and ds.mapping.timestamp == "time"
+    offset = NAMED_TIMES[written]
+    at = (lambda d: datetime(2025, 3, d)) if offset is None else (lambda d: datetime(2025, 3, d, 10 - offset))
+    assert sorted(set(events(workspace, ds)["ts"])) == [at(d) for d in range(1, 28)]
+    note = next(n for n in ds.report.notes if n.startswith("Time column"))
+    assert "month names" in note and (("converted to UTC" in note) == ("%z" in note))
+
+
+def test_words_that_are_months_do_not_make_a_time_column():
+    from analytics.ingest.formats import detect_time_format
+
+    assert detect_time_format(["may_buy", "march madness sale", "Dec promo"] * 40) is None

@@ -160,3 +160,19 @@ def test_currency_marks_are_removed_on_spark_as_on_duckdb(spark):
     frame = spark.createDataFrame([(w,) for w in written], ["a"])
     got = [r[0] for r in frame.select(_number(F.trim(F.col("a")), nf)).collect()]
     assert got == [1200.0, 1200.0, 12.5, -12.5, 3.0, 12.0, None, None] == [nf.parse(w) for w in written]
+
+
+def test_times_with_month_names_are_read_on_spark_as_on_duckdb(spark):
+    from pyspark.sql import functions as F
+
+    from analytics.engines.spark_cleaning import _time
+    from tests.test_cleaning import NAMED_TIMES
+
+    for written, offset in NAMED_TIMES.items():
+        values = [written.format(d=1 + i % 27) for i in range(60)]
+        frame = spark.createDataFrame([(v,) for v in values], ["t"])
+        # As text in the session's time zone (UTC), whatever the zone of the machine running the test.
+        parsed = F.date_format(_time("t", {}, pd.DataFrame({"t": values}), "auto"), "yyyy-MM-dd HH:mm:ss")
+        got = sorted({r[0] for r in frame.select(parsed).collect()})
+        at = (lambda d: datetime(2025, 3, d)) if offset is None else (lambda d, o=offset: datetime(2025, 3, d, 10 - o))
+        assert got == [f"{at(d):%Y-%m-%d %H:%M:%S}" for d in range(1, 28)], written

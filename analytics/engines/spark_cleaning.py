@@ -120,7 +120,18 @@ def _time(col: str, types: dict[str, str], preview: pd.DataFrame, date_order: st
         return F.timestamp_millis(text.cast("long"))
     if tf.kind == "epoch_us":
         return F.timestamp_micros(text.cast("long"))
-    return F.coalesce(*(F.to_timestamp(text, java_pattern(f)) for f in _formats(tf)))
+    return F.coalesce(*(_parsed(text, f) for f in _formats(tf)))
+
+
+def _parsed(text: Column, strptime_format: str) -> Column:
+    from pyspark.sql import functions as F
+
+    # Spark parses no day names (EEE is for formatting only), so a leading one is cut from the text first.
+    weekday = re.match(r"%[aA],? ", strptime_format)
+    if weekday:
+        text = F.regexp_replace(text, r"^[A-Za-z]+,?\s+", "")
+        strptime_format = strptime_format[weekday.end():]
+    return F.to_timestamp(text, java_pattern(strptime_format))
 
 
 def _formats(tf: TimeFormat) -> tuple[str, ...]:
@@ -128,12 +139,14 @@ def _formats(tf: TimeFormat) -> tuple[str, ...]:
 
 
 _JAVA = {"%Y": "yyyy", "%y": "yy", "%m": "M", "%d": "d", "%H": "H", "%I": "h", "%M": "m", "%S": "s",
-         "%f": "SSSSSS", "%p": "a", "T": "'T'"}
+         "%f": "SSSSSS", "%p": "a", "%b": "MMM", "%B": "MMMM",
+         "%z": "[XXX][XX]"}  # +02:00, +0200 or Z, as strptime's %z
 
 
 def java_pattern(strptime_format: str) -> str:
-    """A strptime format as a Spark (Java) datetime pattern; single letters accept one or two digits."""
-    return re.sub(r"%[YymdHIMSfp]|T", lambda mt: _JAVA[mt.group(0)], strptime_format)
+    """A strptime format as a Spark (Java) datetime pattern; single letters accept one or two digits,
+    and letters that are text (the T of ISO times, GMT) are quoted."""
+    return re.sub(r"%[A-Za-z]|[A-Za-z]+", lambda mt: _JAVA.get(mt.group(0)) or f"'{mt.group(0)}'", strptime_format)
 
 
 def _number(text: Column, nf: NumberFormat) -> Column:

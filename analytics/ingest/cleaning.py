@@ -219,7 +219,7 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
     convert.append(f"{text(m.user_id)} AS user_id")
     tf = _time_format(con, rel, m, types, sample)
     notes.append(f"Time column '{m.timestamp}': {tf.describe()}.")
-    if tf.kind in ("iso", "dmy", "mdy", "ymd", "yyyymmdd"):
+    if tf.kind in ("iso", "dmy", "mdy", "ymd", "yyyymmdd") or (tf.kind == "named" and not tf.offsets):
         notes.append("Times without a time-zone offset are taken as UTC.")
     convert.append(f"{_time_sql(m.timestamp, tf, types)} AS ts")
     latest = (now + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
@@ -368,7 +368,8 @@ def _time_sql(col: str, tf: TimeFormat, types: dict[str, str]) -> str:
     if tf.kind == "epoch_us":
         return f"make_timestamp(CAST({number} AS BIGINT))"
     fmts = ", ".join(sql_literal(f) for f in tf.formats)
-    return f"try_strptime({text}, [{fmts}])"
+    # With an offset (%z) strptime gives a time with zone; the session's zone is UTC, so the cast gives UTC.
+    return f"CAST(try_strptime({text}, [{fmts}]) AS TIMESTAMP)" if tf.offsets else f"try_strptime({text}, [{fmts}])"
 
 
 def _number_sql(text: str, nf: NumberFormat) -> str:

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 import pandas as pd
 
@@ -25,7 +26,8 @@ class TimeFormat:
     kind : str
         ``native`` (already a timestamp), ``iso`` (ISO 8601, offsets honoured),
         ``epoch_s``/``epoch_ms``/``epoch_us``, ``yyyymmdd``, ``dmy``/``mdy``/``ymd``
-        (separated dates with optional time).
+        (separated dates with optional time), ``named`` (English month names: ``Mar 1, 2025``,
+        ``01-Mar-2025``, ``Sat, 01 Mar 2025 10:00:00 +0000``).
     formats : tuple of str
         strptime formats tried in order (for the separated-date kinds).
     ambiguous : bool
@@ -39,6 +41,11 @@ class TimeFormat:
     ambiguous: bool = False
     share: float = 1.0
 
+    @property
+    def offsets(self) -> bool:
+        """The formats read a time-zone offset (``%z``): the parsed times are converted to UTC."""
+        return any("%z" in f for f in self.formats)
+
     def describe(self) -> str:
         text = {
             "native": "timestamps",
@@ -50,7 +57,11 @@ class TimeFormat:
             "dmy": "day-first dates (DD/MM/YYYY)",
             "mdy": "month-first dates (MM/DD/YYYY)",
             "ymd": "year-first dates (YYYY/MM/DD)",
+            "named": "dates with English month names (" + ", ".join(f"'{f}'" for f in self.formats[:3])
+                     + (", ..." if len(self.formats) > 3 else "") + ")",
         }[self.kind]
+        if self.offsets:
+            text += "; time-zone offsets converted to UTC"
         if self.ambiguous:
             text += "; every sampled date fits both day-first and month-first, so this was assumed: check it"
         return text
@@ -64,6 +75,41 @@ _ISO = re.compile(
     r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)?$", re.I)
 
 _INT = re.compile(r"^\d+(?:\.\d+)?$")
+
+_MONTH_NAME = re.compile(r"(?<![a-z])(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?(?![a-z])", re.I)
+
+# Dates with month names as exports write them (strptime formats, which DuckDB's strptime and, through
+# java_pattern, Spark read alike), each with the usual time parts; then whole formats of known sources.
+_NAMED_DATES = ("%b %d, %Y", "%B %d, %Y", "%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y", "%d-%b-%Y", "%d-%b-%y",
+                "%a, %d %b %Y", "%a %b %d %Y", "%A, %B %d, %Y")
+_NAMED_TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", ", %H:%M", ", %I:%M %p", " %H:%M:%S %z")
+_NAMED_WHOLE = ("%a %b %d %H:%M:%S %z %Y",  # X/Twitter API created_at
+                "%d/%b/%Y:%H:%M:%S %z",  # web server logs
+                "%a, %d %b %Y %H:%M:%S GMT")  # HTTP dates
+NAMED_FORMATS = tuple(d + t for d in _NAMED_DATES for t in _NAMED_TIMES) + _NAMED_WHOLE
+
+
+def _named_time_format(text: list[str]) -> TimeFormat | None:
+    """The month-name formats that read at least 80% of ``text``, most used first (None when none do)."""
+    if sum(bool(_MONTH_NAME.search(v)) for v in text) < 0.8 * len(text):
+        return None
+    head = text[:500]
+    used: dict[str, int] = {}
+    parsed = 0
+    for i, v in enumerate(head):
+        if i == 50 and not parsed:  # words like 'may' or 'march' in text that is not a date
+            return None
+        for fmt in sorted(used, key=used.get, reverse=True) + [f for f in NAMED_FORMATS if f not in used]:
+            try:
+                datetime.strptime(v, fmt)
+            except ValueError:
+                continue
+            used[fmt] = used.get(fmt, 0) + 1
+            parsed += 1
+            break
+    if parsed < 0.8 * len(head):
+        return None
+    return TimeFormat("named", tuple(sorted(used, key=used.get, reverse=True)), share=parsed / len(head))
 
 
 def detect_time_format(values: Iterable[object], date_order: str = "auto") -> TimeFormat | None:
@@ -111,7 +157,7 @@ def detect_time_format(values: Iterable[object], date_order: str = "auto") -> Ti
 
     matches = [m for m in (_SEP_DATE.match(v) for v in text) if m]
     if len(matches) < 0.8 * n:
-        return None
+        return _named_time_format(text)
     first = [int(m.group(1)) for m in matches]
     second = [int(m.group(3)) for m in matches]
     sep = max(set(m.group(2) for m in matches), key=[m.group(2) for m in matches].count)

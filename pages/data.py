@@ -52,7 +52,7 @@ if not ws.datasets():
 # --- upload and mapping -----------------------------------------------------------------------------------
 st.subheader("Upload a behaviour log")
 uploaded = st.file_uploader(
-    "CSV, TSV or TXT (optionally gzipped), Parquet or Excel .xlsx. The format is recognised from the content.",
+    "CSV, TSV, TXT or JSON (optionally gzipped), Parquet or Excel .xlsx. The format is recognised from the content.",
     key=uploads.uploader_key(), disabled=not editor, help=None if editor else auth.READ_ONLY_HELP)
 upload = None
 with user_errors("Reading the upload"):

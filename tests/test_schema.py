@@ -171,3 +171,17 @@ def test_an_amount_column_that_is_not_plain_numbers_is_explained_not_dropped_sil
     assert "'0.50 incl. tax'" in guess.reasons["amount"]
     plain = frame(**{c: df[c] for c in ("user_id", "time", "event")}, quantity=[str(i % 3) for i in range(40)])
     assert "amount" not in guess_mapping(plain).reasons  # nothing named like money: nothing to explain
+
+
+@pytest.mark.parametrize("name, money", [("paid", True), ("amount_paid", True), ("bid_amount", True),
+                                         ("average_order_value", True), ("user_id", False), ("userId", False),
+                                         ("item_count", False), ("session_time", False), ("orderNo", False)])
+def test_words_that_say_not_money_are_whole_words(name, money):
+    from analytics.ingest.roles import _not_money
+
+    assert _not_money(name) is not money
+    # A clean numeric column is the amount unless its name says otherwise.
+    df = frame(user_id=[f"u{i % 7}" for i in range(40)], time=[f"2025-03-{i % 28 + 1:02d} 10:00" for i in range(40)],
+               event=["view", "buy"] * 20, **{name if name != "user_id" else "x": [f"{i % 9}.5" for i in range(40)]})
+    if name != "user_id":
+        assert (guess_mapping(df).mapping.amount == name) is money

@@ -75,3 +75,13 @@ def test_title_lines_are_refused_on_spark_with_a_reason(spark, tmp_path):
     write_log(path, ["channel"], title="Sales export - Shop\n\n")
     with pytest.raises(ParseError, match="starts with 2 line"):
         sp.load_log(spark, str(path))
+
+
+def test_json_events_are_refused_on_spark_with_where_to_import_them(spark, tmp_path):
+    from analytics.engines import spark as sp
+    from analytics.errors import UnsupportedFileError
+
+    path = tmp_path / "events.csv"  # the name says CSV, the content is JSON lines
+    path.write_text('{"user_id": "u1", "time": 1740823200, "event": "view"}\n' * 5)
+    with pytest.raises(UnsupportedFileError, match="holds JSON events.*import it into the workspace"):
+        sp.load_log(spark, str(path))

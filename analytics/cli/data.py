@@ -20,8 +20,8 @@ from analytics.cli.common import (
 
 def register(sub) -> None:
     p = sub.add_parser("features", help="clean a behaviour log and write its per-user feature table")
-    p.add_argument("log", help="CSV/TSV (optionally .gz), Parquet or .xlsx file; with --engine spark also a "
-                               "Parquet directory, CSV files or a Hadoop-compatible URI")
+    p.add_argument("log", help="CSV/TSV or JSON lines (optionally .gz), Parquet or .xlsx file; with --engine spark "
+                               "also a Parquet directory, CSV files or a Hadoop-compatible URI")
     p.add_argument("-o", "--output", type=table_path, required=True, help="OUT.csv or OUT.parquet")
     p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
                    help="where the events are cleaned and aggregated (default: duckdb, in this process)")

@@ -33,13 +33,14 @@ import pandas as pd
 
 from analytics import config
 from analytics.engines.spark_cleaning import clean_log, spark_profile
-from analytics.errors import MarketLensError, ParseError, SparkUnavailableError
+from analytics.errors import MarketLensError, ParseError, SparkUnavailableError, UnsupportedFileError
 from analytics.features.profile import DatasetProfile
 from analytics.features.queries import window_users as features_window_users
 from analytics.features.spec import FeatureParams, FeatureSpec, resolve_spec
 from analytics.features.table import feature_table
 from analytics.ingest.dialect import sniff_lines
 from analytics.ingest.encoding import canonical_encoding
+from analytics.ingest.json_source import looks_like_json
 from analytics.ingest.report import CleaningReport
 from analytics.ingest.roles import ColumnMapping, guess_mapping, mapping_with
 from analytics.ingest.source import unique_names
@@ -259,6 +260,10 @@ def _read(spark: SparkSession, uri: str, fmt: str | None, encoding: str | None =
             lines = [r.value for r in spark.read.text(uri).limit(200).collect() if r.value is not None]
             if not any(ln.strip() for ln in lines):
                 raise ParseError(f"'{uri}' is empty.")
+            if looks_like_json("\n".join(lines[:5]).encode()):
+                raise UnsupportedFileError(f"'{uri}' holds JSON events, which the Spark engine does not read; "
+                                           "import it into the workspace (it reads JSON lines), or export the "
+                                           "log as CSV or Parquet.")
             dialect = sniff_lines(lines)
             if dialect.delimiter == " ":
                 raise ParseError(f"'{uri}' is separated by spaces, which the Spark engine does not read; "

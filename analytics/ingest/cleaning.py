@@ -41,10 +41,10 @@ from analytics.ingest.formats import (
     separated_date_formats,
 )
 from analytics.ingest.relation import preview, raw_relation
-from analytics.ingest.relation import short_error as _short
 from analytics.ingest.report import DROP_MASK, MAX_TEXT, REASON_TEXT, REASONS, CleaningReport
 from analytics.ingest.roles import CANONICAL, ID_ROLES, ROLE_LABELS, ColumnMapping, stored_attribute_names
 from analytics.ingest.source import SourceFile
+from analytics.ingest.source import short_error as _short
 from analytics.ingest.table_checks import check_amounts, merge_event_spellings
 from analytics.progress import Progress, no_progress
 from analytics.sql import quote_ident, sql_literal

@@ -240,8 +240,8 @@ def decode_sample(sample: bytes, encoding: str, full: bool) -> str:
 
 def not_text(name: str) -> UnsupportedFileError:
     return UnsupportedFileError(
-        f"'{name}' is not a text table (it looks like binary data). Upload a CSV/TSV (optionally .gz), "
-        "Parquet or Excel .xlsx export of the events.")
+        f"'{name}' is not a text table (it looks like binary data). Upload a CSV/TSV or JSON lines file "
+        "(optionally .gz), Parquet or Excel .xlsx export of the events.")
 
 
 def _checked(guess: EncodingGuess, sample: bytes, name: str, full: bool) -> EncodingGuess:

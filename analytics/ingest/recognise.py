@@ -31,6 +31,7 @@ from analytics.errors import (
     ParseError,
     UnsupportedFileError,
 )
+from analytics.ingest.json_source import json_source, looks_like_json
 from analytics.ingest.source import CHUNK, SourceFile, check_width, unique_names
 from analytics.ingest.text import _text_source, looks_like_header
 
@@ -122,7 +123,8 @@ def _recognise(path: Path, name: str, size: int, limits: Limits, temp_dir: Path,
                 "Upload the CSV inside it, or the Parquet/Excel file itself (not gzipped).")
         if unpacked.stat().st_size == 0:
             raise EmptyFileError(f"'{name}' unpacks to an empty file. Export the log again.")
-        src = _text_source(unpacked, name, size, limits, temp_dir, encoding, con)
+        src = (json_source(unpacked, name, size, limits, con) if looks_like_json(_head(unpacked))
+               else _text_source(unpacked, name, size, limits, temp_dir, encoding, con))
         src.notes[:0] = notes
         return src
     if head.startswith(b"PAR1"):
@@ -132,9 +134,16 @@ def _recognise(path: Path, name: str, size: int, limits: Limits, temp_dir: Path,
     for magic, what in _NOT_A_LOG:
         if head.startswith(magic):
             raise UnsupportedFileError(
-                f"'{name}' is {what}, not a behaviour log. Upload a CSV/TSV (optionally .gz), "
-                "Parquet or Excel .xlsx export of the events.")
+                f"'{name}' is {what}, not a behaviour log. Upload a CSV/TSV or JSON lines file "
+                "(optionally .gz), Parquet or Excel .xlsx export of the events.")
+    if looks_like_json(_head(path)):
+        return json_source(path, name, size, limits, con)
     return _text_source(path, name, size, limits, temp_dir, encoding, con)
+
+
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(4096)
 
 
 def _gunzip_capped(path: Path, out: Path, name: str, packed: int, limits: Limits) -> None:

@@ -12,7 +12,8 @@ from analytics.errors import (
     ParseError,
 )
 from analytics.ingest.dialect import Dialect
-from analytics.ingest.source import SourceFile
+from analytics.ingest.json_source import json_reader
+from analytics.ingest.source import SourceFile, short_error
 from analytics.ingest.text import decode_sample, parse_rows, read_sample, skip_lines
 from analytics.sql import quote_ident, sql_literal  # noqa: F401 - re-exported until callers move
 
@@ -28,6 +29,10 @@ def raw_relation(con: duckdb.DuckDBPyConnection, src: SourceFile, *, reject_bad_
     """
     if src.kind == "parquet":
         return f"read_parquet({sql_literal(str(src.path))})"
+    if src.kind == "json":
+        fields = ", ".join(f"{sql} AS {quote_ident(name)}" for sql, name in zip(src.fields, src.columns, strict=True))
+        rel = f"(SELECT {fields} FROM {json_reader(src.path, src.json_columns)})"
+        return f"(SELECT * FROM {rel} LIMIT {int(limit)})" if limit else rel
     if src.kind == "excel":
         assert src.frame is not None
         con.register("_excel_sheet", src.frame)
@@ -94,6 +99,3 @@ def _csv_head(src: SourceFile, n: int) -> pd.DataFrame:
     return pd.DataFrame(rows[:n], columns=src.columns, dtype=object)
 
 
-def short_error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__

@@ -90,7 +90,15 @@ _NAME_PATTERNS: dict[str, list[tuple[str, float]]] = {
 
 
 # Names that look like amounts but are not money.
-_NOT_MONEY = re.compile(r"(qty|quantity|count|units|items|number|num|id|rank|score|rating|age|year)", re.I)
+# Words in a name that say a number is not money, as whole words ("id" in user_id or userId, not in "paid";
+# "count" in item_count, not in "discount").
+_NOT_MONEY = re.compile(r"(?<![a-z])(qty|quantity|count|units|items|number|num|no|id|rank|score|rating|age|year|time"
+                        r"|duration|seconds|minutes|hours|position|version|lat|lng|lon|latitude|longitude|zip"
+                        r"|postcode)(?![a-z])", re.I)
+
+
+def _not_money(name: str) -> bool:
+    return bool(_NOT_MONEY.search(re.sub(r"([a-z])([A-Z])", r"\1_\2", name)))
 
 
 def _name_score(role: str, column: str) -> float:
@@ -269,7 +277,7 @@ def guess_mapping(preview: pd.DataFrame) -> MappingGuess:
     if mapping.event is None:
         reasons["event"] = "no event column found: every row will be imported as a 'purchase' event"
     if mapping.amount is None:
-        money = [c for c in attributes if _name_score("amount", c) >= 3 and not _NOT_MONEY.search(c)]
+        money = [c for c in attributes if _name_score("amount", c) >= 3 and not _not_money(c)]
         if money:
             # Named like money but not read as numbers (e.g. "USD 12.00"): say so rather than drop spend silently.
             shown = ", ".join(repr(str(v))[:20] for v in preview[money[0]].dropna().head(2).tolist())
@@ -366,7 +374,7 @@ def _amount_value_score(p: dict) -> float | None:
     needed = 0.5 if _name_score("amount", str(p["name"])) >= 3 else 0.9
     if p["numeric_share"] < needed or p["time_share"] >= 0.8 or p["fill"] == 0:
         return None
-    if _NOT_MONEY.search(str(p["name"])):
+    if _not_money(str(p["name"])):
         return None
     return 0.5 + (0.5 if p["has_decimals"] else 0.0)
 

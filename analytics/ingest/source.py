@@ -31,7 +31,7 @@ class SourceFile:
     ----------
     path : Path
         What DuckDB reads: the original, or an unpacked/transcoded copy.
-    kind : {"csv", "parquet", "excel"}
+    kind : {"csv", "parquet", "excel", "json"}
     name : str
         The file name as the user gave it (for display only, never used as a path).
     size_bytes : int
@@ -48,6 +48,9 @@ class SourceFile:
         Plain sentences about what was detected or changed (shown in the report).
     frame : DataFrame or None
         The sheet, for Excel (small by Excel's own limits).
+    fields, json_columns : list of str, str
+        For JSON, the SQL of each column over the file's records (nested fields flattened) and the
+        types they are read as (every value as text).
     """
 
     path: Path
@@ -64,6 +67,8 @@ class SourceFile:
     escape: str = '"'
     skip_rows: int = 0
     encoding_guess: EncodingGuess | None = None
+    fields: list[str] = field(default_factory=list)
+    json_columns: str | None = None
     # The separator as the file writes it, when DuckDB reads a converted copy (spaces become tabs).
     written_delimiter: str | None = None
     _temp_dir: Path | None = None
@@ -82,7 +87,7 @@ class SourceFile:
             if self.skip_rows:
                 parts.append(f"{self.skip_rows} title line{'s' if self.skip_rows > 1 else ''} skipped")
         else:
-            parts = ["Parquet" if self.kind == "parquet" else "Excel workbook"]
+            parts = [{"parquet": "Parquet", "excel": "Excel workbook", "json": "JSON events"}[self.kind]]
         parts.append(f"{len(self.columns)} columns")
         return ", ".join(parts)
 
@@ -110,6 +115,12 @@ def unique_names(names: list[str], taken: set[str] | None = None) -> list[str]:
         seen.add(cand.lower())
         out.append(cand)
     return out
+
+
+def short_error(exc: BaseException) -> str:
+    """The first line of an engine's error, for a message to the user."""
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
 
 
 def check_width(n: int, name: str, limits: Limits) -> None:

@@ -116,7 +116,7 @@ def display_name(name: str) -> str:
 
 def default_name(file_name: str) -> str:
     base = display_name(file_name)
-    for ext in (".gz", ".csv", ".tsv", ".txt", ".parquet", ".xlsx"):
+    for ext in (".gz", ".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet", ".xlsx"):
         if base.lower().endswith(ext):
             base = base[: -len(ext)]
     return base or "dataset"

@@ -1,0 +1,109 @@
+"""JSON event exports (JSON lines, or one array of objects), read by DuckDB with nested fields flattened.
+
+Product-analytics tools export events as JSON: Mixpanel one object per line with the time, user and
+attributes inside ``properties``; Amplitude with ``event_properties`` and ``user_properties``; Segment
+with ``context`` and ``properties``. Each event becomes one row: the top-level fields as columns, and
+the fields of nested objects (up to :data:`MAX_DEPTH` levels) as columns of their own, named by their
+key (``properties.time`` becomes ``time``) unless that name is taken (then ``properties.time``). Every
+value is read as text, as CSV columns are (lists and deeper objects as their JSON text), so cleaning
+decides each conversion the same way for both formats.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+
+from analytics.config import Limits
+from analytics.errors import EmptyFileError, ParseError
+from analytics.ingest.source import SourceFile, check_width, short_error, unique_names
+from analytics.sql import quote_ident, sql_literal
+
+MAX_DEPTH = 3
+
+
+def looks_like_json(head: bytes) -> bool:
+    """The file starts (after a byte-order mark and blank space) with an object or an array.
+
+    A CSV header may start with a bracket too (``[Date],[User]``), but not with one followed by an
+    object, an array, a string, a number or the end of the array.
+    """
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    after = text[1:].lstrip()[:1]
+    return text[:1] == b"{" or (text[:1] == b"[" and (after in (b"{", b"[", b"]", b'"', b"-", b"") or after.isdigit()))
+
+
+def json_reader(path: str | Path, columns: str | None = None) -> str:
+    """SQL reading the file as records (JSON lines or one array, detected from the content).
+
+    With ``columns`` (a SourceFile's ``json_columns``) every value is read as text, nested objects as
+    structs of text, as CSV columns are: cleaning decides every conversion, and a value of another
+    type far down the file (a time written as text after 20,000 numbers) cannot stop the import.
+    """
+    typed = f", columns={columns}" if columns else ""
+    return f"read_json({sql_literal(str(path))}, format='auto', records=true{typed})"
+
+
+def json_source(path: Path, name: str, size: int, limits: Limits,
+                con: duckdb.DuckDBPyConnection | None = None) -> SourceFile:
+    """A :class:`SourceFile` of kind ``json``: ``fields`` hold the SQL of the flattened columns."""
+    con = con or duckdb.connect()
+    try:
+        rel = con.sql(f"SELECT * FROM {json_reader(path)} LIMIT 0")  # keys and nesting from DuckDB's sample
+        columns, types = rel.columns, rel.dtypes
+    except duckdb.Error as exc:
+        if "non-record JSON" in str(exc):
+            if _empty_array(con, path):
+                raise EmptyFileError(f"'{name}' is an empty JSON array: no events. Export the log again.") from None
+            raise ParseError(f"'{name}' is JSON, but its values are not objects. Export one JSON object per "
+                             'event ({"user_id": ..., "time": ..., "event": ...}): JSON lines, or an array of '
+                             "objects.") from None
+        raise ParseError(f"'{name}' looks like JSON but cannot be read as events "
+                         f"({short_error(exc).replace(str(path), name)}). Export one JSON object per event: "
+                         "JSON lines, or an array of objects.") from exc
+    flat: list[tuple[str, str, str]] = []  # (SQL, key, dotted path)
+    for column, sql_type in zip(columns, types, strict=True):
+        _flatten(quote_ident(column), column, sql_type, 1, flat)
+    # A nested field is named by its key, or by its whole path where two fields share the key.
+    counts = Counter(key.lower() for _, key, _ in flat)
+    names = unique_names([key if counts[key.lower()] == 1 else dotted for _, key, dotted in flat])
+    check_width(len(names), name, limits)
+    declared = ", ".join(f"{sql_literal(c)}: {sql_literal(_as_text(t, 1))}" for c, t in zip(columns, types))
+    src = SourceFile(path=path, kind="json", name=name, size_bytes=size, header=False, columns=names,
+                     fields=[sql for sql, _, _ in flat], json_columns="{" + declared + "}")
+    nested = [dotted for _, _, dotted in flat if "." in dotted]
+    if nested:
+        shown = ", ".join(f"'{d}'" for d in nested[:4]) + (f" and {len(nested) - 4} more" if len(nested) > 4 else "")
+        src.notes.append(f"Nested JSON fields became columns: {shown}.")
+    return src
+
+
+def _nested(sql_type: duckdb.typing.DuckDBPyType, depth: int) -> bool:
+    return sql_type.id == "struct" and depth <= MAX_DEPTH and bool(sql_type.children)
+
+
+def _as_text(sql_type: duckdb.typing.DuckDBPyType, depth: int) -> str:
+    """The type to read a field as: its struct kept (with text leaves) where it is flattened, else text."""
+    if not _nested(sql_type, depth):
+        return "VARCHAR"  # a list or a deeper object reads as its JSON text
+    fields = ", ".join(f"{quote_ident(k)} {_as_text(t, depth + 1)}" for k, t in sql_type.children)
+    return f"STRUCT({fields})"
+
+
+def _flatten(sql: str, dotted: str, sql_type: duckdb.typing.DuckDBPyType, depth: int,
+             out: list[tuple[str, str, str]]) -> None:
+    if _nested(sql_type, depth):
+        for child, child_type in sql_type.children:
+            _flatten(f"{sql}.{quote_ident(child)}", f"{dotted}.{child}", child_type, depth + 1, out)
+    else:
+        out.append((sql, dotted.rsplit(".", 1)[-1], dotted))
+
+
+def _empty_array(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
+    try:
+        return con.execute(f"SELECT json_array_length(json) = 0 FROM read_json_objects({sql_literal(str(path))}, "
+                           "format='array') LIMIT 1").fetchone() is None
+    except duckdb.Error:
+        return False

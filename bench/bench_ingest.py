@@ -2,13 +2,15 @@
 
 Usage::
 
-    python bench/bench_ingest.py [--events 10000000] [--log PATH] [--repeat 3] [--code DIR ...]
+    python bench/bench_ingest.py [--events 10000000] [--log PATH] [--json] [--repeat 3] [--code DIR ...]
 
 Each run is a fresh process importing the log into an empty workspace (stage,
 hash, sniff, detect the encoding, clean, de-duplicate, profile; no feature
 table). With several ``--code`` folders (e.g. a checkout of the previous
 version and this one) the runs alternate between them, so that both see the
-same machine state; the median of each is printed. Nothing is asserted.
+same machine state; the median of each is printed. ``--json`` imports the same events written as a
+Mixpanel export instead (one JSON object per line, time, user and attributes inside ``properties``;
+converted once into ``bench/out/``). Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -39,6 +41,22 @@ print(json.dumps({"ingest_s": t1 - t0, "rows": ds.rows, "users": ds.users,
 """
 
 
+def json_log_for(csv_log: Path) -> Path:
+    """The events of ``csv_log`` as a Mixpanel export (JSON lines), written once beside it."""
+    import duckdb
+
+    path = csv_log.with_suffix(".jsonl")
+    if not path.exists():
+        con = duckdb.connect()
+        con.execute(f"""COPY (SELECT event, {{'time': epoch(CAST(event_time AS TIMESTAMP))::BIGINT,
+                                             'distinct_id': user_id, 'price': amount, 'channel': channel,
+                                             'platform': platform,
+                                             'mp_country_code': country, 'category': category,
+                                             'product_id': item_id}} AS properties
+                              FROM read_csv('{csv_log}')) TO '{path}' (FORMAT json)""")
+    return path
+
+
 def run(code: Path, log: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(code)}
     with tempfile.TemporaryDirectory(prefix="marketlens-bench-") as ws:
@@ -55,10 +73,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--log", type=Path, help="an existing log (default: generated into bench/out/)")
+    parser.add_argument("--json", action="store_true", help="import the same events as JSON lines")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--code", type=Path, nargs="+", default=[ROOT], help="source trees to compare")
     args = parser.parse_args()
     log = args.log or log_for(args.events)
+    if args.json:
+        log = json_log_for(log)
     runs: dict[Path, list[dict]] = {c: [] for c in args.code}
     for i in range(args.repeat):
         for code in args.code:

@@ -55,8 +55,21 @@ def test_an_amplitude_array_with_mixed_ids_lists_and_a_shared_key(workspace, tmp
     # Ids read as text, without JSON's quotes; a list as its JSON text; a key two fields share gets its path.
     assert sorted(events["user_id"].unique()) == ["12", "x0", "x2", "x4"]
     assert set(events["tags"]) == {'["a","b"]'}
-    assert {"time", "event_properties.time", "tier"} <= set(events.columns)
+    assert {"time", "event_properties_time", "tier"} <= set(events.columns)
     assert ds.mapping.timestamp == "event_time"
+
+
+def test_a_segment_export_finds_the_campaign_inside_its_context(workspace, tmp_path):
+    rows = [{"type": "track", "event": ["Product Viewed", "Order Completed"][i % 2], "anonymousId": f"a{i % 9}",
+             "timestamp": f"2025-03-0{1 + i % 9}T10:00:00.000Z", "properties": {"revenue": 12.5 if i % 2 else None},
+             "context": {"campaign": {"name": ["spring", "summer"][i % 2], "source": "google"},
+                         "library": {"name": "analytics.js"}}} for i in range(40)]
+    ds = workspace.import_file(write(tmp_path / "segment.jsonl", "\n".join(json.dumps(r) for r in rows)))
+    m = ds.mapping
+    assert (m.user_id, m.timestamp, m.event, m.amount, m.campaign) == (
+        "anonymousId", "timestamp", "event", "revenue", "campaign_name")
+    assert "library_name" in m.attributes and "'context.campaign.name'" in " ".join(ds.report.notes)
+    assert set(workspace.events(ds.id, limit=None)["campaign"]) == {"spring", "summer"}
 
 
 def test_a_value_of_another_type_far_down_the_file_drops_that_row_only(workspace, tmp_path):

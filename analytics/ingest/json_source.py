@@ -4,7 +4,8 @@ Product-analytics tools export events as JSON: Mixpanel one object per line with
 attributes inside ``properties``; Amplitude with ``event_properties`` and ``user_properties``; Segment
 with ``context`` and ``properties``. Each event becomes one row: the top-level fields as columns, and
 the fields of nested objects (up to :data:`MAX_DEPTH` levels) as columns of their own, named by their
-key (``properties.time`` becomes ``time``) unless that name is taken (then ``properties.time``). Every
+key (``properties.time`` becomes ``time``) unless keys repeat (then ``properties_time``, see
+:func:`column_names`). Every
 value is read as text, as CSV columns are (lists and deeper objects as their JSON text), so cleaning
 decides each conversion the same way for both formats.
 """
@@ -63,17 +64,15 @@ def json_source(path: Path, name: str, size: int, limits: Limits,
         raise ParseError(f"'{name}' looks like JSON but cannot be read as events "
                          f"({short_error(exc).replace(str(path), name)}). Export one JSON object per event: "
                          "JSON lines, or an array of objects.") from exc
-    flat: list[tuple[str, str, str]] = []  # (SQL, key, dotted path)
+    flat: list[tuple[str, tuple[str, ...]]] = []  # (SQL, path of keys)
     for column, sql_type in zip(columns, types, strict=True):
-        _flatten(quote_ident(column), column, sql_type, 1, flat)
-    # A nested field is named by its key, or by its whole path where two fields share the key.
-    counts = Counter(key.lower() for _, key, _ in flat)
-    names = unique_names([key if counts[key.lower()] == 1 else dotted for _, key, dotted in flat])
+        _flatten(quote_ident(column), (column,), sql_type, 1, flat)
+    names = unique_names(column_names([path for _, path in flat]))
     check_width(len(names), name, limits)
     declared = ", ".join(f"{sql_literal(c)}: {sql_literal(_as_text(t, 1))}" for c, t in zip(columns, types))
     src = SourceFile(path=path, kind="json", name=name, size_bytes=size, header=False, columns=names,
-                     fields=[sql for sql, _, _ in flat], json_columns="{" + declared + "}")
-    nested = [dotted for _, _, dotted in flat if "." in dotted]
+                     fields=[sql for sql, _ in flat], json_columns="{" + declared + "}")
+    nested = [".".join(path) for _, path in flat if len(path) > 1]
     if nested:
         shown = ", ".join(f"'{d}'" for d in nested[:4]) + (f" and {len(nested) - 4} more" if len(nested) > 4 else "")
         src.notes.append(f"Nested JSON fields became columns: {shown}.")
@@ -92,13 +91,29 @@ def _as_text(sql_type: duckdb.typing.DuckDBPyType, depth: int) -> str:
     return f"STRUCT({fields})"
 
 
-def _flatten(sql: str, dotted: str, sql_type: duckdb.typing.DuckDBPyType, depth: int,
-             out: list[tuple[str, str, str]]) -> None:
+def column_names(paths: list[tuple[str, ...]]) -> list[str]:
+    """Each field by its key, or where keys repeat by as many of its parents as tell it apart, joined by
+    ``_``: ``properties.time`` is ``time``, but beside a top-level ``time`` it is ``properties_time``;
+    ``context.campaign.name`` beside ``context.library.name`` is ``campaign_name`` (a campaign by its name).
+    """
+    depth = [1] * len(paths)
+    while True:
+        names = ["_".join(p[-d:]) for p, d in zip(paths, depth, strict=True)]
+        counts = Counter(n.lower() for n in names)
+        longer = [i for i, n in enumerate(names) if counts[n.lower()] > 1 and depth[i] < len(paths[i])]
+        if not longer:
+            return names
+        for i in longer:
+            depth[i] += 1
+
+
+def _flatten(sql: str, path: tuple[str, ...], sql_type: duckdb.typing.DuckDBPyType, depth: int,
+             out: list[tuple[str, tuple[str, ...]]]) -> None:
     if _nested(sql_type, depth):
         for child, child_type in sql_type.children:
-            _flatten(f"{sql}.{quote_ident(child)}", f"{dotted}.{child}", child_type, depth + 1, out)
+            _flatten(f"{sql}.{quote_ident(child)}", (*path, child), child_type, depth + 1, out)
     else:
-        out.append((sql, dotted.rsplit(".", 1)[-1], dotted))
+        out.append((sql, path))
 
 
 def _empty_array(con: duckdb.DuckDBPyConnection, path: Path) -> bool:

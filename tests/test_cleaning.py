@@ -221,7 +221,8 @@ def test_an_amount_far_above_the_rest_is_named_with_its_line(workspace, tmp_path
 # space or a dot, grouping spaces (including no-break and narrow no-break ones).
 MARKED = {"₹1,200.00": 1200.0, "Rs. 1,200": 1200.0, "Rs.1200": 1200.0, "1 200,50 zł": 1200.5, "CHF 12.50": 12.5,
           "12.50 USD": 12.5, "-$12.50": -12.5, "$-12.50": -12.5, "R$ 10,00": 10.0, "HK$12": 12.0, "S/ 10.00": 10.0,
-          "12,50\u00a0€": 12.5, "1\u202f200,50 €": 1200.5, "₩5000": 5000.0, "100 лв": 100.0, "5 kr.": 5.0}
+          "12,50\u00a0€": 12.5, "1\u202f200,50 €": 1200.5, "₩5000": 5000.0, "100 лв": 100.0, "5 kr.": 5.0,
+          "CHF 1'200.50": 1200.5, "CHF 1\u2019200.50": 1200.5}
 
 
 @pytest.mark.parametrize("written", sorted(MARKED))

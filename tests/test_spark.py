@@ -155,11 +155,12 @@ def test_currency_marks_are_removed_on_spark_as_on_duckdb(spark):
     from analytics.engines.spark_cleaning import _number
     from analytics.ingest.formats import NumberFormat
 
-    written = ["₹1,200.00", "Rs. 1,200", "USD 12.50", "-$12.50", "HK$3", "12.00 CHF", "u0004429", "SKU123"]
+    written = ["₹1,200.00", "Rs. 1,200", "USD 12.50", "-$12.50", "HK$3", "12.00 CHF", "CHF 1'200.50", "u0004429",
+               "SKU123"]
     nf = NumberFormat(".", ",", strip_symbols=True)
     frame = spark.createDataFrame([(w,) for w in written], ["a"])
     got = [r[0] for r in frame.select(_number(F.trim(F.col("a")), nf)).collect()]
-    assert got == [1200.0, 1200.0, 12.5, -12.5, 3.0, 12.0, None, None] == [nf.parse(w) for w in written]
+    assert got == [1200.0, 1200.0, 12.5, -12.5, 3.0, 12.0, 1200.5, None, None] == [nf.parse(w) for w in written]
 
 
 def test_times_with_month_names_are_read_on_spark_as_on_duckdb(spark):

@@ -285,7 +285,8 @@ ISO_CURRENCIES = (
 LOCAL_CURRENCIES = ("RMB NTD Rs Rp RM kr Kr zł Zł Kč Ft lei Lei Fr fr Bs TL DH Dhs KM Br Tk MT "
                     "лв ден дин руб грн сом").split()
 _CODE = "(?:" + "|".join(sorted(ISO_CURRENCIES + LOCAL_CURRENCIES, key=len, reverse=True)) + ")"
-_SPACES = " \t\u00a0\u2009\u202f"  # no-break and (narrow) thin spaces group thousands in French and Swiss exports
+# What groups thousands besides , and . : no-break and (narrow) thin spaces (French exports), apostrophes (Swiss).
+_SPACES = " \t\u00a0\u2009\u202f'\u2019"
 _SIGNED = f"[{_LETTERS}]{{0,3}}[{_SIGNS}][{_LETTERS}]{{0,3}}"
 _START = f"(?:{_SIGNED}|{_CODE}\\.?[{_SPACES}]|{_CODE}\\.|S/)[{_SPACES}]*"
 _END = f"(?:[{_SPACES}]*{_SIGNED}|[{_SPACES}]+{_CODE}\\.?)"

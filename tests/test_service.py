@@ -203,6 +203,9 @@ def test_bad_requests_get_clear_4xx(served):
 
 def test_operations_endpoints_and_status_file(served, monkeypatch):
     ws, service, client, clock, _ = served
+    event = {"user_id": "ops-1", "event_time": "2025-05-01T10:00:00Z", "event": "page_view"}
+    assert client.post("/v1/events", json=[event], headers=AUTH).status_code == 200  # this test's own traffic
+    assert client.get("/v1/users/ops-1", headers=AUTH).status_code == 200
     assert client.get("/health").json()["status"] == "ok"
     assert client.get("/openapi.json").json()["paths"]["/v1/events"]
     m = client.get("/metrics", headers=AUTH).json()
@@ -443,3 +446,15 @@ def test_a_store_held_by_another_process_is_named_not_an_unexpected_error(tmp_pa
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_an_amount_far_above_the_training_logs_is_refused_and_a_big_order_kept(served):
+    ws, service, client, clock, _ = served
+    usual = service.schema.usual_amount
+    assert usual and usual > 1  # the training log's 99th percentile of amounts
+    buy = {"user_id": "amt-1", "event_time": "2025-05-01T10:00:00Z", "event": "purchase"}
+    huge = client.post("/v1/events", json=[buy | {"amount": 1e15}], headers=AUTH)
+    assert huge.status_code == 422 and "more than 10,000 times the usual ones" in huge.json()["problems"][0]["problem"]
+    big = client.post("/v1/events", json=[buy | {"amount": round(500 * usual, 2)}], headers=AUTH)
+    assert big.status_code == 200 and big.json()["stored"] == 1  # a large order is not an error
+    assert client.get("/v1/users/amt-1", headers=AUTH).json()["features"]["monetary"] == round(500 * usual, 2)

@@ -49,8 +49,7 @@ def check_amounts(con: duckdb.DuckDBPyConnection, table: str, column: str, marks
                 "currency, so spend, order values and customer value mix them. Convert the amounts to one currency "
                 "in the export, then import it again (if two marks are one currency, such as $ and USD, write it "
                 "one way).")
-    p99, top = con.execute(f"SELECT approx_quantile(abs(amount), 0.99), max(abs(amount)) FROM {table} "
-                           "WHERE amount <> 0").fetchone()
+    p99, top = usual_amount(con, table)
     if top is not None and p99 and top > FAR_ABOVE * p99:
         n, first = con.execute(f"SELECT count(*), min(rowid) FROM {table} WHERE abs(amount) > ?",
                                [FAR_ABOVE * p99]).fetchone()
@@ -60,6 +59,13 @@ def check_amounts(con: duckdb.DuckDBPyConnection, table: str, column: str, marks
             f"ones (99% of amounts are at most {p99:,.2f}; the largest is {top:,.0f}, first on line "
             f"{line_of(first):,}). {kept} in every spend figure: if this is an id or a unit mistake, fix "
             "or remove it in the export, then import it again.")
+
+
+def usual_amount(con: duckdb.DuckDBPyConnection, table: str) -> tuple[float | None, float | None]:
+    """The 99th percentile and the largest of the absolute non-zero amounts of ``table`` (quoted)."""
+    p99, top = con.execute(f"SELECT approx_quantile(abs(amount), 0.99), max(abs(amount)) FROM {table} "
+                           "WHERE amount <> 0").fetchone()
+    return (None if p99 is None else float(p99)), (None if top is None else float(top))
 
 
 def merge_event_spellings(con: duckdb.DuckDBPyConnection, t: str, report: CleaningReport) -> None:

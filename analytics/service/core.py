@@ -23,6 +23,7 @@ import pandas as pd
 
 from analytics.errors import DatasetNotFoundError, InvalidParameterError, ModelCompatibilityError, NoDataError
 from analytics.ingest.cleaning import MAX_ID
+from analytics.ingest.table_checks import usual_amount
 from analytics.jsonable import json_safe
 from analytics.models.persistence import TrainedModel, load_model
 from analytics.models.row_scoring import RowScorer
@@ -122,7 +123,7 @@ class ScoringService:
                                           "compute those yet. Serve a model trained without them.")
         cur = ws.cursor()
         types = {r[0]: r[1] for r in cur.execute(f"DESCRIBE {quote_ident(ds.events_table)}").fetchall()}
-        schema = EventSchema.from_table(types, ds.mapping)
+        schema = EventSchema.from_table(types, ds.mapping, usual_amount(cur, quote_ident(ds.events_table))[0])
         as_of = model.feature_params.get("as_of")
         reference = score_dataset(ws, ds.id, model, as_of=datetime.fromisoformat(as_of) if as_of else None)["score"]
         folder = service_dir(ws.root, ds.id)

@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from analytics.errors import InvalidParameterError
 from analytics.ingest.cleaning import MAX_ID
 from analytics.ingest.report import MAX_TEXT
+from analytics.ingest.roles import stored_attribute_names
+from analytics.ingest.table_checks import FAR_ABOVE
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -52,13 +54,18 @@ class EventSchema:
         Data column of the events table -> ``"text"``, ``"number"`` or ``"time"`` (in table order).
     aliases : dict
         Accepted field name -> column (canonical names, and the log's own column names from the mapping).
+    usual_amount : float or None
+        The 99th percentile of the training log's amounts: an event whose amount is more than
+        :data:`~analytics.ingest.table_checks.FAR_ABOVE` times it is refused (an id or a price in
+        cents sent as the amount would otherwise become that user's spend and score).
     """
 
     columns: dict[str, str]
     aliases: dict[str, str] = field(default_factory=dict)
+    usual_amount: float | None = None
 
     @classmethod
-    def from_table(cls, column_types: dict[str, str], mapping=None) -> EventSchema:
+    def from_table(cls, column_types: dict[str, str], mapping=None, usual_amount: float | None = None) -> EventSchema:
         """From ``DESCRIBE`` types of the events table (``_`` audit columns left out) and the dataset's mapping."""
         columns = {}
         for name, sql_type in column_types.items():
@@ -73,11 +80,11 @@ class EventSchema:
                 target = "ts" if role == "timestamp" else role
                 if source and target in columns:
                     aliases.setdefault(source, target)
-            fixed = [c for c in columns if c not in CANONICAL_FIELDS and c not in ("item_id", "content_id",
-                                                                                    "campaign")]
-            for source, out in zip(mapping.attributes, fixed):
-                aliases.setdefault(source, out)
-        return cls(columns, aliases)
+            lowered = {c.lower(): c for c in columns}  # DuckDB's names ignore case
+            for source, out in stored_attribute_names(mapping.attributes).items():
+                if out.lower() in lowered:
+                    aliases.setdefault(source, lowered[out.lower()])
+        return cls(columns, aliases, usual_amount)
 
 
 @dataclass
@@ -237,6 +244,11 @@ def _convert(item, converters: dict, latest: datetime, schema: EventSchema, igno
         if row.get(required) is None:
             names = [k for k, v in schema.aliases.items() if v == required]
             raise ValueError(f"missing {required} (field {' or '.join(repr(n) for n in names)})")
+    usual, amount = schema.usual_amount, row.get("amount")
+    if usual and amount is not None and abs(amount) > FAR_ABOVE * usual:
+        raise ValueError(f"amount {amount:,.0f} is more than {FAR_ABOVE:,} times the usual ones (99% of the training "
+                         f"log's amounts are at most {usual:,.2f}): an id or a price in cents? Send amounts in the "
+                         "log's unit")
     return row
 
 

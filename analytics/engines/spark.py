@@ -40,7 +40,7 @@ from analytics.features.spec import FeatureParams, FeatureSpec, resolve_spec
 from analytics.features.table import feature_table
 from analytics.ingest.dialect import sniff_lines
 from analytics.ingest.encoding import canonical_encoding
-from analytics.ingest.json_source import looks_like_json
+from analytics.ingest.nested import looks_like_json
 from analytics.ingest.report import CleaningReport
 from analytics.ingest.roles import ColumnMapping, guess_mapping, mapping_with
 from analytics.ingest.source import unique_names

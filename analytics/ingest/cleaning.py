@@ -317,6 +317,8 @@ def numeric_attribute(col) -> bool:
     fmt = detect_number_format(values)
     if fmt.share < 0.98:
         return False
+    if detect_time_format(values) is not None:
+        return False  # dates such as GA4's event_date (20250301) or epoch times are not quantities to average
     # Zero-padded codes (postcodes, product ids) stay text.
     return not any(v.startswith("0") and len(v) > 1 and v[1].isdigit() for v in values[:500])
 

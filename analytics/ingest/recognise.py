@@ -31,9 +31,10 @@ from analytics.errors import (
     ParseError,
     UnsupportedFileError,
 )
-from analytics.ingest.json_source import json_source, looks_like_json
+from analytics.ingest.nested import flatten, json_source, looks_like_json, pair_keys, pairs
 from analytics.ingest.source import CHUNK, SourceFile, check_width, unique_names
 from analytics.ingest.text import _text_source, looks_like_header
+from analytics.sql import sql_literal
 
 # Magic bytes of formats people upload by mistake, with what to say about them.
 _NOT_A_LOG = [
@@ -128,7 +129,7 @@ def _recognise(path: Path, name: str, size: int, limits: Limits, temp_dir: Path,
         src.notes[:0] = notes
         return src
     if head.startswith(b"PAR1"):
-        return _parquet_source(path, name, size, limits)
+        return _parquet_source(path, name, size, limits, con)
     if head.startswith(b"PK\x03\x04"):
         return _excel_source(path, name, size, limits)
     for magic, what in _NOT_A_LOG:
@@ -196,7 +197,9 @@ def _check_unpacked(written: int, packed: int, name: str, limits: Limits) -> Non
             "decompression bomb, so it was not read.")
 
 
-def _parquet_source(path: Path, name: str, size: int, limits: Limits) -> SourceFile:
+def _parquet_source(path: Path, name: str, size: int, limits: Limits,
+                    con: duckdb.DuckDBPyConnection | None = None) -> SourceFile:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
@@ -208,6 +211,14 @@ def _parquet_source(path: Path, name: str, size: int, limits: Limits) -> SourceF
     src = SourceFile(path=path, kind="parquet", name=name, size_bytes=size, columns=columns)
     if columns != list(schema.names):
         src.notes.append("Some column names were empty or repeated; they were made unique.")
+    if any(pa.types.is_nested(f.type) for f in schema):  # structs become columns, lists their JSON text
+        con = con or duckdb.connect()
+        reader = f"read_parquet({sql_literal(str(path))})"
+        rel = con.sql(f"SELECT * FROM {reader} LIMIT 0")
+        keys = {c: pair_keys(con, reader, c) for c, t in zip(rel.columns, rel.dtypes) if pairs(t)}
+        src.fields, src.columns, notes = flatten(rel.columns, rel.dtypes, keys={c: k for c, k in keys.items() if k})
+        check_width(len(src.columns), name, limits)
+        src.notes += notes
     return src
 
 

@@ -12,7 +12,7 @@ from analytics.errors import (
     ParseError,
 )
 from analytics.ingest.dialect import Dialect
-from analytics.ingest.json_source import json_reader
+from analytics.ingest.nested import json_reader
 from analytics.ingest.source import SourceFile, short_error
 from analytics.ingest.text import decode_sample, parse_rows, read_sample, skip_lines
 from analytics.sql import quote_ident, sql_literal  # noqa: F401 - re-exported until callers move
@@ -27,16 +27,18 @@ def raw_relation(con: duckdb.DuckDBPyConnection, src: SourceFile, *, reject_bad_
     fields are skipped and recorded in DuckDB's ``reject_errors`` table.
     Excel frames are registered on ``con`` as a view named ``_excel_sheet``.
     """
-    if src.kind == "parquet":
-        return f"read_parquet({sql_literal(str(src.path))})"
-    if src.kind == "json":
-        fields = ", ".join(f"{sql} AS {quote_ident(name)}" for sql, name in zip(src.fields, src.columns, strict=True))
-        rel = f"(SELECT {fields} FROM {json_reader(src.path, src.json_columns)})"
-        return f"(SELECT * FROM {rel} LIMIT {int(limit)})" if limit else rel
+    if src.kind in ("parquet", "json"):
+        rel = json_reader(src.path, src.json_columns) if src.kind == "json" else \
+            f"read_parquet({sql_literal(str(src.path))})"
+        if src.fields:  # nested fields as flat columns
+            fields = ", ".join(f"{sql} AS {quote_ident(name)}" for sql, name in zip(src.fields, src.columns,
+                                                                                    strict=True))
+            rel = f"(SELECT {fields} FROM {rel})"
+        return _limited(rel, limit)
     if src.kind == "excel":
         assert src.frame is not None
         con.register("_excel_sheet", src.frame)
-        return "_excel_sheet"
+        return _limited("_excel_sheet", limit)
     cols = ", ".join(f"{sql_literal(c)}: 'VARCHAR'" for c in src.columns)
     opts = [
         f"columns={{{cols}}}",
@@ -52,7 +54,11 @@ def raw_relation(con: duckdb.DuckDBPyConnection, src: SourceFile, *, reject_bad_
         opts += ["store_rejects=true", "rejects_limit=0"]
     else:
         opts += ["null_padding=true", "ignore_errors=true"]
-    rel = f"read_csv({sql_literal(str(src.path))}, {', '.join(opts)})"
+    return _limited(f"read_csv({sql_literal(str(src.path))}, {', '.join(opts)})", limit)
+
+
+def _limited(rel: str, limit: int | None) -> str:
+    # Without the limit a preview of a Parquet file read every row of it into memory.
     return f"(SELECT * FROM {rel} LIMIT {int(limit)})" if limit else rel
 
 

@@ -263,7 +263,8 @@ def guess_mapping(preview: pd.DataFrame) -> MappingGuess:
             how = "its name and values" if _name_score(role, best) > 0 else "its values"
             reasons[role] = f"'{best}' chosen by {how}"
 
-    pick("timestamp", lambda p: None if p["time_share"] < 0.8 else 1.0 + p["time_share"])
+    # Of two time columns, the one with a time of day (GA4's event_timestamp beside its event_date).
+    pick("timestamp", lambda p: None if p["time_share"] < 0.8 else 1.0 + p["time_share"] + 0.25 * p["time_of_day"])
     pick("user_id", _user_value_score)
     # Identifiers by name, before the event: a product column is not an event column with many values.
     for role in ID_ROLES:
@@ -304,6 +305,9 @@ def _profile(col: pd.Series) -> dict:
         "distinct_ratio": distinct / n,
         "time_share": tf.share if tf else 0.0,
         "time_kind": tf.kind if tf else None,
+        # Epoch numbers and native timestamps carry a time of day; written values when they have a clock time.
+        "time_of_day": bool(tf) and (tf.kind.startswith("epoch") or tf.kind == "native"
+                                     or any(":" in v for v in text[:200])),
         "numeric_share": nf.share,
         "mean_len": sum(map(len, text)) / n,
         "has_decimals": any("." in v or "," in v for v in text[:500]),

@@ -1,4 +1,4 @@
-"""JSON event exports (Mixpanel, Amplitude, Segment shapes): recognised, flattened and cleaned like CSV."""
+"""Nested exports: JSON events (Mixpanel, Amplitude, Segment shapes) and Parquet with structs (GA4), read like CSV."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analytics.errors import EmptyFileError, ParseError
-from analytics.ingest.json_source import looks_like_json
+from analytics.ingest.nested import looks_like_json
 from tests.apptest_helpers import app, button, no_traceback, upload
 from tests.helpers import write
 
@@ -108,3 +108,49 @@ def test_a_json_upload_on_the_data_page(workspace):
     no_traceback(at)
     [ds] = workspace.datasets()
     assert (ds.name, ds.rows) == ("events", 90)
+
+
+def ga4_parquet(path, n: int = 60) -> None:
+    """GA4's BigQuery export as Parquet: structs for device, geo and traffic source, key/value event params."""
+    import duckdb
+
+    duckdb.connect().execute(f"""COPY (
+        SELECT strftime(TIMESTAMP '2025-03-01' + INTERVAL (i) HOUR, '%Y%m%d') AS event_date,
+               epoch_us(TIMESTAMP '2025-03-01' + INTERVAL (i) HOUR) AS event_timestamp,
+               ['page_view', 'add_to_cart', 'purchase'][1 + i % 3] AS event_name,
+               [{{'key': 'page_location', 'value': {{'string_value': 'https://shop/' || (i % 4), 'int_value': NULL}}}},
+                {{'key': 'ga_session_id', 'value': {{'string_value': NULL, 'int_value': 1000 + i // 10}}}}]
+                   AS event_params,
+               'pu' || (i % 7) AS user_pseudo_id,
+               {{'category': ['mobile', 'desktop'][1 + i % 2], 'operating_system': 'Android'}} AS device,
+               {{'country': ['Germany', 'France'][1 + i % 2]}} AS geo,
+               {{'source': 'google', 'medium': 'cpc'}} AS traffic_source,
+               {{'purchase_revenue': CASE WHEN i % 3 = 2 THEN 19.5 END}} AS ecommerce
+        FROM range({n}) t(i)) TO '{path}' (FORMAT parquet)""")
+
+
+def test_a_ga4_export_in_parquet_finds_users_times_sessions_and_revenue(workspace, tmp_path):
+    ga4_parquet(tmp_path / "ga4.parquet")
+    ds = workspace.import_file(tmp_path / "ga4.parquet")
+    m = ds.mapping
+    # The time of day wins over the date; the session comes from the event parameters.
+    assert (m.user_id, m.timestamp, m.event, m.amount, m.session_id) == (
+        "user_pseudo_id", "event_timestamp", "event_name", "purchase_revenue", "ga_session_id")
+    events = workspace.events(ds.id, limit=None)
+    assert set(events["page_location"]) == {f"https://shop/{i}" for i in range(4)}
+    assert set(events["country"]) == {"Germany", "France"} and events["amount"].sum() == 19.5 * 20
+    features = workspace.features(ds.id).set_index("user_id")
+    sessions = {f"pu{u}": len({1000 + i // 10 for i in range(60) if i % 7 == u}) for u in range(7)}
+    assert features["n_sessions"].to_dict() == sessions
+    assert "top_country" in features.columns and "avg_event_date" not in features.columns  # a date, not a number
+
+
+def test_a_parquet_preview_reads_only_the_rows_it_shows(tmp_path):
+    import duckdb
+
+    from analytics.ingest.recognise import open_source
+    from analytics.ingest.relation import preview
+
+    ga4_parquet(tmp_path / "ga4.parquet", n=5_000)
+    with open_source(tmp_path / "ga4.parquet") as src:
+        assert len(preview(duckdb.connect(), src, n=50)) == 50

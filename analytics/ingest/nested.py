@@ -1,4 +1,5 @@
-"""JSON event exports (JSON lines, or one array of objects), read by DuckDB with nested fields flattened.
+"""Nested records as flat columns: JSON event exports (JSON lines, or one array of objects) and Parquet
+files with struct columns (GA4's BigQuery export: ``device``, ``geo``, ``traffic_source``), read by DuckDB.
 
 Product-analytics tools export events as JSON: Mixpanel one object per line with the time, user and
 attributes inside ``properties``; Amplitude with ``event_properties`` and ``user_properties``; Segment
@@ -64,19 +65,32 @@ def json_source(path: Path, name: str, size: int, limits: Limits,
         raise ParseError(f"'{name}' looks like JSON but cannot be read as events "
                          f"({short_error(exc).replace(str(path), name)}). Export one JSON object per event: "
                          "JSON lines, or an array of objects.") from exc
-    flat: list[tuple[str, tuple[str, ...]]] = []  # (SQL, path of keys)
-    for column, sql_type in zip(columns, types, strict=True):
-        _flatten(quote_ident(column), (column,), sql_type, 1, flat)
-    names = unique_names(column_names([path for _, path in flat]))
+    # Every leaf is text in the file's declared columns, so the flattened fields need no conversion here.
+    fields, names, notes = flatten(columns, types, as_text=True)
     check_width(len(names), name, limits)
     declared = ", ".join(f"{sql_literal(c)}: {sql_literal(_as_text(t, 1))}" for c, t in zip(columns, types))
-    src = SourceFile(path=path, kind="json", name=name, size_bytes=size, header=False, columns=names,
-                     fields=[sql for sql, _ in flat], json_columns="{" + declared + "}")
+    return SourceFile(path=path, kind="json", name=name, size_bytes=size, header=False, columns=names,
+                      fields=fields, json_columns="{" + declared + "}", notes=notes)
+
+
+def flatten(columns: list[str], types: list[duckdb.typing.DuckDBPyType], *, as_text: bool = False,
+            keys: dict[str, list[str]] | None = None) -> tuple[list[str], list[str], list[str]]:
+    """SQL of each flat column, its name, and a note naming the nested fields that became columns.
+
+    Struct fields (up to :data:`MAX_DEPTH` levels) become columns named by :func:`column_names`;
+    lists, maps and deeper structs become their JSON text (unless ``as_text``: already text). A list
+    of key/value pairs with its ``keys`` given (see :func:`pair_keys`) becomes one text column per key.
+    """
+    flat: list[tuple[str, tuple[str, ...]]] = []  # (SQL, path of keys)
+    for column, sql_type in zip(columns, types, strict=True):
+        if column in (keys or {}):
+            flat += [(_pair_value(quote_ident(column), key, sql_type), (column, key)) for key in keys[column]]
+        else:
+            _flatten(quote_ident(column), (column,), sql_type, 1, flat, as_text)
+    names = unique_names(column_names([path for _, path in flat]))
     nested = [".".join(path) for _, path in flat if len(path) > 1]
-    if nested:
-        shown = ", ".join(f"'{d}'" for d in nested[:4]) + (f" and {len(nested) - 4} more" if len(nested) > 4 else "")
-        src.notes.append(f"Nested JSON fields became columns: {shown}.")
-    return src
+    shown = ", ".join(f"'{d}'" for d in nested[:4]) + (f" and {len(nested) - 4} more" if len(nested) > 4 else "")
+    return [sql for sql, _ in flat], names, [f"Nested fields became columns: {shown}."] if nested else []
 
 
 def _nested(sql_type: duckdb.typing.DuckDBPyType, depth: int) -> bool:
@@ -107,11 +121,43 @@ def column_names(paths: list[tuple[str, ...]]) -> list[str]:
             depth[i] += 1
 
 
+# A list of key/value pairs with more keys than this in the sample stays one column (its JSON text).
+MAX_PAIR_KEYS = 50
+
+
+def pairs(sql_type: duckdb.typing.DuckDBPyType) -> bool:
+    """A list of ``{key, value}`` structs: GA4's ``event_params`` and ``user_properties``."""
+    if sql_type.id != "list" or sql_type.child.id != "struct":
+        return False
+    return {name.lower() for name, _ in sql_type.child.children} == {"key", "value"}
+
+
+def pair_keys(con: duckdb.DuckDBPyConnection, reader: str, column: str, sample: int = 10_000) -> list[str]:
+    """The keys of a :func:`pairs` column in the first ``sample`` rows, sorted; none above :data:`MAX_PAIR_KEYS`."""
+    c = quote_ident(column)
+    found = [r[0] for r in con.execute(
+        f"SELECT DISTINCT k FROM (SELECT unnest(list_transform({c}, lambda p: p.key)) AS k FROM (SELECT {c} "
+        f"FROM {reader} LIMIT {int(sample)})) WHERE k IS NOT NULL LIMIT {MAX_PAIR_KEYS + 1}").fetchall()]
+    return [] if len(found) > MAX_PAIR_KEYS else sorted(str(k) for k in found)
+
+
+def _pair_value(sql: str, key: str, sql_type: duckdb.typing.DuckDBPyType) -> str:
+    """The value of ``key`` in each row's pairs, as text: GA4 keeps it in one of several typed fields."""
+    value = f"list_filter({sql}, lambda p: p.key = {sql_literal(key)})[1].value"
+    value_type = next(t for n, t in sql_type.child.children if n.lower() == "value")
+    if value_type.id == "struct":
+        return "coalesce(" + ", ".join(f"CAST({value}.{quote_ident(n)} AS VARCHAR)"
+                                       for n, _ in value_type.children) + ")"
+    return f"CAST({value} AS VARCHAR)"
+
+
 def _flatten(sql: str, path: tuple[str, ...], sql_type: duckdb.typing.DuckDBPyType, depth: int,
-             out: list[tuple[str, tuple[str, ...]]]) -> None:
+             out: list[tuple[str, tuple[str, ...]]], as_text: bool) -> None:
     if _nested(sql_type, depth):
         for child, child_type in sql_type.children:
-            _flatten(f"{sql}.{quote_ident(child)}", (*path, child), child_type, depth + 1, out)
+            _flatten(f"{sql}.{quote_ident(child)}", (*path, child), child_type, depth + 1, out, as_text)
+    elif not as_text and sql_type.id in ("list", "array", "map", "struct", "union"):
+        out.append((f"CAST(to_json({sql}) AS VARCHAR)", path))  # GA4's event_params: a list of key/value structs
     else:
         out.append((sql, path))
 

@@ -143,7 +143,9 @@ def pair_keys(con: duckdb.DuckDBPyConnection, reader: str, column: str, sample: 
 
 def _pair_value(sql: str, key: str, sql_type: duckdb.typing.DuckDBPyType) -> str:
     """The value of ``key`` in each row's pairs, as text: GA4 keeps it in one of several typed fields."""
-    value = f"list_filter({sql}, lambda p: p.key = {sql_literal(key)})[1].value"
+    # The first pair with the key, by its position among the keys (DuckDB computes the keys once per row):
+    # 3.4 s for 8 keys over 10.3M rows, against 5.1 s with list_filter and 17.7 s through a map.
+    value = f"{sql}[list_position(list_transform({sql}, lambda p: p.key), {sql_literal(key)})].value"
     value_type = next(t for n, t in sql_type.child.children if n.lower() == "value")
     if value_type.id == "struct":
         return "coalesce(" + ", ".join(f"CAST({value}.{quote_ident(n)} AS VARCHAR)"

@@ -67,7 +67,7 @@ if upload:
             upload = uploads.with_encoding(upload, encoding)
     src, guess = upload.inspection.source, upload.inspection.guess
     st.caption(f"{plain(upload.staged.name)}: {plain(src.describe())}, {upload.staged.size / 1e6:,.1f} MB")
-    for note in src.notes[1:]:
+    for note in src.detail_notes():
         st.caption(plain(note))
     duplicate = uploads.duplicate_of(upload)
     again = True

@@ -10,7 +10,7 @@ import pytest
 
 from analytics.errors import EmptyFileError, ParseError
 from analytics.ingest.nested import looks_like_json
-from tests.apptest_helpers import app, button, no_traceback, upload
+from tests.apptest_helpers import app, button, no_traceback, read, upload
 from tests.helpers import write
 
 EVENTS = [(f"u{i % 7}", 1740823200 + 3600 * i, ["view", "add_to_cart", "purchase"][i % 3],
@@ -102,6 +102,7 @@ def test_json_is_told_from_csv_by_its_first_characters(head, is_json):
 
 def test_a_json_upload_on_the_data_page(workspace):
     at = upload(app(), "events.jsonl", mixpanel_lines().encode(), "application/json")
+    assert any("Nested fields became columns: 'properties.time'" in read(c.value) for c in at.caption)
     assert at.selectbox(key="role_user_id").value == "distinct_id"
     assert at.selectbox(key="role_timestamp").value == "time"
     button(at, "Import").click().run()

@@ -91,6 +91,10 @@ class SourceFile:
         parts.append(f"{len(self.columns)} columns")
         return ", ".join(parts)
 
+    def detail_notes(self) -> list[str]:
+        """The notes that :meth:`describe` does not already say (all but a text file's summary)."""
+        return [n for n in self.notes if not n.startswith(TEXT_FILE_NOTE)]
+
     def cleanup(self) -> None:
         """Remove unpacked or transcoded copies (the original is never touched)."""
         if self._temp_dir is not None:
@@ -102,6 +106,10 @@ class SourceFile:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+# The start of the note that sums up a text file (kept for the cleaning report, shown by describe()).
+TEXT_FILE_NOTE = "Text file: "
 
 
 def unique_names(names: list[str], taken: set[str] | None = None) -> list[str]:

@@ -16,7 +16,15 @@ from analytics.config import MB, Limits
 from analytics.errors import EmptyFileError
 from analytics.ingest.dialect import Dialect, sniff_dialect, sniff_lines, spaces_if_aligned
 from analytics.ingest.encoding import decode_sample, detect_encoding, forced_encoding
-from analytics.ingest.source import CHUNK, DELIMITER_NAMES, SAMPLE_BYTES, SourceFile, check_width, unique_names
+from analytics.ingest.source import (
+    CHUNK,
+    DELIMITER_NAMES,
+    SAMPLE_BYTES,
+    TEXT_FILE_NOTE,
+    SourceFile,
+    check_width,
+    unique_names,
+)
 
 # Python's csv module refuses fields over 128 kB by default; logs can have longer ones.
 csv.field_size_limit(64 * MB)
@@ -99,7 +107,7 @@ def _text_source(path: Path, name: str, size: int, limits: Limits, temp_dir: Pat
         notes.append(f"Skipped {dialect.skip_rows} line(s) before the {'header' if dialect.header else 'first row'}"
                      + (f" (a title: '{title[:80]}')." if title else "."))
     check_width(len(columns), name, limits)
-    notes.insert(0, f"Text file: {guess.describe()}, {DELIMITER_NAMES[written]}-separated, "
+    notes.insert(0, f"{TEXT_FILE_NOTE}{guess.describe()}, {DELIMITER_NAMES[written]}-separated, "
                     f"{'with' if dialect.header else 'no'} header, {len(columns)} columns.")
     return SourceFile(path=read_path, kind="csv", name=name, size_bytes=size,
                       encoding="utf-8" if guess.encoding == "utf-8-sig" else guess.encoding,

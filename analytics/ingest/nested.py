@@ -165,8 +165,9 @@ def _flatten(sql: str, path: tuple[str, ...], sql_type: duckdb.typing.DuckDBPyTy
 
 
 def _empty_array(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
+    """The file is an array without elements (``[]``)."""
     try:
-        return con.execute(f"SELECT json_array_length(json) = 0 FROM read_json_objects({sql_literal(str(path))}, "
-                           "format='array') LIMIT 1").fetchone() is None
+        return con.execute(f"SELECT 1 FROM read_json_objects({sql_literal(str(path))}, format='array') "
+                           "LIMIT 1").fetchone() is None
     except duckdb.Error:
         return False

@@ -291,3 +291,14 @@ def test_words_that_are_months_do_not_make_a_time_column():
     from analytics.ingest.formats import detect_time_format
 
     assert detect_time_format(["may_buy", "march madness sale", "Dec promo"] * 40) is None
+
+
+def test_a_shopify_orders_export_imports_with_its_offsets_and_line_items(workspace, tmp_path):
+    header = "Name,Email,Financial Status,Currency,Total,Created at,Lineitem quantity,Lineitem name,Billing Country\n"
+    rows = "".join(f"#10{i:02d},c{i % 9}@shop.de,paid,EUR,{16 + i}.80,2025-03-{1 + i % 27:02d} 09:5{i % 10}:00 +0100,"
+                   f"{1 + i % 3},Mug {i % 4},DE\n" for i in range(60))
+    ds = workspace.import_file(write(tmp_path / "orders_export.csv", header + rows))
+    m = ds.mapping
+    assert (m.user_id, m.timestamp, m.amount, m.item_id) == ("Email", "Created at", "Total", "Lineitem name")
+    assert ds.rows == 60 and ds.report.dropped == {}  # ' +0100' after the time was every row's time, unread
+    assert events(workspace, ds)["ts"].min() == datetime(2025, 3, 1, 8, 50)

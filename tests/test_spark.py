@@ -177,3 +177,15 @@ def test_times_with_month_names_are_read_on_spark_as_on_duckdb(spark):
         got = sorted({r[0] for r in frame.select(parsed).collect()})
         at = (lambda d: datetime(2025, 3, d)) if offset is None else (lambda d, o=offset: datetime(2025, 3, d, 10 - o))
         assert got == [f"{at(d):%Y-%m-%d %H:%M:%S}" for d in range(1, 28)], written
+
+
+def test_an_offset_after_a_space_is_read_on_spark_as_on_duckdb(spark):
+    from pyspark.sql import functions as F
+
+    from analytics.engines.spark_cleaning import _time
+
+    values = ["2025-03-01 10:00:00 +0100", "2025-03-01T10:00:00-05:00", "2025-03-01 10:00:00"]
+    frame = spark.createDataFrame([(v,) for v in values], ["t"])
+    parsed = F.date_format(_time("t", {}, pd.DataFrame({"t": values}), "auto"), "yyyy-MM-dd HH:mm:ss")
+    assert [r[0] for r in frame.select(parsed).collect()] == [
+        "2025-03-01 09:00:00", "2025-03-01 15:00:00", "2025-03-01 10:00:00"]

@@ -112,8 +112,8 @@ def _time(col: str, types: dict[str, str], preview: pd.DataFrame, date_order: st
         raise MappingError(f"Column '{col}' does not look like a time. Map the time to another column, or export "
                            "times as ISO 8601 (2025-03-01 14:05:00), DD/MM/YYYY or epoch seconds.")
     text = F.trim(c.cast("string"))
-    if tf.kind == "iso":
-        return F.to_timestamp(text)
+    if tf.kind == "iso":  # without the space before an offset, as on DuckDB ('10:00:00 +0100')
+        return F.to_timestamp(F.regexp_replace(text, r" ([+-]\d)", "$1"))
     if tf.kind == "epoch_s":
         return F.timestamp_seconds(text.cast("double"))
     if tf.kind == "epoch_ms":

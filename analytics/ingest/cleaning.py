@@ -360,9 +360,11 @@ def _time_sql(col: str, tf: TimeFormat, types: dict[str, str]) -> str:
         # drop an offset, so only values long enough to carry one (over 20 characters,
         # '2025-03-01T10:00:00Z' is 20) with a + or - after the date take the slow path.
         tail = f"substr({c}, 11)"
+        # DuckDB reads '+0100' after the time but not ' +0100' (Shopify's exports): the space goes.
+        offset = f"replace(replace({c}, ' +', '+'), ' -', '-')"
         return (f"CASE WHEN strlen({c}) <= 20 THEN TRY_CAST({c} AS TIMESTAMP) "
                 f"WHEN contains({tail}, '+') OR contains({tail}, '-') "
-                f"THEN CAST(TRY_CAST({c} AS TIMESTAMPTZ) AS TIMESTAMP) ELSE TRY_CAST({c} AS TIMESTAMP) END")
+                f"THEN CAST(TRY_CAST({offset} AS TIMESTAMPTZ) AS TIMESTAMP) ELSE TRY_CAST({c} AS TIMESTAMP) END")
     if tf.kind == "epoch_s":
         return f"CAST(to_timestamp({number}) AS TIMESTAMP)"
     if tf.kind == "epoch_ms":

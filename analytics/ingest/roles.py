@@ -74,9 +74,11 @@ _NAME_PATTERNS: dict[str, list[tuple[str, float]]] = {
     # The identifier roles are read from names only (no looser second pattern): a column is
     # an item or a campaign because it says so, never because its values look like ids.
     "item_id": [
-        (r"(item|product|sku|article|artikel|produkt|producto|produit|prodotto|articulo|artículo|asin|ean|gtin"
-         r"|товар|артикул|商品|产品)([ _-]?(id|key|no|nr|number|code|ref|nummer|numero|número|код|编号))?"
-         r"|(offer|variant|listing)[ _-]?(id|key|code)|(item|product|artikel|produkt|товар)[ _-]?(name|title)", 3.0),
+        # Shop exports prefix line items: Shopify's "Lineitem name", "Lineitem sku".
+        (r"(line[ _-]?)?((item|product|sku|article|artikel|produkt|producto|produit|prodotto|articulo|artículo"
+         r"|asin|ean|gtin|товар|артикул|商品|产品)([ _-]?(id|key|no|nr|number|code|ref|nummer|numero|número|код"
+         r"|编号))?|(offer|variant|listing)[ _-]?(id|key|code)|(item|product|artikel|produkt|товар)[ _-]?(name"
+         r"|title))", 3.0),
     ],
     "content_id": [
         (r"(content|post|creative|ad|media|tweet|video|reel|story|asset|pin|beitrag|publicacion|publicación"

@@ -185,3 +185,26 @@ def test_words_that_say_not_money_are_whole_words(name, money):
                event=["view", "buy"] * 20, **{name if name != "user_id" else "x": [f"{i % 9}.5" for i in range(40)]})
     if name != "user_id":
         assert (guess_mapping(df).mapping.amount == name) is money
+
+
+# Exports as the tools write them (column names and value shapes), with the roles a marketer expects.
+DAYS = [f"2025-03-{1 + i % 27:02d}" for i in range(60)]
+EXPORTS = {
+    "stripe": ({"id": [f"ch_{i}" for i in range(60)], "Created (UTC)": [f"{d} 10:00" for d in DAYS],
+                "Amount": [f"{20 + i}.00" for i in range(60)], "Status": ["Paid", "Failed"] * 30,
+                "Customer ID": [f"cus_{i % 8}" for i in range(60)],
+                "Customer Email": [f"c{i % 8}@x.de" for i in range(60)]},
+               ("Customer ID", "Created (UTC)", "Status", "Amount")),
+    "klaviyo": ({"Profile ID": [f"01H{i % 9}" for i in range(60)], "Email": [f"p{i % 9}@x.de" for i in range(60)],
+                 "Timestamp": [f"{d}T10:00:00+00:00" for d in DAYS],
+                 "Metric Name": ["Received Email", "Opened Email", "Clicked Email", "Placed Order"] * 15,
+                 "$value": [f"{30 + i}" if i % 4 == 3 else "" for i in range(60)]},
+                ("Profile ID", "Timestamp", "Metric Name", "$value")),
+}
+
+
+@pytest.mark.parametrize("tool", sorted(EXPORTS))
+def test_exports_of_common_tools_get_the_roles_a_marketer_expects(tool):
+    columns, (user, time, event, amount) = EXPORTS[tool]
+    m = guess_mapping(frame(**columns)).mapping
+    assert (m.user_id, m.timestamp, m.event, m.amount) == (user, time, event, amount)

@@ -42,7 +42,7 @@ ROLE_LABELS = {
 
 _NAME_PATTERNS: dict[str, list[tuple[str, float]]] = {
     "user_id": [
-        (r"(user|customer|client|visitor|member|account|buyer|shopper|subscriber|contact|person|player|cust"
+        (r"(user|customer|client|visitor|member|account|buyer|shopper|subscriber|contact|person|player|cust|profile"
          r"|kunde|kunden|nutzer|benutzer|cliente|usuario|utilisateur|klant|klient|zákazník|zakaznik|uživatel"
          r"|użytkownik|uzytkownik|asiakas|kund|kunde|пользователь|клиент|покупатель"
          r"|ユーザー|顧客|会員|用户|客户|会员)"
@@ -57,9 +57,10 @@ _NAME_PATTERNS: dict[str, list[tuple[str, float]]] = {
         (r"(time|date|created|occurred)", 2.0),
     ],
     "event": [
-        (r"(event|event[ _-]?(name|type)|action|activity|interaction|behaviou?r|event_action|hit[ _-]?type"
+        (r"(event|event[ _-]?(name|type)|metric[ _-]?name|action|activity|interaction|behaviou?r|event_action"
+         r"|hit[ _-]?type"
          r"|aktion|ereignis|evento|accion|acción|événement|evenement|событие|действие|イベント|行動|事件|行为)", 3.0),
-        (r"(type|action|event|activity)", 1.5),
+        (r"(type|action|event|activity|status)", 1.5),
     ],
     "amount": [
         (r"(amount|revenue|value|total|sales|spend|gmv|order[ _-]?value|paid|price|net|gross|turnover|"
@@ -363,9 +364,14 @@ def _too_few_users(p: dict) -> bool:
 def _event_value_score(p: dict) -> float | None:
     if p["fill"] < 0.5 or p["time_share"] >= 0.8 or p["numeric_share"] > 0.5:
         return None
+    if any(_name_score(role, str(p["name"])) >= 3 for role in _NOT_EVENT_ROLES):
+        return None  # a second user column (an email beside the customer id) is people, not what they did
     if p["distinct"] > 500 or (p["distinct_ratio"] > 0.2 and p["distinct"] > 20):
         return None
     return 1.0 if p["distinct"] >= 2 else 0.2
+
+
+_NOT_EVENT_ROLES = ("user_id", "amount", "session_id", *ID_ROLES)
 
 
 def _identifier_value_score(p: dict) -> float | None:

@@ -311,6 +311,7 @@ def currency_mark(text: str) -> str:
     mark = (m.group(2) or "") + (m.group(4) or "") if m else ""
     return re.sub(MARK_NOISE, "", mark)
 
+
 _COMMA_DECIMAL = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d{1,2}$|^[+-]?\d+,\d{4,}$|^[+-]?0,\d+$")
 
 _POINT_DECIMAL = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)\.\d{1,2}$|^[+-]?\d+\.\d{4,}$|^[+-]?0\.\d+$")
@@ -327,7 +328,6 @@ def detect_number_format(values: Iterable[object]) -> NumberFormat:
         return NumberFormat()
     cleaned = [unmarked(v) for v in text]
     strip = cleaned != text
-    cleaned = cleaned if strip else text
     comma_dec = sum(bool(_COMMA_DECIMAL.match(v)) for v in cleaned)
     point_dec = sum(bool(_POINT_DECIMAL.match(v)) for v in cleaned)
     if comma_dec > point_dec:

@@ -72,7 +72,8 @@ with user_errors("Showing the features"):
                 icon=":material/info:")
     if meta.get("skipped_attributes"):
         skipped = meta["skipped_attributes"]
-        st.caption(f"Not summarised (identifiers, or too many columns): {plain(', '.join(skipped[:20]))}"
+        st.caption(f"Not summarised (identifiers, columns without a value, or too many columns): "
+                   f"{plain(', '.join(skipped[:20]))}"
                    + (f" and {len(skipped) - 20} more" if len(skipped) > 20 else ""))
     if len(frame) > SHOWN_ROWS:
         st.caption(f"Showing the first {SHOWN_ROWS:,} of {len(frame):,} users; the downloads hold all of them.")

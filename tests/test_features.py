@@ -243,3 +243,17 @@ def test_identifier_names_need_many_values():
                            "store_id": [f"s{i % 10}" for i in range(600)]})
     distinct = distinct_in_sample(sample, ["product", "channel", "store_id"])
     assert distinct == {"product": IDENTIFIER_DISTINCT, "channel": 60, "store_id": 10}
+
+
+def test_an_attribute_without_any_value_gets_no_feature_and_one_filled_late_keeps_its(workspace, tmp_path):
+    # The preview reads the first 2,000 rows: 'coupon' is empty there and has values after them.
+    rows = "".join(f"u{i % 40},2025-03-{1 + i % 27:02d} {i % 24:02d}:{i % 60:02d}:00,view,,"
+                   f"{'spring' if i > 2400 else ''},web\n" for i in range(2600))
+    ds = workspace.import_file(write(tmp_path / "log.csv", "user_id,time,event,ref,coupon,platform\n" + rows))
+    attrs = ds.profile.attributes
+    assert attrs["ref"].empty and not attrs["coupon"].empty and attrs["coupon"].values == ("spring",)
+    features = workspace.features(ds.id)
+    assert "top_coupon" in features.columns and "top_ref" not in features.columns
+    assert workspace.feature_meta(ds.id, workspace.feature_params(ds.id))["skipped_attributes"] == ["ref"]
+    # Stored and read back, the profile still says so.
+    assert workspace.get(ds.id).profile.attributes["ref"].empty

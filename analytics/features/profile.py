@@ -27,11 +27,14 @@ FEW_VALUES = 16
 @dataclass(frozen=True)
 class AttributeInfo:
     """One attribute column: ``"number"`` or ``"text"``, (about) how many distinct values it has,
-    and for a text attribute with at most :data:`FEW_VALUES` values, all of them (sorted)."""
+    and for a text attribute with at most :data:`FEW_VALUES` values, all of them (sorted).
+    ``empty``: a text attribute without a single value in the whole log (GA4's ``user_id`` when
+    nobody logs in), which gets no feature."""
 
     type: str
     distinct: int
     values: tuple[str, ...] = ()
+    empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,8 @@ class DatasetProfile:
     def to_dict(self) -> dict:
         return {"event_counts": dict(self.event_counts), "amount_counts": dict(self.amount_counts),
                 "attributes": {a: {"type": i.type, "distinct": i.distinct}
-                               | ({"values": list(i.values)} if i.values else {}) for a, i in self.attributes.items()},
+                               | ({"values": list(i.values)} if i.values else {}) | ({"empty": True} if i.empty else {})
+                               for a, i in self.attributes.items()},
                 "ts_min": self.ts_min, "ts_max": self.ts_max, "has_sessions": self.has_sessions, "users": self.users}
 
     @classmethod
@@ -75,7 +79,7 @@ class DatasetProfile:
         return cls(event_counts={str(k): int(v) for k, v in (d.get("event_counts") or {}).items()},
                    amount_counts={str(k): int(v) for k, v in (d.get("amount_counts") or {}).items()},
                    attributes={a: AttributeInfo(i["type"], int(i.get("distinct") or 0),
-                                                tuple(str(v) for v in i.get("values") or ()))
+                                                tuple(str(v) for v in i.get("values") or ()), bool(i.get("empty")))
                                for a, i in (d.get("attributes") or {}).items()},
                    ts_min=d.get("ts_min"), ts_max=d.get("ts_max"), has_sessions=bool(d.get("has_sessions")),
                    users=int(d.get("users") or 0))
@@ -106,8 +110,9 @@ def looks_like_identifier(name: str) -> bool:
 
 
 def few_valued(attributes: dict[str, str], distinct: dict) -> list[str]:
-    """Text attributes whose values :func:`profile_from` should be given (few distinct values in the sample)."""
-    return [a for a, kind in attributes.items() if kind == "text" and 0 < int(distinct.get(a) or 0) <= FEW_VALUES]
+    """Text attributes whose values :func:`profile_from` should be given: few distinct values in the sample,
+    or none there (the whole log then says whether it has any)."""
+    return [a for a, kind in attributes.items() if kind == "text" and int(distinct.get(a) or 0) <= FEW_VALUES]
 
 
 def profile_from(by_event: pd.DataFrame, users: int, attributes: dict[str, str], distinct: dict,
@@ -119,12 +124,14 @@ def profile_from(by_event: pd.DataFrame, users: int, attributes: dict[str, str],
     :data:`FEW_VALUES` are not kept.
     """
     kept = {a: tuple(sorted(str(v) for v in vs)) for a, vs in (values or {}).items() if 0 < len(vs) <= FEW_VALUES}
+    empty = {a for a, vs in (values or {}).items() if not len(vs)}
     mins = [pd.Timestamp(v) for v in by_event["ts_min"] if pd.notna(v)]
     maxs = [pd.Timestamp(v) for v in by_event["ts_max"] if pd.notna(v)]
     return DatasetProfile(
         event_counts={str(e): int(n) for e, n in zip(by_event["event"], by_event["n"])},
         amount_counts={str(e): int(n) for e, n in zip(by_event["event"], by_event["n_amount"])},
         attributes={a: AttributeInfo(kind, len(kept[a]), kept[a]) if a in kept
+                    else AttributeInfo(kind, 0, empty=True) if a in empty
                     else AttributeInfo(kind, int(distinct.get(a) or 0)) for a, kind in attributes.items()},
         ts_min=min(mins).isoformat() if mins else None,
         ts_max=max(maxs).isoformat() if maxs else None,

@@ -160,7 +160,8 @@ def resolve_spec(params: FeatureParams, profile: DatasetProfile) -> FeatureSpec:
     top = profile.events_by_count
     top = top[: params.top_events]
     attrs = profile.attributes
-    text_attrs = [a for a, info in attrs.items() if info.type == "text" and info.distinct <= MAX_MODE_CARDINALITY]
+    text_attrs = [a for a, info in attrs.items()
+                  if info.type == "text" and info.distinct <= MAX_MODE_CARDINALITY and not info.empty]
     number_attrs = [a for a, info in attrs.items() if info.type == "number"]
     text_attrs, number_attrs = text_attrs[:MAX_TEXT_ATTRIBUTES], number_attrs[:MAX_NUMBER_ATTRIBUTES]
     return FeatureSpec(as_of=as_of, event_columns=event_column_names(top), text_attributes=text_attrs,

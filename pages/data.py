@@ -5,7 +5,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from analytics.ingest.roles import CORE_ROLES, ID_ROLES, ROLE_LABELS
+from analytics.ingest.roles import CORE_ROLES, ID_ROLES, ROLE_LABELS, time_zones
 from analytics.wording import count
 from ui import auth, datasets, state, uploads, widgets
 from ui.escape import plain
@@ -99,8 +99,14 @@ if upload:
         event_name = st.text_input("No event column: every row is this event", value="purchase", key="event_name")
     if guess.time_format is not None:
         st.caption(f"Times look like {guess.time_format.describe()}.")
-    date_order = st.radio("Dates like 03/04/2025 mean", list(DATE_ORDER_LABELS), format_func=DATE_ORDER_LABELS.get,
+    c1, c2 = st.columns([3, 2])
+    date_order = c1.radio("Dates like 03/04/2025 mean", list(DATE_ORDER_LABELS), format_func=DATE_ORDER_LABELS.get,
                           horizontal=True, key="date_order")
+    # Kept for the next upload (not a per-file field): a shop's exports share their time zone.
+    timezone = c2.selectbox("Time zone of times without an offset", time_zones(), key="timezone",
+                            help="Shop back-ends often export local times such as 2025-03-01 10:00. They are read in "
+                                 "this zone and stored in UTC; times with an offset or Z, and epoch numbers, keep "
+                                 "their instant.")
     unmapped = [c for c in columns if c not in roles.values()]
     # The key follows the set of columns on offer, so changing a role refreshes the choice.
     options_key = hashlib.md5("|".join(unmapped).encode()).hexdigest()
@@ -119,8 +125,8 @@ if upload:
     if st.button("Import", type="primary", icon=":material/download_done:", disabled=not (again and editor)):
         with user_errors("The import"):
             with_status(lambda say: uploads.import_upload(
-                upload, roles, attributes=attributes, event_name=event_name, date_order=date_order, name=name,
-                allow_bad_rows=allow_bad_rows, progress=say))
+                upload, roles, attributes=attributes, event_name=event_name, date_order=date_order,
+                timezone=timezone, name=name, allow_bad_rows=allow_bad_rows, progress=say))
             st.rerun()
 
 with st.expander("Connect a large log (by path or URI, without uploading)"):

@@ -228,3 +228,13 @@ def test_an_import_warning_is_shown_not_hidden_in_the_notes(workspace):
     button(at, "Import").click().run()
     no_traceback(at)
     assert any("2 currencies" in w.value and "Convert the amounts" in w.value for w in at.warning)
+
+
+def test_the_time_zone_of_local_times_is_chosen_on_the_data_page(workspace):
+    at = upload(app(), "shop.csv", GOOD)
+    assert at.selectbox(key="timezone").value == "UTC"
+    at.selectbox(key="timezone").set_value("Europe/Berlin").run()
+    button(at, "Import").click().run()
+    no_traceback(at)
+    [ds] = workspace.datasets()
+    assert ds.mapping.timezone == "Europe/Berlin" and str(ds.ts_min) == "2025-01-01 09:00:00"  # CET is UTC+1

@@ -302,3 +302,23 @@ def test_a_shopify_orders_export_imports_with_its_offsets_and_line_items(workspa
     assert (m.user_id, m.timestamp, m.amount, m.item_id) == ("Email", "Created at", "Total", "Lineitem name")
     assert ds.rows == 60 and ds.report.dropped == {}  # ' +0100' after the time was every row's time, unread
     assert events(workspace, ds)["ts"].min() == datetime(2025, 3, 1, 8, 50)
+
+
+def test_local_times_are_read_in_the_logs_time_zone_and_absolute_ones_keep_their_instant(workspace, tmp_path):
+    rows = ["u1,2025-03-01 10:00:00,view", "u1,2025-07-01 10:00:00,view", "u1,2025-07-01T10:00:00Z,view",
+            "u2,2025-07-01T10:00:00+02:00,view", "u2,2025-07-01 10:00:00 UTC,view", "u2,1751364000,view"]
+    path = write(tmp_path / "local.csv", "user_id,time,event\n" + "\n".join(rows[:5]) + "\n")
+    utc = workspace.import_file(path)
+    berlin = workspace.import_file(path, changes={"timezone": "Europe/Berlin"})
+    assert berlin.mapping.timezone == "Europe/Berlin"
+    # Winter (CET, +1) and summer (CEST, +2) local times move; Z, an offset and UTC do not.
+    assert events(workspace, berlin)["ts"].tolist() == [datetime(2025, 3, 1, 9), datetime(2025, 7, 1, 8),
+                                                        datetime(2025, 7, 1, 10), datetime(2025, 7, 1, 8),
+                                                        datetime(2025, 7, 1, 10)]
+    assert events(workspace, utc)["ts"].tolist()[:2] == [datetime(2025, 3, 1, 10), datetime(2025, 7, 1, 10)]
+    assert any("taken as Europe/Berlin time and stored in UTC" in n for n in berlin.report.notes)
+    epochs = workspace.import_file(write(tmp_path / "epoch.csv", "user_id,time,event\nu1,1751364000,view\n"),
+                                   changes={"timezone": "Asia/Kolkata"})
+    assert events(workspace, epochs)["ts"].tolist() == [datetime(2025, 7, 1, 10)]  # an epoch is an instant
+    with pytest.raises(MappingError, match="Time zone 'Mars/Olympus' is unknown"):
+        workspace.import_file(path, changes={"timezone": "Mars/Olympus"})

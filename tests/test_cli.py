@@ -196,3 +196,13 @@ def test_a_scratch_workspace_left_by_a_killed_process_is_removed_by_the_next_one
         assert (ws.root / "owner.pid").read_text() == str(os.getpid())
     assert not folders["orphan"].exists()
     assert folders["alive"].exists() and folders["young"].exists() and (tmp_path / "marketlens-export-x").exists()
+
+
+def test_import_reads_local_times_in_the_given_time_zone(tmp_path):
+    env = {"MARKETLENS_WORKSPACE": str(tmp_path / "ws")}
+    log = write(tmp_path / "log.csv", "user,time,event\nu1,2025-07-01 10:00,view\nu2,2025-07-01 11:00,buy\n")
+    res = cli("import", log, "--timezone", "America/New_York", "--json", env=env)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["ts_min"].startswith("2025-07-01T14:00")  # EDT is UTC-4
+    bad = cli("import", log, "--timezone", "Nowhere/Land", env=env)
+    assert bad.returncode == 2 and "Time zone 'Nowhere/Land' is unknown" in bad.stderr

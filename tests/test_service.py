@@ -458,3 +458,19 @@ def test_an_amount_far_above_the_training_logs_is_refused_and_a_big_order_kept(s
     big = client.post("/v1/events", json=[buy | {"amount": round(500 * usual, 2)}], headers=AUTH)
     assert big.status_code == 200 and big.json()["stored"] == 1  # a large order is not an error
     assert client.get("/v1/users/amt-1", headers=AUTH).json()["features"]["monetary"] == round(500 * usual, 2)
+
+
+def test_live_times_without_an_offset_are_read_in_the_datasets_time_zone():
+    class Mapping:
+        attributes: list = []
+        timezone = "Europe/Berlin"
+
+        def roles(self):
+            return {"user_id": "user_id", "timestamp": "ts", "event": "event", "amount": None, "session_id": None,
+                    "item_id": None, "content_id": None, "campaign": None}
+
+    schema = EventSchema.from_table({"user_id": "VARCHAR", "ts": "TIMESTAMP", "event": "VARCHAR"}, Mapping())
+    parsed = validate_events([{"user_id": "u1", "ts": "2025-07-01T10:00:00", "event": "view"},
+                              {"user_id": "u1", "ts": "2025-07-01T10:00:00Z", "event": "view"},
+                              {"user_id": "u1", "ts": 1751364000, "event": "view"}], schema, datetime(2026, 1, 1))
+    assert parsed.columns["ts"] == [datetime(2025, 7, 1, 8), datetime(2025, 7, 1, 10), datetime(2025, 7, 1, 10)]

@@ -189,3 +189,17 @@ def test_an_offset_after_a_space_is_read_on_spark_as_on_duckdb(spark):
     parsed = F.date_format(_time("t", {}, pd.DataFrame({"t": values}), "auto"), "yyyy-MM-dd HH:mm:ss")
     assert [r[0] for r in frame.select(parsed).collect()] == [
         "2025-03-01 09:00:00", "2025-03-01 15:00:00", "2025-03-01 10:00:00"]
+
+
+def test_local_times_are_read_in_the_logs_time_zone_on_spark_as_on_duckdb(spark):
+    from pyspark.sql import functions as F
+
+    from analytics.engines.spark_cleaning import _time
+
+    for values, expected in [
+            (["2025-03-01 10:00:00", "2025-07-01 10:00:00", "2025-07-01T10:00:00Z", "2025-07-01T10:00:00+02:00"],
+             ["2025-03-01 09:00:00", "2025-07-01 08:00:00", "2025-07-01 10:00:00", "2025-07-01 08:00:00"]),
+            (["01/03/2025 10:00", "13/07/2025 10:00"], ["2025-03-01 09:00:00", "2025-07-13 08:00:00"])]:
+        frame = spark.createDataFrame([(v,) for v in values], ["t"])
+        parsed = _time("t", {}, pd.DataFrame({"t": values}), "auto", "Europe/Berlin")
+        assert [r[0] for r in frame.select(F.date_format(parsed, "yyyy-MM-dd HH:mm:ss")).collect()] == expected

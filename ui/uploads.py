@@ -144,11 +144,12 @@ def ragged_rows() -> RaggedRows | None:
 
 
 def import_upload(upload: Upload, roles: dict, *, attributes: list[str], event_name: str, date_order: str,
-                  name: str, allow_bad_rows: bool, progress: Callable[[float, str], None]) -> Dataset | None:
+                  name: str, allow_bad_rows: bool, progress: Callable[[float, str], None],
+                  timezone: str = "UTC") -> Dataset | None:
     """Import the staged upload with the user's mapping; None when it stopped to ask about malformed rows."""
     ws = state.workspace()
     mapping = mapping_with(upload.inspection.source.columns, upload.inspection.guess.mapping, attributes=attributes,
-                           event_name=event_name, date_order=date_order, **roles)
+                           event_name=event_name, date_order=date_order, timezone=timezone, **roles)
     try:
         ds = ws.import_staged(upload.staged, mapping, name=name, allow_bad_rows=allow_bad_rows,
                               inspection=upload.inspection, progress=progress)

@@ -36,6 +36,8 @@ def mapping_args(p: argparse.ArgumentParser) -> None:
         one.add_argument(f"--no-{flag}-col", action="store_true", help=f"do not use any column as the {flag}")
     g.add_argument("--date-order", choices=DATE_ORDERS, default="auto",
                    help="day-first (dmy) or month-first (mdy) dates; auto decides from the data")
+    g.add_argument("--timezone", default="UTC",
+                   help="time zone of times written without an offset, e.g. Europe/Berlin (default: UTC)")
     g.add_argument("--skip-bad-rows", action="store_true",
                    help="import even if some rows have the wrong number of fields (they are reported)")
     g.add_argument("--encoding", default="auto",
@@ -90,7 +92,7 @@ def role_changes(args: argparse.Namespace) -> dict:
     for role, flag in _ROLE_FLAGS:
         if getattr(args, f"no_{flag}", False):
             changes[role] = None
-    return changes | {"event_name": args.event_name, "date_order": args.date_order}
+    return changes | {"event_name": args.event_name, "date_order": args.date_order, "timezone": args.timezone}
 
 
 # Role -> its --X-col flag (as an argparse attribute); those with a --no-X-col flag too are cleared by it.

@@ -40,7 +40,7 @@ def clean_log(raw: DataFrame, m: ColumnMapping, preview: pd.DataFrame,
         t = text(c)
         return F.when(t == "", F.lit(None)).otherwise(t)
 
-    ts = _time(m.timestamp, types, preview, m.date_order)
+    ts = _time(m.timestamp, types, preview, m.date_order, m.timezone)
     cols = {
         "user_id": nonempty(m.user_id),
         "ts": ts,
@@ -101,8 +101,12 @@ def _col(name: str) -> Column:
     return F.col(quote_spark_ident(name))
 
 
-def _time(col: str, types: dict[str, str], preview: pd.DataFrame, date_order: str) -> Column:
+def _time(col: str, types: dict[str, str], preview: pd.DataFrame, date_order: str, timezone: str = "UTC") -> Column:
     from pyspark.sql import functions as F
+
+    def local(naive: Column) -> Column:
+        """A time written without an offset, read in the log's time zone, as UTC (as on DuckDB)."""
+        return naive if timezone == "UTC" else F.to_utc_timestamp(naive, timezone)
 
     c = _col(col)
     if types.get(col, "string").startswith(("timestamp", "date")):
@@ -113,14 +117,17 @@ def _time(col: str, types: dict[str, str], preview: pd.DataFrame, date_order: st
                            "times as ISO 8601 (2025-03-01 14:05:00), DD/MM/YYYY or epoch seconds.")
     text = F.trim(c.cast("string"))
     if tf.kind == "iso":  # without the space before an offset, as on DuckDB ('10:00:00 +0100')
-        return F.to_timestamp(F.regexp_replace(text, r" ([+-]\d)", "$1"))
+        parsed = F.to_timestamp(F.regexp_replace(text, r" ([+-]\d)", "$1"))
+        absolute = text.rlike(r"[T ]\d{1,2}:\d{2}.*[+-]\d{2}:?\d{2}$") | text.rlike(r"(?i)(Z|UTC|GMT)$")
+        return parsed if timezone == "UTC" else F.when(absolute, parsed).otherwise(local(parsed))
     if tf.kind == "epoch_s":
         return F.timestamp_seconds(text.cast("double"))
     if tf.kind == "epoch_ms":
         return F.timestamp_millis(text.cast("long"))
     if tf.kind == "epoch_us":
         return F.timestamp_micros(text.cast("long"))
-    return F.coalesce(*(_parsed(text, f) for f in _formats(tf)))
+    parsed = F.coalesce(*(_parsed(text, f) for f in _formats(tf)))
+    return parsed if tf.offsets else local(parsed)
 
 
 def _parsed(text: Column, strptime_format: str) -> Column:

@@ -219,9 +219,11 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
     convert.append(f"{text(m.user_id)} AS user_id")
     tf = _time_format(con, rel, m, types, sample)
     notes.append(f"Time column '{m.timestamp}': {tf.describe()}.")
-    if tf.kind in ("iso", "dmy", "mdy", "ymd", "yyyymmdd") or (tf.kind == "named" and not tf.offsets):
-        notes.append("Times without a time-zone offset are taken as UTC.")
-    convert.append(f"{_time_sql(m.timestamp, tf, types)} AS ts")
+    naive_native = tf.kind == "native" and "WITH TIME ZONE" not in types.get(m.timestamp, "").upper()
+    if tf.kind in ("iso", "dmy", "mdy", "ymd", "yyyymmdd") or naive_native or (tf.kind == "named" and not tf.offsets):
+        notes.append("Times without a time-zone offset are taken as UTC." if m.timezone == "UTC" else
+                     f"Times without a time-zone offset are taken as {m.timezone} time and stored in UTC.")
+    convert.append(f"{_time_sql(m.timestamp, tf, types, m.timezone)} AS ts")
     latest = (now + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
     implausible = f"ts < TIMESTAMP '1970-01-02' OR ts > TIMESTAMP '{latest}'"
     suspect.append(implausible)
@@ -349,12 +351,26 @@ def _time_format(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, typ
     return tf
 
 
-def _time_sql(col: str, tf: TimeFormat, types: dict[str, str]) -> str:
+def _time_sql(col: str, tf: TimeFormat, types: dict[str, str], timezone: str = "UTC") -> str:
     c = f"raw.{quote_ident(col)}"
     text = f"trim(CAST({c} AS VARCHAR))"
     number = c if _is_number(types.get(col, "")) else f"TRY_CAST({text} AS DOUBLE)"
+
+    def local(naive: str) -> str:
+        """A time written without an offset, read in the log's time zone, as UTC."""
+        return naive if timezone == "UTC" else f"CAST(timezone({sql_literal(timezone)}, {naive}) AS TIMESTAMP)"
+
     if tf.kind == "native":
-        return f"CAST({c} AS TIMESTAMP)"
+        absolute = "WITH TIME ZONE" in types.get(col, "").upper()
+        return f"CAST({c} AS TIMESTAMP)" if absolute else local(f"CAST({c} AS TIMESTAMP)")
+    if tf.kind == "iso" and timezone != "UTC":
+        # Only values with neither an offset nor Z/UTC/GMT are local times (the UTC case below keeps its
+        # faster test by length).
+        offset = f"replace(replace({c}, ' +', '+'), ' -', '-')"
+        return (f"CASE WHEN regexp_matches({c}, '[T ]\\d{{1,2}}:\\d{{2}}.*[+-]\\d{{2}}:?\\d{{2}}$') "
+                f"THEN CAST(TRY_CAST({offset} AS TIMESTAMPTZ) AS TIMESTAMP) "
+                f"WHEN regexp_matches({c}, '(Z|UTC|GMT)$', 'i') THEN TRY_CAST({c} AS TIMESTAMP) "
+                f"ELSE {local(f'TRY_CAST({c} AS TIMESTAMP)')} END")
     if tf.kind == "iso":
         # Parsing with time zones is slower, and a plain TIMESTAMP cast would silently
         # drop an offset, so only values long enough to carry one (over 20 characters,
@@ -373,7 +389,8 @@ def _time_sql(col: str, tf: TimeFormat, types: dict[str, str]) -> str:
         return f"make_timestamp(CAST({number} AS BIGINT))"
     fmts = ", ".join(sql_literal(f) for f in tf.formats)
     # With an offset (%z) strptime gives a time with zone; the session's zone is UTC, so the cast gives UTC.
-    return f"CAST(try_strptime({text}, [{fmts}]) AS TIMESTAMP)" if tf.offsets else f"try_strptime({text}, [{fmts}])"
+    parsed = f"try_strptime({text}, [{fmts}])"
+    return f"CAST({parsed} AS TIMESTAMP)" if tf.offsets else local(parsed)
 
 
 def _number_sql(text: str, nf: NumberFormat) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache
 
 import pandas as pd
 
@@ -134,6 +135,10 @@ class ColumnMapping:
     event_name : str
         The event of every row when there is no event column.
     date_order : {"auto", "dmy", "mdy"}
+    timezone : str
+        The time zone of times written without an offset (an IANA name such as ``Europe/Berlin``;
+        default UTC): shop back-ends often export local times. Times with an offset or ``Z``, and
+        epoch numbers, are absolute and keep their instant.
     encoding : str or None
         Text encoding a connected log is read with on Spark (None: UTF-8), kept so that
         reading it again gives the same text; uploads are decoded once, at import.
@@ -151,6 +156,7 @@ class ColumnMapping:
     event_name: str = "purchase"
     date_order: str = "auto"
     encoding: str | None = None
+    timezone: str = "UTC"
 
     def roles(self) -> dict[str, str | None]:
         return {r: getattr(self, r) for r in ROLES}
@@ -192,6 +198,21 @@ class ColumnMapping:
             raise MappingError("There is no event column, so name the event every row stands for (e.g. purchase).")
         if self.date_order not in DATE_ORDERS:
             raise MappingError(f"Date order must be one of {', '.join(DATE_ORDERS)}.")
+        if self.timezone not in time_zones():
+            raise MappingError(f"Time zone '{self.timezone[:60]}' is unknown: give a name such as Europe/Berlin, "
+                               "America/New_York or Asia/Kolkata (or UTC).")
+
+
+@cache
+def time_zones() -> tuple[str, ...]:
+    """The time zone names that both DuckDB (imports) and Python (the scoring service, through the tzdata
+    package) know, UTC first."""
+    import zoneinfo
+
+    import duckdb
+
+    names = {r[0] for r in duckdb.connect().execute("SELECT name FROM pg_timezone_names()").fetchall()}
+    return ("UTC", *sorted(names & zoneinfo.available_timezones() - {"UTC"}))
 
 
 @dataclass
@@ -436,14 +457,14 @@ def mapping_with(columns: Sequence[str], base: ColumnMapping, *, attributes: Seq
     **changes
         Any of :data:`ROLES` (``user_id, timestamp, event, amount, session_id, item_id,
         content_id, campaign``; a column name, or None for no column), ``event_name`` and
-        ``date_order``.
+        ``date_order``, ``timezone``.
 
     Returns
     -------
     ColumnMapping
         Not yet validated (call :meth:`ColumnMapping.validate`).
     """
-    unknown = set(changes) - set(ROLES) - {"event_name", "date_order"}
+    unknown = set(changes) - set(ROLES) - {"event_name", "date_order", "timezone"}
     if unknown:
         raise ValueError(f"unknown mapping fields: {sorted(unknown)}")
     roles = base.roles()
@@ -459,4 +480,5 @@ def mapping_with(columns: Sequence[str], base: ColumnMapping, *, attributes: Seq
     attrs = [c for c in (columns if attributes is None else attributes) if c not in used]
     return ColumnMapping(**roles, attributes=attrs,
                          event_name=changes.get("event_name") or base.event_name,
-                         date_order=changes.get("date_order") or base.date_order)
+                         date_order=changes.get("date_order") or base.date_order,
+                         timezone=changes.get("timezone") or base.timezone)

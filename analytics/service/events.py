@@ -15,6 +15,8 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from zoneinfo import ZoneInfo
 
 from analytics.errors import InvalidParameterError
 from analytics.ingest.cleaning import MAX_ID
@@ -54,6 +56,8 @@ class EventSchema:
         Data column of the events table -> ``"text"``, ``"number"`` or ``"time"`` (in table order).
     aliases : dict
         Accepted field name -> column (canonical names, and the log's own column names from the mapping).
+    timezone : str
+        The dataset's zone for times without an offset (as the import read them).
     usual_amount : float or None
         The 99th percentile of the training log's amounts: an event whose amount is more than
         :data:`~analytics.ingest.table_checks.FAR_ABOVE` times it is refused (an id or a price in
@@ -63,6 +67,7 @@ class EventSchema:
     columns: dict[str, str]
     aliases: dict[str, str] = field(default_factory=dict)
     usual_amount: float | None = None
+    timezone: str = "UTC"
 
     @classmethod
     def from_table(cls, column_types: dict[str, str], mapping=None, usual_amount: float | None = None) -> EventSchema:
@@ -84,7 +89,7 @@ class EventSchema:
             for source, out in stored_attribute_names(mapping.attributes).items():
                 if out.lower() in lowered:
                     aliases.setdefault(source, lowered[out.lower()])
-        return cls(columns, aliases, usual_amount)
+        return cls(columns, aliases, usual_amount, getattr(mapping, "timezone", "UTC"))
 
 
 @dataclass
@@ -215,7 +220,7 @@ def _converters(schema: EventSchema) -> dict:
     for alias, col in schema.aliases.items():
         kind = schema.columns[col]
         if kind == "time":
-            fn = parse_time
+            fn = partial(parse_time, zone=schema.timezone)
         elif col == "amount" or kind == "number":
             fn = _number
         elif col == "event":
@@ -309,8 +314,8 @@ def _number(value, key: str, latest=None) -> float | None:
     return float(value)
 
 
-def parse_time(value, key: str = "time", latest: datetime | None = None) -> datetime:
-    """An ISO 8601 time (an offset or ``Z`` converted to UTC; none means UTC) or Unix seconds, as naive UTC."""
+def parse_time(value, key: str = "time", latest: datetime | None = None, zone: str = "UTC") -> datetime:
+    """An ISO 8601 time (an offset or ``Z`` converted to UTC; none means ``zone``) or Unix seconds, as naive UTC."""
     if type(value) is str and value.endswith("Z"):  # the common case, fast
         try:
             ts = datetime.fromisoformat(value[:-1])
@@ -327,6 +332,8 @@ def parse_time(value, key: str = "time", latest: datetime | None = None) -> date
     elif isinstance(value, str):
         try:
             ts = datetime.fromisoformat(value.strip())
+            if ts.tzinfo is None and zone != "UTC":
+                ts = ts.replace(tzinfo=ZoneInfo(zone))  # the dataset's local time, as the import read its log
             if ts.tzinfo is not None:
                 ts = ts.astimezone(UTC).replace(tzinfo=None)
         except (ValueError, OverflowError):  # overflow: an offset that moves year 1 or 9999 out of range

@@ -43,7 +43,8 @@ def spark_log(ds: Dataset) -> Iterator:
     from analytics.engines import spark
 
     log = spark.load_log(spark.session(ds.spark_master), ds.source_uri, changes=ds.mapping.roles() | {
-        "event_name": ds.mapping.event_name, "date_order": ds.mapping.date_order}, encoding=ds.mapping.encoding)
+        "event_name": ds.mapping.event_name, "date_order": ds.mapping.date_order, "timezone": ds.mapping.timezone},
+        encoding=ds.mapping.encoding)
     try:
         yield log
     finally:

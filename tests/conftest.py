@@ -70,3 +70,14 @@ def sample_log() -> Path:
 @pytest.fixture(scope="session")
 def sample_truth() -> pd.DataFrame:
     return pd.read_csv(SAMPLE_TRUTH)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_background_umap_warm_up():
+    """AppTests run app.py in this process, which would start UMAP's warm-up in a thread beside later tests.
+    Python's warning filters are process-wide and catch_warnings is not thread-safe (scikit-learn enters it
+    inside the fit), so that thread could swap a test's pytest.warns recorder away: a test then saw no
+    warning once in a while. Maps in AppTests load UMAP when they need it."""
+    from ui import segmenting
+
+    segmenting._WARM.set()

@@ -261,3 +261,29 @@ def test_neighbours_on_the_principal_axes_are_the_exact_neighbours(include_self)
     want_dist, want_ind = (brute.kneighbors(X) if include_self else brute.kneighbors(n_neighbors=10))
     np.testing.assert_array_equal(ind, want_ind)
     np.testing.assert_allclose(dist, want_dist, rtol=1e-5, atol=1e-5)
+
+
+def test_the_background_warm_up_does_not_swap_the_process_warning_state(monkeypatch):
+    """The app warms UMAP up in a thread; a catch_warnings of ours around the fit put back, on its exit, the
+    warning filters other threads had set meanwhile (for seconds while numba compiled). scikit-learn's own
+    brief ones inside check_array are its business; the test suite starts no warm-up thread (conftest)."""
+    import threading
+    import traceback
+    import warnings
+
+    from analytics.segments.maps import warm_up
+
+    ours = []
+    real = warnings.catch_warnings
+
+    def spy(*args, **kwargs):
+        caller = traceback.extract_stack()[-2].filename
+        if "/analytics/" in caller:
+            ours.append(caller)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(warnings, "catch_warnings", spy)
+    thread = threading.Thread(target=warm_up, kwargs={"n_points": 60}, name="warm-up")
+    thread.start()
+    thread.join()
+    assert ours == []

@@ -315,10 +315,10 @@ def umap_map(X: np.ndarray, n_neighbors: int, min_dist: float, n_epochs: int | N
     reducer = umap.UMAP(n_neighbors=k, min_dist=min_dist, n_components=2, init="pca", n_epochs=n_epochs,
                         negative_sample_rate=negative_rate, random_state=random_state,
                         precomputed_knn=(indices, distances, None), verbose=False)
-    with warnings.catch_warnings():
-        # "no search index" (we never call transform) and "random_state disables parallelism" (chosen).
-        warnings.simplefilter("ignore")
-        coords = reducer.fit_transform(X)
+    # Its expected warnings ("no search index", "random_state disables parallelism") are filtered for good
+    # by load_umap: catch_warnings here would not be thread-safe (the app's warm-up draws a map in the
+    # background, and its exit put back the warning state other threads had changed meanwhile).
+    coords = reducer.fit_transform(X)
     return coords, {"n_neighbors": k, "min_dist": float(min_dist), "n_epochs": n_epochs, "init": "pca",
                     "negative_sample_rate": negative_rate, "neighbors": "exact"}
 

@@ -49,19 +49,20 @@ def load_umap(cache_dir: str | Path | None = None) -> Any:
     with _UMAP_LOCK:
         if not _UMAP_READY:
             configure_numba_cache(cache_dir)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                import umap
-                import umap.distances
-                import umap.layouts
-                import umap.spectral
-                import umap.umap_
-                import umap.utils
-            _enable_caching(umap.umap_, umap.layouts, umap.spectral, umap.utils, umap.distances)
-            # Expected by design (we never call transform; the seed is chosen), and catch_warnings
-            # around the fit does not cover maps drawn from other threads (the app's warm-up).
+            # UMAP's expected warnings are filtered for good, here, rather than by catch_warnings around
+            # its import and fits: that is not thread-safe, and the app loads UMAP and draws a first map
+            # in a background thread. We never call transform (no search index), the seed is chosen
+            # (no parallel layout), and ParametricUMAP (TensorFlow) is not used.
             for message in (r"precomputed_knn\[2\]", r"n_jobs value .* overridden"):
                 warnings.filterwarnings("ignore", message=message, category=UserWarning, module="umap")
+            warnings.filterwarnings("ignore", message="Tensorflow not installed", category=ImportWarning)
+            import umap
+            import umap.distances
+            import umap.layouts
+            import umap.spectral
+            import umap.umap_
+            import umap.utils
+            _enable_caching(umap.umap_, umap.layouts, umap.spectral, umap.utils, umap.distances)
             _UMAP_READY = True
     import umap
 

@@ -229,15 +229,15 @@ MARKED = {"₹1,200.00": 1200.0, "Rs. 1,200": 1200.0, "Rs.1200": 1200.0, "1 200,
 def test_currency_marks_are_removed_alike_in_python_and_sql(written):
     import duckdb
 
-    from analytics.ingest.cleaning import _currency_sql, _number_sql
+    from analytics.ingest.conversions import currency_sql, number_sql
     from analytics.ingest.formats import currency_mark, detect_number_format
     from analytics.sql import sql_literal
 
     nf = detect_number_format([written])
     assert nf.strip_symbols and nf.share == 1.0
     con = duckdb.connect()
-    sql_value, sql_mark = con.execute(f"SELECT {_number_sql(sql_literal(written), nf)}, "
-                                      f"{_currency_sql(sql_literal(written))}").fetchone()
+    sql_value, sql_mark = con.execute(f"SELECT {number_sql(sql_literal(written), nf)}, "
+                                      f"{currency_sql(sql_literal(written))}").fetchone()
     assert nf.parse(written) == sql_value == MARKED[written]
     assert sql_mark == currency_mark(written) and sql_mark and not any(c.isdigit() for c in sql_mark)
 

@@ -29,11 +29,8 @@ import pandas as pd
 
 from analytics.engines.limits import resource_error
 from analytics.errors import MappingError, NoDataError, ParseError, RaggedRowsError
+from analytics.ingest.conversions import currency_sql, is_number, is_text, number_sql, time_sql
 from analytics.ingest.formats import (
-    CURRENCY_MARKS,
-    MARK_NOISE,
-    SPACES_CLASS,
-    NumberFormat,
     TimeFormat,
     decide_date_order,
     detect_number_format,
@@ -173,16 +170,6 @@ def _column_types(con: duckdb.DuckDBPyConnection, src: SourceFile) -> dict[str, 
     return {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()}
 
 
-def _is_text(sql_type: str) -> bool:
-    return sql_type.upper() in ("VARCHAR", "TEXT", "STRING") or sql_type.upper().startswith("VARCHAR")
-
-
-def _is_number(sql_type: str) -> bool:
-    t = sql_type.upper()
-    return any(t.startswith(p) for p in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
-                                         "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL"))
-
-
 def _statement(plan: _Plan, rel: str, table: str) -> str:
     keys = ", ".join(sql_literal(c) for c in plan.raw)
     values = ", ".join(f"left(CAST({alias} AS VARCHAR), 200)" for alias in plan.raw.values())
@@ -208,7 +195,7 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
 
     def text(c: str) -> str:
         # CSV columns are already text; Parquet/Excel ones may not be.
-        return f"raw.{q(c)}" if _is_text(types.get(c, "VARCHAR")) else f"CAST(raw.{q(c)} AS VARCHAR)"
+        return f"raw.{q(c)}" if is_text(types.get(c, "VARCHAR")) else f"CAST(raw.{q(c)} AS VARCHAR)"
 
     def present(c: str) -> str:
         """The original text of a suspect row was not empty."""
@@ -223,7 +210,7 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
     if tf.kind in ("iso", "dmy", "mdy", "ymd", "yyyymmdd") or naive_native or (tf.kind == "named" and not tf.offsets):
         notes.append("Times without a time-zone offset are taken as UTC." if m.timezone == "UTC" else
                      f"Times without a time-zone offset are taken as {m.timezone} time and stored in UTC.")
-    convert.append(f"{_time_sql(m.timestamp, tf, types, m.timezone)} AS ts")
+    convert.append(f"{time_sql(m.timestamp, tf, types, m.timezone)} AS ts")
     latest = (now + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
     implausible = f"ts < TIMESTAMP '1970-01-02' OR ts > TIMESTAMP '{latest}'"
     suspect.append(implausible)
@@ -239,14 +226,14 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
     flags.append((8, "event IS NULL"))
     marks_currency = False
     if m.amount:
-        if _is_number(types.get(m.amount, "")):
+        if is_number(types.get(m.amount, "")):
             convert.append(f"CAST(raw.{q(m.amount)} AS DOUBLE) AS _amount")
         else:
             nf = detect_number_format(sample[m.amount])
-            convert.append(f"{_number_sql(text(m.amount), nf)} AS _amount")
+            convert.append(f"{number_sql(text(m.amount), nf)} AS _amount")
             notes.append(f"Amount column '{m.amount}': {nf.describe()}.")
             if nf.strip_symbols:  # each row's currency mark, to tell one currency from several (finish)
-                convert.append(f"{_currency_sql(text(m.amount))} AS _currency")
+                convert.append(f"{currency_sql(text(m.amount))} AS _currency")
                 marks_currency = True
         suspect.append(f"(_amount IS NULL AND {raw[m.amount]} IS NOT NULL) OR NOT isfinite(_amount)")
         flags.append((32, f"amount IS NULL AND {present(m.amount)}"))
@@ -267,11 +254,11 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, types: dic
 
     number_checks, attributes = [], []
     for col, out in stored_attribute_names(m.attributes).items():
-        if _is_number(types.get(col, "")):
+        if is_number(types.get(col, "")):
             convert.append(f"CAST(raw.{q(col)} AS DOUBLE) AS {q(out)}")
             attributes.append((out, "number"))
-        elif _is_text(types.get(col, "VARCHAR")) and numeric_attribute(sample[col]):
-            convert.append(f"{_number_sql(text(col), detect_number_format(sample[col]))} AS {q(out)}")
+        elif is_text(types.get(col, "VARCHAR")) and numeric_attribute(sample[col]):
+            convert.append(f"{number_sql(text(col), detect_number_format(sample[col]))} AS {q(out)}")
             if col in raw:
                 suspect.append(f"{q(out)} IS NULL AND {raw[col]} IS NOT NULL")
                 number_checks.append(f"({q(out)} IS NULL AND {present(col)})")
@@ -349,70 +336,6 @@ def _time_format(con: duckdb.DuckDBPyConnection, rel: str, m: ColumnMapping, typ
         tf = TimeFormat(kind, separated_date_formats(kind, sep, two_digit, tf.formats[0][len("%d/%m/%Y"):]),
                         ambiguous, tf.share)
     return tf
-
-
-def _time_sql(col: str, tf: TimeFormat, types: dict[str, str], timezone: str = "UTC") -> str:
-    c = f"raw.{quote_ident(col)}"
-    text = f"trim(CAST({c} AS VARCHAR))"
-    number = c if _is_number(types.get(col, "")) else f"TRY_CAST({text} AS DOUBLE)"
-
-    def local(naive: str) -> str:
-        """A time written without an offset, read in the log's time zone, as UTC."""
-        return naive if timezone == "UTC" else f"CAST(timezone({sql_literal(timezone)}, {naive}) AS TIMESTAMP)"
-
-    if tf.kind == "native":
-        absolute = "WITH TIME ZONE" in types.get(col, "").upper()
-        return f"CAST({c} AS TIMESTAMP)" if absolute else local(f"CAST({c} AS TIMESTAMP)")
-    if tf.kind == "iso" and timezone != "UTC":
-        # Only values with neither an offset nor Z/UTC/GMT are local times (the UTC case below keeps its
-        # faster test by length).
-        offset = f"replace(replace({c}, ' +', '+'), ' -', '-')"
-        return (f"CASE WHEN regexp_matches({c}, '[T ]\\d{{1,2}}:\\d{{2}}.*[+-]\\d{{2}}:?\\d{{2}}$') "
-                f"THEN CAST(TRY_CAST({offset} AS TIMESTAMPTZ) AS TIMESTAMP) "
-                f"WHEN regexp_matches({c}, '(Z|UTC|GMT)$', 'i') THEN TRY_CAST({c} AS TIMESTAMP) "
-                f"ELSE {local(f'TRY_CAST({c} AS TIMESTAMP)')} END")
-    if tf.kind == "iso":
-        # Parsing with time zones is slower, and a plain TIMESTAMP cast would silently
-        # drop an offset, so only values long enough to carry one (over 20 characters,
-        # '2025-03-01T10:00:00Z' is 20) with a + or - after the date take the slow path.
-        tail = f"substr({c}, 11)"
-        # DuckDB reads '+0100' after the time but not ' +0100' (Shopify's exports): the space goes.
-        offset = f"replace(replace({c}, ' +', '+'), ' -', '-')"
-        return (f"CASE WHEN strlen({c}) <= 20 THEN TRY_CAST({c} AS TIMESTAMP) "
-                f"WHEN contains({tail}, '+') OR contains({tail}, '-') "
-                f"THEN CAST(TRY_CAST({offset} AS TIMESTAMPTZ) AS TIMESTAMP) ELSE TRY_CAST({c} AS TIMESTAMP) END")
-    if tf.kind == "epoch_s":
-        return f"CAST(to_timestamp({number}) AS TIMESTAMP)"
-    if tf.kind == "epoch_ms":
-        return f"epoch_ms(CAST({number} AS BIGINT))"
-    if tf.kind == "epoch_us":
-        return f"make_timestamp(CAST({number} AS BIGINT))"
-    fmts = ", ".join(sql_literal(f) for f in tf.formats)
-    # With an offset (%z) strptime gives a time with zone; the session's zone is UTC, so the cast gives UTC.
-    parsed = f"try_strptime({text}, [{fmts}])"
-    return f"CAST({parsed} AS TIMESTAMP)" if tf.offsets else local(parsed)
-
-
-def _number_sql(text: str, nf: NumberFormat) -> str:
-    if not (nf.strip_symbols or nf.thousands or nf.decimal == ","):
-        return f"TRY_CAST({text} AS DOUBLE)"  # the cast itself ignores surrounding spaces
-    s = f"trim({text})"
-    if nf.strip_symbols:
-        marks = sql_literal(CURRENCY_MARKS)
-        s = f"regexp_replace(concat(regexp_extract({s}, {marks}, 1), regexp_extract({s}, {marks}, 3)), " \
-            f"{sql_literal(SPACES_CLASS)}, '', 'g')"
-    if nf.thousands:
-        s = f"replace({s}, {sql_literal(nf.thousands)}, '')"
-    if nf.decimal == ",":
-        s = f"replace({s}, ',', '.')"
-    return f"TRY_CAST({s} AS DOUBLE)"
-
-
-def _currency_sql(text: str) -> str:
-    """SQL twin of :func:`~analytics.ingest.formats.currency_mark` (NULL when the amount has no mark)."""
-    s, marks = f"trim({text})", sql_literal(CURRENCY_MARKS)
-    mark = f"concat(regexp_extract({s}, {marks}, 2), regexp_extract({s}, {marks}, 4))"
-    return f"nullif(regexp_replace({mark}, {sql_literal(MARK_NOISE)}, '', 'g'), '')"
 
 
 def _line(rowid: int, base: int, src: SourceFile) -> int:

@@ -159,6 +159,30 @@ def test_session_gap_and_purchase_event_are_parameters(small, workspace):
     assert f.loc["a", "frequency"] == 2 and f.loc["b", "frequency"] == 2
 
 
+@pytest.mark.parametrize("gap", [1, 7, 30, 1440])
+def test_sessions_found_through_time_slots_equal_an_event_by_event_pass(workspace, tmp_path, gap):
+    # Sessions come from each user's time slots (at most the gap long, never across midnight), not
+    # from every event: gaps of exactly the session gap, a second over or under it, events either
+    # side of midnight and of slot edges, equal times and purchases that open a session all
+    # give what ordering every event gives (the pandas reference).
+    rng = np.random.default_rng(gap)
+    steps = np.array([0, 1, 59, 60, 61, gap * 60 - 1, gap * 60, gap * 60 + 1, 399, 400, 401, 1799, 1800, 1801,
+                      3 * 3600, 86_399, 86_400])
+    rows = ["user_id,event_time,event,amount"]
+    for u in range(40):
+        t = np.datetime64("2025-01-01T23:00:00") + rng.integers(0, 7200)
+        for _ in range(int(rng.integers(1, 30))):
+            t = t + np.timedelta64(int(rng.choice(steps)), "s")
+            buy = rng.random() < 0.2
+            rows.append(f"u{u},{str(t).replace('T', ' ')},{'buy' if buy else 'view'},{'5' if buy else ''}")
+    path = write(tmp_path / "slots.csv", "\n".join(rows) + "\n")
+    ds = workspace.import_file(path, features=False)
+    engine = workspace.features(ds.id, workspace.feature_params(ds.id, session_gap_minutes=gap,
+                                                                purchase_event="buy"))
+    assert_same(engine, pandas_features(read_log(str(path)), "buy", gap_minutes=gap))
+    assert engine["n_sessions"].sum() > 40 and engine["session_conversion_rate"].between(0, 1).all()
+
+
 def test_given_session_ids_are_used(workspace, tmp_path):
     text = ("user,time,event,session_id\na,2025-01-01 10:00,view,s1\na,2025-01-01 13:00,buy,s1\n"
             "a,2025-01-02 10:00,view,s2\n")

@@ -8,7 +8,7 @@ exactly once.
 
 Sessions are taken from ``session_id`` when the log has one; otherwise a new
 session starts after ``session_gap_minutes`` without events. Deriving them needs
-one ordered pass over the events (``lag`` over user and time); everything after
+one ordered pass over each user's time slots (see :func:`_marks`); everything after
 it works on the much smaller set of session starts, day starts and purchases,
 the :func:`session_marks`. The marks of the whole log hold those of any earlier
 reference date too (an event's predecessor is the same whatever comes after it),
@@ -126,9 +126,10 @@ def feature_table(events: ir.Table, params: FeatureParams, spec: FeatureSpec,
 
 
 def session_marks(events: ir.Table, params: FeatureParams) -> ir.Table:
-    """The events that start a session or a calendar day, and the purchases: all the sessions need.
+    """The times that start a session or a calendar day, and the purchases: all the sessions need.
 
-    Columns ``user_id, _t`` (epoch seconds), ``_is_p, _new_session, _new_day``;
+    Columns ``user_id, _t`` (epoch seconds), ``_is_p, _new_session, _new_day``; a purchase
+    that starts a session is two rows (the start, then the purchase at the same time);
     about a sixth of a shop's events. Pass them to :func:`feature_table` as ``marks``.
     """
     return _marks(_flagged(events, params), params)
@@ -153,17 +154,35 @@ def _given_sessions(ev: ir.Table) -> ir.Table:
 
 
 def _marks(ev: ir.Table, params: FeatureParams) -> ir.Table:
-    gap = params.session_gap_minutes * 60.0
-    narrow = ev.select("user_id", "_t", "_is_p")
-    w = ibis.window(group_by=narrow.user_id, order_by=narrow._t)
-    prev = narrow._t.lag().over(w)
-    marked = narrow.mutate(
-        _new_session=prev.isnull() | (narrow._t - prev > gap),
-        _new_day=prev.isnull() | ((narrow._t / DAY_SECONDS).floor() != (prev / DAY_SECONDS).floor()),
+    """Session and day starts (``_is_p`` false), then one row per purchase (both flags false).
+
+    A user's events are first grouped into time slots no longer than the session gap
+    that never straddle midnight (UTC), so only a slot's first event can start a session
+    or a day: the one before it, within the slot, is less than a gap away and on the same
+    day. Ordering the slots (first and last time) instead of the events sorts a sixth as
+    many rows: 7 s instead of 15 on 103M events. A purchase's session is the last start at
+    or before it (see :func:`_sessions_from_marks`).
+    """
+    gap = params.session_gap_minutes * 60
+    slot = _slot_seconds(gap)
+    t = ev.select("user_id", "_t")
+    slots = t.group_by(t.user_id, _slot=(t._t / slot).floor()).aggregate(_first=t._t.min(), _last=t._t.max())
+    prev = slots._last.lag().over(ibis.window(group_by=slots.user_id, order_by=slots._first))
+    starts = slots.select(
+        "user_id", _t=slots._first, _is_p=ibis.literal(False),
+        _new_session=prev.isnull() | (slots._first - prev > gap),
+        _new_day=prev.isnull() | ((slots._first / DAY_SECONDS).floor() != (prev / DAY_SECONDS).floor()),
     )
-    # Only session starts, day starts and purchases matter from here on: a small table.
-    return marked.filter(marked._new_session | marked._new_day | marked._is_p).select(
-        "user_id", "_t", "_is_p", "_new_session", "_new_day")
+    starts = starts.filter(starts._new_session | starts._new_day)
+    purchases = ev.filter(ev._is_p).select("user_id", "_t", _is_p=ibis.literal(True),
+                                           _new_session=ibis.literal(False), _new_day=ibis.literal(False))
+    return starts.union(purchases, distinct=False)
+
+
+def _slot_seconds(gap: int) -> int:
+    """The longest time slot of at most ``gap`` seconds that divides a day, so no slot spans midnight."""
+    day = int(DAY_SECONDS)
+    return max(d for d in range(1, min(gap, day) + 1) if day % d == 0)
 
 
 def _sessions_from_marks(marks: ir.Table) -> ir.Table:

@@ -14,6 +14,9 @@ from ui.guard import user_errors
 NONE = "(none)"
 DATE_ORDER_LABELS = {"auto": "Decide from the data", "dmy": "Day first (31/12/2025)",
                      "mdy": "Month first (12/31/2025)"}
+TIMEZONE_LABEL = "Time zone of times without an offset"
+TIMEZONE_HELP = ("Shop back-ends often export local times such as 2025-03-01 10:00. They are read in this zone and "
+                 "stored in UTC; times with an offset or Z, and epoch numbers, keep their instant.")
 
 widgets.page_start("Data")
 ws = state.workspace()
@@ -103,10 +106,7 @@ if upload:
     date_order = c1.radio("Dates like 03/04/2025 mean", list(DATE_ORDER_LABELS), format_func=DATE_ORDER_LABELS.get,
                           horizontal=True, key="date_order")
     # Kept for the next upload (not a per-file field): a shop's exports share their time zone.
-    timezone = c2.selectbox("Time zone of times without an offset", time_zones(), key="timezone",
-                            help="Shop back-ends often export local times such as 2025-03-01 10:00. They are read in "
-                                 "this zone and stored in UTC; times with an offset or Z, and epoch numbers, keep "
-                                 "their instant.")
+    timezone = c2.selectbox(TIMEZONE_LABEL, time_zones(), key="timezone", help=TIMEZONE_HELP)
     unmapped = [c for c in columns if c not in roles.values()]
     # The key follows the set of columns on offer, so changing a role refreshes the choice.
     options_key = hashlib.md5("|".join(unmapped).encode()).hexdigest()
@@ -140,10 +140,13 @@ with st.expander("Connect a large log (by path or URI, without uploading)"):
         master = st.selectbox("Spark master", uploads.spark_masters(), key="connect_master",
                               help="The masters this server is configured for (MARKETLENS_SPARK_MASTER, "
                                    "MARKETLENS_SPARK_MASTERS).")
-    connect_name = st.text_input("Name of the connected dataset", key="connect_name", placeholder="(from the path)")
+    c1, c2 = st.columns(2)
+    connect_name = c1.text_input("Name of the connected dataset", key="connect_name", placeholder="(from the path)")
+    connect_zone = c2.selectbox(TIMEZONE_LABEL, time_zones(), key="connect_timezone", help=TIMEZONE_HELP)
     if st.button("Connect", icon=":material/cable:", disabled=not (uri.strip() and editor)):
         with user_errors("Connecting the log"):
-            with_status(lambda say: uploads.connect(uri.strip(), engine, master, connect_name or None, say))
+            with_status(lambda say: uploads.connect(uri.strip(), engine, master, connect_name or None, say,
+                                                    timezone=connect_zone))
             st.rerun()
 
 # --- datasets ------------------------------------------------------------------------------------------------

@@ -169,6 +169,21 @@ def test_connect_a_large_log_by_path(workspace, tmp_path):
     assert ds.source_uri == str(log) and ds.rows == 3
 
 
+def test_connect_reads_times_without_an_offset_in_the_chosen_zone(workspace, tmp_path):
+    log = tmp_path / "local.csv"
+    log.write_bytes(b"user,time,event\nu1,2025-07-01 10:00:00,view\nu2,2025-01-10 10:00:00,view\n")
+    at = app()
+    assert at.selectbox(key="connect_timezone").value == "UTC"
+    at.text_input(key="connect_uri").set_value(str(log)).run()
+    at.selectbox(key="connect_timezone").set_value("Europe/Berlin").run()
+    button(at, "Connect").click().run()
+    no_traceback(at)
+    [ds] = workspace.datasets()
+    assert ds.mapping.timezone == "Europe/Berlin"
+    # Summer time is UTC+2, winter time UTC+1.
+    assert (str(ds.ts_min), str(ds.ts_max)) == ("2025-01-10 09:00:00", "2025-07-01 08:00:00")
+
+
 def test_connect_a_missing_path_explains(workspace, tmp_path):
     at = app()
     at.text_input(key="connect_uri").set_value(str(tmp_path / "nope.csv")).run()

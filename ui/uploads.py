@@ -177,8 +177,10 @@ def spark_masters() -> list[str]:
 
 
 def connect(uri: str, engine: str, master: str | None, name: str | None,
-            progress: Callable[[float, str], None]) -> Dataset:
+            progress: Callable[[float, str], None], timezone: str = "UTC") -> Dataset:
     """Connect a large log where it lives (DuckDB reads it in place, or Spark on a configured master).
+
+    ``timezone`` is the zone of its times without an offset (roles are guessed: there is no mapping step).
 
     On a server with sign-in, local paths are refused unless the operator set
     ``MARKETLENS_CONNECT_ROOTS``.
@@ -188,7 +190,7 @@ def connect(uri: str, engine: str, master: str | None, name: str | None,
                                     f"({', '.join(spark_masters())}); the administrator sets them with "
                                     "MARKETLENS_SPARK_MASTER and MARKETLENS_SPARK_MASTERS.")
     ds = state.workspace().connect(uri, engine=engine, master=master, name=name, progress=progress,
-                                   require_roots=auth.auth_configured())
+                                   require_roots=auth.auth_configured(), changes={"timezone": timezone})
     _imported(ds)
     return ds
 

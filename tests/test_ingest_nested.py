@@ -125,7 +125,10 @@ def ga4_parquet(path, n: int = 60) -> None:
                'pu' || (i % 7) AS user_pseudo_id,
                {{'category': ['mobile', 'desktop'][1 + i % 2], 'operating_system': 'Android'}} AS device,
                {{'country': ['Germany', 'France'][1 + i % 2]}} AS geo,
-               {{'source': 'google', 'medium': 'cpc'}} AS traffic_source,
+               {{'name': 'spring_sale', 'source': 'google', 'medium': 'cpc'}} AS traffic_source,
+               {{'manual_campaign_id': 'c' || (i % 2), 'manual_campaign_name': ['spring', 'summer'][1 + i % 2]}}
+                   AS collected_traffic_source,
+               {{'id': 'com.shop', 'version': '2.1'}} AS app_info,
                {{'purchase_revenue': CASE WHEN i % 3 = 2 THEN 19.5 END}} AS ecommerce
         FROM range({n}) t(i)) TO '{path}' (FORMAT parquet)""")
 
@@ -144,6 +147,12 @@ def test_a_ga4_export_in_parquet_finds_users_times_sessions_and_revenue(workspac
     sessions = {f"pu{u}": len({1000 + i // 10 for i in range(60) if i % 7 == u}) for u in range(7)}
     assert features["n_sessions"].to_dict() == sessions
     assert "top_country" in features.columns and "avg_event_date" not in features.columns  # a date, not a number
+    # Vague keys keep their parent's name: the device's category is not a product category, traffic_source.name
+    # (the campaign that first brought the user) is not a "name"; the event's campaign is the campaign.
+    assert m.campaign == "manual_campaign_name" and set(events["campaign"]) == {"spring", "summer"}
+    assert {"device_category", "traffic_source_name", "app_info_id", "app_info_version"} <= set(m.attributes)
+    assert not {"category", "name", "id", "version"} & set(events.columns)
+    assert "top_device_category" in features.columns
 
 
 def test_a_parquet_preview_reads_only_the_rows_it_shows(tmp_path):

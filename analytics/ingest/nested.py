@@ -105,12 +105,21 @@ def _as_text(sql_type: duckdb.typing.DuckDBPyType, depth: int) -> str:
     return f"STRUCT({fields})"
 
 
+# Keys that say little on their own: a field so named keeps its parent's name, unless the parent only holds
+# an event's fields (GA4's device.category is device_category, not a product category; traffic_source.name
+# is traffic_source_name; Mixpanel's properties.category stays category).
+VAGUE_KEYS = frozenset({"name", "id", "type", "category", "value", "version", "key", "code"})
+CONTAINERS = frozenset({"properties", "event_properties", "user_properties", "params", "event_params", "context",
+                        "traits", "data", "attributes", "payload", "fields"})
+
+
 def column_names(paths: list[tuple[str, ...]]) -> list[str]:
     """Each field by its key, or where keys repeat by as many of its parents as tell it apart, joined by
     ``_``: ``properties.time`` is ``time``, but beside a top-level ``time`` it is ``properties_time``;
-    ``context.campaign.name`` beside ``context.library.name`` is ``campaign_name`` (a campaign by its name).
+    ``context.campaign.name`` is ``campaign_name`` (a campaign by its name: see :data:`VAGUE_KEYS`).
     """
-    depth = [1] * len(paths)
+    depth = [2 if len(p) > 1 and p[-1].lower() in VAGUE_KEYS and p[-2].lower() not in CONTAINERS else 1
+             for p in paths]
     while True:
         names = ["_".join(p[-d:]) for p, d in zip(paths, depth, strict=True)]
         counts = Counter(n.lower() for n in names)

@@ -87,8 +87,9 @@ _NAME_PATTERNS: dict[str, list[tuple[str, float]]] = {
          r"|contenu|contenido|пост|публикация|投稿|帖子)[ _-]?(id|key|code|no|nr|number|ид)|creative", 3.0),
     ],
     "campaign": [
-        (r"(utm[ _-]?)?campaign([ _-]?(id|name|key|code))?|kampagne|campagne|campaña|campana|campanha|campagna"
-         r"|кампания|キャンペーン|活动|营销活动", 3.0),
+        # GA4's per-event campaign is collected_traffic_source.manual_campaign_name (beside its id).
+        (r"(utm[ _-]?)?campaign([ _-]?(id|name|key|code))?|manual[ _-]?campaign[ _-]?name|kampagne|campagne|campaña"
+         r"|campana|campanha|campagna|кампания|キャンペーン|活动|营销活动", 3.0),
     ],
 }
 

@@ -132,8 +132,8 @@ class FeatureStore:
                        params: FeatureParams) -> ir.Table:
         """The dataset's :func:`session_marks`, stored with its first feature table and reused by every later one.
 
-        The training set's features as of a cutoff then skip the ordered pass over the
-        events that finding sessions takes (1.7 s of 3.4 on the 10M-event log).
+        The training set's features as of a cutoff then skip the pass over the events that
+        finding sessions takes (0.6 s of 1.9 on the 10M-event log; 7 s on 103M events).
         """
         key = params_key({"purchase_event": params.purchase_event, "session_gap_minutes": params.session_gap_minutes})
         marks = session_marks(events, params)

@@ -181,6 +181,10 @@ def test_sessions_found_through_time_slots_equal_an_event_by_event_pass(workspac
                                                                 purchase_event="buy"))
     assert_same(engine, pandas_features(read_log(str(path)), "buy", gap_minutes=gap))
     assert engine["n_sessions"].sum() > 40 and engine["session_conversion_rate"].between(0, 1).all()
+    # Without a purchase event the marks hold no purchase rows; the sessions stay the same.
+    none = workspace.features(ds.id, workspace.feature_params(ds.id, session_gap_minutes=gap, purchase_event=None))
+    assert none["n_sessions"].tolist() == engine["n_sessions"].tolist()
+    assert (none["session_conversion_rate"] == 0).all() and (none["frequency"] == 0).all()
 
 
 def test_given_session_ids_are_used(workspace, tmp_path):

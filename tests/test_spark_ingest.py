@@ -85,3 +85,28 @@ def test_json_events_are_refused_on_spark_with_where_to_import_them(spark, tmp_p
     path.write_text('{"user_id": "u1", "time": 1740823200, "event": "view"}\n' * 5)
     with pytest.raises(UnsupportedFileError, match="holds JSON events.*import it into the workspace"):
         sp.load_log(spark, str(path))
+
+
+@pytest.mark.parametrize("amounts, expected", [
+    ([f"€{10 + i}.50" for i in range(30)] + [f"$ {20 + i}.00" for i in range(12)] + ["15.00"],
+     "2 currencies (€ on 30 rows, $ on 12 rows)"),
+    ([f"{20 + i % 80}.99" for i in range(5)] + ["1000000000000000"] + [f"{20 + i % 80}.99" for i in range(194)],
+     "1 amount in 'amount' is more than 10,000 times the usual ones"),
+])
+def test_amount_warnings_on_spark_are_those_of_duckdb(spark, workspace, tmp_path, amounts, expected):
+    # Spark logs got no warning for amounts in several currencies or far above the rest: spend mixed
+    # euros and dollars, or counted an id of 1e15, without a word.
+    from analytics.engines import spark as sp
+
+    path = tmp_path / "orders.csv"
+    path.write_text("user,time,event,amount\n" + "".join(
+        f"u{i % 40},2025-03-{1 + i % 28:02d} 10:{i % 60:02d},purchase,\"{a}\"\n" for i, a in enumerate(amounts)))
+    log = sp.load_log(spark, str(path))
+    try:
+        on_spark = log.report.warnings
+    finally:
+        log.release()
+    [on_duckdb] = workspace.import_file(path).report.warnings
+    assert len(on_spark) == 1 and expected in on_spark[0] and expected in on_duckdb
+    # The same words, less the line number Spark does not know.
+    assert on_spark[0] == on_duckdb.replace(", first on line 7", "")

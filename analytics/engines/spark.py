@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analytics import config
-from analytics.engines.spark_cleaning import clean_log, spark_profile
+from analytics.engines.spark_cleaning import check_amounts, clean_log, spark_profile
 from analytics.errors import MarketLensError, ParseError, SparkUnavailableError, UnsupportedFileError
 from analytics.features.profile import DatasetProfile
 from analytics.features.queries import window_users as features_window_users
@@ -216,6 +216,8 @@ def load_log(spark: SparkSession, uri: str, *, fmt: str | None = None, changes: 
     view = f"ev_spark_{uuid.uuid4().hex[:10]}"
     events = events.persist()
     events.createOrReplaceTempView(view)
+    if mapping.amount:
+        check_amounts(events, mapping.amount, report)
     say(0.8, "Profiling events")
     profile = spark_profile(spark, view, preview, mapping)
     report.users, report.ts_min, report.ts_max = profile.users, profile.ts_min, profile.ts_max

@@ -13,6 +13,7 @@ from analytics.features.profile import DatasetProfile, distinct_in_sample, few_v
 from analytics.features.queries import attribute_types, attribute_values, event_profile
 from analytics.ingest.formats import (
     CURRENCY_MARKS,
+    MARK_NOISE,
     SPACES_CLASS,
     NumberFormat,
     TimeFormat,
@@ -21,6 +22,7 @@ from analytics.ingest.formats import (
 )
 from analytics.ingest.report import CleaningReport
 from analytics.ingest.roles import ID_ROLES, ROLE_LABELS, ColumnMapping, stored_attribute_names
+from analytics.ingest.table_checks import FAR_ABOVE, far_above, far_above_warning, several_currencies
 from analytics.sql import quote_spark_ident
 
 if TYPE_CHECKING:
@@ -75,7 +77,8 @@ def clean_log(raw: DataFrame, m: ColumnMapping, preview: pd.DataFrame,
     aggs.append(F.sum(F.when(~seen & F.col("amount").isNull() & F.col("_src_amount").isNotNull(), 1)
                       .otherwise(0)).alias("bad_amount"))
     counts = staged.agg(*aggs).collect()[0].asDict()
-    valid = staged.filter(~seen).drop("_src_ts", "_src_amount")
+    usable = staged.filter(~seen)
+    valid = usable.drop("_src_ts", "_src_amount")
     events = valid.dropDuplicates()
     kept = events.count()
     n_valid = counts["rows"] - sum(int(counts[k] or 0) for k in checks)
@@ -91,7 +94,39 @@ def clean_log(raw: DataFrame, m: ColumnMapping, preview: pd.DataFrame,
     if kept == 0:
         why = "; ".join(f"{n:,} {k.replace('_', ' ')}" for k, n in report.dropped.items()) or "no rows"
         raise NoDataError(f"No usable rows: {why}. Check the column roles and the date order.")
+    if m.amount and not _numeric(types.get(m.amount, "string")) and detect_number_format(
+            preview[m.amount]).strip_symbols:
+        # Each kept row's currency mark, as cleaning.finish counts them on DuckDB (one more pass, only then).
+        marks = usable.select(_currency(F.col("_src_amount")).alias("mark")).where(F.col("mark").isNotNull())
+        found = [(r["mark"], r["count"]) for r in marks.groupBy("mark").count().collect()]
+        if warning := several_currencies(m.amount, found):
+            report.warnings.append(warning)
     return events, report
+
+
+def check_amounts(events: DataFrame, column: str, report: CleaningReport) -> None:
+    """Warn about amounts far above the rest, as :func:`analytics.ingest.table_checks.check_amounts` does
+    (run on the cached events; Spark knows no line numbers)."""
+    from pyspark.sql import functions as F
+
+    size = F.abs(F.col("amount"))
+    p99, top = events.where(F.col("amount") != 0).agg(F.percentile_approx(size, 0.99), F.max(size)).first()
+    p99, top = (None if p99 is None else float(p99)), (None if top is None else float(top))
+    if far_above(p99, top):
+        report.warnings.append(far_above_warning(column, events.where(size > FAR_ABOVE * p99).count(), p99, top))
+
+
+def _currency(text: Column) -> Column:
+    """The currency mark of an amount's text (the twin of analytics.ingest.conversions.currency_sql)."""
+    from pyspark.sql import functions as F
+
+    mark = F.regexp_replace(F.concat(F.regexp_extract(text, CURRENCY_MARKS, 2),
+                                     F.regexp_extract(text, CURRENCY_MARKS, 4)), MARK_NOISE, "")
+    return F.when(mark == "", F.lit(None)).otherwise(mark)
+
+
+def _numeric(spark_type: str) -> bool:
+    return spark_type in ("double", "float", "int", "bigint", "smallint", "tinyint") or spark_type.startswith("decimal")
 
 
 def _col(name: str) -> Column:
@@ -175,8 +210,7 @@ def _amount(col: str, types: dict[str, str], preview: pd.DataFrame) -> Column:
     from pyspark.sql import functions as F
 
     c = _col(col)
-    if types.get(col, "string") in ("double", "float", "int", "bigint", "smallint", "tinyint") or \
-            types.get(col, "").startswith("decimal"):
+    if _numeric(types.get(col, "string")):
         return c.cast("double")
     return _number(F.trim(c.cast("string")), detect_number_format(preview[col]))
 
@@ -188,8 +222,7 @@ def _attribute(col: str, types: dict[str, str], preview: pd.DataFrame) -> Column
     from analytics.ingest.report import MAX_TEXT
 
     c = _col(col)
-    t = types.get(col, "string")
-    if t in ("double", "float", "int", "bigint", "smallint", "tinyint") or t.startswith("decimal"):
+    if _numeric(types.get(col, "string")):
         return c.cast("double")
     if numeric_attribute(preview[col]):
         return _number(F.trim(c.cast("string")), detect_number_format(preview[col]))

@@ -36,29 +36,48 @@ def check_amounts(con: duckdb.DuckDBPyConnection, table: str, column: str, marks
         A table rowid -> its line in the file.
     """
     if marks_currency:
-        # Marks are compared as written, except for case: 'kr' and 'KR' are one mark.
-        found = con.execute(f"""SELECT first(_currency ORDER BY n DESC), sum(n)::BIGINT AS rows
-                                FROM (SELECT _currency, count(*) AS n FROM {table} WHERE _currency IS NOT NULL
-                                      GROUP BY _currency)
-                                GROUP BY lower(_currency) ORDER BY rows DESC, 1""").fetchall()
-        if len(found) > 1:
-            shown = ", ".join(f"{mark} on {count(n, 'row')}" for mark, n in found[:6])
-            more = f" and {len(found) - 6} more" if len(found) > 6 else ""
-            report.warnings.append(
-                f"The amounts in '{column}' are in {len(found)} currencies ({shown}{more}). They are added up as one "
-                "currency, so spend, order values and customer value mix them. Convert the amounts to one currency "
-                "in the export, then import it again (if two marks are one currency, such as $ and USD, write it "
-                "one way).")
+        rows = con.execute(f"SELECT _currency, count(*) FROM {table} WHERE _currency IS NOT NULL "
+                           "GROUP BY _currency").fetchall()
+        if warning := several_currencies(column, rows):
+            report.warnings.append(warning)
     p99, top = usual_amount(con, table)
-    if top is not None and p99 and top > FAR_ABOVE * p99:
+    if far_above(p99, top):
         n, first = con.execute(f"SELECT count(*), min(rowid) FROM {table} WHERE abs(amount) > ?",
                                [FAR_ABOVE * p99]).fetchone()
-        kept = "It is kept and counts" if n == 1 else "They are kept and count"
-        report.warnings.append(
-            f"{count(n, 'amount')} in '{column}' {'is' if n == 1 else 'are'} more than {FAR_ABOVE:,} times the usual "
-            f"ones (99% of amounts are at most {p99:,.2f}; the largest is {top:,.0f}, first on line "
-            f"{line_of(first):,}). {kept} in every spend figure: if this is an id or a unit mistake, fix "
-            "or remove it in the export, then import it again.")
+        report.warnings.append(far_above_warning(column, n, p99, top, line_of(first)))
+
+
+def several_currencies(column: str, marks: list[tuple[str, int]]) -> str | None:
+    """The warning for amounts in more than one currency, from ``(mark, rows)`` counts; None for one.
+
+    Marks are compared as written, except for case: 'kr' and 'KR' are one mark, shown as its commonest spelling.
+    """
+    spellings: dict[str, list[tuple[int, str]]] = {}
+    for mark, n in marks:
+        spellings.setdefault(mark.lower(), []).append((int(n), mark))
+    found = sorted(((max(s)[1], sum(n for n, _ in s)) for s in spellings.values()), key=lambda f: (-f[1], f[0]))
+    if len(found) < 2:
+        return None
+    shown = ", ".join(f"{mark} on {count(n, 'row')}" for mark, n in found[:6])
+    more = f" and {len(found) - 6} more" if len(found) > 6 else ""
+    return (f"The amounts in '{column}' are in {len(found)} currencies ({shown}{more}). They are added up as one "
+            "currency, so spend, order values and customer value mix them. Convert the amounts to one currency "
+            "in the export, then import it again (if two marks are one currency, such as $ and USD, write it "
+            "one way).")
+
+
+def far_above(p99: float | None, top: float | None) -> bool:
+    """Some amount is more than :data:`FAR_ABOVE` times the 99th percentile (see :func:`usual_amount`)."""
+    return top is not None and bool(p99) and top > FAR_ABOVE * p99
+
+
+def far_above_warning(column: str, n: int, p99: float, top: float, first_line: int | None = None) -> str:
+    """The warning for ``n`` amounts far above the rest (the first one's line, where the engine knows it)."""
+    kept = "It is kept and counts" if n == 1 else "They are kept and count"
+    where = f", first on line {first_line:,}" if first_line is not None else ""
+    return (f"{count(n, 'amount')} in '{column}' {'is' if n == 1 else 'are'} more than {FAR_ABOVE:,} times the usual "
+            f"ones (99% of amounts are at most {p99:,.2f}; the largest is {top:,.0f}{where}). {kept} in every "
+            "spend figure: if this is an id or a unit mistake, fix or remove it in the export, then import it again.")
 
 
 def usual_amount(con: duckdb.DuckDBPyConnection, table: str) -> tuple[float | None, float | None]:

@@ -155,9 +155,10 @@ if ws.datasets():
     widgets.table(datasets.listing(), column_config={
         "rows": st.column_config.NumberColumn("events", format="localized"),
         "users": st.column_config.NumberColumn(format="localized"),
-        "from": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-        "to": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-        "uploaded": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        # Events are stored in UTC whatever zone the log was read in (see the mapping screen).
+        "from": st.column_config.DatetimeColumn("from (UTC)", format="YYYY-MM-DD HH:mm"),
+        "to": st.column_config.DatetimeColumn("to (UTC)", format="YYYY-MM-DD HH:mm"),
+        "uploaded": st.column_config.DatetimeColumn("uploaded (UTC)", format="YYYY-MM-DD HH:mm"),
     })
     ds = state.active_dataset()
     if st.session_state.get(state.LAST_IMPORT) == ds.id:

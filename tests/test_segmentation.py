@@ -428,6 +428,38 @@ def test_order_value_is_profiled_among_buyers_as_its_segment_mean_is():
     assert fig.data[0].text[0][1] == "" and fig.data[0].text[0][0] == f"{round(profile['frequency'][0], 1):g}"
 
 
+def test_an_empty_segment_is_profiled_as_nan_without_warnings_or_catch_warnings(monkeypatch):
+    # Streamlit runs each session's script in a thread, and catch_warnings swaps the process-wide filters:
+    # the profiles must not need it, and must raise nothing for an empty segment or a column without values.
+    import traceback
+    import warnings
+
+    from analytics.segments.describe import segment_profiles
+    from analytics.segments.preprocessing import prepare
+
+    ours, real = [], warnings.catch_warnings
+
+    def spy(*args, **kwargs):
+        if "/analytics/" in traceback.extract_stack()[-2].filename:
+            ours.append(traceback.extract_stack()[-2].filename)
+        return real(*args, **kwargs)
+
+    rng = np.random.default_rng(4)
+    buyers = np.r_[np.zeros(20), np.ones(20), np.zeros(20)]  # only segment 1 bought: the others have no order value
+    features = pd.DataFrame({"user_id": [f"u{i}" for i in range(60)], "frequency": buyers * 2,
+                             "avg_order_value": np.where(buyers > 0, rng.uniform(10, 50, 60), np.nan),
+                             "n_sessions": rng.integers(1, 9, 60) * 1.0})
+    prep = prepare(features, ["frequency", "avg_order_value", "n_sessions"])
+    labels = np.repeat([0, 1, 3], 20)  # segment 2 has nobody
+    monkeypatch.setattr(warnings, "catch_warnings", spy)
+    with real():
+        warnings.simplefilter("error")
+        profile, means = segment_profiles(prep, labels, 4)
+    assert ours == []
+    assert profile.loc[2].isna().all() and profile["avg_order_value"][[0, 3]].isna().all()
+    assert np.isfinite(profile.loc[[0, 1, 3], "n_sessions"]).all() and list(profile.index) == [0, 1, 2, 3]
+
+
 def test_three_segments_with_one_name_are_numbered_2_and_3():
     from analytics.segments.describe import unique_names
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
@@ -24,12 +22,13 @@ def segment_profiles(prep: Prepared, labels: np.ndarray, k: int) -> tuple[pd.Dat
     for j, col in enumerate(prep.columns):
         if col in DEFINED_FOR:
             T[~np.isfinite(prep.raw[:, j]), j] = np.nan
-    with warnings.catch_warnings():  # an empty segment, or one without buyers: NaN is the answer
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mu, sd = np.nanmean(T, axis=0), np.nanstd(T, axis=0)
-        sd = np.where(sd > 0, sd, 1.0)
-        seg_means = np.stack([np.nanmean(T[labels == s], axis=0) for s in range(k)])
-    profile = pd.DataFrame((seg_means - mu) / sd, columns=prep.columns)
+    # pandas skips the empty values without numpy's empty-slice warnings (an empty segment, or one
+    # without buyers, gets NaN), so no catch_warnings, which is not thread-safe, in the app's threads.
+    values = pd.DataFrame(T, columns=prep.columns)
+    mu, sd = values.mean(), values.std(ddof=0)
+    sd = sd.where(sd > 0, 1.0)
+    seg_means = values.groupby(labels).mean().reindex(range(k))
+    profile = ((seg_means - mu) / sd).reset_index(drop=True)
     raw = pd.DataFrame(prep.raw, columns=prep.columns)
     means = raw.groupby(labels).mean().reindex(range(k))
     profile.index.name = means.index.name = "segment"
